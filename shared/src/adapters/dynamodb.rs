@@ -1,0 +1,277 @@
+//! [`DedupeStore`] on DynamoDB: one item per dedupe key, partition key `pk`, TTL on
+//! `expires_at`. Every transition is a conditional write, so concurrent receivers and
+//! workers never step on each other.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+
+use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
+use crate::ports::{DedupeStore, StoreError};
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The dedupe table.
+#[derive(Debug, Clone)]
+pub struct DynamoDedupeStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoDedupeStore {
+    /// A store on `table`.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn err<E: ProvideErrorMetadata + std::error::Error + 'static>(op: &str, e: SdkError<E>) -> StoreError {
+    let detail = match e.as_service_error() {
+        Some(se) => format!("{}: {}", se.code().unwrap_or("ServiceError"), se.message().unwrap_or_default()),
+        None => aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
+    };
+    StoreError(format!("{op}: {detail}"))
+}
+
+/// Reads a record from an item; `None` if the item is not a dedupe record.
+fn record(item: &Item) -> Option<DedupeRecord> {
+    let st = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+    let num = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+    Some(DedupeRecord {
+        key: st("pk")?,
+        status: RecordStatus::parse(&st("status")?)?,
+        claim_id: st("claim_id").unwrap_or_default(),
+        lease_until_ms: num("lease_until_ms").unwrap_or(0),
+        expires_at: num("expires_at").unwrap_or(i64::MAX),
+        body_sha256: st("body_sha256").unwrap_or_default(),
+        received_at: st("received_at").unwrap_or_default(),
+        conflicts: num("conflicts").unwrap_or(0),
+        work_lease_until_ms: num("work_lease_until_ms"),
+        work_token: st("work_token"),
+        event_id: st("event_id"),
+        last_error: st("last_error"),
+    })
+}
+
+fn is_ccf<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
+}
+
+#[async_trait]
+impl DedupeStore for DynamoDedupeStore {
+    async fn claim(&self, claim: &Claim, now_ms: i64) -> Result<ClaimOutcome, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(&claim.key))
+            .item("status", s(RecordStatus::InProgress.as_str()))
+            .item("claim_id", s(&claim.claim_id))
+            .item("lease_until_ms", n(claim.lease_until_ms))
+            .item("expires_at", n(claim.expires_at))
+            .item("body_sha256", s(&claim.body_sha256))
+            .item("received_at", s(&claim.received_at))
+            // The same rule as DedupeRecord::is_claimable (Powertools' condition).
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at < :now_s \
+                 OR (#status = :in_progress AND lease_until_ms < :now_ms)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":now_s", n(now_ms / 1000))
+            .expression_attribute_values(":now_ms", n(now_ms))
+            .expression_attribute_values(":in_progress", s(RecordStatus::InProgress.as_str()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(ClaimOutcome::Claimed),
+            Err(e) if is_ccf(&e) => {
+                let old = e.as_service_error().and_then(|se| match se {
+                    aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => {
+                        c.item().and_then(record)
+                    }
+                    _ => None,
+                });
+                match old {
+                    Some(r) => Ok(ClaimOutcome::Existing(r)),
+                    // Older emulators omit the item: read it (consistently) instead.
+                    None => match self.get(&claim.key).await? {
+                        Some(r) => Ok(ClaimOutcome::Existing(r)),
+                        None => Err(StoreError("claim refused but no record found; retry".into())),
+                    },
+                }
+            }
+            Err(e) => Err(err("PutItem", e)),
+        }
+    }
+
+    async fn mark_enqueued(&self, key: &str, claim_id: &str) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("SET #status = :enqueued")
+            .condition_expression("claim_id = :claim AND #status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":enqueued", s(RecordStatus::Enqueued.as_str()))
+            .expression_attribute_values(":in_progress", s(RecordStatus::InProgress.as_str()))
+            .expression_attribute_values(":claim", s(claim_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(err("UpdateItem", e)),
+        }
+    }
+
+    async fn release(&self, key: &str, claim_id: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .condition_expression("claim_id = :claim AND #status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", s(RecordStatus::InProgress.as_str()))
+            .expression_attribute_values(":claim", s(claim_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_ccf(&e) => Ok(()),
+            Err(e) => Err(err("DeleteItem", e)),
+        }
+    }
+
+    async fn note_conflict(&self, key: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("ADD conflicts :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_ccf(&e) => Ok(()),
+            Err(e) => Err(err("UpdateItem", e)),
+        }
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<DedupeRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| err("GetItem", e))?;
+        Ok(out.item().and_then(record))
+    }
+
+    async fn acquire_work(&self, lease: &WorkLease, now_ms: i64) -> Result<LeaseOutcome, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&lease.key))
+            .update_expression(
+                "SET work_lease_until_ms = :until, work_token = :token, \
+                 #status = if_not_exists(#status, :enqueued), expires_at = if_not_exists(expires_at, :exp), \
+                 received_at = if_not_exists(received_at, :received)",
+            )
+            // The same rule as DedupeRecord::is_workable; a missing record is recreated.
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#status <> :published \
+                 AND (attribute_not_exists(work_lease_until_ms) OR work_lease_until_ms < :now_ms))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":until", n(lease.until_ms))
+            .expression_attribute_values(":token", s(&lease.token))
+            .expression_attribute_values(":enqueued", s(RecordStatus::Enqueued.as_str()))
+            .expression_attribute_values(":published", s(RecordStatus::Published.as_str()))
+            .expression_attribute_values(":exp", n(lease.expires_at))
+            .expression_attribute_values(":received", s(&lease.received_at))
+            .expression_attribute_values(":now_ms", n(now_ms))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(LeaseOutcome::Acquired),
+            Err(e) if is_ccf(&e) => {
+                let old = match e.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
+                        c.item().and_then(record)
+                    }
+                    _ => None,
+                };
+                let old = match old {
+                    Some(r) => Some(r),
+                    None => self.get(&lease.key).await?,
+                };
+                Ok(match old {
+                    Some(r) if r.status == RecordStatus::Published => LeaseOutcome::AlreadyPublished,
+                    Some(r) => LeaseOutcome::Busy { until_ms: r.work_lease_until_ms.unwrap_or(now_ms) },
+                    None => LeaseOutcome::Busy { until_ms: now_ms },
+                })
+            }
+            Err(e) => Err(err("UpdateItem", e)),
+        }
+    }
+
+    async fn release_work(&self, key: &str, token: &str, reason: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("SET last_error = :reason REMOVE work_lease_until_ms, work_token")
+            .condition_expression("work_token = :token")
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":reason", s(reason))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_ccf(&e) => Ok(()),
+            Err(e) => Err(err("UpdateItem", e)),
+        }
+    }
+
+    async fn mark_published(&self, key: &str, event_id: &str, published_at: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression(
+                "SET #status = :published, event_id = :event_id, published_at = :at \
+                 REMOVE work_lease_until_ms, work_token, last_error",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":published", s(RecordStatus::Published.as_str()))
+            .expression_attribute_values(":event_id", s(event_id))
+            .expression_attribute_values(":at", s(published_at))
+            .send()
+            .await
+            .map_err(|e| err("UpdateItem", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,7 @@
+//! Adapters: one implementation of each port per real service, plus in-memory ones for
+//! unit tests.
+
+pub mod aws;
+pub mod dynamodb;
+pub mod memory;
+pub mod sqs;

@@ -1,0 +1,183 @@
+//! [`Queue`] on SQS: one adapter instance per queue URL. Sends are batched (10 entries
+//! and 256 KiB per call), and FIFO queues get a group id and a deduplication id.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry};
+use futures_util::future::join_all;
+
+use crate::ports::{OutgoingMessage, Queue, QueueError};
+
+/// SQS caps a batch at 10 entries.
+const MAX_BATCH_ENTRIES: usize = 10;
+/// Batch payload budget (the classic SQS limit; kept so any queue configuration works).
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// SQS caps a visibility timeout at 12 hours.
+pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
+/// The default FIFO message group when a message names none.
+const DEFAULT_GROUP: &str = "genhook";
+
+/// One SQS queue.
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: Client,
+    url: String,
+    fifo: bool,
+}
+
+impl SqsQueue {
+    /// The queue at `url`.
+    pub fn new(client: Client, url: impl Into<String>) -> Self {
+        let url = url.into();
+        Self { fifo: url.ends_with(".fifo"), client, url }
+    }
+
+    /// The queue's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static>(op: &str, e: SdkError<E>) -> QueueError {
+    let detail = match e.as_service_error() {
+        Some(se) => format!("{}: {}", se.code().unwrap_or("ServiceError"), se.message().unwrap_or_default()),
+        None => DisplayErrorContext(&e).to_string(),
+    };
+    QueueError::Unavailable(format!("{op}: {detail}"))
+}
+
+fn attribute(value: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .expect("data_type is set")
+}
+
+/// Splits messages into batches by entry count and payload size; yields index ranges.
+fn batches(msgs: &[OutgoingMessage]) -> Vec<std::ops::Range<usize>> {
+    let size = |m: &OutgoingMessage| m.body.len() + m.attributes.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>();
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, m) in msgs.iter().enumerate() {
+        let len = size(m);
+        if i > start && (i - start == MAX_BATCH_ENTRIES || bytes + len > MAX_BATCH_BYTES) {
+            out.push(start..i);
+            (start, bytes) = (i, 0);
+        }
+        bytes += len;
+    }
+    if start < msgs.len() {
+        out.push(start..msgs.len());
+    }
+    out
+}
+
+impl SqsQueue {
+    async fn send_chunk(&self, msgs: &[OutgoingMessage]) -> Vec<Result<String, QueueError>> {
+        let entries = msgs.iter().enumerate().map(|(i, m)| {
+            let mut e = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(&m.body);
+            for (k, v) in &m.attributes {
+                e = e.message_attributes(k, attribute(v));
+            }
+            if self.fifo {
+                e = e
+                    .message_group_id(m.group_id.as_deref().unwrap_or(DEFAULT_GROUP))
+                    .set_message_deduplication_id(m.dedup_id.clone());
+            }
+            e.build().expect("id and body are set")
+        });
+        let out = match self.client.send_message_batch().queue_url(&self.url).set_entries(Some(entries.collect())).send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = unavailable("SendMessageBatch", e).to_string();
+                return msgs.iter().map(|_| Err(QueueError::Unavailable(e.clone()))).collect();
+            }
+        };
+        let mut results: Vec<Result<String, QueueError>> =
+            msgs.iter().map(|_| Err(QueueError::Unavailable("no result for batch entry".into()))).collect();
+        for ok in out.successful() {
+            if let Some(r) = ok.id().parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
+                *r = Ok(ok.message_id().to_string());
+            }
+        }
+        for failed in out.failed() {
+            if let Some(r) = failed.id().parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
+                let why = format!("{}: {}", failed.code(), failed.message().unwrap_or_default());
+                *r = Err(if failed.sender_fault() { QueueError::Rejected(why) } else { QueueError::Unavailable(why) });
+            }
+        }
+        results
+    }
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, msg: OutgoingMessage) -> Result<String, QueueError> {
+        let mut req = self.client.send_message().queue_url(&self.url).message_body(msg.body);
+        for (k, v) in &msg.attributes {
+            req = req.message_attributes(k, attribute(v));
+        }
+        if self.fifo {
+            req = req
+                .message_group_id(msg.group_id.as_deref().unwrap_or(DEFAULT_GROUP))
+                .set_message_deduplication_id(msg.dedup_id);
+        }
+        let out = req.send().await.map_err(|e| unavailable("SendMessage", e))?;
+        Ok(out.message_id().unwrap_or_default().to_string())
+    }
+
+    async fn send_batch(&self, msgs: Vec<OutgoingMessage>) -> Vec<Result<String, QueueError>> {
+        let chunks = batches(&msgs);
+        let results = join_all(chunks.iter().map(|r| self.send_chunk(&msgs[r.clone()]))).await;
+        results.into_iter().flatten().collect()
+    }
+
+    async fn delay_retries(&self, retries: Vec<(String, Duration)>) -> Result<(), QueueError> {
+        let calls = retries.chunks(MAX_BATCH_ENTRIES).map(|chunk| {
+            let entries = chunk.iter().enumerate().map(|(i, (receipt, delay))| {
+                ChangeMessageVisibilityBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .visibility_timeout(delay.min(&MAX_VISIBILITY).as_secs() as i32)
+                    .build()
+                    .expect("id and receipt are set")
+            });
+            self.client
+                .change_message_visibility_batch()
+                .queue_url(&self.url)
+                .set_entries(Some(entries.collect()))
+                .send()
+        });
+        for result in join_all(calls).await {
+            let out = result.map_err(|e| unavailable("ChangeMessageVisibilityBatch", e))?;
+            if let Some(f) = out.failed().first() {
+                return Err(QueueError::Unavailable(format!("{}: {}", f.code(), f.message().unwrap_or_default())));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(len: usize) -> OutgoingMessage {
+        OutgoingMessage { body: "x".repeat(len), ..Default::default() }
+    }
+
+    #[test]
+    fn batches_split_by_count_and_size() {
+        let msgs: Vec<_> = (0..23).map(|_| msg(10)).collect();
+        assert_eq!(batches(&msgs), vec![0..10, 10..20, 20..23]);
+        let big: Vec<_> = (0..3).map(|_| msg(100 * 1024)).collect();
+        assert_eq!(batches(&big), vec![0..2, 2..3]);
+        assert!(batches(&[]).is_empty());
+        // A single oversized message still gets its own batch (SQS then rejects it).
+        assert_eq!(batches(&[msg(300 * 1024)]), vec![0..1]);
+    }
+}

@@ -1,0 +1,203 @@
+//! Configuration from environment variables (the product's public interface) and the
+//! wiring that builds the services from it, once per cold start.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::adapters::aws::load_sdk_config;
+use crate::adapters::dynamodb::DynamoDedupeStore;
+use crate::adapters::sqs::SqsQueue;
+use crate::clock::SystemClock;
+use crate::providers::katalo::api::{DEFAULT_BASE_URL, KataloApi};
+use crate::receiver::{Receiver, ReceiverSettings};
+use crate::signature::HmacSecrets;
+use crate::worker::{Worker, WorkerPorts, WorkerSettings};
+
+/// A configuration problem, found at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is unset or empty.
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    /// A variable is set but unusable.
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong (never the value itself: it may be a secret).
+        reason: String,
+    },
+}
+
+/// Reads variables through a lookup function, so tests need not touch the process env.
+pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
+
+impl Env<fn(&str) -> Option<String>> {
+    /// The process environment.
+    pub fn process() -> Self {
+        Env(|k| std::env::var(k).ok())
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// A set, non-empty variable.
+    pub fn optional(&self, name: &str) -> Option<String> {
+        (self.0)(name).filter(|v| !v.trim().is_empty())
+    }
+
+    /// A required variable.
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// A positive integer with a default.
+    pub fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Ok(n),
+                _ => Err(ConfigError::Invalid { name, reason: format!("expected a positive whole number, got {v:?}") }),
+            },
+        }
+    }
+}
+
+/// Receiver configuration.
+#[derive(Debug, Clone)]
+pub struct ReceiverConfig {
+    /// `GENHOOK_TABLE`: the dedupe table.
+    pub table: String,
+    /// `GENHOOK_INBOX_QUEUE_URL`.
+    pub inbox_queue_url: String,
+    /// `KATALO_WEBHOOK_SECRET` and `KATALO_WEBHOOK_SECRET_PREVIOUS`; `GENHOOK_MAX_BODY_BYTES`
+    /// (default 262144); `GENHOOK_DEDUPE_TTL_SECS` (default 604800).
+    pub settings: ReceiverSettings,
+}
+
+impl ReceiverConfig {
+    /// Reads the receiver's variables.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let secret = env.required("KATALO_WEBHOOK_SECRET")?;
+        let previous = env.optional("KATALO_WEBHOOK_SECRET_PREVIOUS").map(String::into_bytes);
+        let mut settings = ReceiverSettings::new(HmacSecrets::new(secret, previous));
+        settings.max_body_bytes = env.number("GENHOOK_MAX_BODY_BYTES", settings.max_body_bytes as u64)? as usize;
+        settings.dedupe_ttl = Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
+        Ok(Self { table: env.required("GENHOOK_TABLE")?, inbox_queue_url: env.required("GENHOOK_INBOX_QUEUE_URL")?, settings })
+    }
+
+    /// Builds the receiver on DynamoDB and SQS (SDK clients made once, here).
+    pub async fn build(self) -> Receiver {
+        let sdk = load_sdk_config().await;
+        let store = DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table);
+        let inbox = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), self.inbox_queue_url);
+        Receiver::new(Arc::new(store), Arc::new(inbox), self.settings, Arc::new(SystemClock))
+    }
+}
+
+/// Worker configuration.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// `GENHOOK_TABLE`.
+    pub table: String,
+    /// `GENHOOK_INBOX_QUEUE_URL` (for retry delays).
+    pub inbox_queue_url: String,
+    /// `GENHOOK_INBOX_DLQ_URL` (optional; without it dead records wait for the redrive policy).
+    pub inbox_dlq_url: Option<String>,
+    /// `GENHOOK_OUTBOX_QUEUE_URL`.
+    pub outbox_queue_url: String,
+    /// `KATALO_API_BASE_URL` (default `https://app.katalo.ai`).
+    pub katalo_api_base_url: String,
+    /// `KATALO_API_KEY`.
+    pub katalo_api_key: String,
+    /// `GENHOOK_HTTP_TIMEOUT_SECS` (default 10).
+    pub http_timeout: Duration,
+    /// `GENHOOK_MIN_URL_TTL_SECS` (default 600), `GENHOOK_WORKER_CONCURRENCY` (default 8),
+    /// `GENHOOK_DEDUPE_TTL_SECS` (default 604800).
+    pub settings: WorkerSettings,
+}
+
+impl WorkerConfig {
+    /// Reads the worker's variables.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let mut settings = WorkerSettings::default();
+        settings.min_url_ttl = Duration::from_secs(env.number("GENHOOK_MIN_URL_TTL_SECS", settings.min_url_ttl.as_secs())?);
+        settings.concurrency = env.number("GENHOOK_WORKER_CONCURRENCY", settings.concurrency as u64)? as usize;
+        settings.dedupe_ttl = Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
+        let base = env.optional("KATALO_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into());
+        match url::Url::parse(&base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => return Err(ConfigError::Invalid { name: "KATALO_API_BASE_URL", reason: "expected an http(s) URL".into() }),
+        }
+        Ok(Self {
+            table: env.required("GENHOOK_TABLE")?,
+            inbox_queue_url: env.required("GENHOOK_INBOX_QUEUE_URL")?,
+            inbox_dlq_url: env.optional("GENHOOK_INBOX_DLQ_URL"),
+            outbox_queue_url: env.required("GENHOOK_OUTBOX_QUEUE_URL")?,
+            katalo_api_base_url: base,
+            katalo_api_key: env.required("KATALO_API_KEY")?,
+            http_timeout: Duration::from_secs(env.number("GENHOOK_HTTP_TIMEOUT_SECS", 10)?),
+            settings,
+        })
+    }
+
+    /// Builds the worker on DynamoDB, SQS and Katalo's HTTP API.
+    pub async fn build(self) -> Worker {
+        let sdk = load_sdk_config().await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let clock = Arc::new(SystemClock);
+        let katalo = KataloApi::new(&self.katalo_api_base_url, self.katalo_api_key, self.http_timeout, clock.clone())
+            .expect("KATALO_API_BASE_URL was validated");
+        let ports = WorkerPorts {
+            store: Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table)),
+            inbox: Arc::new(SqsQueue::new(sqs.clone(), self.inbox_queue_url)),
+            inbox_dlq: self.inbox_dlq_url.map(|u| Arc::new(SqsQueue::new(sqs.clone(), u)) as _),
+            outbox: Arc::new(SqsQueue::new(sqs, self.outbox_queue_url)),
+            katalo: Arc::new(katalo),
+            clock,
+        };
+        Worker::new(ports, self.settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Env(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn receiver_defaults_and_errors() {
+        let base = [("KATALO_WEBHOOK_SECRET", "s3cr3t"), ("GENHOOK_TABLE", "t"), ("GENHOOK_INBOX_QUEUE_URL", "http://q")];
+        let c = ReceiverConfig::from_env(&env(&base)).unwrap();
+        assert_eq!(c.settings.max_body_bytes, 262_144);
+        assert_eq!(c.settings.dedupe_ttl, Duration::from_secs(604_800));
+        let err = ReceiverConfig::from_env(&env(&base[1..])).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing("KATALO_WEBHOOK_SECRET")));
+        let mut bad = base.to_vec();
+        bad.push(("GENHOOK_MAX_BODY_BYTES", "lots"));
+        let err = ReceiverConfig::from_env(&env(&bad)).unwrap_err().to_string();
+        assert!(err.contains("GENHOOK_MAX_BODY_BYTES"), "{err}");
+        assert!(!format!("{c:?}").contains("s3cr3t"), "secrets never show in Debug");
+    }
+
+    #[test]
+    fn worker_defaults_and_errors() {
+        let base = [
+            ("GENHOOK_TABLE", "t"),
+            ("GENHOOK_INBOX_QUEUE_URL", "http://in"),
+            ("GENHOOK_OUTBOX_QUEUE_URL", "http://out"),
+            ("KATALO_API_KEY", "k"),
+        ];
+        let c = WorkerConfig::from_env(&env(&base)).unwrap();
+        assert_eq!(c.katalo_api_base_url, DEFAULT_BASE_URL);
+        assert_eq!(c.settings.min_url_ttl, Duration::from_secs(600));
+        assert_eq!(c.inbox_dlq_url, None);
+        let mut bad = base.to_vec();
+        bad.push(("KATALO_API_BASE_URL", "ftp://x"));
+        assert!(matches!(WorkerConfig::from_env(&env(&bad)), Err(ConfigError::Invalid { name: "KATALO_API_BASE_URL", .. })));
+    }
+}

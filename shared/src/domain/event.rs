@@ -1,0 +1,55 @@
+//! The normalized event published to the outbox (schema: `schema/event.schema.json`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Version of the outbox event schema.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// One reconciled, deduplicated event, as consumers read it from the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NormalizedEvent {
+    /// Always [`SCHEMA_VERSION`] for this shape.
+    pub schema_version: String,
+    /// Stable id: identical across retries and redeliveries of the same event.
+    pub event_id: String,
+    /// Event type, e.g. `generation.completed` or `generation.failed`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The provider, e.g. `katalo`.
+    pub provider: String,
+    /// The provider's job id.
+    pub job_id: String,
+    /// The job's status as the provider's API reported it at reconciliation.
+    pub status: String,
+    /// Output files with URLs that were checked to live at least the configured minimum.
+    pub outputs: Vec<EventOutput>,
+    /// Failure details, when the job failed.
+    pub failure: Option<Value>,
+    /// The caller's reference.
+    pub reference: Option<Value>,
+    /// The caller's metadata.
+    pub metadata: Option<Value>,
+    /// The source asset id.
+    pub source_asset_id: Option<String>,
+    /// When genhook accepted the first delivery (RFC 3339).
+    pub received_at: String,
+    /// When the worker read the job from the provider's API (RFC 3339).
+    pub reconciled_at: String,
+}
+
+/// One output in a normalized event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventOutput {
+    /// The output's URL.
+    pub url: String,
+    /// When the URL expires (RFC 3339), or null when unknown.
+    pub expires_at: Option<String>,
+}
+
+impl NormalizedEvent {
+    /// JSON text of the event.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("events always serialize")
+    }
+}

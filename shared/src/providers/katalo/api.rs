@@ -1,0 +1,126 @@
+//! HTTP adapter for Katalo's job API ([`JobApi`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use serde_json::Value;
+use url::Url;
+
+use crate::clock::Clock;
+use crate::domain::job::Job;
+use crate::http::{ApiErrorBody, http_client, retry_after_header};
+use crate::ports::{JobApi, JobApiError};
+use crate::providers::katalo::job::parse_job;
+
+/// Katalo's API base URL when none is configured.
+pub const DEFAULT_BASE_URL: &str = "https://app.katalo.ai";
+
+/// Reads jobs from `GET {base}/api/v1/generations/{job_id}` with a Bearer key.
+pub struct KataloApi {
+    http: reqwest::Client,
+    base: Url,
+    api_key: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for KataloApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KataloApi").field("base", &self.base.as_str()).finish_non_exhaustive()
+    }
+}
+
+impl KataloApi {
+    /// A client for the API at `base_url`; `timeout` bounds each request.
+    pub fn new(base_url: &str, api_key: impl Into<String>, timeout: Duration, clock: Arc<dyn Clock>) -> Result<Self, url::ParseError> {
+        Ok(Self { http: http_client(timeout), base: Url::parse(base_url)?, api_key: api_key.into(), clock })
+    }
+
+    fn job_url(&self, job_id: &str) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("http(s) base URLs have path segments")
+            .pop_if_empty()
+            .extend(["api", "v1", "generations", job_id]);
+        url
+    }
+}
+
+#[async_trait]
+impl JobApi for KataloApi {
+    async fn get_job(&self, job_id: &str) -> Result<Job, JobApiError> {
+        let resp = self
+            .http
+            .get(self.job_url(job_id))
+            .bearer_auth(&self.api_key)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| JobApiError::Transient { reason: e.without_url().to_string(), retry_after: None })?;
+        let status = resp.status();
+        let header_retry = retry_after_header(resp.headers());
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| JobApiError::Transient { reason: e.without_url().to_string(), retry_after: header_retry })?;
+        if status.is_success() {
+            let value: Value = serde_json::from_slice(&body)
+                .map_err(|e| JobApiError::Transient { reason: format!("job response is not JSON: {e}"), retry_after: None })?;
+            return parse_job(&value, job_id, self.clock.now())
+                .map_err(|reason| JobApiError::Transient { reason, retry_after: None });
+        }
+        Err(classify(status, ApiErrorBody::parse(&body), header_retry))
+    }
+}
+
+/// Maps an HTTP error answer to a [`JobApiError`]: 429 → rate limited; 408/5xx or an
+/// error body saying `retryable: true` → transient; other 4xx → permanent.
+pub(crate) fn classify(status: StatusCode, body: Option<ApiErrorBody>, header_retry: Option<Duration>) -> JobApiError {
+    let retry_after = body.as_ref().and_then(|b| b.retry_after).or(header_retry);
+    let reason = body.as_ref().map_or_else(
+        || status.canonical_reason().unwrap_or("error").to_string(),
+        |b| format!("{}: {}", b.code, b.message),
+    );
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        JobApiError::RateLimited { retry_after }
+    } else if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT || body.as_ref().is_some_and(|b| b.retryable) {
+        JobApiError::Transient { reason: format!("HTTP {}: {reason}", status.as_u16()), retry_after }
+    } else {
+        JobApiError::Permanent { status: status.as_u16(), reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    #[test]
+    fn job_urls_escape_the_id_and_keep_a_base_path() {
+        let api = KataloApi::new("https://api.example.com/prefix/", "k", Duration::from_secs(1), Arc::new(SystemClock)).unwrap();
+        assert_eq!(api.job_url("job 1/x").as_str(), "https://api.example.com/prefix/api/v1/generations/job%201%2Fx");
+        let api = KataloApi::new("http://127.0.0.1:9", "k", Duration::from_secs(1), Arc::new(SystemClock)).unwrap();
+        assert_eq!(api.job_url("j").as_str(), "http://127.0.0.1:9/api/v1/generations/j");
+    }
+
+    #[test]
+    fn classification() {
+        let body = |retryable, retry_after| Some(ApiErrorBody { code: "c".into(), message: "m".into(), retryable, retry_after });
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, body(true, Some(Duration::from_secs(7))), Some(Duration::from_secs(3))),
+            JobApiError::RateLimited { retry_after: Some(Duration::from_secs(7)) }
+        );
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, None, Some(Duration::from_secs(3))),
+            JobApiError::RateLimited { retry_after: Some(Duration::from_secs(3)) }
+        );
+        assert!(matches!(classify(StatusCode::BAD_GATEWAY, None, None), JobApiError::Transient { .. }));
+        assert!(matches!(classify(StatusCode::CONFLICT, body(true, None), None), JobApiError::Transient { .. }));
+        assert_eq!(
+            classify(StatusCode::NOT_FOUND, body(false, None), None),
+            JobApiError::Permanent { status: 404, reason: "c: m".into() }
+        );
+        assert!(matches!(classify(StatusCode::UNAUTHORIZED, None, None), JobApiError::Permanent { status: 401, .. }));
+    }
+}

@@ -1,0 +1,129 @@
+//! Reading Katalo's job JSON (`GET /api/v1/generations/{job_id}`).
+//!
+//! Katalo's docs do not show this response, so it is read tolerantly (the decision is
+//! recorded in the README): the job may be bare or wrapped in `data` / `job`; `status`
+//! is matched case-insensitively (`succeeded`/`completed`/`success`, `failed`/`error`,
+//! `cancelled`; anything else is still running); `outputs` is a list of URL strings or
+//! `{url, expires_at | expires_in, ...}` objects, or an object of such (`primary`,
+//! `alternate`).
+
+use serde_json::Value;
+use time::{Duration, OffsetDateTime};
+
+use crate::domain::job::{Job, JobOutput, JobState};
+use crate::signed_url::{expiry_from_url, parse_instant};
+
+/// Reads a job from the API's JSON at `now` (needed for relative `expires_in`).
+pub fn parse_job(value: &Value, job_id: &str, now: OffsetDateTime) -> Result<Job, String> {
+    let job = ["data", "job"]
+        .iter()
+        .find_map(|k| value.get(k).filter(|v| v.get("status").is_some()))
+        .unwrap_or(value);
+    let status = job
+        .get("status")
+        .and_then(Value::as_str)
+        .ok_or("job response has no string `status`")?
+        .trim()
+        .to_ascii_lowercase();
+    let state = match status.as_str() {
+        "succeeded" | "completed" | "complete" | "success" | "done" => JobState::Succeeded,
+        "failed" | "error" | "errored" | "failure" | "cancelled" | "canceled" => JobState::Failed,
+        _ => JobState::Pending,
+    };
+    let mut outputs = Vec::new();
+    match job.get("outputs") {
+        Some(Value::Array(items)) => items.iter().for_each(|v| push_output(&mut outputs, v, now)),
+        Some(Value::Object(map)) => {
+            // The primary output first, then the others (alternates) in key order.
+            map.get("primary").into_iter().for_each(|v| push_output(&mut outputs, v, now));
+            map.iter().filter(|(k, _)| *k != "primary").for_each(|(_, v)| push_output(&mut outputs, v, now));
+        }
+        _ => {}
+    }
+    let present = |k: &str| job.get(k).filter(|v| !v.is_null()).cloned();
+    Ok(Job {
+        job_id: job.get("job_id").or(job.get("id")).and_then(Value::as_str).unwrap_or(job_id).to_string(),
+        state,
+        status,
+        outputs,
+        failure: present("failure").or_else(|| present("error")),
+        reference: present("reference"),
+        metadata: present("metadata"),
+        source_asset_id: job.get("source_asset_id").and_then(Value::as_str).map(str::to_string),
+    })
+}
+
+fn push_output(out: &mut Vec<JobOutput>, v: &Value, now: OffsetDateTime) {
+    match v {
+        Value::String(url) => out.push(JobOutput { url: url.clone(), expires_at: expiry_from_url(url) }),
+        Value::Object(o) => {
+            let Some(url) = o.get("url").or(o.get("signed_url")).and_then(Value::as_str) else { return };
+            let given = o.get("expires_at").and_then(|e| match e {
+                Value::String(s) => parse_instant(s),
+                Value::Number(n) => n.as_i64().and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
+                _ => None,
+            });
+            let relative = o.get("expires_in").and_then(Value::as_i64).map(|s| now + Duration::seconds(s));
+            let expires_at = given.or(relative).or_else(|| expiry_from_url(url));
+            out.push(JobOutput { url: url.to_string(), expires_at });
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-11-23 12:00:00 UTC);
+
+    #[test]
+    fn succeeded_with_object_outputs() {
+        let v = json!({"job_id":"j1","status":"SUCCEEDED","reference":"r","metadata":{"a":1},"source_asset_id":"src_1",
+            "outputs":[{"url":"https://x/a.png","expires_at":"2026-11-23T13:00:00Z"},{"url":"https://x/b.png","expires_in":60}]});
+        let job = parse_job(&v, "j1", NOW).unwrap();
+        assert_eq!(job.state, JobState::Succeeded);
+        assert_eq!(job.status, "succeeded");
+        assert_eq!(job.outputs[0].expires_at, Some(datetime!(2026-11-23 13:00:00 UTC)));
+        assert_eq!(job.outputs[1].expires_at, Some(datetime!(2026-11-23 12:01:00 UTC)));
+        assert_eq!(job.reference, Some(json!("r")));
+        assert_eq!(job.source_asset_id.as_deref(), Some("src_1"));
+    }
+
+    #[test]
+    fn wrapped_and_string_outputs_read_expiry_from_the_url() {
+        let url = "https://b.s3.amazonaws.com/o.png?X-Amz-Date=20261123T120000Z&X-Amz-Expires=900&X-Amz-Signature=s";
+        let v = json!({"data":{"status":"completed","outputs":[url]}});
+        let job = parse_job(&v, "j1", NOW).unwrap();
+        assert_eq!(job.job_id, "j1");
+        assert_eq!(job.outputs[0].expires_at, Some(datetime!(2026-11-23 12:15:00 UTC)));
+    }
+
+    #[test]
+    fn primary_and_alternate() {
+        let v = json!({"job":{"status":"succeeded","outputs":{"primary":{"url":"https://x/p.png","expires_at":1795435200},"alternate":"https://x/a.png"}}});
+        let job = parse_job(&v, "j", NOW).unwrap();
+        assert_eq!(job.outputs.len(), 2);
+        assert_eq!(job.outputs[0].url, "https://x/p.png");
+        assert_eq!(job.outputs[0].expires_at.map(|t| t.unix_timestamp()), Some(1_795_435_200));
+    }
+
+    #[test]
+    fn states() {
+        let st = |s: &str| parse_job(&json!({"status": s}), "j", NOW).unwrap().state;
+        assert_eq!(st("failed"), JobState::Failed);
+        assert_eq!(st("Error"), JobState::Failed);
+        assert_eq!(st("processing"), JobState::Pending);
+        assert_eq!(st("ingesting"), JobState::Pending);
+        assert_eq!(st("something_new"), JobState::Pending);
+        assert!(parse_job(&json!({"outputs":[]}), "j", NOW).is_err());
+    }
+
+    #[test]
+    fn failure_is_carried() {
+        let v = json!({"status":"failed","failure":{"code":"nsfw","message":"blocked"}});
+        assert_eq!(parse_job(&v, "j", NOW).unwrap().failure, Some(json!({"code":"nsfw","message":"blocked"})));
+    }
+}

@@ -1,0 +1,3 @@
+//! Provider adapters: webhook formats, verification and job APIs, one module each.
+
+pub mod katalo;
