@@ -48,6 +48,5 @@ impl Clock for ManualClock {
 
 /// Formats an instant as RFC 3339 (the format of every timestamp genhook emits).
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .expect("every UTC instant formats as RFC 3339")
+    t.format(&time::format_description::well_known::Rfc3339).expect("every UTC instant formats as RFC 3339")
 }

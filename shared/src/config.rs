@@ -81,8 +81,13 @@ impl ReceiverConfig {
         let previous = env.optional("KATALO_WEBHOOK_SECRET_PREVIOUS").map(String::into_bytes);
         let mut settings = ReceiverSettings::new(HmacSecrets::new(secret, previous));
         settings.max_body_bytes = env.number("GENHOOK_MAX_BODY_BYTES", settings.max_body_bytes as u64)? as usize;
-        settings.dedupe_ttl = Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
-        Ok(Self { table: env.required("GENHOOK_TABLE")?, inbox_queue_url: env.required("GENHOOK_INBOX_QUEUE_URL")?, settings })
+        settings.dedupe_ttl =
+            Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
+        Ok(Self {
+            table: env.required("GENHOOK_TABLE")?,
+            inbox_queue_url: env.required("GENHOOK_INBOX_QUEUE_URL")?,
+            settings,
+        })
     }
 
     /// Builds the receiver on DynamoDB and SQS (SDK clients made once, here).
@@ -111,8 +116,11 @@ pub struct WorkerConfig {
     pub katalo_api_key: String,
     /// `GENHOOK_HTTP_TIMEOUT_SECS` (default 10).
     pub http_timeout: Duration,
+    /// `KATALO_API_MAX_RPS` (default 8): requests per second per worker instance.
+    pub katalo_max_rps: u32,
     /// `GENHOOK_MIN_URL_TTL_SECS` (default 600), `GENHOOK_WORKER_CONCURRENCY` (default 8),
-    /// `GENHOOK_DEDUPE_TTL_SECS` (default 604800).
+    /// `GENHOOK_DEDUPE_TTL_SECS` (default 604800), `GENHOOK_RETRY_BASE_SECS` (default 10)
+    /// and `GENHOOK_RETRY_MAX_SECS` (default 900).
     pub settings: WorkerSettings,
 }
 
@@ -120,13 +128,24 @@ impl WorkerConfig {
     /// Reads the worker's variables.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let mut settings = WorkerSettings::default();
-        settings.min_url_ttl = Duration::from_secs(env.number("GENHOOK_MIN_URL_TTL_SECS", settings.min_url_ttl.as_secs())?);
+        settings.min_url_ttl =
+            Duration::from_secs(env.number("GENHOOK_MIN_URL_TTL_SECS", settings.min_url_ttl.as_secs())?);
         settings.concurrency = env.number("GENHOOK_WORKER_CONCURRENCY", settings.concurrency as u64)? as usize;
-        settings.dedupe_ttl = Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
+        settings.dedupe_ttl =
+            Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
+        settings.backoff.base =
+            Duration::from_secs(env.number("GENHOOK_RETRY_BASE_SECS", settings.backoff.base.as_secs())?);
+        settings.backoff.cap =
+            Duration::from_secs(env.number("GENHOOK_RETRY_MAX_SECS", settings.backoff.cap.as_secs())?);
         let base = env.optional("KATALO_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into());
         match url::Url::parse(&base) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => return Err(ConfigError::Invalid { name: "KATALO_API_BASE_URL", reason: "expected an http(s) URL".into() }),
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "KATALO_API_BASE_URL",
+                    reason: "expected an http(s) URL".into(),
+                });
+            }
         }
         Ok(Self {
             table: env.required("GENHOOK_TABLE")?,
@@ -136,6 +155,7 @@ impl WorkerConfig {
             katalo_api_base_url: base,
             katalo_api_key: env.required("KATALO_API_KEY")?,
             http_timeout: Duration::from_secs(env.number("GENHOOK_HTTP_TIMEOUT_SECS", 10)?),
+            katalo_max_rps: env.number("KATALO_API_MAX_RPS", 8)?.min(u32::MAX as u64) as u32,
             settings,
         })
     }
@@ -146,7 +166,8 @@ impl WorkerConfig {
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let clock = Arc::new(SystemClock);
         let katalo = KataloApi::new(&self.katalo_api_base_url, self.katalo_api_key, self.http_timeout, clock.clone())
-            .expect("KATALO_API_BASE_URL was validated");
+            .expect("KATALO_API_BASE_URL was validated")
+            .with_rate_limit(self.katalo_max_rps);
         let ports = WorkerPorts {
             store: Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table)),
             inbox: Arc::new(SqsQueue::new(sqs.clone(), self.inbox_queue_url)),
@@ -171,7 +192,8 @@ mod tests {
 
     #[test]
     fn receiver_defaults_and_errors() {
-        let base = [("KATALO_WEBHOOK_SECRET", "s3cr3t"), ("GENHOOK_TABLE", "t"), ("GENHOOK_INBOX_QUEUE_URL", "http://q")];
+        let base =
+            [("KATALO_WEBHOOK_SECRET", "s3cr3t"), ("GENHOOK_TABLE", "t"), ("GENHOOK_INBOX_QUEUE_URL", "http://q")];
         let c = ReceiverConfig::from_env(&env(&base)).unwrap();
         assert_eq!(c.settings.max_body_bytes, 262_144);
         assert_eq!(c.settings.dedupe_ttl, Duration::from_secs(604_800));
@@ -198,6 +220,9 @@ mod tests {
         assert_eq!(c.inbox_dlq_url, None);
         let mut bad = base.to_vec();
         bad.push(("KATALO_API_BASE_URL", "ftp://x"));
-        assert!(matches!(WorkerConfig::from_env(&env(&bad)), Err(ConfigError::Invalid { name: "KATALO_API_BASE_URL", .. })));
+        assert!(matches!(
+            WorkerConfig::from_env(&env(&bad)),
+            Err(ConfigError::Invalid { name: "KATALO_API_BASE_URL", .. })
+        ));
     }
 }

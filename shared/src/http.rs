@@ -64,14 +64,7 @@ impl ApiErrorBody {
 
 /// The `Retry-After` header in seconds, if present and numeric.
 pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 #[cfg(test)]
@@ -80,7 +73,10 @@ mod tests {
 
     #[test]
     fn error_bodies() {
-        let b = ApiErrorBody::parse(br#"{"error":{"code":"rate_limited","message":"slow down","retryable":true,"retry_after":2}}"#).unwrap();
+        let b = ApiErrorBody::parse(
+            br#"{"error":{"code":"rate_limited","message":"slow down","retryable":true,"retry_after":2}}"#,
+        )
+        .unwrap();
         assert_eq!(b.code, "rate_limited");
         assert!(b.retryable);
         assert_eq!(b.retry_after, Some(Duration::from_secs(2)));

@@ -15,6 +15,7 @@ pub mod domain;
 pub mod http;
 pub mod ports;
 pub mod providers;
+pub mod rate_limit;
 pub mod receiver;
 pub mod signature;
 pub mod signed_url;

@@ -64,7 +64,12 @@ enum Accepted {
 
 impl Receiver {
     /// A receiver over the given ports.
-    pub fn new(store: Arc<dyn DedupeStore>, inbox: Arc<dyn Queue>, settings: ReceiverSettings, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Arc<dyn DedupeStore>,
+        inbox: Arc<dyn Queue>,
+        settings: ReceiverSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self { store, inbox, settings, clock }
     }
 
@@ -76,11 +81,16 @@ impl Receiver {
         match path {
             KATALO_ROUTE if req.method() == Method::POST => self.katalo(req, deadline_ms).await,
             KATALO_ROUTE => {
-                let mut r = reply(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "method_not_allowed", "message": "use POST"}));
+                let mut r = reply(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    json!({"error": "method_not_allowed", "message": "use POST"}),
+                );
                 r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
                 r
             }
-            _ => reply(StatusCode::NOT_FOUND, json!({"error": "not_found", "message": "no webhook route at this path"})),
+            _ => {
+                reply(StatusCode::NOT_FOUND, json!({"error": "not_found", "message": "no webhook route at this path"}))
+            }
         }
     }
 
@@ -98,7 +108,10 @@ impl Receiver {
         let signature = req.headers().get(katalo::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
         if let Err(e) = self.settings.katalo_secrets.verify_hex(body, signature) {
             warn!(provider = katalo::PROVIDER, reason = %e, "rejected: signature");
-            return reply(StatusCode::UNAUTHORIZED, json!({"error": "invalid_signature", "message": "signature verification failed"}));
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "invalid_signature", "message": "signature verification failed"}),
+            );
         }
         let hook = match KataloWebhook::parse(body) {
             Ok(h) => h,
@@ -136,12 +149,17 @@ impl Receiver {
     }
 
     /// The dedupe state machine: claim → send → mark ENQUEUED, or the reason to refuse.
-    async fn accept(&self, key: &str, body_hash: String, out: OutgoingMessage, deadline_ms: Option<i64>) -> Result<Accepted, Response<String>> {
+    async fn accept(
+        &self,
+        key: &str,
+        body_hash: String,
+        out: OutgoingMessage,
+        deadline_ms: Option<i64>,
+    ) -> Result<Accepted, Response<String>> {
         let now = self.clock.now();
         let now_ms = self.clock.now_ms();
-        let lease_until_ms = deadline_ms
-            .filter(|d| *d > now_ms)
-            .unwrap_or(now_ms + self.settings.default_lease.as_millis() as i64);
+        let lease_until_ms =
+            deadline_ms.filter(|d| *d > now_ms).unwrap_or(now_ms + self.settings.default_lease.as_millis() as i64);
         let claim = Claim {
             key: key.to_string(),
             claim_id: random_id(),
@@ -204,7 +222,8 @@ fn reply(status: StatusCode, body: Value) -> Response<String> {
 }
 
 fn unavailable(message: &str) -> Response<String> {
-    let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "unavailable", "message": message, "retryable": true}));
+    let mut r =
+        reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "unavailable", "message": message, "retryable": true}));
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     r
 }
@@ -213,3 +232,6 @@ fn unavailable(message: &str) -> Response<String> {
 pub fn random_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
+
+#[cfg(test)]
+mod tests;

@@ -139,10 +139,7 @@ mod tests {
         let new_sig = rotated.sign_hex(BODY.as_bytes());
         assert!(rotated.verify_hex(BODY.as_bytes(), Some(&new_sig)).is_ok());
         let unrelated = HmacSecrets::new("new-secret", Some(b"other".to_vec()));
-        assert_eq!(
-            unrelated.verify_hex(BODY.as_bytes(), Some(SIG)),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(unrelated.verify_hex(BODY.as_bytes(), Some(SIG)), Err(SignatureError::Mismatch));
     }
 
     #[test]

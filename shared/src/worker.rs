@@ -193,7 +193,10 @@ impl Worker {
                 }
                 Err(e) => {
                     warn!(key = %key, error = %e, "outbox send failed");
-                    a.outcome = Outcome::Retry { delay: self.settings.backoff.delay(a.record.receive_count), reason: format!("outbox: {e}") };
+                    a.outcome = Outcome::Retry {
+                        delay: self.settings.backoff.delay(a.record.receive_count),
+                        reason: format!("outbox: {e}"),
+                    };
                     retry.push(a);
                 }
             }
@@ -226,7 +229,10 @@ impl Worker {
                 Err(e) => {
                     warn!(error = %e, "DLQ send failed; retrying the record later");
                     retry.push(Attempt {
-                        outcome: Outcome::Retry { delay: self.settings.backoff.delay(a.record.receive_count), reason: format!("dlq: {e}") },
+                        outcome: Outcome::Retry {
+                            delay: self.settings.backoff.delay(a.record.receive_count),
+                            reason: format!("dlq: {e}"),
+                        },
                         ..a
                     });
                 }
@@ -259,10 +265,10 @@ impl Worker {
     }
 
     async fn release(&self, a: &Attempt, reason: &str) {
-        if let (Some(key), Some(token)) = (&a.key, &a.token) {
-            if let Err(e) = self.ports.store.release_work(key, token, &truncate(reason, 1024)).await {
-                warn!(key = %key, error = %e, "could not release the worker lease; it expires");
-            }
+        if let (Some(key), Some(token)) = (&a.key, &a.token)
+            && let Err(e) = self.ports.store.release_work(key, token, &truncate(reason, 1024)).await
+        {
+            warn!(key = %key, error = %e, "could not release the worker lease; it expires");
         }
     }
 
@@ -329,7 +335,10 @@ impl Worker {
                     refreshes += 1;
                     continue;
                 }
-                let reason = format!("output URLs expire within {} s even after re-reading the job", self.settings.min_url_ttl.as_secs());
+                let reason = format!(
+                    "output URLs expire within {} s even after re-reading the job",
+                    self.settings.min_url_ttl.as_secs()
+                );
                 return Outcome::Retry { delay: self.settings.backoff.delay(receive_count), reason };
             }
             return Outcome::Publish(Box::new(katalo_event(msg, job, known, now)));
@@ -343,10 +352,9 @@ impl Worker {
                 delay: retry_after.map_or(backoff, |d| d.max(Duration::from_secs(1))),
                 reason: "rate limited by the provider API".into(),
             },
-            JobApiError::Transient { reason, retry_after } => Outcome::Retry {
-                delay: retry_after.map_or(backoff, |d| d.max(Duration::from_secs(1))),
-                reason,
-            },
+            JobApiError::Transient { reason, retry_after } => {
+                Outcome::Retry { delay: retry_after.map_or(backoff, |d| d.max(Duration::from_secs(1))), reason }
+            }
             e @ JobApiError::Permanent { .. } => Outcome::Dead { reason: e.to_string() },
         }
     }
@@ -408,3 +416,6 @@ fn truncate(s: &str, max: usize) -> String {
     }
     s[..end].to_string()
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,127 @@
+//! Test harness for genhook's end-to-end suite: real DynamoDB Local and SQS emulator
+//! (endpoints from `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SQS`, which
+//! `scripts/test.sh` starts), the real Lambda handlers, and a fake Katalo API.
 
+pub mod aws;
+pub mod fake_katalo;
+pub mod lambda;
+
+use std::collections::HashMap;
+
+use genhook::config::Env;
+
+/// A name no other test uses.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", &genhook::receiver::random_id()[..12])
+}
+
+/// An [`Env`] over fixed pairs (the product's variables, without touching the process).
+pub fn env(pairs: &[(&str, String)]) -> Env<impl Fn(&str) -> Option<String> + use<>> {
+    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    Env(move |k: &str| map.get(k).cloned())
+}
+
+use aws::{Aws, Stack};
+use fake_katalo::FakeKatalo;
+use genhook::config::{ReceiverConfig, WorkerConfig};
+use genhook::receiver::Receiver;
+use genhook::worker::Worker;
+
+/// The signing secret deliveries use.
+pub const WEBHOOK_SECRET: &str = "whsec_integration_current_0001";
+/// The secret being rotated out.
+pub const WEBHOOK_SECRET_PREVIOUS: &str = "whsec_integration_previous_0001";
+
+/// Everything one test needs: fresh resources on the emulators, a fake Katalo, and the
+/// receiver and worker built from the product's environment variables.
+pub struct Harness {
+    /// SDK clients.
+    pub aws: Aws,
+    /// This test's table and queues.
+    pub stack: Stack,
+    /// The fake Katalo API.
+    pub katalo: FakeKatalo,
+    /// The receiver, as its Lambda builds it.
+    pub receiver: Receiver,
+    /// The worker, as its Lambda builds it.
+    pub worker: Worker,
+}
+
+impl Harness {
+    /// Sets everything up.
+    pub async fn new() -> Self {
+        let aws = aws::aws().await;
+        let stack = aws.stack().await;
+        let katalo = FakeKatalo::start().await;
+        let receiver = Self::receiver_for(&stack, &stack.inbox).await;
+        let worker = WorkerConfig::from_env(&env(&[
+            ("GENHOOK_TABLE", stack.table.clone()),
+            ("GENHOOK_INBOX_QUEUE_URL", stack.inbox.clone()),
+            ("GENHOOK_INBOX_DLQ_URL", stack.inbox_dlq.clone()),
+            ("GENHOOK_OUTBOX_QUEUE_URL", stack.outbox.clone()),
+            ("KATALO_API_BASE_URL", katalo.base_url.clone()),
+            ("KATALO_API_KEY", fake_katalo::API_KEY.into()),
+            ("GENHOOK_HTTP_TIMEOUT_SECS", "1".into()),
+            ("GENHOOK_RETRY_BASE_SECS", "1".into()),
+            ("GENHOOK_RETRY_MAX_SECS", "1".into()),
+        ]))
+        .expect("worker config")
+        .build()
+        .await;
+        Self { aws, stack, katalo, receiver, worker }
+    }
+
+    /// A receiver on the stack's table that sends to `inbox` (to simulate a broken queue).
+    pub async fn receiver_for(stack: &Stack, inbox: &str) -> Receiver {
+        ReceiverConfig::from_env(&env(&[
+            ("GENHOOK_TABLE", stack.table.clone()),
+            ("GENHOOK_INBOX_QUEUE_URL", inbox.to_string()),
+            ("KATALO_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
+            ("KATALO_WEBHOOK_SECRET_PREVIOUS", WEBHOOK_SECRET_PREVIOUS.into()),
+        ]))
+        .expect("receiver config")
+        .build()
+        .await
+    }
+
+    /// Posts a body signed with the current secret through the receiver's Lambda handler.
+    pub async fn post(&self, body: &[u8]) -> (u16, serde_json::Value) {
+        self.post_with(&self.receiver, body).await
+    }
+
+    /// Posts a signed body through a given receiver.
+    pub async fn post_with(&self, receiver: &Receiver, body: &[u8]) -> (u16, serde_json::Value) {
+        let sig = genhook::signature::sign_hex(WEBHOOK_SECRET.as_bytes(), body);
+        lambda::deliver(receiver, lambda::apigw_event("POST", "/webhooks/katalo", body, Some(&sig), true)).await
+    }
+
+    /// Pumps the inbox through the worker until it is empty.
+    pub async fn drain(&self) -> Vec<lambda::Pump> {
+        lambda::pump_until_empty(&self.aws, &self.worker, &self.stack.inbox, 80).await
+    }
+
+    /// Every event on the outbox, parsed.
+    pub async fn events(&self) -> Vec<serde_json::Value> {
+        self.aws
+            .receive_all(&self.stack.outbox)
+            .await
+            .iter()
+            .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
+            .collect()
+    }
+}
+
+/// A Katalo webhook body.
+pub fn webhook(job_id: &str, event_type: &str) -> Vec<u8> {
+    serde_json::json!({
+        "event_type": event_type,
+        "job_id": job_id,
+        "source_asset_id": "src_01JXAMPLE",
+        "reference": "listing-123",
+        "outputs": [{"url": "https://katalo-outputs.s3.amazonaws.com/old.png?X-Amz-Signature=x"}],
+        "failure": null,
+        "metadata": {"tenant": "acme"}
+    })
+    .to_string()
+    .into_bytes()
+}

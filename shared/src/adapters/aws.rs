@@ -9,9 +9,7 @@ use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 /// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SQS` for local emulators), with a
 /// rustls+ring HTTPS client and timeouts that fit a webhook acknowledgement budget.
 pub async fn load_sdk_config() -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    let http = aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(http)
         .timeout_config(

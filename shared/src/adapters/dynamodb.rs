@@ -104,10 +104,10 @@ impl DedupeStore for DynamoDedupeStore {
                     _ => None,
                 });
                 match old {
-                    Some(r) => Ok(ClaimOutcome::Existing(r)),
+                    Some(r) => Ok(ClaimOutcome::Existing(Box::new(r))),
                     // Older emulators omit the item: read it (consistently) instead.
                     None => match self.get(&claim.key).await? {
-                        Some(r) => Ok(ClaimOutcome::Existing(r)),
+                        Some(r) => Ok(ClaimOutcome::Existing(Box::new(r))),
                         None => Err(StoreError("claim refused but no record found; retry".into())),
                     },
                 }
@@ -218,9 +218,9 @@ impl DedupeStore for DynamoDedupeStore {
             Ok(_) => Ok(LeaseOutcome::Acquired),
             Err(e) if is_ccf(&e) => {
                 let old = match e.as_service_error() {
-                    Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
-                        c.item().and_then(record)
-                    }
+                    Some(
+                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c),
+                    ) => c.item().and_then(record),
                     _ => None,
                 };
                 let old = match old {

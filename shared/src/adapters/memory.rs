@@ -42,7 +42,7 @@ impl DedupeStore for MemoryStore {
     async fn claim(&self, claim: &Claim, now_ms: i64) -> Result<ClaimOutcome, StoreError> {
         let mut map = self.lock()?;
         match map.get(&claim.key) {
-            Some(r) if !r.is_claimable(now_ms) => Ok(ClaimOutcome::Existing(r.clone())),
+            Some(r) if !r.is_claimable(now_ms) => Ok(ClaimOutcome::Existing(Box::new(r.clone()))),
             _ => {
                 map.insert(claim.key.clone(), claim.to_record());
                 Ok(ClaimOutcome::Claimed)

@@ -6,7 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry,
+};
 use futures_util::future::join_all;
 
 use crate::ports::{OutgoingMessage, Queue, QueueError};
@@ -50,16 +52,13 @@ fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static>(op: &str, 
 }
 
 fn attribute(value: &str) -> MessageAttributeValue {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .expect("data_type is set")
+    MessageAttributeValue::builder().data_type("String").string_value(value).build().expect("data_type is set")
 }
 
 /// Splits messages into batches by entry count and payload size; yields index ranges.
 fn batches(msgs: &[OutgoingMessage]) -> Vec<std::ops::Range<usize>> {
-    let size = |m: &OutgoingMessage| m.body.len() + m.attributes.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>();
+    let size =
+        |m: &OutgoingMessage| m.body.len() + m.attributes.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>();
     let mut out = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, m) in msgs.iter().enumerate() {
@@ -90,7 +89,14 @@ impl SqsQueue {
             }
             e.build().expect("id and body are set")
         });
-        let out = match self.client.send_message_batch().queue_url(&self.url).set_entries(Some(entries.collect())).send().await {
+        let out = match self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries.collect()))
+            .send()
+            .await
+        {
             Ok(out) => out,
             Err(e) => {
                 let e = unavailable("SendMessageBatch", e).to_string();

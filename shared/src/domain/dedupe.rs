@@ -74,8 +74,7 @@ impl DedupeRecord {
     /// Whether a new receiver claim may overwrite this record at `now` (the same rule the
     /// DynamoDB condition expression encodes).
     pub fn is_claimable(&self, now_ms: i64) -> bool {
-        self.expires_at < now_ms / 1000
-            || (self.status == RecordStatus::InProgress && self.lease_until_ms < now_ms)
+        self.expires_at < now_ms / 1000 || (self.status == RecordStatus::InProgress && self.lease_until_ms < now_ms)
     }
 
     /// Whether a worker may take the record at `now`.
@@ -127,7 +126,7 @@ pub enum ClaimOutcome {
     /// The key was free (or its old record dead): the claim is ours.
     Claimed,
     /// A live record holds the key.
-    Existing(DedupeRecord),
+    Existing(Box<DedupeRecord>),
 }
 
 /// A worker's request to take a record for processing.

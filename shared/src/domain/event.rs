@@ -53,3 +53,42 @@ impl NormalizedEvent {
         serde_json::to_string(self).expect("events always serialize")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The published JSON Schema and this type describe the same fields.
+    #[test]
+    fn matches_the_published_schema() {
+        let schema: Value = serde_json::from_str(include_str!("../../../schema/event.schema.json")).unwrap();
+        let event = NormalizedEvent {
+            schema_version: SCHEMA_VERSION.into(),
+            event_id: "evt_00000000000000000000000000000000".into(),
+            event_type: "generation.completed".into(),
+            provider: "katalo".into(),
+            job_id: "j".into(),
+            status: "succeeded".into(),
+            outputs: vec![EventOutput { url: "https://x/y.png".into(), expires_at: None }],
+            failure: None,
+            reference: None,
+            metadata: None,
+            source_asset_id: None,
+            received_at: "2026-11-23T12:00:00Z".into(),
+            reconciled_at: "2026-11-23T12:00:01Z".into(),
+        };
+        let json: Value = serde_json::from_str(&event.to_json()).unwrap();
+        let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut required: Vec<&str> =
+            schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let mut declared: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        required.sort();
+        declared.sort();
+        assert_eq!(keys, required, "every field is required (nullable ones are null)");
+        assert_eq!(keys, declared);
+        assert_eq!(schema["properties"]["schema_version"]["const"], SCHEMA_VERSION);
+        let output_keys: Vec<&str> = json["outputs"][0].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(output_keys.len(), schema["properties"]["outputs"]["items"]["required"].as_array().unwrap().len());
+    }
+}

@@ -13,6 +13,7 @@ use crate::domain::job::Job;
 use crate::http::{ApiErrorBody, http_client, retry_after_header};
 use crate::ports::{JobApi, JobApiError};
 use crate::providers::katalo::job::parse_job;
+use crate::rate_limit::RateLimiter;
 
 /// Katalo's API base URL when none is configured.
 pub const DEFAULT_BASE_URL: &str = "https://app.katalo.ai";
@@ -23,6 +24,7 @@ pub struct KataloApi {
     base: Url,
     api_key: String,
     clock: Arc<dyn Clock>,
+    limiter: Option<RateLimiter>,
 }
 
 impl std::fmt::Debug for KataloApi {
@@ -33,16 +35,36 @@ impl std::fmt::Debug for KataloApi {
 
 impl KataloApi {
     /// A client for the API at `base_url`; `timeout` bounds each request.
-    pub fn new(base_url: &str, api_key: impl Into<String>, timeout: Duration, clock: Arc<dyn Clock>) -> Result<Self, url::ParseError> {
-        Ok(Self { http: http_client(timeout), base: Url::parse(base_url)?, api_key: api_key.into(), clock })
+    pub fn new(
+        base_url: &str,
+        api_key: impl Into<String>,
+        timeout: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, url::ParseError> {
+        Ok(Self {
+            http: http_client(timeout),
+            base: Url::parse(base_url)?,
+            api_key: api_key.into(),
+            clock,
+            limiter: None,
+        })
+    }
+
+    /// Caps this client at `per_second` requests per second (Katalo allows 1,200 reads a
+    /// minute per organization; see the template for how instances share it).
+    pub fn with_rate_limit(mut self, per_second: u32) -> Self {
+        self.limiter = Some(RateLimiter::per_second(per_second));
+        self
     }
 
     fn job_url(&self, job_id: &str) -> Url {
         let mut url = self.base.clone();
-        url.path_segments_mut()
-            .expect("http(s) base URLs have path segments")
-            .pop_if_empty()
-            .extend(["api", "v1", "generations", job_id]);
+        url.path_segments_mut().expect("http(s) base URLs have path segments").pop_if_empty().extend([
+            "api",
+            "v1",
+            "generations",
+            job_id,
+        ]);
         url
     }
 }
@@ -50,6 +72,9 @@ impl KataloApi {
 #[async_trait]
 impl JobApi for KataloApi {
     async fn get_job(&self, job_id: &str) -> Result<Job, JobApiError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
         let resp = self
             .http
             .get(self.job_url(job_id))
@@ -65,8 +90,10 @@ impl JobApi for KataloApi {
             .await
             .map_err(|e| JobApiError::Transient { reason: e.without_url().to_string(), retry_after: header_retry })?;
         if status.is_success() {
-            let value: Value = serde_json::from_slice(&body)
-                .map_err(|e| JobApiError::Transient { reason: format!("job response is not JSON: {e}"), retry_after: None })?;
+            let value: Value = serde_json::from_slice(&body).map_err(|e| JobApiError::Transient {
+                reason: format!("job response is not JSON: {e}"),
+                retry_after: None,
+            })?;
             return parse_job(&value, job_id, self.clock.now())
                 .map_err(|reason| JobApiError::Transient { reason, retry_after: None });
         }
@@ -84,7 +111,10 @@ pub(crate) fn classify(status: StatusCode, body: Option<ApiErrorBody>, header_re
     );
     if status == StatusCode::TOO_MANY_REQUESTS {
         JobApiError::RateLimited { retry_after }
-    } else if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT || body.as_ref().is_some_and(|b| b.retryable) {
+    } else if status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || body.as_ref().is_some_and(|b| b.retryable)
+    {
         JobApiError::Transient { reason: format!("HTTP {}: {reason}", status.as_u16()), retry_after }
     } else {
         JobApiError::Permanent { status: status.as_u16(), reason }
@@ -98,7 +128,8 @@ mod tests {
 
     #[test]
     fn job_urls_escape_the_id_and_keep_a_base_path() {
-        let api = KataloApi::new("https://api.example.com/prefix/", "k", Duration::from_secs(1), Arc::new(SystemClock)).unwrap();
+        let api = KataloApi::new("https://api.example.com/prefix/", "k", Duration::from_secs(1), Arc::new(SystemClock))
+            .unwrap();
         assert_eq!(api.job_url("job 1/x").as_str(), "https://api.example.com/prefix/api/v1/generations/job%201%2Fx");
         let api = KataloApi::new("http://127.0.0.1:9", "k", Duration::from_secs(1), Arc::new(SystemClock)).unwrap();
         assert_eq!(api.job_url("j").as_str(), "http://127.0.0.1:9/api/v1/generations/j");
@@ -106,9 +137,15 @@ mod tests {
 
     #[test]
     fn classification() {
-        let body = |retryable, retry_after| Some(ApiErrorBody { code: "c".into(), message: "m".into(), retryable, retry_after });
+        let body = |retryable, retry_after| {
+            Some(ApiErrorBody { code: "c".into(), message: "m".into(), retryable, retry_after })
+        };
         assert_eq!(
-            classify(StatusCode::TOO_MANY_REQUESTS, body(true, Some(Duration::from_secs(7))), Some(Duration::from_secs(3))),
+            classify(
+                StatusCode::TOO_MANY_REQUESTS,
+                body(true, Some(Duration::from_secs(7))),
+                Some(Duration::from_secs(3))
+            ),
             JobApiError::RateLimited { retry_after: Some(Duration::from_secs(7)) }
         );
         assert_eq!(

@@ -15,10 +15,7 @@ use crate::signed_url::{expiry_from_url, parse_instant};
 
 /// Reads a job from the API's JSON at `now` (needed for relative `expires_in`).
 pub fn parse_job(value: &Value, job_id: &str, now: OffsetDateTime) -> Result<Job, String> {
-    let job = ["data", "job"]
-        .iter()
-        .find_map(|k| value.get(k).filter(|v| v.get("status").is_some()))
-        .unwrap_or(value);
+    let job = ["data", "job"].iter().find_map(|k| value.get(k).filter(|v| v.get("status").is_some())).unwrap_or(value);
     let status = job
         .get("status")
         .and_then(Value::as_str)

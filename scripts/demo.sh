@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs the main job locally: starts DynamoDB Local and the SQS emulator, then pushes
+# signed Katalo webhooks (with duplicates and a forgery) through the real receiver and
+# worker handlers against a fake Katalo API, printing the published events and a summary.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/emulators.sh
+emulators_install
+trap emulators_stop EXIT INT TERM
+emulators_start
+cargo run --quiet -p genhook-tests --bin genhook-demo

@@ -1,0 +1,288 @@
+//! Worker unit tests on the in-memory adapters and a scripted job API.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+use super::*;
+use crate::adapters::memory::{MemoryQueue, MemoryStore};
+use crate::clock::ManualClock;
+use crate::domain::dedupe::{Claim, RecordStatus};
+use crate::domain::job::JobOutput;
+
+const NOW: OffsetDateTime = datetime!(2026-11-23 12:00:00 UTC);
+const KEY: &str = "katalo#job_1#generation.completed";
+
+/// Answers `get_job` from a script, one answer per call; the last one repeats.
+#[derive(Default)]
+struct ScriptedApi {
+    answers: Mutex<VecDeque<Result<Job, JobApiError>>>,
+    calls: Mutex<u32>,
+}
+
+impl ScriptedApi {
+    fn new(answers: Vec<Result<Job, JobApiError>>) -> Arc<Self> {
+        Arc::new(Self { answers: Mutex::new(answers.into()), calls: Mutex::new(0) })
+    }
+    fn calls(&self) -> u32 {
+        *self.calls.lock().unwrap()
+    }
+}
+
+#[async_trait]
+impl JobApi for ScriptedApi {
+    async fn get_job(&self, _job_id: &str) -> Result<Job, JobApiError> {
+        *self.calls.lock().unwrap() += 1;
+        let mut a = self.answers.lock().unwrap();
+        if a.len() > 1 { a.pop_front().unwrap() } else { a.front().cloned().expect("script has an answer") }
+    }
+}
+
+fn job(status: &str, state: JobState, urls: &[(&str, Option<OffsetDateTime>)]) -> Job {
+    Job {
+        job_id: "job_1".into(),
+        state,
+        status: status.into(),
+        outputs: urls.iter().map(|(u, e)| JobOutput { url: u.to_string(), expires_at: *e }).collect(),
+        failure: None,
+        reference: None,
+        metadata: Some(json!({"from": "api"})),
+        source_asset_id: Some("src_1".into()),
+    }
+}
+
+fn succeeded() -> Job {
+    job("succeeded", JobState::Succeeded, &[("https://cdn/x.png?sig=1", Some(NOW + time::Duration::hours(1)))])
+}
+
+struct Rig {
+    worker: Worker,
+    store: Arc<MemoryStore>,
+    inbox: Arc<MemoryQueue>,
+    dlq: Arc<MemoryQueue>,
+    outbox: Arc<MemoryQueue>,
+}
+
+fn rig(api: Arc<ScriptedApi>) -> Rig {
+    let store = Arc::new(MemoryStore::default());
+    let (inbox, dlq, outbox) =
+        (Arc::new(MemoryQueue::default()), Arc::new(MemoryQueue::default()), Arc::new(MemoryQueue::default()));
+    let ports = WorkerPorts {
+        store: store.clone(),
+        inbox: inbox.clone(),
+        inbox_dlq: Some(dlq.clone()),
+        outbox: outbox.clone(),
+        katalo: api,
+        clock: Arc::new(ManualClock::new(NOW)),
+    };
+    Rig { worker: Worker::new(ports, WorkerSettings::default()), store, inbox, dlq, outbox }
+}
+
+fn record(id: &str, event_type: &str, receive_count: u32) -> InboxRecord {
+    let msg = InboxMessage::KataloWebhook(KataloWebhookMessage {
+        dedupe_key: format!("katalo#job_1#{event_type}"),
+        job_id: "job_1".into(),
+        event_type: event_type.into(),
+        received_at: "2026-11-23T11:59:00Z".into(),
+        payload: json!({"job_id": "job_1", "event_type": event_type, "reference": "ref-1", "failure": {"code": "hint"}}),
+    });
+    InboxRecord { message_id: id.into(), receipt_handle: format!("rh-{id}"), body: msg.to_json(), receive_count }
+}
+
+fn published(rig: &Rig) -> Vec<Value> {
+    rig.outbox.messages().iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn publishes_the_reconciled_event_once() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.published, report.failed.len()), (1, 0));
+    let events = published(&rig);
+    let e = &events[0];
+    assert_eq!(e["schema_version"], "1");
+    assert_eq!(e["type"], "generation.completed");
+    assert_eq!(e["provider"], "katalo");
+    assert_eq!(e["job_id"], "job_1");
+    assert_eq!(e["status"], "succeeded");
+    assert_eq!(e["outputs"], json!([{"url": "https://cdn/x.png?sig=1", "expires_at": "2026-11-23T13:00:00Z"}]));
+    assert_eq!(e["reference"], "ref-1", "the webhook fills what the API leaves out");
+    assert_eq!(e["metadata"], json!({"from": "api"}));
+    assert_eq!(e["failure"], Value::Null, "a succeeded job carries no failure hint");
+    assert_eq!(e["source_asset_id"], "src_1");
+    assert_eq!(e["received_at"], "2026-11-23T11:59:00Z");
+    assert_eq!(e["reconciled_at"], "2026-11-23T12:00:00Z");
+    assert_eq!(e["event_id"], event_id(KEY));
+    let rec = rig.store.record(KEY).unwrap();
+    assert_eq!(rec.status, RecordStatus::Published);
+    assert_eq!(rec.event_id.as_deref(), Some(event_id(KEY).as_str()));
+
+    // The same message delivered again (SQS at-least-once): nothing is published.
+    let again = rig.worker.process_batch(vec![record("m1", "generation.completed", 2)]).await;
+    assert_eq!((again.skipped, again.published, again.failed.len()), (1, 0, 0));
+    assert_eq!(rig.outbox.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_running_job_is_retried_later() {
+    let api = ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[]))]);
+    let rig = rig(api);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 3)]).await;
+    assert_eq!(report.failed, vec!["m1".to_string()]);
+    assert_eq!(report.retried, 1);
+    let delays = rig.inbox.delays();
+    assert_eq!(delays[0].0, "rh-m1");
+    assert!(delays[0].1 >= Duration::from_secs(20) && delays[0].1 <= Duration::from_secs(40), "{delays:?}");
+    let rec = rig.store.record(KEY).unwrap();
+    assert_eq!(rec.work_token, None, "the lease is released for the next attempt");
+    assert_eq!(rec.last_error.as_deref(), Some("job is still processing"));
+    assert!(rig.outbox.messages().is_empty());
+}
+
+#[tokio::test]
+async fn rate_limits_honour_retry_after() {
+    let api = ScriptedApi::new(vec![Err(JobApiError::RateLimited { retry_after: Some(Duration::from_secs(42)) })]);
+    let rig = rig(api);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(rig.inbox.delays(), vec![("rh-m1".to_string(), Duration::from_secs(42))]);
+}
+
+#[tokio::test]
+async fn outages_back_off_exponentially() {
+    let api = ScriptedApi::new(vec![Err(JobApiError::Transient { reason: "HTTP 503".into(), retry_after: None })]);
+    let rig = rig(api);
+    rig.worker.process_batch(vec![record("m1", "generation.completed", 5)]).await;
+    let d = rig.inbox.delays()[0].1;
+    assert!(d >= Duration::from_secs(80) && d <= Duration::from_secs(160), "{d:?}");
+}
+
+#[tokio::test]
+async fn permanent_errors_go_to_the_dlq_with_the_reason() {
+    let api =
+        ScriptedApi::new(vec![Err(JobApiError::Permanent { status: 404, reason: "not_found: no such job".into() })]);
+    let rig = rig(api);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.dead_lettered, report.failed.len()), (1, 0), "acknowledged: it now lives in the DLQ");
+    let dead = rig.dlq.messages();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, record("m1", "generation.completed", 1).body, "the original message, for redrive");
+    let reason = dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap();
+    assert!(reason.1.contains("404") && reason.1.contains("no such job"), "{reason:?}");
+    assert!(rig.store.record(KEY).unwrap().last_error.unwrap().contains("404"));
+}
+
+#[tokio::test]
+async fn malformed_messages_go_to_the_dlq() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let bad =
+        InboxRecord { message_id: "bad".into(), receipt_handle: "rh".into(), body: "{}".into(), receive_count: 1 };
+    let report = rig.worker.process_batch(vec![bad]).await;
+    assert_eq!(report.dead_lettered, 1);
+    assert!(rig.dlq.messages()[0].attributes[0].1.contains("malformed"));
+}
+
+#[tokio::test]
+async fn expiring_urls_are_refreshed_by_re_reading_the_job() {
+    let soon =
+        job("succeeded", JobState::Succeeded, &[("https://cdn/x.png?v=old", Some(NOW + time::Duration::seconds(60)))]);
+    let fresh =
+        job("succeeded", JobState::Succeeded, &[("https://cdn/x.png?v=new", Some(NOW + time::Duration::hours(1)))]);
+    let api = ScriptedApi::new(vec![Ok(soon), Ok(fresh)]);
+    let rig = rig(api.clone());
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!(report.published, 1);
+    assert_eq!(api.calls(), 2);
+    assert_eq!(published(&rig)[0]["outputs"][0]["url"], "https://cdn/x.png?v=new");
+}
+
+#[tokio::test]
+async fn urls_that_stay_short_lived_are_never_published() {
+    let soon =
+        job("succeeded", JobState::Succeeded, &[("https://cdn/x.png", Some(NOW + time::Duration::seconds(599)))]);
+    let api = ScriptedApi::new(vec![Ok(soon)]);
+    let rig = rig(api.clone());
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.published, report.retried), (0, 1));
+    assert_eq!(api.calls(), 3, "the first read plus two refreshes");
+    assert!(rig.outbox.messages().is_empty());
+}
+
+#[tokio::test]
+async fn the_api_is_the_truth_when_the_hint_disagrees() {
+    let mut failed = job("failed", JobState::Failed, &[]);
+    failed.failure = None;
+    let rig = rig(ScriptedApi::new(vec![Ok(failed)]));
+    rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    let e = &published(&rig)[0];
+    assert_eq!(e["type"], "generation.failed");
+    assert_eq!(e["status"], "failed");
+    assert_eq!(e["failure"], json!({"code": "hint"}), "the webhook's failure fills in");
+    assert_eq!(e["event_id"], event_id("katalo#job_1#generation.failed"), "ids follow the published type");
+}
+
+#[tokio::test]
+async fn unknown_event_types_are_forwarded_with_the_current_state() {
+    let rig = rig(ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[]))]));
+    let report = rig.worker.process_batch(vec![record("m1", "generation.progress", 1)]).await;
+    assert_eq!(report.published, 1);
+    let e = &published(&rig)[0];
+    assert_eq!((e["type"].as_str(), e["status"].as_str()), (Some("generation.progress"), Some("processing")));
+}
+
+#[tokio::test]
+async fn a_record_leased_by_another_worker_waits() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let mut rec = Claim {
+        key: KEY.into(),
+        claim_id: "c".into(),
+        lease_until_ms: 0,
+        expires_at: NOW.unix_timestamp() + 3600,
+        body_sha256: String::new(),
+        received_at: String::new(),
+    }
+    .to_record();
+    rec.status = RecordStatus::Enqueued;
+    rec.work_lease_until_ms = Some(NOW.unix_timestamp() * 1000 + 30_000);
+    rec.work_token = Some("other".into());
+    rig.store.put(rec);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(rig.inbox.delays()[0].1, Duration::from_secs(30));
+    assert_eq!(rig.store.record(KEY).unwrap().work_token.as_deref(), Some("other"), "not ours to release");
+}
+
+#[tokio::test]
+async fn outbox_outage_retries_and_keeps_the_record_unpublished() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    rig.outbox.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.published, report.failed.len()), (0, 1));
+    assert_ne!(rig.store.record(KEY).unwrap().status, RecordStatus::Published);
+    rig.outbox.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 2)]).await;
+    assert_eq!(report.published, 1);
+}
+
+#[tokio::test]
+async fn a_batch_is_processed_record_by_record() {
+    let api = ScriptedApi::new(vec![Ok(succeeded())]);
+    let rig = rig(api);
+    let mut records: Vec<_> = (0..5).map(|i| record(&format!("m{i}"), "generation.completed", 1)).collect();
+    records.push(InboxRecord {
+        message_id: "bad".into(),
+        receipt_handle: "rh".into(),
+        body: "nope".into(),
+        receive_count: 1,
+    });
+    let report = rig.worker.process_batch(records).await;
+    // Five deliveries of one key: one publishes, the others find it published or leased.
+    assert_eq!(report.published, 1);
+    assert_eq!(report.dead_lettered, 1);
+    assert_eq!(report.published + report.skipped + report.retried + report.dead_lettered, 6);
+    assert_eq!(rig.outbox.messages().len(), 1);
+}

@@ -1,0 +1,183 @@
+//! The whole pipeline: receiver → DynamoDB Local → SQS inbox → worker (against a fake
+//! Katalo API) → SQS outbox.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use genhook::signed_url::expiry_from_url;
+use genhook::worker::FAILURE_REASON_ATTRIBUTE;
+use genhook_tests::fake_katalo::{Answer, pending, succeeded};
+use genhook_tests::lambda::pump;
+use genhook_tests::{Harness, webhook};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_delivery_becomes_one_reconciled_event() {
+    let h = Harness::new().await;
+    h.katalo.script("job_e2e", vec![Answer::Job(succeeded("job_e2e", 3600))]);
+    assert_eq!(h.post(&webhook("job_e2e", "generation.completed")).await.0, 200);
+    h.drain().await;
+
+    let events = h.events().await;
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(e["type"], "generation.completed");
+    assert_eq!(e["provider"], "katalo");
+    assert_eq!(e["job_id"], "job_e2e");
+    assert_eq!(e["status"], "succeeded");
+    assert_eq!(e["reference"], "listing-123");
+    assert_eq!(e["metadata"], json!({"tenant": "acme"}));
+    assert_eq!(e["source_asset_id"], "src_01JXAMPLE");
+    let url = e["outputs"][0]["url"].as_str().unwrap();
+    assert!(url.contains("primary.png"), "the API's fresh URL, not the webhook's");
+    let expiry = expiry_from_url(url).unwrap();
+    assert!(expiry > time::OffsetDateTime::now_utc() + time::Duration::minutes(10));
+    assert!(e["outputs"][0]["expires_at"].is_string());
+    let key = "katalo#job_e2e#generation.completed";
+    assert_eq!(e["event_id"], genhook::domain::dedupe::event_id(key));
+    assert_eq!(h.aws.attr(&h.stack.table, key, "status").await.as_deref(), Some("PUBLISHED"));
+
+    // SQS delivers the same inbox message again: nothing new is published.
+    let inbox_msg = json!({"type": "katalo.webhook", "dedupe_key": key, "job_id": "job_e2e",
+        "event_type": "generation.completed", "received_at": "2026-11-23T12:00:00Z", "payload": {}});
+    h.aws.sqs.send_message().queue_url(&h.stack.inbox).message_body(inbox_msg.to_string()).send().await.unwrap();
+    h.drain().await;
+    assert!(h.events().await.is_empty(), "no second event");
+    assert_eq!(h.katalo.calls("job_e2e"), 1);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_identical_deliveries_make_one_message_and_one_event() {
+    let h = Arc::new(Harness::new().await);
+    h.katalo.script("job_storm", vec![Answer::Job(succeeded("job_storm", 3600))]);
+    let body = Arc::new(webhook("job_storm", "generation.completed"));
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (h, body) = (h.clone(), body.clone());
+        // Each delivery is retried like a provider would until it is acknowledged.
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..100 {
+                let (status, json) = h.post(&body).await;
+                match status {
+                    200 => return json["duplicate"].as_bool().unwrap(),
+                    503 => tokio::time::sleep(Duration::from_millis(20)).await,
+                    other => panic!("unexpected {other}: {json}"),
+                }
+            }
+            panic!("never acknowledged");
+        }));
+    }
+    let mut firsts = 0;
+    for t in tasks {
+        if !t.await.unwrap() {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1, "exactly one delivery is the first");
+    assert_eq!(h.aws.depth(&h.stack.inbox).await, 1, "exactly one inbox message");
+    h.drain().await;
+    assert_eq!(h.events().await.len(), 1, "exactly one outbox event");
+}
+
+#[tokio::test]
+async fn rate_limits_and_outages_are_retried_until_they_pass() {
+    let h = Harness::new().await;
+    let limited =
+        json!({"error": {"code": "rate_limited", "message": "slow down", "retryable": true, "retry_after": 1}});
+    h.katalo.script("job_429", vec![Answer::Error(429, limited, None), Answer::Job(succeeded("job_429", 3600))]);
+    h.katalo.script(
+        "job_5xx",
+        vec![
+            Answer::Error(502, json!({"error": {"code": "bad_gateway", "message": "upstream"}}), None),
+            Answer::Job(succeeded("job_5xx", 3600)),
+        ],
+    );
+    h.katalo.script(
+        "job_slow",
+        vec![
+            Answer::Slow(Duration::from_secs(3), succeeded("job_slow", 3600)),
+            Answer::Job(succeeded("job_slow", 3600)),
+        ],
+    );
+    for job in ["job_429", "job_5xx", "job_slow"] {
+        assert_eq!(h.post(&webhook(job, "generation.completed")).await.0, 200);
+    }
+
+    let first = pump(&h.aws, &h.worker, &h.stack.inbox).await;
+    assert_eq!((first.received, first.failed.len()), (3, 3), "all three fail their first attempt");
+    // Hidden for their retry delay, not gone.
+    assert_eq!(pump(&h.aws, &h.worker, &h.stack.inbox).await.received, 0);
+    assert_eq!(h.aws.depth(&h.stack.inbox).await, 3);
+
+    h.drain().await;
+    let mut jobs: Vec<String> = h.events().await.iter().map(|e| e["job_id"].as_str().unwrap().to_string()).collect();
+    jobs.sort();
+    assert_eq!(jobs, ["job_429", "job_5xx", "job_slow"]);
+    for job in ["job_429", "job_5xx", "job_slow"] {
+        assert_eq!(h.katalo.calls(job), 2, "{job}: one failed read, one good one");
+    }
+}
+
+#[tokio::test]
+async fn a_job_still_running_is_polled_until_it_finishes() {
+    let h = Harness::new().await;
+    h.katalo.script(
+        "job_slowgen",
+        vec![
+            Answer::Job(pending("job_slowgen", "queued")),
+            Answer::Job(pending("job_slowgen", "processing")),
+            Answer::Job(succeeded("job_slowgen", 3600)),
+        ],
+    );
+    h.post(&webhook("job_slowgen", "generation.completed")).await;
+    let pumps = h.drain().await;
+    assert_eq!(pumps.iter().map(|p| p.failed.len()).sum::<usize>(), 2, "two early reads");
+    let events = h.events().await;
+    assert_eq!((events.len(), events[0]["status"].as_str()), (1, Some("succeeded")));
+    assert_eq!(h.katalo.calls("job_slowgen"), 3);
+}
+
+#[tokio::test]
+async fn expiring_urls_are_refreshed_before_publishing() {
+    let h = Harness::new().await;
+    // The first read returns a URL with a minute left (under the 600 s minimum).
+    h.katalo.script("job_exp", vec![Answer::Job(succeeded("job_exp", 60)), Answer::Job(succeeded("job_exp", 3600))]);
+    h.post(&webhook("job_exp", "generation.completed")).await;
+    h.drain().await;
+    let events = h.events().await;
+    assert_eq!(events.len(), 1);
+    let expiry = expiry_from_url(events[0]["outputs"][0]["url"].as_str().unwrap()).unwrap();
+    assert!(expiry > time::OffsetDateTime::now_utc() + time::Duration::minutes(50));
+    assert_eq!(h.katalo.calls("job_exp"), 2);
+}
+
+#[tokio::test]
+async fn an_unknown_job_goes_to_the_dlq_with_the_reason() {
+    let h = Harness::new().await;
+    // Nothing scripted: the fake answers 404 {"error":{"code":"not_found",...}}.
+    h.post(&webhook("job_ghost", "generation.completed")).await;
+    let pumps = h.drain().await;
+    assert!(pumps.iter().all(|p| p.failed.is_empty()), "dead-lettered at once, not retried");
+    assert_eq!(h.aws.depth(&h.stack.inbox).await, 0);
+    assert!(h.events().await.is_empty());
+    let dead = h.aws.receive_all(&h.stack.inbox_dlq).await;
+    assert_eq!(dead.len(), 1);
+    let reason = dead[0].message_attributes().unwrap()[FAILURE_REASON_ATTRIBUTE].string_value().unwrap();
+    assert!(reason.contains("404") && reason.contains("not_found"), "{reason}");
+    let body: serde_json::Value = serde_json::from_str(dead[0].body().unwrap()).unwrap();
+    assert_eq!(body["job_id"], "job_ghost", "the original message, ready for redrive");
+}
+
+#[tokio::test]
+async fn a_failed_job_publishes_a_failed_event() {
+    let h = Harness::new().await;
+    let failed =
+        json!({"job_id": "job_bad", "status": "failed", "failure": {"code": "content_policy", "message": "blocked"}});
+    h.katalo.script("job_bad", vec![Answer::Job(failed)]);
+    h.post(&webhook("job_bad", "generation.failed")).await;
+    h.drain().await;
+    let events = h.events().await;
+    assert_eq!(events[0]["type"], "generation.failed");
+    assert_eq!(events[0]["failure"]["code"], "content_policy");
+    assert_eq!(events[0]["outputs"], json!([]));
+}
