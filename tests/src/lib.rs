@@ -64,6 +64,8 @@ impl Harness {
             ("GENHOOK_HTTP_TIMEOUT_SECS", "1".into()),
             ("GENHOOK_RETRY_BASE_SECS", "1".into()),
             ("GENHOOK_RETRY_MAX_SECS", "1".into()),
+            // The limiter has its own (virtual-time) test; here it would only slow things.
+            ("KATALO_API_MAX_RPS", "1000".into()),
         ]))
         .expect("worker config")
         .build()

@@ -12,3 +12,30 @@ pub async fn function_handler(receiver: &Receiver, event: Request) -> Result<Res
     let response = receiver.handle(event, deadline_ms).await;
     Ok(response.map(Body::from))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use genhook::adapters::memory::{MemoryQueue, MemoryStore};
+    use genhook::clock::SystemClock;
+    use genhook::receiver::ReceiverSettings;
+    use genhook::signature::HmacSecrets;
+
+    use super::*;
+
+    // Signed with `whsec_fixture_secret_0001` (openssl), body base64-encoded as API Gateway sends it.
+    const FIXTURE: &str = include_str!("../fixtures/apigw-katalo-completed.json");
+
+    #[tokio::test]
+    async fn accepts_the_api_gateway_fixture() {
+        let inbox = Arc::new(MemoryQueue::default());
+        let settings = ReceiverSettings::new(HmacSecrets::new("whsec_fixture_secret_0001", None));
+        let receiver = Receiver::new(Arc::new(MemoryStore::default()), inbox.clone(), settings, Arc::new(SystemClock));
+        let request = lambda_http::request::from_str(FIXTURE).unwrap();
+        let response = function_handler(&receiver, request).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(inbox.messages().len(), 1);
+        assert!(inbox.messages()[0].body.contains("job_fixture_1"));
+    }
+}

@@ -32,3 +32,59 @@ fn inbox_record(m: SqsMessage) -> InboxRecord {
         receive_count,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use genhook::adapters::memory::{MemoryQueue, MemoryStore};
+    use genhook::clock::SystemClock;
+    use genhook::domain::job::{Job, JobState};
+    use genhook::ports::{JobApi, JobApiError};
+    use genhook::worker::{WorkerPorts, WorkerSettings};
+    use lambda_runtime::Context;
+
+    use super::*;
+
+    const FIXTURE: &str = include_str!("../fixtures/sqs-inbox-batch.json");
+
+    struct Done;
+
+    #[async_trait]
+    impl JobApi for Done {
+        async fn get_job(&self, job_id: &str) -> Result<Job, JobApiError> {
+            Ok(Job {
+                job_id: job_id.into(),
+                state: JobState::Succeeded,
+                status: "succeeded".into(),
+                outputs: vec![],
+                failure: None,
+                reference: None,
+                metadata: None,
+                source_asset_id: None,
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn handles_the_sqs_fixture() {
+        let outbox = Arc::new(MemoryQueue::default());
+        let ports = WorkerPorts {
+            store: Arc::new(MemoryStore::default()),
+            inbox: Arc::new(MemoryQueue::default()),
+            inbox_dlq: None,
+            outbox: outbox.clone(),
+            katalo: Arc::new(Done),
+            clock: Arc::new(SystemClock),
+        };
+        let worker = Worker::new(ports, WorkerSettings::default());
+        let event: SqsEvent = serde_json::from_str(FIXTURE).unwrap();
+        let response = function_handler(&worker, LambdaEvent::new(event, Context::default())).await.unwrap();
+        // msg-1 is published; msg-2 is not JSON and, with no DLQ configured, is reported
+        // failed so the queue's redrive policy takes it.
+        assert_eq!(outbox.messages().len(), 1);
+        let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(failed, ["msg-2"]);
+    }
+}

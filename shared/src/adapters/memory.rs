@@ -16,10 +16,13 @@ pub struct MemoryStore {
     records: Mutex<HashMap<String, DedupeRecord>>,
     /// When set, every call fails with a [`StoreError`].
     pub fail: std::sync::atomic::AtomicBool,
+    /// Calls made so far (each stands for one DynamoDB round trip).
+    pub calls: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryStore {
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, DedupeRecord>>, StoreError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(StoreError("injected outage".into()));
         }
@@ -135,6 +138,8 @@ pub struct MemoryQueue {
     delays: Mutex<Vec<(String, Duration)>>,
     /// When set, sends fail with [`QueueError::Unavailable`].
     pub fail: std::sync::atomic::AtomicBool,
+    /// Calls made so far (each stands for one SQS round trip; a batch send counts once).
+    pub calls: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryQueue {
@@ -156,24 +161,29 @@ impl MemoryQueue {
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send(&self, msg: OutgoingMessage) -> Result<String, QueueError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.push(msg)
+    }
+
+    async fn send_batch(&self, msgs: Vec<OutgoingMessage>) -> Vec<Result<String, QueueError>> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        msgs.into_iter().map(|m| self.push(m)).collect()
+    }
+
+    async fn delay_retries(&self, retries: Vec<(String, Duration)>) -> Result<(), QueueError> {
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.delays.lock().expect("queue lock").extend(retries);
+        Ok(())
+    }
+}
+
+impl MemoryQueue {
+    fn push(&self, msg: OutgoingMessage) -> Result<String, QueueError> {
         if self.down() {
             return Err(QueueError::Unavailable("injected outage".into()));
         }
         let mut m = self.messages.lock().expect("queue lock");
         m.push(msg);
         Ok(format!("m-{}", m.len()))
-    }
-
-    async fn send_batch(&self, msgs: Vec<OutgoingMessage>) -> Vec<Result<String, QueueError>> {
-        let mut out = Vec::with_capacity(msgs.len());
-        for m in msgs {
-            out.push(self.send(m).await);
-        }
-        out
-    }
-
-    async fn delay_retries(&self, retries: Vec<(String, Duration)>) -> Result<(), QueueError> {
-        self.delays.lock().expect("queue lock").extend(retries);
-        Ok(())
     }
 }

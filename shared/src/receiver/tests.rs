@@ -236,3 +236,20 @@ async fn expired_records_count_as_absent() {
     assert_eq!(json["duplicate"], false, "TTL not yet applied, but the record is logically gone");
     assert_eq!(rig.inbox.messages().len(), 2);
 }
+
+#[tokio::test]
+async fn round_trips_per_delivery_are_minimal() {
+    let rig = rig();
+    let b = body("job_1", "generation.completed");
+    send(&rig, signed(&b, SECRET)).await;
+    // New: PutItem (claim) + SendMessage + UpdateItem (ENQUEUED).
+    assert_eq!(rig.store.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(rig.inbox.calls.load(Ordering::SeqCst), 1);
+    send(&rig, signed(&b, SECRET)).await;
+    // Duplicate: the failed conditional put returns the old item; nothing else.
+    assert_eq!(rig.store.calls.load(Ordering::SeqCst), 3);
+    assert_eq!(rig.inbox.calls.load(Ordering::SeqCst), 1);
+    // Rejected deliveries touch nothing.
+    send(&rig, signed(&b, "wrong")).await;
+    assert_eq!(rig.store.calls.load(Ordering::SeqCst), 3);
+}

@@ -286,3 +286,29 @@ async fn a_batch_is_processed_record_by_record() {
     assert_eq!(report.published + report.skipped + report.retried + report.dead_lettered, 6);
     assert_eq!(rig.outbox.messages().len(), 1);
 }
+
+#[tokio::test]
+async fn a_batch_publishes_with_one_send() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let records: Vec<_> = (0..10)
+        .map(|i| {
+            let msg = InboxMessage::KataloWebhook(KataloWebhookMessage {
+                dedupe_key: format!("katalo#job_{i}#generation.completed"),
+                job_id: format!("job_{i}"),
+                event_type: "generation.completed".into(),
+                received_at: "2026-11-23T11:59:00Z".into(),
+                payload: json!({}),
+            });
+            InboxRecord {
+                message_id: format!("m{i}"),
+                receipt_handle: format!("rh{i}"),
+                body: msg.to_json(),
+                receive_count: 1,
+            }
+        })
+        .collect();
+    let report = rig.worker.process_batch(records).await;
+    assert_eq!(report.published, 10);
+    assert_eq!(rig.outbox.calls.load(std::sync::atomic::Ordering::SeqCst), 1, "one SendMessageBatch for ten events");
+    assert_eq!(rig.inbox.calls.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing to delay");
+}

@@ -1,0 +1,78 @@
+//! Receiver and worker throughput/latency on DynamoDB Local and the SQS emulator
+//! (started by `scripts/bench.sh`). A benchmark, not a test: it prints figures and
+//! asserts only correctness (every delivery acknowledged, one event per job).
+//!
+//! Usage: genhook-bench [DELIVERIES] [CONCURRENCY]   (defaults 1000 and 16)
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use genhook_tests::fake_katalo::{Answer, succeeded};
+use genhook_tests::{Harness, webhook};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn run(h: &Arc<Harness>, label: &str, jobs: Arc<Vec<Vec<u8>>>, concurrency: usize) {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (h, jobs, next) = (h.clone(), jobs.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(body) = jobs.get(i) else { return lat };
+                    let t = Instant::now();
+                    let (status, _) = h.post(body).await;
+                    assert_eq!(status, 200, "every delivery is acknowledged");
+                    lat.push(t.elapsed());
+                }
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let wall = start.elapsed();
+    lat.sort();
+    println!(
+        "receiver {label:<10} n={:<5} c={concurrency:<3} {:>7.0} deliveries/s  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms",
+        lat.len(),
+        lat.len() as f64 / wall.as_secs_f64(),
+        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+        percentile(&lat, 0.9).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: usize = args.next().map_or(1000, |a| a.parse().expect("DELIVERIES is a number"));
+    let c: usize = args.next().map_or(16, |a| a.parse().expect("CONCURRENCY is a number"));
+    let h = Arc::new(Harness::new().await);
+    let jobs: Vec<Vec<u8>> = (0..n).map(|i| webhook(&format!("job_bench_{i}"), "generation.completed")).collect();
+    for i in 0..n {
+        h.katalo.script(&format!("job_bench_{i}"), vec![Answer::Job(succeeded(&format!("job_bench_{i}"), 3600))]);
+    }
+    let jobs = Arc::new(jobs);
+    // Warm-up: SDK connections, DynamoDB Local's JIT.
+    let warm: Vec<Vec<u8>> = (0..50).map(|i| webhook(&format!("job_warm_{i}"), "generation.completed")).collect();
+    run(&h, "warm-up", Arc::new(warm), c).await;
+    run(&h, "new", jobs.clone(), c).await;
+    run(&h, "duplicate", jobs.clone(), c).await;
+
+    let start = Instant::now();
+    h.drain().await;
+    let wall = start.elapsed();
+    let events = h.events().await.len();
+    println!(
+        "worker   reconcile  n={events:<5} one instance, batches of 10, {:>7.0} events/s (Katalo rate limit lifted; fake API on loopback)",
+        events as f64 / wall.as_secs_f64()
+    );
+    assert_eq!(events, n + 50, "one event per job");
+}
