@@ -4,8 +4,4 @@
 # emulators' own cost, so compare runs on the same machine; they are not AWS latencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/emulators.sh
-emulators_install
-trap emulators_stop EXIT INT TERM
-emulators_start
-cargo run --quiet --release -p genhook-tests --bin genhook-bench -- "$@"
+exec scripts/emulators.sh run cargo run --quiet --release -p genhook-tests --bin genhook-bench -- "$@"

@@ -4,8 +4,4 @@
 # worker handlers against a fake Katalo API, printing the published events and a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/emulators.sh
-emulators_install
-trap emulators_stop EXIT INT TERM
-emulators_start
-cargo run --quiet -p genhook-tests --bin genhook-demo
+exec scripts/emulators.sh run cargo run --quiet -p genhook-tests --bin genhook-demo

@@ -7,7 +7,8 @@
 #   emulators_stop
 #
 # Or as a command: `scripts/emulators.sh start` runs them in the foreground until Ctrl-C
-# and prints the variables to export in another shell.
+# and prints the variables to export in another shell; `scripts/emulators.sh run CMD...`
+# runs CMD with them up and stops them afterwards.
 set -euo pipefail
 
 GENHOOK_ROOT=${GENHOOK_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
@@ -97,6 +98,12 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
         "$AWS_ENDPOINT_URL_DYNAMODB" "$AWS_ENDPOINT_URL_SQS"
       log "running; Ctrl-C stops both"
       wait ;;
-    *) echo "usage: $0 install|start" >&2; exit 2 ;;
+    run)
+      shift
+      emulators_install
+      trap emulators_stop EXIT INT TERM
+      emulators_start
+      "$@" ;;
+    *) echo "usage: $0 install | start | run CMD [ARG...]" >&2; exit 2 ;;
   esac
 fi
