@@ -1,0 +1,210 @@
+//! `genhook`: local tools for genhook webhooks (see `genhook --help`).
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use genhook::signature::{HmacSecrets, sign_hex};
+use serde_json::json;
+
+/// Local tools for genhook: sign and verify Katalo webhook bodies, and send signed
+/// deliveries to a genhook receiver (local or deployed).
+#[derive(Parser)]
+#[command(name = "genhook", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the x-katalo-signature (hex HMAC-SHA256) of a body.
+    ///
+    /// Example: genhook sign --secret "$KATALO_WEBHOOK_SECRET" body.json
+    Sign {
+        #[command(flatten)]
+        secret: Secret,
+        /// The body file; standard input when omitted or `-`.
+        file: Option<PathBuf>,
+    },
+    /// Check a signature over a body; exits 0 when valid, 1 when not.
+    ///
+    /// Example: genhook verify --signature 9c46…cc66 body.json
+    Verify {
+        #[command(flatten)]
+        secret: Secret,
+        /// The x-katalo-signature value to check.
+        #[arg(long)]
+        signature: String,
+        /// The body file; standard input when omitted or `-`.
+        file: Option<PathBuf>,
+    },
+    /// POST a body, signed, to a receiver and print the answer.
+    ///
+    /// Example: genhook send --url https://abc.execute-api.us-east-1.amazonaws.com/webhooks/katalo body.json
+    Send {
+        #[command(flatten)]
+        target: Target,
+        /// The body file; standard input when omitted or `-`.
+        file: Option<PathBuf>,
+    },
+    /// Send a realistic signed Katalo event to a receiver.
+    ///
+    /// Example: genhook trigger completed --url http://127.0.0.1:8080/webhooks/katalo
+    Trigger {
+        /// Which event to send.
+        event: Event,
+        #[command(flatten)]
+        target: Target,
+        /// The job id (a fresh random one when omitted).
+        #[arg(long)]
+        job_id: Option<String>,
+        /// Send the same delivery this many times (the provider's at-least-once retries).
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
+    },
+}
+
+#[derive(clap::Args)]
+struct Secret {
+    /// The signing secret.
+    #[arg(long, env = "KATALO_WEBHOOK_SECRET", hide_env_values = true)]
+    secret: String,
+}
+
+#[derive(clap::Args)]
+struct Target {
+    /// The receiver's webhook URL.
+    #[arg(long, env = "GENHOOK_WEBHOOK_URL")]
+    url: String,
+    #[command(flatten)]
+    secret: Secret,
+    /// Sign with a wrong secret instead (to see a forged delivery rejected).
+    #[arg(long)]
+    forge: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Event {
+    /// generation.completed
+    Completed,
+    /// generation.failed
+    Failed,
+}
+
+/// What can go wrong, with what to do about it.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("cannot read {path}: {source} (pass a readable file, or `-` for standard input)")]
+    Read { path: String, source: std::io::Error },
+    #[error("cannot reach {url}: {reason} (is the receiver running and the URL right?)")]
+    Send { url: String, reason: String },
+    #[error("the receiver answered HTTP {0}")]
+    Refused(u16),
+}
+
+fn read_body(file: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
+    match file {
+        Some(p) if p.as_os_str() != "-" => {
+            std::fs::read(p).map_err(|source| CliError::Read { path: p.display().to_string(), source })
+        }
+        _ => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|source| CliError::Read { path: "standard input".into(), source })?;
+            Ok(buf)
+        }
+    }
+}
+
+async fn post(target: &Target, body: Vec<u8>) -> Result<u16, CliError> {
+    let secret = if target.forge { b"not-the-signing-secret".as_slice() } else { target.secret.secret.as_bytes() };
+    let signature = sign_hex(secret, &body);
+    let resp = genhook::http::http_client(Duration::from_secs(30))
+        .post(&target.url)
+        .header("content-type", "application/json")
+        .header(genhook::providers::katalo::SIGNATURE_HEADER, signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| CliError::Send { url: target.url.clone(), reason: e.without_url().to_string() })?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    println!("{status} {text}");
+    Ok(status)
+}
+
+fn event_body(event: Event, job_id: &str) -> Vec<u8> {
+    let (event_type, outputs, failure) = match event {
+        Event::Completed => (
+            genhook::providers::katalo::COMPLETED,
+            json!([{"url": format!("https://katalo-outputs.s3.amazonaws.com/{job_id}/primary.png")}]),
+            json!(null),
+        ),
+        Event::Failed => (
+            genhook::providers::katalo::FAILED,
+            json!([]),
+            json!({"code": "content_policy", "message": "The source image was rejected."}),
+        ),
+    };
+    json!({
+        "event_type": event_type,
+        "job_id": job_id,
+        "source_asset_id": "src_01JXAMPLE",
+        "reference": "genhook-trigger",
+        "outputs": outputs,
+        "failure": failure,
+        "metadata": {"sent_by": "genhook trigger"}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match cli.command {
+        Command::Sign { secret, file } => {
+            println!("{}", sign_hex(secret.secret.as_bytes(), &read_body(file.as_ref())?));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { secret, signature, file } => {
+            let body = read_body(file.as_ref())?;
+            match HmacSecrets::new(secret.secret, None).verify_hex(&body, Some(&signature)) {
+                Ok(()) => {
+                    println!("valid");
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("invalid: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        Command::Send { target, file } => {
+            let status = post(&target, read_body(file.as_ref())?).await?;
+            if (200..300).contains(&status) { Ok(ExitCode::SUCCESS) } else { Err(CliError::Refused(status)) }
+        }
+        Command::Trigger { event, target, job_id, repeat } => {
+            let job_id = job_id.unwrap_or_else(|| format!("job_{}", &genhook::receiver::random_id()[..16]));
+            let body = event_body(event, &job_id);
+            let mut worst = 200;
+            for _ in 0..repeat.max(1) {
+                worst = worst.max(post(&target, body.clone()).await?);
+            }
+            if (200..300).contains(&worst) { Ok(ExitCode::SUCCESS) } else { Err(CliError::Refused(worst)) }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("genhook: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
