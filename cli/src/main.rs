@@ -65,6 +65,8 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         repeat: u32,
     },
+    /// Run a fake Katalo provider: its status API, and signed webhook deliveries to a URL.
+    Simulate(genhook_cli::simulate::SimulateArgs),
 }
 
 #[derive(clap::Args)]
@@ -103,6 +105,8 @@ enum CliError {
     Send { url: String, reason: String },
     #[error("the receiver answered HTTP {0}")]
     Refused(u16),
+    #[error("simulate: {0}")]
+    Simulate(#[from] genhook_cli::simulate::SimulateError),
 }
 
 fn read_body(file: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
@@ -195,6 +199,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             }
             if (200..300).contains(&worst) { Ok(ExitCode::SUCCESS) } else { Err(CliError::Refused(worst)) }
         }
+        Command::Simulate(args) => Ok(genhook_cli::simulate::run(args).await?),
     }
 }
 

@@ -4,4 +4,6 @@
 pub mod aws;
 pub mod dynamodb;
 pub mod memory;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 pub mod sqs;

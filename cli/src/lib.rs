@@ -1,0 +1,4 @@
+//! The `genhook` command's library: each subcommand's implementation, so tests and the
+//! binary share them. `main.rs` only parses arguments and dispatches.
+
+pub mod simulate;
