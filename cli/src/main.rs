@@ -20,6 +20,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole pipeline locally: the receiver on a local port, the worker on the
+    /// inbox, published events printed as JSON lines.
+    ///
+    /// State is kept in an embedded SQLite file (`--state-dir`), or in DynamoDB + SQS with
+    /// `--aws`. Without KATALO_API_KEY, jobs are read from the built-in simulator.
+    Dev(genhook_cli::dev::DevArgs),
+    /// Print the events genhook published (the outbox) as JSON lines.
+    Tail(genhook_cli::ops::TailArgs),
+    /// Move dead-lettered inbox messages back to the inbox.
+    Redrive(genhook_cli::ops::RedriveArgs),
+    /// Create the table (with TTL) and queues (with DLQs) on an endpoint or sandbox account.
+    Init(genhook_cli::ops::InitArgs),
     /// Print the x-katalo-signature (hex HMAC-SHA256) of a body.
     ///
     /// Example: genhook sign --secret "$KATALO_WEBHOOK_SECRET" body.json
@@ -107,6 +119,10 @@ enum CliError {
     Refused(u16),
     #[error("simulate: {0}")]
     Simulate(#[from] genhook_cli::simulate::SimulateError),
+    #[error("dev: {0}")]
+    Dev(#[from] genhook_cli::dev::DevError),
+    #[error("{0}")]
+    Ops(#[from] genhook_cli::ops::OpsError),
 }
 
 fn read_body(file: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
@@ -200,11 +216,31 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             if (200..300).contains(&worst) { Ok(ExitCode::SUCCESS) } else { Err(CliError::Refused(worst)) }
         }
         Command::Simulate(args) => Ok(genhook_cli::simulate::run(args).await?),
+        Command::Dev(args) => Ok(genhook_cli::dev::run(args).await?),
+        Command::Tail(args) => Ok(genhook_cli::ops::tail(args).await?),
+        Command::Redrive(args) => Ok(genhook_cli::ops::redrive_command(args).await?),
+        Command::Init(args) => Ok(genhook_cli::ops::init(args).await?),
     }
+}
+
+/// Logs go to standard error (standard output carries events and answers); `RUST_LOG`
+/// overrides the default level.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,genhook=info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .compact()
+        .init();
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    init_logging();
     match run(Cli::parse()).await {
         Ok(code) => code,
         Err(e) => {

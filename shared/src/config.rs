@@ -8,8 +8,9 @@ use crate::adapters::aws::load_sdk_config;
 use crate::adapters::dynamodb::DynamoDedupeStore;
 use crate::adapters::sqs::SqsQueue;
 use crate::clock::SystemClock;
+use crate::providers::apimp::api::ApimpApi;
 use crate::providers::katalo::api::{DEFAULT_BASE_URL, KataloApi};
-use crate::receiver::{Receiver, ReceiverSettings};
+use crate::receiver::{ApimpCallbackSettings, Receiver, ReceiverSettings};
 use crate::signature::HmacSecrets;
 use crate::worker::{Worker, WorkerPorts, WorkerSettings};
 
@@ -62,6 +63,56 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
+/// The receiver's tunables from `KATALO_WEBHOOK_SECRET_PREVIOUS`, `GENHOOK_MAX_BODY_BYTES`
+/// and `GENHOOK_DEDUPE_TTL_SECS`, around the given current secret.
+pub fn receiver_settings<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    secret: String,
+) -> Result<ReceiverSettings, ConfigError> {
+    let previous = env.optional("KATALO_WEBHOOK_SECRET_PREVIOUS").map(String::into_bytes);
+    let mut settings = ReceiverSettings::new(HmacSecrets::new(secret, previous));
+    settings.max_body_bytes = env.number("GENHOOK_MAX_BODY_BYTES", settings.max_body_bytes as u64)? as usize;
+    settings.dedupe_ttl = Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
+    settings.apimp = apimp_callback_settings(env);
+    Ok(settings)
+}
+
+/// `APIMP_CALLBACK_SECRET` (+ `APIMP_CALLBACK_SECRET_PREVIOUS`) and `VIDU_CALLBACK_SECRET`;
+/// `None` when APIMP callbacks are not configured.
+pub fn apimp_callback_settings<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Option<ApimpCallbackSettings> {
+    let current = env.optional("APIMP_CALLBACK_SECRET")?;
+    let previous = env.optional("APIMP_CALLBACK_SECRET_PREVIOUS").map(String::into_bytes);
+    Some(ApimpCallbackSettings {
+        callback_secrets: HmacSecrets::new(current, previous),
+        vidu_secrets: env.optional("VIDU_CALLBACK_SECRET").map(|s| HmacSecrets::new(s, None)),
+    })
+}
+
+/// The worker's tunables (`GENHOOK_MIN_URL_TTL_SECS`, `GENHOOK_WORKER_CONCURRENCY`,
+/// `GENHOOK_DEDUPE_TTL_SECS`, `GENHOOK_RETRY_BASE_SECS`, `GENHOOK_RETRY_MAX_SECS`), each
+/// defaulting to the value in `defaults`.
+pub fn worker_settings<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+    mut settings: WorkerSettings,
+) -> Result<WorkerSettings, ConfigError> {
+    settings.min_url_ttl = Duration::from_secs(env.number("GENHOOK_MIN_URL_TTL_SECS", settings.min_url_ttl.as_secs())?);
+    settings.concurrency = env.number("GENHOOK_WORKER_CONCURRENCY", settings.concurrency as u64)? as usize;
+    settings.dedupe_ttl = Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
+    settings.backoff.base =
+        Duration::from_secs(env.number("GENHOOK_RETRY_BASE_SECS", settings.backoff.base.as_secs())?);
+    settings.backoff.cap = Duration::from_secs(env.number("GENHOOK_RETRY_MAX_SECS", settings.backoff.cap.as_secs())?);
+    Ok(settings)
+}
+
+/// `KATALO_API_BASE_URL` (default `https://app.katalo.ai`), checked to be an http(s) URL.
+pub fn katalo_api_base_url<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<String, ConfigError> {
+    let base = env.optional("KATALO_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into());
+    match url::Url::parse(&base) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(base),
+        _ => Err(ConfigError::Invalid { name: "KATALO_API_BASE_URL", reason: "expected an http(s) URL".into() }),
+    }
+}
+
 /// Receiver configuration.
 #[derive(Debug, Clone)]
 pub struct ReceiverConfig {
@@ -78,11 +129,7 @@ impl ReceiverConfig {
     /// Reads the receiver's variables.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let secret = env.required("KATALO_WEBHOOK_SECRET")?;
-        let previous = env.optional("KATALO_WEBHOOK_SECRET_PREVIOUS").map(String::into_bytes);
-        let mut settings = ReceiverSettings::new(HmacSecrets::new(secret, previous));
-        settings.max_body_bytes = env.number("GENHOOK_MAX_BODY_BYTES", settings.max_body_bytes as u64)? as usize;
-        settings.dedupe_ttl =
-            Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
+        let settings = receiver_settings(env, secret)?;
         Ok(Self {
             table: env.required("GENHOOK_TABLE")?,
             inbox_queue_url: env.required("GENHOOK_INBOX_QUEUE_URL")?,
@@ -96,6 +143,49 @@ impl ReceiverConfig {
         let store = DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table);
         let inbox = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), self.inbox_queue_url);
         Receiver::new(Arc::new(store), Arc::new(inbox), self.settings, Arc::new(SystemClock))
+    }
+}
+
+/// APIMP's status API settings.
+#[derive(Clone)]
+pub struct ApimpApiConfig {
+    /// `APIMP_API_BASE_URL`.
+    pub base_url: String,
+    /// `APIMP_API_KEY`.
+    pub api_key: String,
+    /// `APIMP_API_MAX_RPS`.
+    pub max_rps: u32,
+}
+
+impl std::fmt::Debug for ApimpApiConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApimpApiConfig").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
+}
+
+impl ApimpApiConfig {
+    /// Reads the APIMP variables; `None` when `APIMP_API_KEY` is unset.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Option<Self>, ConfigError> {
+        let Some(api_key) = env.optional("APIMP_API_KEY") else { return Ok(None) };
+        let base_url = env.required("APIMP_API_BASE_URL")?;
+        match url::Url::parse(&base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => {
+                return Err(ConfigError::Invalid {
+                    name: "APIMP_API_BASE_URL",
+                    reason: "expected an http(s) URL".into(),
+                });
+            }
+        }
+        let max_rps = env.number("APIMP_API_MAX_RPS", 8)?.min(u32::MAX as u64) as u32;
+        Ok(Some(Self { base_url, api_key, max_rps }))
+    }
+
+    /// The client.
+    pub fn build(&self, timeout: Duration) -> ApimpApi {
+        ApimpApi::new(&self.base_url, self.api_key.clone(), timeout)
+            .expect("APIMP_API_BASE_URL was validated")
+            .with_rate_limit(self.max_rps)
     }
 }
 
@@ -118,6 +208,9 @@ pub struct WorkerConfig {
     pub http_timeout: Duration,
     /// `KATALO_API_MAX_RPS` (default 8): requests per second per worker instance.
     pub katalo_max_rps: u32,
+    /// `APIMP_API_KEY` with `APIMP_API_BASE_URL` (both or neither) and
+    /// `APIMP_API_MAX_RPS` (default 8): APIMP's status API, for APIMP tasks.
+    pub apimp: Option<ApimpApiConfig>,
     /// `GENHOOK_MIN_URL_TTL_SECS` (default 600), `GENHOOK_WORKER_CONCURRENCY` (default 8),
     /// `GENHOOK_DEDUPE_TTL_SECS` (default 604800), `GENHOOK_RETRY_BASE_SECS` (default 10)
     /// and `GENHOOK_RETRY_MAX_SECS` (default 900).
@@ -127,26 +220,8 @@ pub struct WorkerConfig {
 impl WorkerConfig {
     /// Reads the worker's variables.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let mut settings = WorkerSettings::default();
-        settings.min_url_ttl =
-            Duration::from_secs(env.number("GENHOOK_MIN_URL_TTL_SECS", settings.min_url_ttl.as_secs())?);
-        settings.concurrency = env.number("GENHOOK_WORKER_CONCURRENCY", settings.concurrency as u64)? as usize;
-        settings.dedupe_ttl =
-            Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
-        settings.backoff.base =
-            Duration::from_secs(env.number("GENHOOK_RETRY_BASE_SECS", settings.backoff.base.as_secs())?);
-        settings.backoff.cap =
-            Duration::from_secs(env.number("GENHOOK_RETRY_MAX_SECS", settings.backoff.cap.as_secs())?);
-        let base = env.optional("KATALO_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into());
-        match url::Url::parse(&base) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => {
-                return Err(ConfigError::Invalid {
-                    name: "KATALO_API_BASE_URL",
-                    reason: "expected an http(s) URL".into(),
-                });
-            }
-        }
+        let settings = worker_settings(env, WorkerSettings::default())?;
+        let base = katalo_api_base_url(env)?;
         Ok(Self {
             table: env.required("GENHOOK_TABLE")?,
             inbox_queue_url: env.required("GENHOOK_INBOX_QUEUE_URL")?,
@@ -156,6 +231,7 @@ impl WorkerConfig {
             katalo_api_key: env.required("KATALO_API_KEY")?,
             http_timeout: Duration::from_secs(env.number("GENHOOK_HTTP_TIMEOUT_SECS", 10)?),
             katalo_max_rps: env.number("KATALO_API_MAX_RPS", 8)?.min(u32::MAX as u64) as u32,
+            apimp: ApimpApiConfig::from_env(env)?,
             settings,
         })
     }
@@ -168,8 +244,11 @@ impl WorkerConfig {
         let katalo = KataloApi::new(&self.katalo_api_base_url, self.katalo_api_key, self.http_timeout, clock.clone())
             .expect("KATALO_API_BASE_URL was validated")
             .with_rate_limit(self.katalo_max_rps);
+        let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table));
         let ports = WorkerPorts {
-            store: Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table)),
+            store: store.clone(),
+            watches: store,
+            apimp: self.apimp.map(|a| Arc::new(a.build(self.http_timeout)) as _),
             inbox: Arc::new(SqsQueue::new(sqs.clone(), self.inbox_queue_url)),
             inbox_dlq: self.inbox_dlq_url.map(|u| Arc::new(SqsQueue::new(sqs.clone(), u)) as _),
             outbox: Arc::new(SqsQueue::new(sqs, self.outbox_queue_url)),

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use reqwest::StatusCode;
 use serde::Deserialize;
+
+use crate::ports::JobApiError;
 
 /// Builds the HTTP client used for provider APIs: rustls with the ring provider (no
 /// OpenSSL or aws-lc build), bounded timeouts, no redirects to other hosts' credentials.
@@ -41,6 +44,9 @@ impl ApiErrorBody {
         struct Inner {
             #[serde(default)]
             code: Option<serde_json::Value>,
+            /// APIMP names its error kind `type`.
+            #[serde(default, rename = "type")]
+            kind: Option<String>,
             #[serde(default)]
             message: Option<String>,
             #[serde(default)]
@@ -53,13 +59,57 @@ impl ApiErrorBody {
             code: match e.code {
                 Some(serde_json::Value::String(s)) => s,
                 Some(other) => other.to_string(),
-                None => "error".into(),
+                None => e.kind.unwrap_or_else(|| "error".into()),
             },
             message: e.message.unwrap_or_default(),
             retryable: e.retryable.unwrap_or(false),
             retry_after: e.retry_after.filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64),
         })
     }
+}
+
+/// Maps an HTTP error answer to a [`JobApiError`]: 429 → rate limited; 408/5xx or an
+/// error body saying `retryable: true` → transient; other 4xx → permanent.
+pub fn classify(status: StatusCode, body: Option<ApiErrorBody>, header_retry: Option<Duration>) -> JobApiError {
+    let retry_after = body.as_ref().and_then(|b| b.retry_after).or(header_retry);
+    let reason = body.as_ref().map_or_else(
+        || status.canonical_reason().unwrap_or("error").to_string(),
+        |b| format!("{}: {}", b.code, b.message),
+    );
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        JobApiError::RateLimited { retry_after }
+    } else if status.is_server_error()
+        || status == StatusCode::REQUEST_TIMEOUT
+        || body.as_ref().is_some_and(|b| b.retryable)
+    {
+        JobApiError::Transient { reason: format!("HTTP {}: {reason}", status.as_u16()), retry_after }
+    } else {
+        JobApiError::Permanent { status: status.as_u16(), reason }
+    }
+}
+
+/// GETs `url` with a bearer key and accepts JSON: a 2xx body parsed, or the failure
+/// classified (connection errors and unparsable 2xx bodies are transient).
+pub async fn get_json(
+    client: &reqwest::Client,
+    url: url::Url,
+    api_key: &str,
+) -> Result<serde_json::Value, JobApiError> {
+    let transient = |reason: String, retry_after| JobApiError::Transient { reason, retry_after };
+    let resp = client
+        .get(url)
+        .bearer_auth(api_key)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| transient(e.without_url().to_string(), None))?;
+    let status = resp.status();
+    let header_retry = retry_after_header(resp.headers());
+    let body = resp.bytes().await.map_err(|e| transient(e.without_url().to_string(), header_retry))?;
+    if status.is_success() {
+        return serde_json::from_slice(&body).map_err(|e| transient(format!("response is not JSON: {e}"), None));
+    }
+    Err(classify(status, ApiErrorBody::parse(&body), header_retry))
 }
 
 /// The `Retry-After` header in seconds, if present and numeric.

@@ -11,6 +11,7 @@ pub mod adapters;
 pub mod backoff;
 pub mod clock;
 pub mod config;
+pub mod consumer;
 pub mod domain;
 pub mod http;
 pub mod ports;

@@ -55,6 +55,9 @@ pub struct OutgoingMessage {
     pub group_id: Option<String>,
     /// FIFO queues: the deduplication id.
     pub dedup_id: Option<String>,
+    /// Keep the message invisible this long after sending (SQS `DelaySeconds`, at most
+    /// 15 minutes): the timer of scheduled polls.
+    pub delay: Option<Duration>,
 }
 
 /// A queue failure.
@@ -79,6 +82,36 @@ pub trait Queue: Send + Sync {
 
     /// Hides received messages (by receipt handle) for the given time: the retry timer.
     async fn delay_retries(&self, retries: Vec<(String, Duration)>) -> Result<(), QueueError>;
+}
+
+/// A message received from a queue, hidden from other consumers until it is deleted or
+/// its visibility timeout passes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedMessage {
+    /// The queue's id for the message.
+    pub message_id: String,
+    /// The handle of this receipt (to delete the message or change its visibility).
+    pub receipt_handle: String,
+    /// The body.
+    pub body: String,
+    /// String message attributes.
+    pub attributes: Vec<(String, String)>,
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+}
+
+/// The receiving side of a queue: what Lambda's SQS event source mapping does for the
+/// deployed worker, and what `genhook dev`, `tail` and `redrive` do themselves.
+#[async_trait]
+pub trait QueueConsumer: Send + Sync {
+    /// Receives up to `max` messages (at most 10), waiting up to `wait` for the first.
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError>;
+
+    /// Deletes received messages by receipt handle.
+    async fn delete(&self, receipt_handles: Vec<String>) -> Result<(), QueueError>;
+
+    /// About how many messages the queue holds (visible or not).
+    async fn depth(&self) -> Result<u64, QueueError>;
 }
 
 /// Why reading a job from a provider's API failed.
@@ -113,4 +146,21 @@ pub enum JobApiError {
 pub trait JobApi: Send + Sync {
     /// Reads the job's current state, with freshly signed output URLs.
     async fn get_job(&self, job_id: &str) -> Result<Job, JobApiError>;
+}
+
+/// APIMP's task-status API.
+#[async_trait]
+pub trait TaskApi: Send + Sync {
+    /// Reads the task's current, platform-normalized state.
+    async fn get_task(&self, task_id: &str) -> Result<crate::providers::apimp::api::ApimpTask, JobApiError>;
+}
+
+/// Where APIMP task watches (reference → task id) are kept: the dedupe table.
+#[async_trait]
+pub trait WatchStore: Send + Sync {
+    /// Records (or replaces) a watch.
+    async fn put_watch(&self, watch: &crate::domain::watch::Watch) -> Result<(), StoreError>;
+
+    /// The watch registered under `reference`, if any.
+    async fn get_watch(&self, reference: &str) -> Result<Option<crate::domain::watch::Watch>, StoreError>;
 }

@@ -14,8 +14,10 @@ use tracing::{info, warn};
 
 use crate::clock::{Clock, rfc3339};
 use crate::domain::dedupe::{Claim, ClaimOutcome, RecordStatus, body_sha256, dedupe_key};
-use crate::domain::inbox::{InboxMessage, KataloWebhookMessage};
+use crate::domain::inbox::{ApimpCallbackMessage, InboxMessage, KataloWebhookMessage};
 use crate::ports::{DedupeStore, OutgoingMessage, Queue};
+use crate::providers::apimp::callback::{self, Callback};
+use crate::providers::apimp::{self, Upstream, capability, vidu};
 use crate::providers::katalo::{self, webhook::KataloWebhook};
 use crate::signature::HmacSecrets;
 
@@ -33,6 +35,17 @@ pub struct ReceiverSettings {
     pub dedupe_ttl: Duration,
     /// Claim lease when the invocation deadline is unknown.
     pub default_lease: Duration,
+    /// APIMP callbacks; without them the APIMP routes answer 404.
+    pub apimp: Option<ApimpCallbackSettings>,
+}
+
+/// How APIMP callbacks are authenticated.
+#[derive(Debug, Clone)]
+pub struct ApimpCallbackSettings {
+    /// `APIMP_CALLBACK_SECRET` (+ `_PREVIOUS`): the callback URLs' token key.
+    pub callback_secrets: HmacSecrets,
+    /// `VIDU_CALLBACK_SECRET`: when set, Vidu's `X-HMAC-*` signature is required too.
+    pub vidu_secrets: Option<HmacSecrets>,
 }
 
 impl ReceiverSettings {
@@ -43,6 +56,7 @@ impl ReceiverSettings {
             max_body_bytes: 256 * 1024,
             dedupe_ttl: Duration::from_secs(7 * 24 * 60 * 60),
             default_lease: Duration::from_secs(30),
+            apimp: None,
         }
     }
 }
@@ -80,17 +94,100 @@ impl Receiver {
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
         match path {
             KATALO_ROUTE if req.method() == Method::POST => self.katalo(req, deadline_ms).await,
-            KATALO_ROUTE => {
-                let mut r = reply(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    json!({"error": "method_not_allowed", "message": "use POST"}),
+            p if p.starts_with(apimp::ROUTE_PREFIX) => match Upstream::parse(&p[apimp::ROUTE_PREFIX.len()..]) {
+                Some(upstream) if req.method() == Method::POST => self.apimp(req, upstream, deadline_ms).await,
+                Some(_) => method_not_allowed(),
+                None => not_found("unknown APIMP upstream (kling, doubao, minimax or vidu)"),
+            },
+            KATALO_ROUTE => method_not_allowed(),
+            _ => not_found("no webhook route at this path"),
+        }
+    }
+
+    async fn apimp<B: AsRef<[u8]>>(
+        &self,
+        req: Request<B>,
+        upstream: Upstream,
+        deadline_ms: Option<i64>,
+    ) -> Response<String> {
+        let Some(cfg) = &self.settings.apimp else {
+            return not_found("APIMP callbacks are not configured (set APIMP_CALLBACK_SECRET)");
+        };
+        let body = req.body().as_ref();
+        if body.len() > self.settings.max_body_bytes {
+            return too_large(self.settings.max_body_bytes);
+        }
+        // The capability in the URL first: nothing below runs for a caller without it.
+        let reference = match capability::verify_query(req.uri().query(), upstream, &cfg.callback_secrets) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(provider = apimp::PROVIDER, %upstream, reason = %e, "rejected: callback token");
+                return reply(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error": "invalid_token", "message": "callback URL token missing or invalid"}),
                 );
-                r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-                r
             }
-            _ => {
-                reply(StatusCode::NOT_FOUND, json!({"error": "not_found", "message": "no webhook route at this path"}))
+        };
+        if let (Upstream::Vidu, Some(secrets)) = (upstream, &cfg.vidu_secrets)
+            && let Err(e) = vidu::verify(
+                req.headers(),
+                req.uri().path(),
+                req.uri().query().unwrap_or(""),
+                secrets,
+                self.clock.now(),
+            )
+        {
+            warn!(provider = apimp::PROVIDER, %upstream, reason = %e, "rejected: Vidu signature");
+            return reply(StatusCode::UNAUTHORIZED, json!({"error": "invalid_signature", "message": e.to_string()}));
+        }
+        let update = match callback::parse(upstream, body) {
+            // MiniMax's handshake: echo at once, never stored or queued.
+            Ok(Callback::Challenge(challenge)) => return reply(StatusCode::OK, json!({ "challenge": challenge })),
+            Ok(Callback::Update(u)) => u,
+            Err(e) => {
+                warn!(provider = apimp::PROVIDER, %upstream, reason = %e, "rejected: payload");
+                return reply(StatusCode::BAD_REQUEST, json!({"error": "invalid_payload", "message": e.to_string()}));
             }
+        };
+        let key = dedupe_key(apimp::PROVIDER, &format!("{upstream}:{}", update.upstream_task_id), &update.status);
+        let message = InboxMessage::ApimpCallback(ApimpCallbackMessage {
+            dedupe_key: key.clone(),
+            upstream,
+            reference,
+            upstream_task_id: update.upstream_task_id,
+            status: update.status.clone(),
+            state: update.state,
+            received_at: rfc3339(self.clock.now()),
+            payload: update.body,
+        });
+        let out = OutgoingMessage {
+            body: message.to_json(),
+            attributes: vec![
+                ("provider".into(), apimp::PROVIDER.into()),
+                ("upstream".into(), upstream.as_str().into()),
+                ("status".into(), update.status),
+            ],
+            group_id: Some(key.clone()),
+            dedup_id: Some(body_sha256(key.as_bytes())),
+            delay: None,
+        };
+        self.accepted_reply(apimp::PROVIDER, &key, self.accept(&key, body_sha256(body), out, deadline_ms).await)
+    }
+
+    /// The 2xx answer for an accepted delivery, or the refusal.
+    fn accepted_reply(
+        &self,
+        provider: &str,
+        key: &str,
+        result: Result<Accepted, Response<String>>,
+    ) -> Response<String> {
+        match result {
+            Ok(accepted) => {
+                let duplicate = accepted == Accepted::Duplicate;
+                info!(provider, key = %key, duplicate, "accepted");
+                reply(StatusCode::OK, json!({"ok": true, "duplicate": duplicate}))
+            }
+            Err(r) => r,
         }
     }
 
@@ -98,10 +195,7 @@ impl Receiver {
         let body = req.body().as_ref();
         if body.len() > self.settings.max_body_bytes {
             warn!(provider = katalo::PROVIDER, bytes = body.len(), "rejected: body too large");
-            return reply(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({"error": "payload_too_large", "message": format!("body exceeds {} bytes", self.settings.max_body_bytes)}),
-            );
+            return too_large(self.settings.max_body_bytes);
         }
         // Verify over the exact raw bytes before parsing anything (lambda_http has already
         // undone API Gateway's base64 encoding).
@@ -137,15 +231,9 @@ impl Receiver {
             ],
             group_id: Some(key.clone()),
             dedup_id: Some(body_sha256(key.as_bytes())),
+            delay: None,
         };
-        match self.accept(&key, body_sha256(body), out, deadline_ms).await {
-            Ok(accepted) => {
-                let duplicate = accepted == Accepted::Duplicate;
-                info!(provider = katalo::PROVIDER, key = %key, duplicate, "accepted");
-                reply(StatusCode::OK, json!({"ok": true, "duplicate": duplicate}))
-            }
-            Err(r) => r,
-        }
+        self.accepted_reply(katalo::PROVIDER, &key, self.accept(&key, body_sha256(body), out, deadline_ms).await)
     }
 
     /// The dedupe state machine: claim → send → mark ENQUEUED, or the reason to refuse.
@@ -221,6 +309,23 @@ fn reply(status: StatusCode, body: Value) -> Response<String> {
         .expect("static response parts are valid")
 }
 
+fn method_not_allowed() -> Response<String> {
+    let mut r = reply(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "method_not_allowed", "message": "use POST"}));
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r
+}
+
+fn not_found(message: &str) -> Response<String> {
+    reply(StatusCode::NOT_FOUND, json!({"error": "not_found", "message": message}))
+}
+
+fn too_large(limit: usize) -> Response<String> {
+    reply(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        json!({"error": "payload_too_large", "message": format!("body exceeds {limit} bytes")}),
+    )
+}
+
 fn unavailable(message: &str) -> Response<String> {
     let mut r =
         reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "unavailable", "message": message, "retryable": true}));
@@ -233,5 +338,7 @@ pub fn random_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
+#[cfg(test)]
+mod apimp_tests;
 #[cfg(test)]
 mod tests;

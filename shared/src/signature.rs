@@ -60,12 +60,23 @@ impl HmacSecrets {
             return Err(SignatureError::Malformed);
         }
         let tag = hex::decode(header).map_err(|_| SignatureError::Malformed)?;
+        self.verify_tag(body, &tag)
+    }
+
+    /// Verifies a raw HMAC-SHA256 tag (already decoded from hex, base64...) over `message`
+    /// in constant time against every secret.
+    pub fn verify_tag(&self, message: &[u8], tag: &[u8]) -> Result<(), SignatureError> {
         // Every secret is tried, so timing does not reveal which one matched.
         let mut ok = false;
         for secret in &self.secrets {
-            ok |= mac(secret, body).verify_slice(&tag).is_ok();
+            ok |= mac(secret, message).verify_slice(tag).is_ok();
         }
         if ok { Ok(()) } else { Err(SignatureError::Mismatch) }
+    }
+
+    /// The raw HMAC-SHA256 tag of `message` under the current secret.
+    pub fn tag(&self, message: &[u8]) -> Vec<u8> {
+        mac(&self.secrets[0], message).finalize().into_bytes().to_vec()
     }
 }
 

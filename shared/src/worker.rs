@@ -20,10 +20,13 @@ use crate::clock::{Clock, rfc3339};
 use crate::domain::dedupe::{LeaseOutcome, WorkLease, dedupe_key, event_id};
 use crate::domain::event::{EventOutput, NormalizedEvent, SCHEMA_VERSION};
 use crate::domain::inbox::{InboxMessage, KataloWebhookMessage};
-use crate::domain::job::{Job, JobState};
-use crate::ports::{DedupeStore, JobApi, JobApiError, OutgoingMessage, Queue};
+use crate::domain::job::{Job, JobOutput, JobState};
+use crate::domain::watch::{Watch, publish_key};
+use crate::ports::{DedupeStore, JobApi, JobApiError, OutgoingMessage, Queue, TaskApi, WatchStore};
 use crate::providers::katalo;
 use crate::receiver::random_id;
+
+mod apimp;
 
 /// Message attribute carrying why a message was dead-lettered.
 pub const FAILURE_REASON_ATTRIBUTE: &str = "genhook_failure_reason";
@@ -84,6 +87,8 @@ pub struct BatchReport {
     pub retried: usize,
     /// Records moved to the dead-letter queue.
     pub dead_lettered: usize,
+    /// Watched tasks still running, whose next poll was scheduled.
+    pub rescheduled: usize,
 }
 
 /// The worker's ports.
@@ -99,6 +104,10 @@ pub struct WorkerPorts {
     pub outbox: Arc<dyn Queue>,
     /// Katalo's job API.
     pub katalo: Arc<dyn JobApi>,
+    /// APIMP's task-status API; without it APIMP messages are dead-lettered with a reason.
+    pub apimp: Option<Arc<dyn TaskApi>>,
+    /// APIMP task watches (in the dedupe table).
+    pub watches: Arc<dyn WatchStore>,
     /// Time.
     pub clock: Arc<dyn Clock>,
 }
@@ -114,8 +123,18 @@ pub struct Worker {
 enum Outcome {
     Publish(Box<NormalizedEvent>),
     Skip,
-    Retry { delay: Duration, reason: String },
-    Dead { reason: String },
+    Retry {
+        delay: Duration,
+        reason: String,
+    },
+    Dead {
+        reason: String,
+    },
+    /// Done with this message; a follow-up (the next poll) goes to the inbox, delayed.
+    Reschedule {
+        message: OutgoingMessage,
+        reason: String,
+    },
 }
 
 /// One record's attempt: its key, the lease token if taken, and the outcome.
@@ -142,16 +161,18 @@ impl Worker {
             .await;
 
         let mut report = BatchReport::default();
-        let (mut publish, mut retry, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut publish, mut retry, mut dead, mut later) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for a in attempts {
             match a.outcome {
                 Outcome::Publish(_) => publish.push(a),
                 Outcome::Skip => report.skipped += 1,
                 Outcome::Retry { .. } => retry.push(a),
                 Outcome::Dead { .. } => dead.push(a),
+                Outcome::Reschedule { .. } => later.push(a),
             }
         }
 
+        self.reschedule(later, &mut retry, &mut report).await;
         self.publish(publish, &mut retry, &mut report).await;
         self.dead_letter(dead, &mut retry, &mut report).await;
         self.schedule_retries(retry, &mut report).await;
@@ -204,6 +225,35 @@ impl Worker {
         join_all(marks).await;
     }
 
+    /// Sends each follow-up message (delayed) and lets the current one go.
+    async fn reschedule(&self, later: Vec<Attempt>, retry: &mut Vec<Attempt>, report: &mut BatchReport) {
+        if later.is_empty() {
+            return;
+        }
+        let messages = later
+            .iter()
+            .map(|a| match &a.outcome {
+                Outcome::Reschedule { message, .. } => message.clone(),
+                _ => unreachable!("only reschedule outcomes are here"),
+            })
+            .collect();
+        let results = self.ports.inbox.send_batch(messages).await;
+        for (a, result) in later.into_iter().zip(results) {
+            let Outcome::Reschedule { reason, .. } = &a.outcome else { unreachable!() };
+            match result {
+                Ok(_) => {
+                    info!(key = a.key.as_deref().unwrap_or("-"), reason = %reason, "next poll scheduled");
+                    self.release(&a, reason).await;
+                    report.rescheduled += 1;
+                }
+                Err(e) => {
+                    let delay = self.settings.backoff.delay(a.record.receive_count);
+                    retry.push(Attempt { outcome: Outcome::Retry { delay, reason: format!("inbox: {e}") }, ..a });
+                }
+            }
+        }
+    }
+
     /// Moves records that can never succeed to the DLQ with the reason attached.
     async fn dead_letter(&self, dead: Vec<Attempt>, retry: &mut Vec<Attempt>, report: &mut BatchReport) {
         for a in dead {
@@ -223,6 +273,7 @@ impl Worker {
                 ],
                 group_id: a.key.clone(),
                 dedup_id: Some(a.record.message_id.clone()),
+                delay: None,
             };
             match dlq.send(msg).await {
                 Ok(_) => report.dead_lettered += 1,
@@ -281,7 +332,15 @@ impl Worker {
                 return Attempt { record, key: None, token: None, outcome: Outcome::Dead { reason } };
             }
         };
-        let key = message.dedupe_key().to_string();
+        let backoff = self.settings.backoff.delay(record.receive_count);
+        // The key the publishing work is leased under (for APIMP: the task's, shared by
+        // its callbacks and polls), and what the callback's reference resolved to.
+        let (key, watch) = match self.work_key(&message).await {
+            Ok(found) => found,
+            Err(outcome) => {
+                return Attempt { record, key: Some(message.dedupe_key().to_string()), token: None, outcome };
+            }
+        };
         let now = self.ports.clock.now();
         let now_ms = self.ports.clock.now_ms();
         let lease = WorkLease {
@@ -291,7 +350,6 @@ impl Worker {
             expires_at: now.unix_timestamp() + self.settings.dedupe_ttl.as_secs() as i64,
             received_at: rfc3339(now),
         };
-        let backoff = self.settings.backoff.delay(record.receive_count);
         let outcome = match self.ports.store.acquire_work(&lease, now_ms).await {
             Err(e) => Outcome::Retry { delay: backoff, reason: e.to_string() },
             Ok(LeaseOutcome::AlreadyPublished) => Outcome::Skip,
@@ -300,8 +358,13 @@ impl Worker {
                 Outcome::Retry { delay: wait, reason: "another worker holds this record".into() }
             }
             Ok(LeaseOutcome::Acquired) => {
-                let outcome = match &message {
-                    InboxMessage::KataloWebhook(m) => self.reconcile_katalo(m, record.receive_count).await,
+                let outcome = match (&message, watch) {
+                    (InboxMessage::KataloWebhook(m), _) => self.reconcile_katalo(m, record.receive_count).await,
+                    (InboxMessage::ApimpWatch(m), _) => self.poll_apimp(m, record.receive_count).await,
+                    (InboxMessage::ApimpCallback(m), Some(w)) => {
+                        self.confirm_apimp_callback(m, &w, record.receive_count).await
+                    }
+                    (InboxMessage::ApimpCallback(_), None) => unreachable!("work_key resolves the watch"),
                 };
                 return Attempt { record, key: Some(key), token: Some(lease.token), outcome };
             }
@@ -310,6 +373,21 @@ impl Worker {
             info!(key = %key, "already published");
         }
         Attempt { record, key: Some(key), token: None, outcome }
+    }
+
+    /// The key to lease for a message, with the watch a callback resolved to; or the
+    /// outcome when there is nothing to lease yet.
+    async fn work_key(&self, message: &InboxMessage) -> Result<(String, Option<Watch>), Outcome> {
+        match message {
+            InboxMessage::KataloWebhook(m) => Ok((m.dedupe_key.clone(), None)),
+            InboxMessage::ApimpWatch(m) => {
+                self.register_watch(m).await?;
+                Ok((publish_key(&m.watch.task_id), None))
+            }
+            InboxMessage::ApimpCallback(m) => {
+                self.resolve_callback(m).await.map(|w| (publish_key(&w.task_id), Some(w)))
+            }
+        }
     }
 
     /// Reads the job until it is terminal and its URLs live long enough, then builds the
@@ -329,8 +407,7 @@ impl Worker {
                 return Outcome::Retry { delay: self.settings.backoff.delay(receive_count), reason };
             }
             let now = self.ports.clock.now();
-            let min_expiry = now + self.settings.min_url_ttl;
-            if job.outputs.iter().any(|o| o.expires_at.is_some_and(|t| t < min_expiry)) {
+            if !self.urls_live_long_enough(&job.outputs, now) {
                 if refreshes < self.settings.max_url_refreshes {
                     refreshes += 1;
                     continue;
@@ -343,6 +420,12 @@ impl Worker {
             }
             return Outcome::Publish(Box::new(katalo_event(msg, job, known, now)));
         }
+    }
+
+    /// Whether every output URL lives at least `min_url_ttl` from `now` (unknown expiries pass).
+    fn urls_live_long_enough(&self, outputs: &[JobOutput], now: time::OffsetDateTime) -> bool {
+        let min_expiry = now + self.settings.min_url_ttl;
+        outputs.iter().all(|o| o.expires_at.is_none_or(|t| t >= min_expiry))
     }
 
     fn api_error_outcome(&self, e: JobApiError, receive_count: u32) -> Outcome {
@@ -380,7 +463,7 @@ fn katalo_event(msg: &KataloWebhookMessage, job: Job, known: bool, now: time::Of
         outputs: job
             .outputs
             .into_iter()
-            .map(|o| EventOutput { url: o.url, expires_at: o.expires_at.map(rfc3339) })
+            .map(|o| EventOutput { url: o.url, expires_at: o.expires_at.map(rfc3339), media: None })
             .collect(),
         failure: job.failure.or_else(|| if job.state == JobState::Failed { hint("failure") } else { None }),
         reference: job.reference.or_else(|| hint("reference")),
@@ -390,6 +473,8 @@ fn katalo_event(msg: &KataloWebhookMessage, job: Job, known: bool, now: time::Of
             .or_else(|| msg.payload.get("source_asset_id").and_then(Value::as_str).map(str::to_string)),
         received_at: msg.received_at.clone(),
         reconciled_at: rfc3339(now),
+        upstream: None,
+        upstream_task_id: None,
     }
 }
 
@@ -403,6 +488,7 @@ fn event_message(e: &NormalizedEvent) -> OutgoingMessage {
         ],
         group_id: Some(format!("{}#{}", e.provider, e.job_id)),
         dedup_id: Some(e.event_id.clone()),
+        delay: None,
     }
 }
 
@@ -417,5 +503,7 @@ fn truncate(s: &str, max: usize) -> String {
     s[..end].to_string()
 }
 
+#[cfg(test)]
+mod apimp_tests;
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,8 @@
 //! Tables and queues on the emulators.
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
-};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 use genhook::adapters::aws::load_sdk_config;
+use genhook::adapters::provision::provision;
 
 /// SDK clients on the emulators.
 #[derive(Clone)]
@@ -42,58 +40,10 @@ pub struct Stack {
 }
 
 impl Aws {
-    /// Creates a table, inbox (+DLQ) and outbox like the SAM template does.
+    /// Creates a table, inbox (+DLQ) and outbox (+DLQ) as `genhook init` does.
     pub async fn stack(&self) -> Stack {
-        let table = crate::unique("genhook-test");
-        self.ddb
-            .create_table()
-            .table_name(&table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(KeySchemaElement::builder().attribute_name("pk").key_type(KeyType::Hash).build().unwrap())
-            .send()
-            .await
-            .expect("create table");
-        self.ddb
-            .update_time_to_live()
-            .table_name(&table)
-            .time_to_live_specification(
-                TimeToLiveSpecification::builder().attribute_name("expires_at").enabled(true).build().unwrap(),
-            )
-            .send()
-            .await
-            .expect("enable TTL");
-        let inbox_dlq = self.queue(&format!("{table}-inbox-dlq"), None).await;
-        let inbox = self.queue(&format!("{table}-inbox"), Some(&inbox_dlq)).await;
-        let outbox = self.queue(&format!("{table}-outbox"), None).await;
-        Stack { table, inbox, inbox_dlq, outbox }
-    }
-
-    /// Creates a queue, with a redrive policy to `dlq` (maxReceiveCount 20) if given.
-    pub async fn queue(&self, name: &str, dlq: Option<&str>) -> String {
-        let mut req = self.sqs.create_queue().queue_name(name).attributes(QueueAttributeName::VisibilityTimeout, "30");
-        if let Some(dlq) = dlq {
-            let arn = self
-                .sqs
-                .get_queue_attributes()
-                .queue_url(dlq)
-                .attribute_names(QueueAttributeName::QueueArn)
-                .send()
-                .await
-                .unwrap()
-                .attributes()
-                .unwrap()[&QueueAttributeName::QueueArn]
-                .clone();
-            let policy = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": 20}).to_string();
-            req = req.attributes(QueueAttributeName::RedrivePolicy, policy);
-        }
-        req.send().await.expect("create queue").queue_url().unwrap().to_string()
+        let urls = provision(&self.ddb, &self.sqs, &crate::unique("genhook-test"), 30).await.expect("provision");
+        Stack { table: urls.table, inbox: urls.inbox, inbox_dlq: urls.inbox_dlq, outbox: urls.outbox }
     }
 
     /// Receives every visible message (hiding them for 5 minutes) without deleting them.

@@ -70,8 +70,11 @@ mod tests {
     #[tokio::test]
     async fn handles_the_sqs_fixture() {
         let outbox = Arc::new(MemoryQueue::default());
+        let store = Arc::new(MemoryStore::default());
         let ports = WorkerPorts {
-            store: Arc::new(MemoryStore::default()),
+            store: store.clone(),
+            watches: store,
+            apimp: None,
             inbox: Arc::new(MemoryQueue::default()),
             inbox_dlq: None,
             outbox: outbox.clone(),

@@ -10,7 +10,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
-use crate::ports::{DedupeStore, StoreError};
+use crate::domain::watch::Watch;
+use crate::ports::{DedupeStore, StoreError, WatchStore};
+use crate::providers::apimp::Upstream;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -273,5 +275,55 @@ impl DedupeStore for DynamoDedupeStore {
             .await
             .map_err(|e| err("UpdateItem", e))?;
         Ok(())
+    }
+}
+
+/// How long a watch item outlives its polling horizon before TTL removes it.
+const WATCH_GRACE_SECS: i64 = 7 * 24 * 60 * 60;
+
+fn watch_pk(reference: &str) -> String {
+    format!("apimp-watch#{reference}")
+}
+
+#[async_trait]
+impl WatchStore for DynamoDedupeStore {
+    async fn put_watch(&self, watch: &Watch) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(watch_pk(&watch.reference)))
+            .item("kind", s("apimp_watch"))
+            .item("reference", s(&watch.reference))
+            .item("task_id", s(&watch.task_id))
+            .item("registered_at", s(&watch.registered_at))
+            .item("horizon_at", n(watch.horizon_at))
+            .item("expires_at", n(watch.horizon_at.saturating_add(WATCH_GRACE_SECS)));
+        if let Some(u) = watch.upstream {
+            req = req.item("upstream", s(u.as_str()));
+        }
+        req.send().await.map_err(|e| err("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn get_watch(&self, reference: &str) -> Result<Option<Watch>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(watch_pk(reference)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| err("GetItem", e))?;
+        let Some(item) = out.item() else { return Ok(None) };
+        let st = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        Ok(Some(Watch {
+            reference: reference.to_string(),
+            task_id: st("task_id").ok_or_else(|| StoreError(format!("watch {reference} has no task_id")))?,
+            upstream: st("upstream").as_deref().and_then(Upstream::parse),
+            registered_at: st("registered_at").unwrap_or_default(),
+            horizon_at: item.get("horizon_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0),
+        }))
     }
 }

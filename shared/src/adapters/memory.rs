@@ -8,12 +8,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
-use crate::ports::{DedupeStore, OutgoingMessage, Queue, QueueError, StoreError};
+use crate::domain::watch::Watch;
+use crate::ports::{DedupeStore, OutgoingMessage, Queue, QueueError, StoreError, WatchStore};
 
 /// A dedupe store in a map; `fail` makes every call fail (an outage).
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     records: Mutex<HashMap<String, DedupeRecord>>,
+    watches: Mutex<HashMap<String, Watch>>,
     /// When set, every call fails with a [`StoreError`].
     pub fail: std::sync::atomic::AtomicBool,
     /// Calls made so far (each stands for one DynamoDB round trip).
@@ -128,6 +130,20 @@ impl DedupeStore for MemoryStore {
             r.last_error = None;
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl WatchStore for MemoryStore {
+    async fn put_watch(&self, watch: &Watch) -> Result<(), StoreError> {
+        drop(self.lock()?);
+        self.watches.lock().expect("watch lock").insert(watch.reference.clone(), watch.clone());
+        Ok(())
+    }
+
+    async fn get_watch(&self, reference: &str) -> Result<Option<Watch>, StoreError> {
+        drop(self.lock()?);
+        Ok(self.watches.lock().expect("watch lock").get(reference).cloned())
     }
 }
 

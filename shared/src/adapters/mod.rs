@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod dynamodb;
 pub mod memory;
+pub mod provision;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod sqs;

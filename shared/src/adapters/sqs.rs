@@ -7,11 +7,12 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, MessageAttributeValue, SendMessageBatchRequestEntry,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageAttributeValue,
+    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use futures_util::future::join_all;
 
-use crate::ports::{OutgoingMessage, Queue, QueueError};
+use crate::ports::{OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage};
 
 /// SQS caps a batch at 10 entries.
 const MAX_BATCH_ENTRIES: usize = 10;
@@ -55,6 +56,13 @@ fn attribute(value: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder().data_type("String").string_value(value).build().expect("data_type is set")
 }
 
+/// SQS caps a message delay at 15 minutes.
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+
+fn delay_seconds(m: &OutgoingMessage) -> Option<i32> {
+    m.delay.filter(|d| !d.is_zero()).map(|d| d.min(MAX_DELAY).as_secs().max(1) as i32)
+}
+
 /// Splits messages into batches by entry count and payload size; yields index ranges.
 fn batches(msgs: &[OutgoingMessage]) -> Vec<std::ops::Range<usize>> {
     let size =
@@ -78,7 +86,10 @@ fn batches(msgs: &[OutgoingMessage]) -> Vec<std::ops::Range<usize>> {
 impl SqsQueue {
     async fn send_chunk(&self, msgs: &[OutgoingMessage]) -> Vec<Result<String, QueueError>> {
         let entries = msgs.iter().enumerate().map(|(i, m)| {
-            let mut e = SendMessageBatchRequestEntry::builder().id(i.to_string()).message_body(&m.body);
+            let mut e = SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(&m.body)
+                .set_delay_seconds(delay_seconds(m));
             for (k, v) in &m.attributes {
                 e = e.message_attributes(k, attribute(v));
             }
@@ -123,7 +134,12 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, msg: OutgoingMessage) -> Result<String, QueueError> {
-        let mut req = self.client.send_message().queue_url(&self.url).message_body(msg.body);
+        let mut req = self
+            .client
+            .send_message()
+            .queue_url(&self.url)
+            .set_delay_seconds(delay_seconds(&msg))
+            .message_body(msg.body);
         for (k, v) in &msg.attributes {
             req = req.message_attributes(k, attribute(v));
         }
@@ -165,6 +181,77 @@ impl Queue for SqsQueue {
             }
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for SqsQueue {
+    async fn receive(&self, max: usize, wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&self.url)
+            .max_number_of_messages(max.clamp(1, MAX_BATCH_ENTRIES) as i32)
+            .wait_time_seconds(wait.as_secs().min(20) as i32)
+            .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| unavailable("ReceiveMessage", e))?;
+        Ok(out
+            .messages()
+            .iter()
+            .map(|m| ReceivedMessage {
+                message_id: m.message_id().unwrap_or_default().to_string(),
+                receipt_handle: m.receipt_handle().unwrap_or_default().to_string(),
+                body: m.body().unwrap_or_default().to_string(),
+                attributes: m
+                    .message_attributes()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((k.clone(), v.string_value()?.to_string())))
+                    .collect(),
+                receive_count: m
+                    .attributes()
+                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1),
+            })
+            .collect())
+    }
+
+    async fn delete(&self, receipt_handles: Vec<String>) -> Result<(), QueueError> {
+        let calls = receipt_handles.chunks(MAX_BATCH_ENTRIES).map(|chunk| {
+            let entries = chunk.iter().enumerate().map(|(i, receipt)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(receipt)
+                    .build()
+                    .expect("id and receipt are set")
+            });
+            self.client.delete_message_batch().queue_url(&self.url).set_entries(Some(entries.collect())).send()
+        });
+        for result in join_all(calls).await {
+            let out = result.map_err(|e| unavailable("DeleteMessageBatch", e))?;
+            if let Some(f) = out.failed().first() {
+                return Err(QueueError::Unavailable(format!("{}: {}", f.code(), f.message().unwrap_or_default())));
+            }
+        }
+        Ok(())
+    }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetQueueAttributes", e))?;
+        Ok(out.attributes().into_iter().flatten().filter_map(|(_, v)| v.parse::<u64>().ok()).sum())
     }
 }
 

@@ -36,6 +36,13 @@ pub struct NormalizedEvent {
     pub received_at: String,
     /// When the worker read the job from the provider's API (RFC 3339).
     pub reconciled_at: String,
+    /// APIMP only: the upstream that ran the task (`kling`, `doubao`, `minimax`, `vidu`),
+    /// when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// APIMP only: the upstream's own task id, when a callback told it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_task_id: Option<String>,
 }
 
 /// One output in a normalized event.
@@ -45,6 +52,10 @@ pub struct EventOutput {
     pub url: String,
     /// When the URL expires (RFC 3339), or null when unknown.
     pub expires_at: Option<String>,
+    /// `video`, `image` or `audio`, guessed from the URL when the provider's own type
+    /// cannot be trusted (APIMP says "image" for everything).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<String>,
 }
 
 impl NormalizedEvent {
@@ -69,13 +80,15 @@ mod tests {
             provider: "katalo".into(),
             job_id: "j".into(),
             status: "succeeded".into(),
-            outputs: vec![EventOutput { url: "https://x/y.png".into(), expires_at: None }],
+            outputs: vec![EventOutput { url: "https://x/y.png".into(), expires_at: None, media: None }],
             failure: None,
             reference: None,
             metadata: None,
             source_asset_id: None,
             received_at: "2026-11-23T12:00:00Z".into(),
             reconciled_at: "2026-11-23T12:00:01Z".into(),
+            upstream: None,
+            upstream_task_id: None,
         };
         let json: Value = serde_json::from_str(&event.to_json()).unwrap();
         let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
@@ -86,6 +99,8 @@ mod tests {
         required.sort();
         declared.sort();
         assert_eq!(keys, required, "every field is required (nullable ones are null)");
+        // Declared beyond the required ones: the APIMP-only fields, absent here.
+        declared.retain(|k| !["upstream", "upstream_task_id"].contains(k));
         assert_eq!(keys, declared);
         assert_eq!(schema["properties"]["schema_version"]["const"], SCHEMA_VERSION);
         let output_keys: Vec<&str> = json["outputs"][0].as_object().unwrap().keys().map(String::as_str).collect();

@@ -3,6 +3,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::domain::watch::Watch;
+use crate::providers::apimp::Upstream;
+use crate::providers::apimp::callback::TaskState;
+
 /// One inbox message. Tagged by `type` so new kinds can be added without breaking
 /// messages already in flight.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -11,6 +15,12 @@ pub enum InboxMessage {
     /// A verified Katalo webhook delivery.
     #[serde(rename = "katalo.webhook")]
     KataloWebhook(KataloWebhookMessage),
+    /// An APIMP upstream's callback (a hint: the worker confirms it with APIMP).
+    #[serde(rename = "apimp.callback")]
+    ApimpCallback(ApimpCallbackMessage),
+    /// A registration of an APIMP task, and each scheduled poll of it.
+    #[serde(rename = "apimp.watch")]
+    ApimpWatch(ApimpWatchMessage),
 }
 
 impl InboxMessage {
@@ -18,6 +28,8 @@ impl InboxMessage {
     pub fn dedupe_key(&self) -> &str {
         match self {
             Self::KataloWebhook(m) => &m.dedupe_key,
+            Self::ApimpCallback(m) => &m.dedupe_key,
+            Self::ApimpWatch(m) => &m.dedupe_key,
         }
     }
 
@@ -40,4 +52,40 @@ pub struct KataloWebhookMessage {
     pub received_at: String,
     /// The verified webhook body.
     pub payload: Value,
+}
+
+/// An APIMP upstream's callback, as the receiver enqueued it after checking the
+/// callback URL's token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApimpCallbackMessage {
+    /// `apimp#<upstream>:<upstream task id>#<status>`.
+    pub dedupe_key: String,
+    /// Which upstream called.
+    pub upstream: Upstream,
+    /// The reference from the callback URL.
+    pub reference: String,
+    /// The upstream's own task id.
+    pub upstream_task_id: String,
+    /// The status word, lowercased.
+    pub status: String,
+    /// What the status means.
+    pub state: TaskState,
+    /// When the receiver accepted it (RFC 3339).
+    pub received_at: String,
+    /// The callback body.
+    pub payload: Value,
+}
+
+/// `apimp.watch`: registers `reference` → `task_id` and polls the task until it is
+/// terminal or `horizon_at` passes. Send it with [`crate::providers::apimp::watch`] or
+/// `genhook watch`; the worker re-sends it, delayed, for each later poll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApimpWatchMessage {
+    /// `apimp#<task_id>#task`.
+    pub dedupe_key: String,
+    /// The registration.
+    pub watch: Watch,
+    /// Polls made so far (0 for the registration itself).
+    #[serde(default)]
+    pub polls: u32,
 }

@@ -5,3 +5,4 @@ pub mod dedupe;
 pub mod event;
 pub mod inbox;
 pub mod job;
+pub mod watch;

@@ -1,3 +1,4 @@
 //! Provider adapters: webhook formats, verification and job APIs, one module each.
 
+pub mod apimp;
 pub mod katalo;

@@ -77,6 +77,8 @@ fn rig(api: Arc<ScriptedApi>) -> Rig {
         inbox_dlq: Some(dlq.clone()),
         outbox: outbox.clone(),
         katalo: api,
+        apimp: None,
+        watches: store.clone(),
         clock: Arc::new(ManualClock::new(NOW)),
     };
     Rig { worker: Worker::new(ports, WorkerSettings::default()), store, inbox, dlq, outbox }

@@ -4,13 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::StatusCode;
-use serde_json::Value;
 use url::Url;
 
 use crate::clock::Clock;
 use crate::domain::job::Job;
-use crate::http::{ApiErrorBody, http_client, retry_after_header};
+use crate::http::{get_json, http_client};
 use crate::ports::{JobApi, JobApiError};
 use crate::providers::katalo::job::parse_job;
 use crate::rate_limit::RateLimiter;
@@ -75,49 +73,9 @@ impl JobApi for KataloApi {
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await;
         }
-        let resp = self
-            .http
-            .get(self.job_url(job_id))
-            .bearer_auth(&self.api_key)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| JobApiError::Transient { reason: e.without_url().to_string(), retry_after: None })?;
-        let status = resp.status();
-        let header_retry = retry_after_header(resp.headers());
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| JobApiError::Transient { reason: e.without_url().to_string(), retry_after: header_retry })?;
-        if status.is_success() {
-            let value: Value = serde_json::from_slice(&body).map_err(|e| JobApiError::Transient {
-                reason: format!("job response is not JSON: {e}"),
-                retry_after: None,
-            })?;
-            return parse_job(&value, job_id, self.clock.now())
-                .map_err(|reason| JobApiError::Transient { reason, retry_after: None });
-        }
-        Err(classify(status, ApiErrorBody::parse(&body), header_retry))
-    }
-}
-
-/// Maps an HTTP error answer to a [`JobApiError`]: 429 → rate limited; 408/5xx or an
-/// error body saying `retryable: true` → transient; other 4xx → permanent.
-pub(crate) fn classify(status: StatusCode, body: Option<ApiErrorBody>, header_retry: Option<Duration>) -> JobApiError {
-    let retry_after = body.as_ref().and_then(|b| b.retry_after).or(header_retry);
-    let reason = body.as_ref().map_or_else(
-        || status.canonical_reason().unwrap_or("error").to_string(),
-        |b| format!("{}: {}", b.code, b.message),
-    );
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        JobApiError::RateLimited { retry_after }
-    } else if status.is_server_error()
-        || status == StatusCode::REQUEST_TIMEOUT
-        || body.as_ref().is_some_and(|b| b.retryable)
-    {
-        JobApiError::Transient { reason: format!("HTTP {}: {reason}", status.as_u16()), retry_after }
-    } else {
-        JobApiError::Permanent { status: status.as_u16(), reason }
+        let value = get_json(&self.http, self.job_url(job_id), &self.api_key).await?;
+        parse_job(&value, job_id, self.clock.now())
+            .map_err(|reason| JobApiError::Transient { reason, retry_after: None })
     }
 }
 
@@ -125,6 +83,8 @@ pub(crate) fn classify(status: StatusCode, body: Option<ApiErrorBody>, header_re
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
+    use crate::http::{ApiErrorBody, classify};
+    use reqwest::StatusCode;
 
     #[test]
     fn job_urls_escape_the_id_and_keep_a_base_path() {

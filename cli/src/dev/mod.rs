@@ -1,0 +1,284 @@
+//! `genhook dev`: the whole pipeline in one process. The receiver serves HTTP on a local
+//! port through the Lambda's own handler code; the worker consumes the inbox the way
+//! Lambda's event source mapping does; published events are printed as JSON lines.
+//! State lives in the embedded SQLite file (or DynamoDB + SQS with `--aws`), so a
+//! restart loses nothing that was acknowledged.
+
+mod demo;
+mod printer;
+mod server;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use genhook::backoff::Backoff;
+use genhook::clock::SystemClock;
+use genhook::config::{ApimpApiConfig, ConfigError, Env, katalo_api_base_url, receiver_settings, worker_settings};
+use genhook::ports::JobApi;
+use genhook::providers::katalo::api::KataloApi;
+use genhook::receiver::{KATALO_ROUTE, Receiver};
+use genhook::worker::{BatchReport, Worker, WorkerPorts, WorkerSettings};
+use tokio::sync::watch;
+
+use crate::backend::{BackendArgs, BackendError};
+use crate::simulate::{ApiOptions, KataloSimulator, SIM_API_KEY, SimulateError};
+pub use printer::PrintingOutbox;
+pub use server::ReceiverStats;
+
+/// The signing secret `genhook dev` uses when KATALO_WEBHOOK_SECRET is unset (local only).
+pub const DEV_WEBHOOK_SECRET: &str = "whsec_genhook_dev_local";
+
+/// `genhook dev` arguments.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  genhook dev                      # embedded store, built-in Katalo simulator
+  genhook dev --demo               # push a burst of simulated webhooks through, print a summary, exit
+  genhook dev --aws                # DynamoDB + SQS (AWS_ENDPOINT_URL or GENHOOK_TABLE / *_QUEUE_URL)
+  genhook trigger completed --url http://127.0.0.1:8080/webhooks/katalo --secret whsec_genhook_dev_local")]
+pub struct DevArgs {
+    /// Address the receiver listens on (port 0 picks a free one) [default:
+    /// 127.0.0.1:8080, or a free port with --demo].
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Deliver a burst of simulated Katalo webhooks (with duplicates, forgeries and
+    /// failed jobs) to this receiver, wait until every one is reconciled, print a
+    /// summary and exit.
+    #[arg(long)]
+    pub demo: bool,
+    /// How many jobs the demo delivers.
+    #[arg(long, default_value_t = 8, requires = "demo")]
+    pub demo_jobs: u32,
+}
+
+/// What can stop `genhook dev`.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    /// The backend cannot be opened.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// A variable is wrong.
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// The port is taken.
+    #[error("cannot listen on {addr}: {source} (is another genhook dev running? pass --listen 127.0.0.1:0)")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The built-in simulator failed.
+    #[error(transparent)]
+    Simulator(#[from] SimulateError),
+    /// The demo's deliveries were not all reconciled.
+    #[error("the demo did not finish: {0}")]
+    Demo(String),
+}
+
+/// Counts of what the worker did, over all batches.
+#[derive(Debug, Default, Clone)]
+pub struct WorkerTotals {
+    /// Events published.
+    pub published: usize,
+    /// Records with nothing left to do.
+    pub skipped: usize,
+    /// Attempts scheduled for later.
+    pub retried: usize,
+    /// Records sent to the dead-letter queue.
+    pub dead_lettered: usize,
+}
+
+impl WorkerTotals {
+    fn add(&mut self, r: &BatchReport) {
+        self.published += r.published;
+        self.skipped += r.skipped;
+        self.retried += r.retried;
+        self.dead_lettered += r.dead_lettered;
+    }
+}
+
+/// The running pipeline.
+pub struct Running {
+    /// The webhook URL.
+    pub webhook_url: String,
+    /// The signing secret in use.
+    pub secret: String,
+    /// The receiver's counters.
+    pub receiver: Arc<ReceiverStats>,
+    /// The worker's counters.
+    pub worker: Arc<std::sync::Mutex<WorkerTotals>>,
+    /// The built-in simulator, when no API key is configured.
+    pub simulator: Option<KataloSimulator>,
+    /// The inbox (to see when it is drained).
+    pub inbox: Arc<dyn genhook::ports::QueueConsumer>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops receiving, lets the batch in progress finish, and waits for both loops.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+fn env() -> Env<fn(&str) -> Option<String>> {
+    Env::process()
+}
+
+/// Starts the receiver and the worker.
+pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
+    let backend = args.backend.open().await?;
+    let env = env();
+    let clock = Arc::new(SystemClock);
+
+    // The demo's jobs exist only in the simulator, so it always uses one.
+    let api_key = if args.demo { None } else { env.optional("KATALO_API_KEY") };
+    let (katalo, simulator): (Arc<dyn JobApi>, _) = match api_key {
+        Some(key) => {
+            let base = katalo_api_base_url(&env)?;
+            let api = KataloApi::new(&base, key, Duration::from_secs(10), clock.clone())
+                .expect("the base URL was validated")
+                .with_rate_limit(env.number("KATALO_API_MAX_RPS", 8)? as u32);
+            eprintln!("genhook dev: provider API {}", genhook::signed_url::redact(&base));
+            (Arc::new(api), None)
+        }
+        None => {
+            // The demo also has the API fail now and then, to show the worker's retries.
+            let error_rate = if args.demo { 0.2 } else { 0.0 };
+            let opts = ApiOptions { adopt_unknown_jobs: true, error_rate, ..ApiOptions::default() };
+            let sim = KataloSimulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), opts).await?;
+            let api = KataloApi::new(&sim.base_url(), SIM_API_KEY, Duration::from_secs(10), clock.clone())
+                .expect("the simulator's URL is valid");
+            eprintln!(
+                "genhook dev: no KATALO_API_KEY, so jobs are read from the built-in simulator at {}",
+                sim.base_url()
+            );
+            (Arc::new(api), Some(sim))
+        }
+    };
+
+    let secret = env.optional("KATALO_WEBHOOK_SECRET").unwrap_or_else(|| DEV_WEBHOOK_SECRET.to_string());
+    let receiver = Arc::new(Receiver::new(
+        backend.store.clone(),
+        backend.inbox.clone(),
+        receiver_settings(&env, secret.clone())?,
+        clock.clone(),
+    ));
+
+    let visibility = Duration::from_secs(args.backend.visibility_timeout_secs.into());
+    let defaults = WorkerSettings {
+        // Local runs retry sooner than the deployed defaults (10 s doubling to 15 min).
+        backoff: Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(30) },
+        // A crashed run's lease is over by the time its message is visible again.
+        lease: visibility,
+        ..WorkerSettings::default()
+    };
+    let outbox = Arc::new(PrintingOutbox::new(backend.outbox.clone()));
+    let worker = Arc::new(Worker::new(
+        WorkerPorts {
+            store: backend.store.clone(),
+            inbox: backend.inbox.clone(),
+            inbox_dlq: Some(backend.inbox_dlq.clone()),
+            outbox,
+            katalo,
+            apimp: ApimpApiConfig::from_env(&env)?.map(|a| Arc::new(a.build(Duration::from_secs(10))) as _),
+            watches: backend.watches.clone(),
+            clock,
+        },
+        worker_settings(&env, defaults)?,
+    ));
+
+    let listen = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], if args.demo { 0 } else { 8080 })));
+    let listener = server::bind(listen).await.map_err(|source| DevError::Listen { addr: listen, source })?;
+    let addr = listener.local_addr().map_err(|source| DevError::Listen { addr: listen, source })?;
+    let webhook_url = format!("http://{addr}{KATALO_ROUTE}");
+    eprintln!("genhook dev: state in {}", backend.description);
+    eprintln!("genhook dev: receiving Katalo webhooks at {webhook_url}");
+    if secret == DEV_WEBHOOK_SECRET {
+        eprintln!("genhook dev: KATALO_WEBHOOK_SECRET is unset; deliveries must be signed with {DEV_WEBHOOK_SECRET}");
+    }
+
+    let (stop, stop_rx) = watch::channel(false);
+    let stats = Arc::new(ReceiverStats::default());
+    let totals = Arc::new(std::sync::Mutex::new(WorkerTotals::default()));
+    let server_task = {
+        let (receiver, stats, stop_rx) = (receiver.clone(), stats.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = server::serve(listener, receiver, stats, stop_rx).await {
+                eprintln!("genhook dev: the HTTP server stopped: {e}");
+            }
+        })
+    };
+    let worker_task = {
+        let (source, totals) = (backend.inbox_consumer.clone(), totals.clone());
+        tokio::spawn(genhook::consumer::run(source, worker, stop_rx, move |r| {
+            totals.lock().expect("totals lock").add(r);
+        }))
+    };
+    Ok(Running {
+        webhook_url,
+        secret,
+        receiver: stats,
+        worker: totals,
+        simulator,
+        inbox: backend.inbox_consumer,
+        stop,
+        tasks: vec![server_task, worker_task],
+    })
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Runs `genhook dev`.
+pub async fn run(args: DevArgs) -> Result<ExitCode, DevError> {
+    let running = start(&args).await?;
+    if args.demo {
+        let result = demo::run(&running, args.demo_jobs).await;
+        running.shutdown().await;
+        return result;
+    }
+    eprintln!("genhook dev: ready; published events print below as JSON lines (Ctrl-C stops)");
+    shutdown_signal().await;
+    eprintln!("genhook dev: stopping (the batch in progress finishes first)");
+    let (receiver, worker) = (running.receiver.clone(), running.worker.clone());
+    running.shutdown().await;
+    eprintln!("{}", summary(&receiver, &worker.lock().expect("totals lock")));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The end-of-run summary.
+pub fn summary(r: &ReceiverStats, w: &WorkerTotals) -> String {
+    let get = ReceiverStats::get;
+    format!(
+        "genhook dev summary\n  receiver: {} accepted, {} duplicates acknowledged, {} rejected, {} answered 5xx\n  worker:   {} events published, {} retries scheduled, {} dead-lettered, {} already done",
+        get(&r.accepted),
+        get(&r.duplicates),
+        get(&r.rejected),
+        get(&r.unavailable),
+        w.published,
+        w.retried,
+        w.dead_lettered,
+        w.skipped
+    )
+}

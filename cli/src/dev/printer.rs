@@ -1,0 +1,56 @@
+//! The outbox as `genhook dev` runs it: every event the worker publishes is also printed
+//! to standard output as one JSON line.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use genhook::ports::{OutgoingMessage, Queue, QueueError};
+
+/// An outbox that prints what it accepts.
+pub struct PrintingOutbox {
+    inner: Arc<dyn Queue>,
+    /// Events published (and printed) so far.
+    pub published: AtomicU64,
+}
+
+impl PrintingOutbox {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Queue>) -> Self {
+        Self { inner, published: AtomicU64::new(0) }
+    }
+
+    fn print(&self, body: &str) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+        let mut out = std::io::stdout().lock();
+        // The event JSON is one line already; a closed stdout must not stop the pipeline.
+        let _ = writeln!(out, "{body}").and_then(|()| out.flush());
+    }
+}
+
+#[async_trait]
+impl Queue for PrintingOutbox {
+    async fn send(&self, msg: OutgoingMessage) -> Result<String, QueueError> {
+        let body = msg.body.clone();
+        let id = self.inner.send(msg).await?;
+        self.print(&body);
+        Ok(id)
+    }
+
+    async fn send_batch(&self, msgs: Vec<OutgoingMessage>) -> Vec<Result<String, QueueError>> {
+        let bodies: Vec<String> = msgs.iter().map(|m| m.body.clone()).collect();
+        let results = self.inner.send_batch(msgs).await;
+        for (body, result) in bodies.iter().zip(&results) {
+            if result.is_ok() {
+                self.print(body);
+            }
+        }
+        results
+    }
+
+    async fn delay_retries(&self, retries: Vec<(String, Duration)>) -> Result<(), QueueError> {
+        self.inner.delay_retries(retries).await
+    }
+}

@@ -1,0 +1,228 @@
+//! Each upstream's own callback payload, read tolerantly: the task id and the status
+//! word are required; anything else (unknown fields, unknown states) is carried, never
+//! rejected. An unknown state counts as still running.
+//!
+//! | upstream | task id | status field | terminal |
+//! |---|---|---|---|
+//! | Kling | `task_id` | `task_status` | `succeed` / `failed` |
+//! | Doubao (Ark) | `id` | `status` | `succeeded` / `failed`, `expired`, `cancelled` |
+//! | MiniMax | `task_id` (string or number) | `status`, any case | `success` / `fail`, `failed` |
+//! | Vidu | `id` | `state`, else `status` | `success` / `failed` |
+//!
+//! MiniMax first posts `{"challenge": ...}` and wants it echoed within 3 s.
+
+use serde_json::Value;
+
+use super::Upstream;
+
+/// Where a task is, in genhook's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Queued or running (or a state genhook does not know).
+    Running,
+    /// Finished with outputs.
+    Succeeded,
+    /// Finished without (failed, expired, cancelled).
+    Failed,
+}
+
+impl TaskState {
+    /// Whether the task is over.
+    pub fn is_terminal(self) -> bool {
+        self != Self::Running
+    }
+}
+
+/// A parsed callback.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Callback {
+    /// MiniMax's handshake: echo this value back.
+    Challenge(Value),
+    /// A task update.
+    Update(TaskUpdate),
+}
+
+/// One task update from an upstream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskUpdate {
+    /// The upstream's own task id (not APIMP's).
+    pub upstream_task_id: String,
+    /// The status word as sent, lowercased.
+    pub status: String,
+    /// What the status means.
+    pub state: TaskState,
+    /// The whole body.
+    pub body: Value,
+}
+
+/// Why a callback body is refused (answered 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallbackError {
+    /// Not a JSON object.
+    #[error("body must be a JSON object")]
+    NotObject,
+    /// The upstream's task id field is missing.
+    #[error("`{0}` (the task id) is missing")]
+    MissingTaskId(&'static str),
+    /// The upstream's status field is missing.
+    #[error("`{0}` (the status) is missing")]
+    MissingStatus(&'static str),
+}
+
+/// Maps an upstream's status word (any case) to a [`TaskState`].
+pub fn task_state(upstream: Upstream, status: &str) -> TaskState {
+    let s = status.trim().to_ascii_lowercase();
+    let (ok, failed): (&[&str], &[&str]) = match upstream {
+        Upstream::Kling => (&["succeed", "succeeded"], &["failed"]),
+        Upstream::Doubao => (&["succeeded"], &["failed", "expired", "cancelled"]),
+        Upstream::Minimax => (&["success", "succeeded"], &["fail", "failed", "cancelled"]),
+        Upstream::Vidu => (&["success"], &["failed"]),
+    };
+    if ok.contains(&s.as_str()) {
+        TaskState::Succeeded
+    } else if failed.contains(&s.as_str()) {
+        TaskState::Failed
+    } else {
+        TaskState::Running
+    }
+}
+
+fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Parses a callback body from `upstream`.
+pub fn parse(upstream: Upstream, raw: &[u8]) -> Result<Callback, CallbackError> {
+    let body: Value = serde_json::from_slice(raw).map_err(|_| CallbackError::NotObject)?;
+    let obj = body.as_object().ok_or(CallbackError::NotObject)?;
+    let (id_field, status_fields): (&'static str, &[&'static str]) = match upstream {
+        Upstream::Kling => ("task_id", &["task_status"]),
+        Upstream::Doubao => ("id", &["status"]),
+        Upstream::Minimax => ("task_id", &["status"]),
+        Upstream::Vidu => ("id", &["state", "status"]),
+    };
+    if upstream == Upstream::Minimax
+        && let Some(challenge) = obj.get("challenge").filter(|_| !obj.contains_key("task_id"))
+    {
+        return Ok(Callback::Challenge(challenge.clone()));
+    }
+    let upstream_task_id = text(obj.get(id_field)).ok_or(CallbackError::MissingTaskId(id_field))?;
+    let status = status_fields
+        .iter()
+        .find_map(|f| text(obj.get(*f)))
+        .ok_or(CallbackError::MissingStatus(status_fields[0]))?
+        .to_ascii_lowercase();
+    let state = task_state(upstream, &status);
+    Ok(Callback::Update(TaskUpdate { upstream_task_id, status, state, body }))
+}
+
+/// Maps APIMP's own status word (`not_started`, `running`, `finished`, `failed`; any
+/// case) to a [`TaskState`]; unknown words count as running.
+pub fn platform_state(status: &str) -> TaskState {
+    match status.trim().to_ascii_lowercase().as_str() {
+        "finished" | "succeeded" | "success" | "completed" => TaskState::Succeeded,
+        "failed" | "error" | "cancelled" | "canceled" | "expired" => TaskState::Failed,
+        _ => TaskState::Running,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(upstream: Upstream, body: &str) -> TaskUpdate {
+        match parse(upstream, body.as_bytes()).unwrap() {
+            Callback::Update(u) => u,
+            other => panic!("expected an update, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn kling_documented_shape() {
+        let u = update(
+            Upstream::Kling,
+            r#"{"task_id":"kt_1","task_status":"succeed","task_status_msg":"","created_at":1722769557708,"updated_at":1722769557708,
+                "task_info":{"external_task_id":"ext"},"task_result":{"videos":[{"id":"v","url":"https://k/v.mp4","duration":"5"}]}}"#,
+        );
+        assert_eq!(
+            (u.upstream_task_id.as_str(), u.status.as_str(), u.state),
+            ("kt_1", "succeed", TaskState::Succeeded)
+        );
+        assert_eq!(update(Upstream::Kling, r#"{"task_id":"k","task_status":"processing"}"#).state, TaskState::Running);
+        assert_eq!(update(Upstream::Kling, r#"{"task_id":"k","task_status":"submitted"}"#).state, TaskState::Running);
+        assert_eq!(update(Upstream::Kling, r#"{"task_id":"k","task_status":"failed"}"#).state, TaskState::Failed);
+    }
+
+    #[test]
+    fn doubao_ark_shape_and_states() {
+        let u = update(
+            Upstream::Doubao,
+            r#"{"id":"cgt-2025-abc","model":"doubao-seedance-1-0-pro-250528","status":"succeeded","content":{"video_url":"https://ark/v.mp4"},"created_at":1743414619,"updated_at":1743414673}"#,
+        );
+        assert_eq!((u.upstream_task_id.as_str(), u.state), ("cgt-2025-abc", TaskState::Succeeded));
+        for (s, state) in [
+            ("queued", TaskState::Running),
+            ("running", TaskState::Running),
+            ("failed", TaskState::Failed),
+            ("expired", TaskState::Failed),
+            ("cancelled", TaskState::Failed),
+        ] {
+            assert_eq!(task_state(Upstream::Doubao, s), state, "{s}");
+        }
+    }
+
+    #[test]
+    fn minimax_any_case_numeric_ids_and_the_challenge() {
+        let u = update(
+            Upstream::Minimax,
+            r#"{"task_id":"115334141465231360","status":"success","file_id":"205258526306433","base_resp":{"status_code":0,"status_msg":"success"}}"#,
+        );
+        assert_eq!((u.upstream_task_id.as_str(), u.state), ("115334141465231360", TaskState::Succeeded));
+        assert_eq!(update(Upstream::Minimax, r#"{"task_id":42,"status":"Success"}"#).upstream_task_id, "42");
+        assert_eq!(update(Upstream::Minimax, r#"{"task_id":"1","status":"Fail"}"#).state, TaskState::Failed);
+        assert_eq!(update(Upstream::Minimax, r#"{"task_id":"1","status":"Queueing"}"#).state, TaskState::Running);
+        assert_eq!(
+            parse(Upstream::Minimax, br#"{"challenge":"abc-123"}"#).unwrap(),
+            Callback::Challenge(Value::String("abc-123".into()))
+        );
+        // Only MiniMax has the handshake.
+        assert!(parse(Upstream::Kling, br#"{"challenge":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn vidu_state_with_status_fallback() {
+        let u = update(
+            Upstream::Vidu,
+            r#"{"id":"vidu_1","state":"success","err_code":"","credits":4,"payload":"","creations":[{"id":"c","url":"https://v/c.mp4"}]}"#,
+        );
+        assert_eq!((u.upstream_task_id.as_str(), u.state), ("vidu_1", TaskState::Succeeded));
+        assert_eq!(update(Upstream::Vidu, r#"{"id":"v","status":"failed"}"#).state, TaskState::Failed);
+        assert_eq!(update(Upstream::Vidu, r#"{"id":"v","state":"queueing"}"#).state, TaskState::Running);
+    }
+
+    #[test]
+    fn unknown_states_are_carried_and_bad_bodies_named() {
+        let u = update(Upstream::Kling, r#"{"task_id":"k","task_status":"Teleporting","extra":{"a":1}}"#);
+        assert_eq!(
+            (u.status.as_str(), u.state, &u.body["extra"]["a"]),
+            ("teleporting", TaskState::Running, &Value::from(1))
+        );
+        assert_eq!(parse(Upstream::Kling, b"[1]"), Err(CallbackError::NotObject));
+        assert_eq!(parse(Upstream::Kling, b"nope"), Err(CallbackError::NotObject));
+        assert_eq!(parse(Upstream::Doubao, br#"{"status":"queued"}"#), Err(CallbackError::MissingTaskId("id")));
+        assert_eq!(parse(Upstream::Vidu, br#"{"id":"v"}"#), Err(CallbackError::MissingStatus("state")));
+    }
+
+    #[test]
+    fn platform_states() {
+        assert_eq!(platform_state("not_started"), TaskState::Running);
+        assert_eq!(platform_state("RUNNING"), TaskState::Running);
+        assert_eq!(platform_state("finished"), TaskState::Succeeded);
+        assert_eq!(platform_state("failed"), TaskState::Failed);
+    }
+}
