@@ -32,6 +32,11 @@ enum Command {
     Redrive(genhook_cli::ops::RedriveArgs),
     /// Create the table (with TTL) and queues (with DLQs) on an endpoint or sandbox account.
     Init(genhook_cli::ops::InitArgs),
+    /// Print an APIMP callback URL carrying a reference and its token.
+    CallbackUrl(genhook_cli::apimp::CallbackUrlArgs),
+    /// Register an APIMP task (reference -> task id): its callbacks are confirmed and it
+    /// is polled until terminal.
+    Watch(genhook_cli::apimp::WatchArgs),
     /// Print the x-katalo-signature (hex HMAC-SHA256) of a body.
     ///
     /// Example: genhook sign --secret "$KATALO_WEBHOOK_SECRET" body.json
@@ -123,6 +128,8 @@ enum CliError {
     Dev(#[from] genhook_cli::dev::DevError),
     #[error("{0}")]
     Ops(#[from] genhook_cli::ops::OpsError),
+    #[error("{0}")]
+    Apimp(#[from] genhook_cli::apimp::ApimpError),
 }
 
 fn read_body(file: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
@@ -220,6 +227,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Tail(args) => Ok(genhook_cli::ops::tail(args).await?),
         Command::Redrive(args) => Ok(genhook_cli::ops::redrive_command(args).await?),
         Command::Init(args) => Ok(genhook_cli::ops::init(args).await?),
+        Command::CallbackUrl(args) => Ok(genhook_cli::apimp::callback_url(args)?),
+        Command::Watch(args) => Ok(genhook_cli::apimp::watch_command(args).await?),
     }
 }
 

@@ -363,3 +363,93 @@ fn init_then_dev_and_tail_on_dynamodb_local_and_the_sqs_emulator() {
     let tailed: Vec<Value> = stdout(&tail).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(job_ids(&tailed), ["job_aws_1"]);
 }
+
+async fn apimp_status(Path(task_id): Path<String>) -> axum::Json<Value> {
+    axum::Json(json!({"code": 200, "data": {"task_id": task_id, "status": "finished", "progress": 100,
+        "files": [{"file_url": format!("https://cdn.example/{task_id}.mp4"), "file_type": "image"}]}}))
+}
+
+#[test]
+fn callback_urls_and_watches_drive_apimp_tasks_through_dev() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let app = Router::new().route("/api/generate/status/{task_id}", get(apimp_status));
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let apimp_url = format!("http://{}", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let state = tempfile::tempdir().unwrap();
+
+    // A polling-only task registered before dev runs: dev polls it and publishes.
+    let watch = genhook()
+        .args(["watch", "--ref", "render-1", "--task-id", "task_cli_1", "--state-dir"])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert!(watch.status.success(), "{}", String::from_utf8_lossy(&watch.stderr));
+    let mut cmd = genhook();
+    cmd.args(["dev", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(state.path())
+        .env("KATALO_WEBHOOK_SECRET", SECRET)
+        .env("APIMP_CALLBACK_SECRET", "cli-apimp-key")
+        .env("APIMP_API_KEY", "sk-cli")
+        .env("APIMP_API_BASE_URL", &apimp_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let events = lines(child.stdout.take().unwrap());
+    let log = lines(child.stderr.take().unwrap());
+    let url = loop {
+        let line = log.recv_timeout(PATIENCE).expect("dev starts");
+        if let Some(u) = line.split("receiving Katalo webhooks at ").nth(1) {
+            break u.trim().to_string();
+        }
+    };
+    let dev = Dev { child, url, events, log };
+    let first: Value = serde_json::from_str(&dev.events.recv_timeout(PATIENCE).unwrap()).unwrap();
+    assert_eq!((first["provider"].as_str(), first["job_id"].as_str()), (Some("apimp"), Some("task_cli_1")));
+
+    // A callback URL minted by the CLI is accepted by dev's receiver.
+    let base = dev.url.trim_end_matches("/webhooks/katalo").to_string();
+    let minted = genhook()
+        .args(["callback-url", "--upstream", "kling", "--ref", "order-2", "--base-url", &base])
+        .env("APIMP_CALLBACK_SECRET", "cli-apimp-key")
+        .output()
+        .unwrap();
+    let callback_url = stdout(&minted).trim().to_string();
+    assert!(callback_url.starts_with(&format!("{base}/webhooks/apimp/kling?ref=order-2&token=")), "{callback_url}");
+    let watch = genhook()
+        .args(["watch", "--ref", "order-2", "--task-id", "task_cli_2", "--upstream", "kling", "--state-dir"])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert!(watch.status.success());
+    let body = r#"{"task_id":"kt_2","task_status":"succeed"}"#;
+    let sent = runtime.block_on(async {
+        let resp =
+            genhook::http::http_client(Duration::from_secs(5)).post(&callback_url).body(body).send().await.unwrap();
+        resp.status().as_u16()
+    });
+    assert_eq!(sent, 200);
+    let second: Value = serde_json::from_str(&dev.events.recv_timeout(PATIENCE).unwrap()).unwrap();
+    assert_eq!(second["job_id"], "task_cli_2");
+    dev.no_more_events(Duration::from_millis(1500));
+    dev.stop();
+}
+
+#[test]
+fn without_an_apimp_key_dev_reads_apimp_tasks_from_the_simulator() {
+    let state = tempfile::tempdir().unwrap();
+    let watch = genhook()
+        .args(["watch", "--ref", "sim-1", "--task-id", "task_sim_cli", "--state-dir"])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert!(watch.status.success());
+    let dev = Dev::start(state.path(), None, &[]);
+    let e = &dev.events(1)[0];
+    assert_eq!(
+        (e["provider"].as_str(), e["job_id"].as_str(), e["status"].as_str()),
+        (Some("apimp"), Some("task_sim_cli"), Some("finished"))
+    );
+    assert!(e["outputs"][0]["url"].as_str().unwrap().contains("X-Amz-Signature="), "a simulator-signed URL");
+    dev.stop();
+}

@@ -69,7 +69,7 @@ impl Aws {
         }
     }
 
-    /// Messages visible plus in flight (moto counts exactly).
+    /// Messages visible, in flight and delayed (moto counts exactly).
     pub async fn depth(&self, url: &str) -> usize {
         let out = self
             .sqs
@@ -77,14 +77,19 @@ impl Aws {
             .queue_url(url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
             .send()
             .await
             .expect("queue attributes");
         let attrs = out.attributes().unwrap();
-        [QueueAttributeName::ApproximateNumberOfMessages, QueueAttributeName::ApproximateNumberOfMessagesNotVisible]
-            .iter()
-            .map(|a| attrs.get(a).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0))
-            .sum()
+        [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+            QueueAttributeName::ApproximateNumberOfMessagesDelayed,
+        ]
+        .iter()
+        .map(|a| attrs.get(a).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0))
+        .sum()
     }
 
     /// The dedupe record's raw item.

@@ -13,7 +13,8 @@ use serde_json::json;
 use crate::aws::Aws;
 
 /// An API Gateway HTTP API (payload 2.0) event as API Gateway sends it; the body is
-/// base64-encoded when `base64` is set (as for non-text content types).
+/// base64-encoded when `base64` is set (as for non-text content types). `path` may
+/// carry a query string.
 pub fn apigw_event(
     method: &str,
     path: &str,
@@ -30,11 +31,12 @@ pub fn apigw_event(
     } else {
         String::from_utf8(body.to_vec()).expect("text bodies are UTF-8")
     };
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
     let event = json!({
         "version": "2.0",
         "routeKey": format!("{method} {path}"),
         "rawPath": path,
-        "rawQueryString": "",
+        "rawQueryString": query,
         "headers": headers,
         "requestContext": {
             "accountId": "123456789012", "apiId": "api1234", "domainName": "api1234.execute-api.us-east-1.amazonaws.com",

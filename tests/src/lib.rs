@@ -3,6 +3,7 @@
 //! `scripts/test.sh` starts), the real Lambda handlers, and a fake Katalo API.
 
 pub mod aws;
+pub mod fake_apimp;
 pub mod fake_katalo;
 pub mod lambda;
 
@@ -29,6 +30,8 @@ use genhook::worker::Worker;
 
 /// The signing secret deliveries use.
 pub const WEBHOOK_SECRET: &str = "whsec_integration_current_0001";
+/// The APIMP callback URLs' key.
+pub const APIMP_CALLBACK_SECRET: &str = "apimp_integration_callback_key";
 /// The secret being rotated out.
 pub const WEBHOOK_SECRET_PREVIOUS: &str = "whsec_integration_previous_0001";
 
@@ -41,6 +44,8 @@ pub struct Harness {
     pub stack: Stack,
     /// The fake Katalo API.
     pub katalo: FakeKatalo,
+    /// The fake APIMP status API.
+    pub apimp: fake_apimp::FakeApimp,
     /// The receiver, as its Lambda builds it.
     pub receiver: Receiver,
     /// The worker, as its Lambda builds it.
@@ -53,6 +58,7 @@ impl Harness {
         let aws = aws::aws().await;
         let stack = aws.stack().await;
         let katalo = FakeKatalo::start().await;
+        let apimp = fake_apimp::FakeApimp::start().await;
         let receiver = Self::receiver_for(&stack, &stack.inbox).await;
         let worker = WorkerConfig::from_env(&env(&[
             ("GENHOOK_TABLE", stack.table.clone()),
@@ -66,11 +72,14 @@ impl Harness {
             ("GENHOOK_RETRY_MAX_SECS", "1".into()),
             // The limiter has its own (virtual-time) test; here it would only slow things.
             ("KATALO_API_MAX_RPS", "1000".into()),
+            ("APIMP_API_BASE_URL", apimp.base_url.clone()),
+            ("APIMP_API_KEY", fake_apimp::API_KEY.into()),
+            ("APIMP_API_MAX_RPS", "1000".into()),
         ]))
         .expect("worker config")
         .build()
         .await;
-        Self { aws, stack, katalo, receiver, worker }
+        Self { aws, stack, katalo, apimp, receiver, worker }
     }
 
     /// A receiver on the stack's table that sends to `inbox` (to simulate a broken queue).
@@ -80,6 +89,7 @@ impl Harness {
             ("GENHOOK_INBOX_QUEUE_URL", inbox.to_string()),
             ("KATALO_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
             ("KATALO_WEBHOOK_SECRET_PREVIOUS", WEBHOOK_SECRET_PREVIOUS.into()),
+            ("APIMP_CALLBACK_SECRET", APIMP_CALLBACK_SECRET.into()),
         ]))
         .expect("receiver config")
         .build()

@@ -16,7 +16,8 @@ use std::time::Duration;
 use genhook::backoff::Backoff;
 use genhook::clock::SystemClock;
 use genhook::config::{ApimpApiConfig, ConfigError, Env, katalo_api_base_url, receiver_settings, worker_settings};
-use genhook::ports::JobApi;
+use genhook::ports::{JobApi, TaskApi};
+use genhook::providers::apimp::api::ApimpApi;
 use genhook::providers::katalo::api::KataloApi;
 use genhook::receiver::{KATALO_ROUTE, Receiver};
 use genhook::worker::{BatchReport, Worker, WorkerPorts, WorkerSettings};
@@ -165,6 +166,14 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
         }
     };
 
+    // APIMP: the configured API, else the simulator's APIMP status route.
+    let apimp: Option<Arc<dyn TaskApi>> = match (ApimpApiConfig::from_env(&env)?, &simulator) {
+        (Some(cfg), _) => Some(Arc::new(cfg.build(Duration::from_secs(10)))),
+        (None, Some(sim)) => Some(Arc::new(
+            ApimpApi::new(&sim.base_url(), SIM_API_KEY, Duration::from_secs(10)).expect("the simulator's URL is valid"),
+        )),
+        (None, None) => None,
+    };
     let secret = env.optional("KATALO_WEBHOOK_SECRET").unwrap_or_else(|| DEV_WEBHOOK_SECRET.to_string());
     let receiver = Arc::new(Receiver::new(
         backend.store.clone(),
@@ -189,7 +198,7 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
             inbox_dlq: Some(backend.inbox_dlq.clone()),
             outbox,
             katalo,
-            apimp: ApimpApiConfig::from_env(&env)?.map(|a| Arc::new(a.build(Duration::from_secs(10))) as _),
+            apimp,
             watches: backend.watches.clone(),
             clock,
         },

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use super::SimulateError;
 use super::files::{png, s3_error};
-use super::jobs::{JobBook, JobOutcome, JobRecord, JobSpec};
+use super::jobs::{JobBook, JobOutcome, JobRecord, JobSpec, Phase};
 use super::limit::{TokenBucket, retry_after_secs};
 use super::urls::{Denied, UrlSigner};
 
@@ -250,6 +250,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/generations", axum::routing::post(create))
         .route("/api/v1/generations/{job_id}", get(read))
         .route("/files/{job_id}/{file}", get(file))
+        .route("/api/generate/status/{task_id}", get(apimp_status))
         .fallback(|| async {
             api_error(StatusCode::NOT_FOUND, "not_found", "No such endpoint on the Katalo simulator.", None)
         })
@@ -300,6 +301,49 @@ async fn read(State(s): State<Arc<Shared>>, Path(job_id): Path<String>, headers:
         None if adoptable => job_response(StatusCode::OK, s.job_json(&s.book.get_or_adopt(&job_id))),
         None => api_error(StatusCode::NOT_FOUND, "not_found", &format!("No generation job `{job_id}`."), None),
     }
+}
+
+/// `GET /api/generate/status/{task_id}`: the same jobs seen through APIMP's status API
+/// (`not_started` / `running` / `finished` / `failed`, `files[].file_url` with
+/// `file_type` always "image", as APIMP does). Unknown ids are adopted under
+/// `adopt_unknown_jobs`, as on the Katalo route.
+async fn apimp_status(State(s): State<Arc<Shared>>, Path(task_id): Path<String>, headers: HeaderMap) -> Response {
+    let apimp_error = |status: StatusCode, kind: &str, message: &str| {
+        let body = json!({"code": status.as_u16(), "error": {"message": message, "type": kind}});
+        (status, axum::Json(body)).into_response()
+    };
+    if s.unauthorized(&headers).is_some() {
+        return apimp_error(StatusCode::UNAUTHORIZED, "unauthorized", "invalid api key");
+    }
+    if let Some(resp) = s.over_limit() {
+        return resp;
+    }
+    let job = match s.book.get(&task_id) {
+        Some(job) => job,
+        None if s.opts.adopt_unknown_jobs && task_id.len() <= 128 => s.book.get_or_adopt(&task_id),
+        None => return apimp_error(StatusCode::NOT_FOUND, "not_found", "task not found"),
+    };
+    let phase = job.phase();
+    let (status, progress) = match phase {
+        Phase::Queued => ("not_started", 0),
+        Phase::Processing { progress } => ("running", progress),
+        Phase::Succeeded => ("finished", 100),
+        Phase::Failed => ("failed", 100),
+    };
+    let files: Vec<Value> = if phase == Phase::Succeeded {
+        s.outputs(&job, OffsetDateTime::now_utc())
+            .into_iter()
+            .map(|o| json!({"file_url": o["url"], "file_type": "image"}))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let error_message = (phase == Phase::Failed).then_some("The source image was rejected by the safety filter.");
+    job_response(
+        StatusCode::OK,
+        json!({"code": 200, "data": {"task_id": task_id, "status": status, "progress": progress,
+            "error_message": error_message, "files": files}}),
+    )
 }
 
 /// The body of `POST /api/v1/generations` (every field optional).
