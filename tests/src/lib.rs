@@ -84,16 +84,20 @@ impl Harness {
 
     /// A receiver on the stack's table that sends to `inbox` (to simulate a broken queue).
     pub async fn receiver_for(stack: &Stack, inbox: &str) -> Receiver {
-        ReceiverConfig::from_env(&env(&[
+        Self::receiver_with(stack, inbox, &[]).await
+    }
+
+    /// A receiver built from the stack's variables plus `extra` ones.
+    pub async fn receiver_with(stack: &Stack, inbox: &str, extra: &[(&str, String)]) -> Receiver {
+        let mut vars = vec![
             ("GENHOOK_TABLE", stack.table.clone()),
             ("GENHOOK_INBOX_QUEUE_URL", inbox.to_string()),
             ("KATALO_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
             ("KATALO_WEBHOOK_SECRET_PREVIOUS", WEBHOOK_SECRET_PREVIOUS.into()),
             ("APIMP_CALLBACK_SECRET", APIMP_CALLBACK_SECRET.into()),
-        ]))
-        .expect("receiver config")
-        .build()
-        .await
+        ];
+        vars.extend(extra.iter().cloned());
+        ReceiverConfig::from_env(&env(&vars)).expect("receiver config").build().await
     }
 
     /// Posts a body signed with the current secret through the receiver's Lambda handler.

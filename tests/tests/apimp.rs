@@ -122,3 +122,28 @@ async fn a_callback_and_a_poll_racing_publish_one_event() {
     let expected = genhook::domain::dedupe::event_id(&format!("apimp#{task}#generation.completed"));
     assert_eq!(events[0]["event_id"], Value::String(expected));
 }
+
+#[tokio::test]
+async fn vidu_signatures_and_stale_dates_when_a_vidu_secret_is_configured() {
+    let h = Harness::new().await;
+    let receiver =
+        Harness::receiver_with(&h.stack, &h.stack.inbox, &[("VIDU_CALLBACK_SECRET", "vidu-integration-key".into())])
+            .await;
+    let path_and_query = callback_path(Upstream::Vidu, "order-v");
+    let (path, query) = path_and_query.split_once('?').unwrap();
+    let body = json!({"id": "vidu_5", "state": "success"}).to_string();
+    let send = |date: String| {
+        let mut event = apigw_event("POST", &path_and_query, body.as_bytes(), None, false);
+        for (k, v) in genhook::providers::apimp::vidu::sign("vidu-integration-key", path, query, &date, "nonce-7") {
+            event.headers_mut().insert(k, v.parse().unwrap());
+        }
+        deliver(&receiver, event)
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let http_date = |t: time::OffsetDateTime| httpdate::fmt_http_date(t.into());
+    assert_eq!(send(http_date(now - time::Duration::minutes(6))).await.0, 401, "stale Date");
+    assert_eq!(deliver(&receiver, apigw_event("POST", &path_and_query, body.as_bytes(), None, false)).await.0, 401);
+    assert_eq!(h.aws.depth(&h.stack.inbox).await, 0);
+    assert_eq!(send(http_date(now)).await, (200, json!({"ok": true, "duplicate": false})));
+    assert_eq!(h.aws.depth(&h.stack.inbox).await, 1);
+}

@@ -175,12 +175,9 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
         (None, None) => None,
     };
     let secret = env.optional("KATALO_WEBHOOK_SECRET").unwrap_or_else(|| DEV_WEBHOOK_SECRET.to_string());
-    let receiver = Arc::new(Receiver::new(
-        backend.store.clone(),
-        backend.inbox.clone(),
-        receiver_settings(&env, secret.clone())?,
-        clock.clone(),
-    ));
+    let settings = receiver_settings(&env, secret.clone())?;
+    let apimp_routes = settings.apimp.is_some();
+    let receiver = Arc::new(Receiver::new(backend.store.clone(), backend.inbox.clone(), settings, clock.clone()));
 
     let visibility = Duration::from_secs(args.backend.visibility_timeout_secs.into());
     let defaults = WorkerSettings {
@@ -211,6 +208,11 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     let webhook_url = format!("http://{addr}{KATALO_ROUTE}");
     eprintln!("genhook dev: state in {}", backend.description);
     eprintln!("genhook dev: receiving Katalo webhooks at {webhook_url}");
+    if apimp_routes {
+        eprintln!(
+            "genhook dev: receiving APIMP callbacks at http://{addr}/webhooks/apimp/{{kling|doubao|minimax|vidu}} (genhook callback-url --base-url http://{addr})"
+        );
+    }
     if secret == DEV_WEBHOOK_SECRET {
         eprintln!("genhook dev: KATALO_WEBHOOK_SECRET is unset; deliveries must be signed with {DEV_WEBHOOK_SECRET}");
     }
