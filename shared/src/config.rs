@@ -8,6 +8,7 @@ use crate::adapters::aws::load_sdk_config;
 use crate::adapters::dynamodb::DynamoDedupeStore;
 use crate::adapters::sqs::SqsQueue;
 use crate::clock::SystemClock;
+use crate::ports::{JobApi, NotConfigured};
 use crate::providers::apimp::api::ApimpApi;
 use crate::providers::katalo::api::{DEFAULT_BASE_URL, KataloApi};
 use crate::receiver::{ApimpCallbackSettings, Receiver, ReceiverSettings};
@@ -63,14 +64,18 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     }
 }
 
-/// The receiver's tunables from `KATALO_WEBHOOK_SECRET_PREVIOUS`, `GENHOOK_MAX_BODY_BYTES`
-/// and `GENHOOK_DEDUPE_TTL_SECS`, around the given current secret.
+/// The receiver's tunables from `KATALO_WEBHOOK_SECRET_PREVIOUS`, `GENHOOK_MAX_BODY_BYTES`,
+/// `GENHOOK_DEDUPE_TTL_SECS` and the APIMP variables, around the given current Katalo
+/// secret (`None`: the Katalo route is off).
 pub fn receiver_settings<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
-    secret: String,
+    secret: Option<String>,
 ) -> Result<ReceiverSettings, ConfigError> {
     let previous = env.optional("KATALO_WEBHOOK_SECRET_PREVIOUS").map(String::into_bytes);
-    let mut settings = ReceiverSettings::new(HmacSecrets::new(secret, previous));
+    let mut settings = ReceiverSettings::new(HmacSecrets::new(secret.clone().unwrap_or_default(), previous));
+    if secret.is_none() {
+        settings.katalo_secrets = None;
+    }
     settings.max_body_bytes = env.number("GENHOOK_MAX_BODY_BYTES", settings.max_body_bytes as u64)? as usize;
     settings.dedupe_ttl = Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
     settings.apimp = apimp_callback_settings(env);
@@ -128,8 +133,12 @@ pub struct ReceiverConfig {
 impl ReceiverConfig {
     /// Reads the receiver's variables.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let secret = env.required("KATALO_WEBHOOK_SECRET")?;
+        // At least one provider: Katalo's secret, or APIMP's callback key.
+        let secret = env.optional("KATALO_WEBHOOK_SECRET");
         let settings = receiver_settings(env, secret)?;
+        if settings.katalo_secrets.is_none() && settings.apimp.is_none() {
+            return Err(ConfigError::Missing("KATALO_WEBHOOK_SECRET"));
+        }
         Ok(Self {
             table: env.required("GENHOOK_TABLE")?,
             inbox_queue_url: env.required("GENHOOK_INBOX_QUEUE_URL")?,
@@ -202,8 +211,9 @@ pub struct WorkerConfig {
     pub outbox_queue_url: String,
     /// `KATALO_API_BASE_URL` (default `https://app.katalo.ai`).
     pub katalo_api_base_url: String,
-    /// `KATALO_API_KEY`.
-    pub katalo_api_key: String,
+    /// `KATALO_API_KEY` (optional when APIMP is configured: Katalo messages are then
+    /// dead-lettered with that reason).
+    pub katalo_api_key: Option<String>,
     /// `GENHOOK_HTTP_TIMEOUT_SECS` (default 10).
     pub http_timeout: Duration,
     /// `KATALO_API_MAX_RPS` (default 8): requests per second per worker instance.
@@ -222,16 +232,20 @@ impl WorkerConfig {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
         let settings = worker_settings(env, WorkerSettings::default())?;
         let base = katalo_api_base_url(env)?;
+        let apimp = ApimpApiConfig::from_env(env)?;
+        if env.optional("KATALO_API_KEY").is_none() && apimp.is_none() {
+            return Err(ConfigError::Missing("KATALO_API_KEY"));
+        }
         Ok(Self {
             table: env.required("GENHOOK_TABLE")?,
             inbox_queue_url: env.required("GENHOOK_INBOX_QUEUE_URL")?,
             inbox_dlq_url: env.optional("GENHOOK_INBOX_DLQ_URL"),
             outbox_queue_url: env.required("GENHOOK_OUTBOX_QUEUE_URL")?,
             katalo_api_base_url: base,
-            katalo_api_key: env.required("KATALO_API_KEY")?,
+            katalo_api_key: env.optional("KATALO_API_KEY"),
             http_timeout: Duration::from_secs(env.number("GENHOOK_HTTP_TIMEOUT_SECS", 10)?),
             katalo_max_rps: env.number("KATALO_API_MAX_RPS", 8)?.min(u32::MAX as u64) as u32,
-            apimp: ApimpApiConfig::from_env(env)?,
+            apimp,
             settings,
         })
     }
@@ -241,9 +255,14 @@ impl WorkerConfig {
         let sdk = load_sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let clock = Arc::new(SystemClock);
-        let katalo = KataloApi::new(&self.katalo_api_base_url, self.katalo_api_key, self.http_timeout, clock.clone())
-            .expect("KATALO_API_BASE_URL was validated")
-            .with_rate_limit(self.katalo_max_rps);
+        let katalo: Arc<dyn JobApi> = match self.katalo_api_key {
+            Some(key) => Arc::new(
+                KataloApi::new(&self.katalo_api_base_url, key, self.http_timeout, clock.clone())
+                    .expect("KATALO_API_BASE_URL was validated")
+                    .with_rate_limit(self.katalo_max_rps),
+            ),
+            None => Arc::new(NotConfigured("KATALO_API_KEY")),
+        };
         let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table));
         let ports = WorkerPorts {
             store: store.clone(),
@@ -252,7 +271,7 @@ impl WorkerConfig {
             inbox: Arc::new(SqsQueue::new(sqs.clone(), self.inbox_queue_url)),
             inbox_dlq: self.inbox_dlq_url.map(|u| Arc::new(SqsQueue::new(sqs.clone(), u)) as _),
             outbox: Arc::new(SqsQueue::new(sqs, self.outbox_queue_url)),
-            katalo: Arc::new(katalo),
+            katalo,
             clock,
         };
         Worker::new(ports, self.settings)
@@ -303,5 +322,35 @@ mod tests {
             WorkerConfig::from_env(&env(&bad)),
             Err(ConfigError::Invalid { name: "KATALO_API_BASE_URL", .. })
         ));
+    }
+
+    #[test]
+    fn apimp_only_deployments_need_no_katalo_secrets() {
+        let receiver = [
+            ("GENHOOK_TABLE", "t"),
+            ("GENHOOK_INBOX_QUEUE_URL", "http://q"),
+            ("APIMP_CALLBACK_SECRET", "cb"),
+            ("VIDU_CALLBACK_SECRET", "v"),
+        ];
+        let c = ReceiverConfig::from_env(&env(&receiver)).unwrap();
+        assert!(c.settings.katalo_secrets.is_none());
+        assert!(c.settings.apimp.as_ref().is_some_and(|a| a.vidu_secrets.is_some()));
+        assert!(matches!(
+            ReceiverConfig::from_env(&env(&receiver[..2])),
+            Err(ConfigError::Missing("KATALO_WEBHOOK_SECRET"))
+        ));
+
+        let worker = [
+            ("GENHOOK_TABLE", "t"),
+            ("GENHOOK_INBOX_QUEUE_URL", "http://in"),
+            ("GENHOOK_OUTBOX_QUEUE_URL", "http://out"),
+            ("APIMP_API_KEY", "sk"),
+            ("APIMP_API_BASE_URL", "https://api.apimp.example"),
+        ];
+        let c = WorkerConfig::from_env(&env(&worker)).unwrap();
+        assert_eq!((c.katalo_api_key, c.apimp.map(|a| a.max_rps)), (None, Some(8)));
+        assert!(matches!(WorkerConfig::from_env(&env(&worker[..3])), Err(ConfigError::Missing("KATALO_API_KEY"))));
+        let no_base = [&worker[..4]].concat();
+        assert!(matches!(WorkerConfig::from_env(&env(&no_base)), Err(ConfigError::Missing("APIMP_API_BASE_URL"))));
     }
 }

@@ -131,6 +131,9 @@ pub enum JobApiError {
         /// The API's `retry_after`, if any.
         retry_after: Option<Duration>,
     },
+    /// The provider's API is not configured (its key is unset).
+    #[error("{0} is not configured")]
+    NotConfigured(&'static str),
     /// A failure that retrying will not fix (404, auth, validation).
     #[error("provider API refused: HTTP {status}: {reason}")]
     Permanent {
@@ -146,6 +149,19 @@ pub enum JobApiError {
 pub trait JobApi: Send + Sync {
     /// Reads the job's current state, with freshly signed output URLs.
     async fn get_job(&self, job_id: &str) -> Result<Job, JobApiError>;
+}
+
+/// A [`JobApi`] for a provider whose key is unset: every read fails with
+/// [`JobApiError::NotConfigured`] naming the variable, so its messages are dead-lettered
+/// with a reason an operator can act on (then redriven).
+#[derive(Debug, Clone, Copy)]
+pub struct NotConfigured(pub &'static str);
+
+#[async_trait]
+impl JobApi for NotConfigured {
+    async fn get_job(&self, _job_id: &str) -> Result<Job, JobApiError> {
+        Err(JobApiError::NotConfigured(self.0))
+    }
 }
 
 /// APIMP's task-status API.

@@ -27,8 +27,9 @@ pub const KATALO_ROUTE: &str = "/webhooks/katalo";
 /// Receiver settings.
 #[derive(Debug, Clone)]
 pub struct ReceiverSettings {
-    /// Katalo signing secrets (current and previous).
-    pub katalo_secrets: HmacSecrets,
+    /// Katalo signing secrets (current and previous); without them the Katalo route
+    /// answers 404 (an APIMP-only deployment).
+    pub katalo_secrets: Option<HmacSecrets>,
     /// Bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
     /// How long a dedupe record lives (the TTL attribute and the logical expiry).
@@ -52,7 +53,7 @@ impl ReceiverSettings {
     /// Defaults: 256 KiB bodies, 7-day dedupe records, 30 s lease fallback.
     pub fn new(katalo_secrets: HmacSecrets) -> Self {
         Self {
-            katalo_secrets,
+            katalo_secrets: Some(katalo_secrets),
             max_body_bytes: 256 * 1024,
             dedupe_ttl: Duration::from_secs(7 * 24 * 60 * 60),
             default_lease: Duration::from_secs(30),
@@ -200,7 +201,10 @@ impl Receiver {
         // Verify over the exact raw bytes before parsing anything (lambda_http has already
         // undone API Gateway's base64 encoding).
         let signature = req.headers().get(katalo::SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-        if let Err(e) = self.settings.katalo_secrets.verify_hex(body, signature) {
+        let Some(secrets) = &self.settings.katalo_secrets else {
+            return not_found("Katalo webhooks are not configured (set KATALO_WEBHOOK_SECRET)");
+        };
+        if let Err(e) = secrets.verify_hex(body, signature) {
             warn!(provider = katalo::PROVIDER, reason = %e, "rejected: signature");
             return reply(
                 StatusCode::UNAUTHORIZED,

@@ -438,7 +438,9 @@ impl Worker {
             JobApiError::Transient { reason, retry_after } => {
                 Outcome::Retry { delay: retry_after.map_or(backoff, |d| d.max(Duration::from_secs(1))), reason }
             }
-            e @ JobApiError::Permanent { .. } => Outcome::Dead { reason: e.to_string() },
+            e @ (JobApiError::Permanent { .. } | JobApiError::NotConfigured(_)) => {
+                Outcome::Dead { reason: e.to_string() }
+            }
         }
     }
 }

@@ -175,7 +175,7 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
         (None, None) => None,
     };
     let secret = env.optional("KATALO_WEBHOOK_SECRET").unwrap_or_else(|| DEV_WEBHOOK_SECRET.to_string());
-    let settings = receiver_settings(&env, secret.clone())?;
+    let settings = receiver_settings(&env, Some(secret.clone()))?;
     let apimp_routes = settings.apimp.is_some();
     let receiver = Arc::new(Receiver::new(backend.store.clone(), backend.inbox.clone(), settings, clock.clone()));
 

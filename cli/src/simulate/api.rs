@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::SimulateError;
-use super::files::{png, s3_error};
+use super::files::{PNG, s3_error};
 use super::jobs::{JobBook, JobOutcome, JobRecord, JobSpec, Phase};
 use super::limit::{TokenBucket, retry_after_secs};
 use super::urls::{Denied, UrlSigner};
@@ -438,8 +438,7 @@ async fn file(State(s): State<Arc<Shared>>, Path((job_id, file)): Path<(String, 
     let job = s.book.get(&job_id).filter(|j| j.phase() == super::jobs::Phase::Succeeded);
     match (job, n) {
         (Some(job), Some(n)) if (1..=job.outputs).contains(&n) => {
-            ([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=60")], png(n))
-                .into_response()
+            ([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=60")], PNG).into_response()
         }
         _ => xml_response(StatusCode::NOT_FOUND, s3_error("NoSuchKey", "The specified key does not exist.", &[])),
     }
