@@ -335,7 +335,7 @@ impl Worker {
         let backoff = self.settings.backoff.delay(record.receive_count);
         // The key the publishing work is leased under (for APIMP: the task's, shared by
         // its callbacks and polls), and what the callback's reference resolved to.
-        let (key, watch) = match self.work_key(&message).await {
+        let (key, watch) = match self.work_key(&message, record.receive_count).await {
             Ok(found) => found,
             Err(outcome) => {
                 return Attempt { record, key: Some(message.dedupe_key().to_string()), token: None, outcome };
@@ -377,7 +377,7 @@ impl Worker {
 
     /// The key to lease for a message, with the watch a callback resolved to; or the
     /// outcome when there is nothing to lease yet.
-    async fn work_key(&self, message: &InboxMessage) -> Result<(String, Option<Watch>), Outcome> {
+    async fn work_key(&self, message: &InboxMessage, receive_count: u32) -> Result<(String, Option<Watch>), Outcome> {
         match message {
             InboxMessage::KataloWebhook(m) => Ok((m.dedupe_key.clone(), None)),
             InboxMessage::ApimpWatch(m) => {
@@ -385,7 +385,7 @@ impl Worker {
                 Ok((publish_key(&m.watch.task_id), None))
             }
             InboxMessage::ApimpCallback(m) => {
-                self.resolve_callback(m).await.map(|w| (publish_key(&w.task_id), Some(w)))
+                self.resolve_callback(m, receive_count).await.map(|w| (publish_key(&w.task_id), Some(w)))
             }
         }
     }

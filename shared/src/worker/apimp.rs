@@ -34,7 +34,13 @@ struct Context<'a> {
 
 impl Worker {
     /// The watch of a callback's reference; or why the callback cannot be worked yet.
-    pub(super) async fn resolve_callback(&self, m: &ApimpCallbackMessage) -> Result<Watch, Outcome> {
+    /// Waiting for a registration backs off with the receive count, so a late
+    /// registration has hours (20 receives, up to 15 minutes apart) before the DLQ.
+    pub(super) async fn resolve_callback(
+        &self,
+        m: &ApimpCallbackMessage,
+        receive_count: u32,
+    ) -> Result<Watch, Outcome> {
         if !m.state.is_terminal() {
             info!(key = %m.dedupe_key, status = %m.status, "progress callback: deduped and dropped");
             return Err(Outcome::Skip);
@@ -42,10 +48,10 @@ impl Worker {
         match self.ports.watches.get_watch(&m.reference).await {
             Ok(Some(w)) => Ok(w),
             Ok(None) => Err(Outcome::Retry {
-                delay: self.settings.backoff.delay(1),
+                delay: self.settings.backoff.delay(receive_count),
                 reason: format!("no task registered for reference {} yet (genhook watch)", m.reference),
             }),
-            Err(e) => Err(Outcome::Retry { delay: self.settings.backoff.delay(1), reason: e.to_string() }),
+            Err(e) => Err(Outcome::Retry { delay: self.settings.backoff.delay(receive_count), reason: e.to_string() }),
         }
     }
 
