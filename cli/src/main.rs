@@ -9,8 +9,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use genhook::signature::{HmacSecrets, sign_hex};
 use serde_json::json;
 
-/// Local tools for genhook: sign and verify Katalo webhook bodies, and send signed
-/// deliveries to a genhook receiver (local or deployed).
+/// genhook: the webhook pipeline for AI-generation APIs (Katalo, APIMP) on your machine,
+/// a faithful provider simulator, signed test webhooks, and operator tools for a deployed
+/// stack.
+///
+/// Start with `genhook dev --demo`.
 #[derive(Parser)]
 #[command(name = "genhook", version, propagate_version = true)]
 struct Cli {

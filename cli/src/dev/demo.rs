@@ -1,12 +1,20 @@
 //! `genhook dev --demo`: the simulator delivers a burst of signed webhooks (duplicates,
 //! forgeries, failed jobs, reordering) to the running receiver; the run ends when the
-//! inbox is drained and every job's event is out.
+//! inbox is drained and every job's event is out. Then two APIMP tasks run on the same
+//! simulator: one calls back through a minted Kling callback URL (twice), the other is
+//! polling-only; each is registered with a watch and published once.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
+use genhook::clock::{Clock, SystemClock};
+use genhook::providers::apimp::Upstream;
+use genhook::providers::apimp::capability::mint_callback_url;
+use genhook::providers::apimp::watch::{DEFAULT_HORIZON, watch};
+use genhook::signature::HmacSecrets;
+
 use super::{DevError, Running, summary};
-use crate::simulate::{DeliveryOptions, deliver};
+use crate::simulate::{DeliveryOptions, JobOutcome, JobSpec, KataloSimulator, deliver};
 
 /// How long the pipeline may take to drain after the last delivery.
 const DRAIN_BUDGET: Duration = Duration::from_secs(90);
@@ -34,6 +42,7 @@ pub async fn run(running: &Running, jobs: u32) -> Result<ExitCode, DevError> {
     );
     let delivered = deliver(sim, &opts).await?;
     eprintln!("\nDeliveries (simulated provider's view)\n{delivered}");
+    apimp_tasks(running, sim).await?;
 
     let deadline = tokio::time::Instant::now() + DRAIN_BUDGET;
     loop {
@@ -48,14 +57,51 @@ pub async fn run(running: &Running, jobs: u32) -> Result<ExitCode, DevError> {
     }
     let totals = running.worker.lock().expect("totals lock").clone();
     eprintln!("{}", summary(&running.receiver, &totals));
-    let ok = delivered.gave_up == 0 && totals.published == jobs as usize && totals.dead_lettered == 0;
+    let expected = jobs as usize + APIMP_TASKS;
+    let ok = delivered.gave_up == 0 && totals.published == expected && totals.dead_lettered == 0;
     if ok {
         eprintln!("genhook dev --demo: every job was reconciled and published exactly once");
         Ok(ExitCode::SUCCESS)
     } else {
         Err(DevError::Demo(format!(
-            "expected {jobs} events, published {} ({} dead-lettered, {} deliveries given up)",
+            "expected {expected} events, published {} ({} dead-lettered, {} deliveries given up)",
             totals.published, totals.dead_lettered, delivered.gave_up
         )))
     }
+}
+
+/// APIMP tasks the demo runs: one with a callback, one polling-only.
+const APIMP_TASKS: usize = 2;
+
+/// Registers two simulator tasks as APIMP watches, and sends the first one's Kling
+/// callback (twice: upstreams retry) to its minted callback URL once it finishes.
+async fn apimp_tasks(running: &Running, sim: &KataloSimulator) -> Result<(), DevError> {
+    let demo = |e: String| DevError::Demo(e);
+    let spec = || JobSpec { outcome: JobOutcome::Completed, runs_for: Duration::from_millis(1500), reference: None };
+    let (called_back, polled) = (sim.create_job(spec()), sim.create_job(spec()));
+    let now = SystemClock.now();
+    let inbox = running.inbox_queue.as_ref();
+    watch(inbox, "demo-kling-1", &called_back, Some(Upstream::Kling), DEFAULT_HORIZON, now)
+        .await
+        .map_err(|e| demo(e.to_string()))?;
+    watch(inbox, "demo-sora-1", &polled, None, DEFAULT_HORIZON, now).await.map_err(|e| demo(e.to_string()))?;
+    eprintln!(
+        "genhook dev --demo: APIMP tasks {called_back} (Kling, calls back) and {polled} (polling-only) registered"
+    );
+
+    let secrets = HmacSecrets::new(running.apimp_callback_secret.clone(), None);
+    let url = mint_callback_url(&running.base_url, Upstream::Kling, "demo-kling-1", &secrets)
+        .map_err(|e| demo(e.to_string()))?;
+    sim.wait_for_webhook_body(&called_back).await;
+    let body = serde_json::json!({"task_id": "kling_demo_1", "task_status": "succeed",
+        "task_result": {"videos": [{"url": "https://upstream.example/unsigned.mp4", "duration": "5"}]}});
+    let client = genhook::http::http_client(Duration::from_secs(10));
+    for _ in 0..2 {
+        let resp = client.post(&url).json(&body).send().await.map_err(|e| demo(e.without_url().to_string()))?;
+        if !resp.status().is_success() {
+            return Err(demo(format!("the Kling callback got HTTP {}", resp.status())));
+        }
+    }
+    eprintln!("genhook dev --demo: Kling callback delivered twice to {}", genhook::signed_url::redact(&url));
+    Ok(())
 }

@@ -19,7 +19,8 @@ use genhook::config::{ApimpApiConfig, ConfigError, Env, katalo_api_base_url, rec
 use genhook::ports::{JobApi, TaskApi};
 use genhook::providers::apimp::api::ApimpApi;
 use genhook::providers::katalo::api::KataloApi;
-use genhook::receiver::{KATALO_ROUTE, Receiver};
+use genhook::receiver::{ApimpCallbackSettings, KATALO_ROUTE, Receiver};
+use genhook::signature::HmacSecrets;
 use genhook::worker::{BatchReport, Worker, WorkerPorts, WorkerSettings};
 use tokio::sync::watch;
 
@@ -30,6 +31,8 @@ pub use server::ReceiverStats;
 
 /// The signing secret `genhook dev` uses when KATALO_WEBHOOK_SECRET is unset (local only).
 pub const DEV_WEBHOOK_SECRET: &str = "whsec_genhook_dev_local";
+/// The APIMP callback key `genhook dev` uses when APIMP_CALLBACK_SECRET is unset (local only).
+pub const DEV_APIMP_CALLBACK_SECRET: &str = "apimp_genhook_dev_local";
 
 /// `genhook dev` arguments.
 #[derive(clap::Args, Debug)]
@@ -91,6 +94,8 @@ pub struct WorkerTotals {
     pub retried: usize,
     /// Records sent to the dead-letter queue.
     pub dead_lettered: usize,
+    /// Polls of watched APIMP tasks scheduled.
+    pub polls_scheduled: usize,
 }
 
 impl WorkerTotals {
@@ -99,6 +104,7 @@ impl WorkerTotals {
         self.skipped += r.skipped;
         self.retried += r.retried;
         self.dead_lettered += r.dead_lettered;
+        self.polls_scheduled += r.rescheduled;
     }
 }
 
@@ -116,6 +122,12 @@ pub struct Running {
     pub simulator: Option<KataloSimulator>,
     /// The inbox (to see when it is drained).
     pub inbox: Arc<dyn genhook::ports::QueueConsumer>,
+    /// The inbox, for sending (APIMP registrations).
+    pub inbox_queue: Arc<dyn genhook::ports::Queue>,
+    /// The receiver's root URL (`http://addr`), for minting APIMP callback URLs.
+    pub base_url: String,
+    /// The APIMP callback URLs' key in use.
+    pub apimp_callback_secret: String,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -175,8 +187,16 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
         (None, None) => None,
     };
     let secret = env.optional("KATALO_WEBHOOK_SECRET").unwrap_or_else(|| DEV_WEBHOOK_SECRET.to_string());
-    let settings = receiver_settings(&env, Some(secret.clone()))?;
-    let apimp_routes = settings.apimp.is_some();
+    let mut settings = receiver_settings(&env, Some(secret.clone()))?;
+    // APIMP callbacks are always on locally, with a local key unless one is configured.
+    let apimp_callback_secret =
+        env.optional("APIMP_CALLBACK_SECRET").unwrap_or_else(|| DEV_APIMP_CALLBACK_SECRET.to_string());
+    if settings.apimp.is_none() {
+        settings.apimp = Some(ApimpCallbackSettings {
+            callback_secrets: HmacSecrets::new(apimp_callback_secret.clone(), None),
+            vidu_secrets: env.optional("VIDU_CALLBACK_SECRET").map(|s| HmacSecrets::new(s, None)),
+        });
+    }
     let receiver = Arc::new(Receiver::new(backend.store.clone(), backend.inbox.clone(), settings, clock.clone()));
 
     let visibility = Duration::from_secs(args.backend.visibility_timeout_secs.into());
@@ -208,9 +228,12 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     let webhook_url = format!("http://{addr}{KATALO_ROUTE}");
     eprintln!("genhook dev: state in {}", backend.description);
     eprintln!("genhook dev: receiving Katalo webhooks at {webhook_url}");
-    if apimp_routes {
+    eprintln!(
+        "genhook dev: receiving APIMP callbacks at http://{addr}/webhooks/apimp/{{kling|doubao|minimax|vidu}} (genhook callback-url --base-url http://{addr})"
+    );
+    if apimp_callback_secret == DEV_APIMP_CALLBACK_SECRET {
         eprintln!(
-            "genhook dev: receiving APIMP callbacks at http://{addr}/webhooks/apimp/{{kling|doubao|minimax|vidu}} (genhook callback-url --base-url http://{addr})"
+            "genhook dev: APIMP_CALLBACK_SECRET is unset; callback URLs are minted with {DEV_APIMP_CALLBACK_SECRET}"
         );
     }
     if secret == DEV_WEBHOOK_SECRET {
@@ -241,6 +264,9 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
         worker: totals,
         simulator,
         inbox: backend.inbox_consumer,
+        inbox_queue: backend.inbox,
+        base_url: format!("http://{addr}"),
+        apimp_callback_secret,
         stop,
         tasks: vec![server_task, worker_task],
     })
@@ -282,13 +308,14 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, DevError> {
 pub fn summary(r: &ReceiverStats, w: &WorkerTotals) -> String {
     let get = ReceiverStats::get;
     format!(
-        "genhook dev summary\n  receiver: {} accepted, {} duplicates acknowledged, {} rejected, {} answered 5xx\n  worker:   {} events published, {} retries scheduled, {} dead-lettered, {} already done",
+        "genhook dev summary\n  receiver: {} accepted, {} duplicates acknowledged, {} rejected, {} answered 5xx\n  worker:   {} events published, {} retries scheduled, {} polls scheduled, {} dead-lettered, {} already done or dropped",
         get(&r.accepted),
         get(&r.duplicates),
         get(&r.rejected),
         get(&r.unavailable),
         w.published,
         w.retried,
+        w.polls_scheduled,
         w.dead_lettered,
         w.skipped
     )
