@@ -9,9 +9,10 @@ use std::time::Duration;
 use genhook::adapters::aws::load_sdk_config;
 use genhook::adapters::dynamodb::DynamoDedupeStore;
 use genhook::adapters::provision::{MAX_RECEIVES, ProvisionError, StackUrls, provision};
-use genhook::adapters::sqlite::{OpenError, QueueSettings, SqliteDb, SqliteQueue, SqliteStore};
+use genhook::adapters::sqlite::{OpenError, QueueSettings, SqliteDb, SqliteQueue};
 use genhook::adapters::sqs::SqsQueue;
 use genhook::clock::SystemClock;
+use genhook::config::Env;
 use genhook::ports::{DedupeStore, Queue, QueueConsumer, WatchStore};
 
 /// The embedded queues' names.
@@ -99,14 +100,12 @@ pub struct Backend {
 /// The embedded backend's concrete parts.
 #[derive(Clone)]
 pub struct Embedded {
-    /// The dedupe store.
-    pub store: SqliteStore,
     /// The outbox.
     pub outbox: SqliteQueue,
 }
 
 fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+    Env::process().optional(name)
 }
 
 impl BackendArgs {
@@ -144,14 +143,17 @@ impl BackendArgs {
             inbox_dlq_consumer: inbox_dlq,
             outbox: outbox.clone(),
             outbox_consumer: outbox.clone(),
-            embedded: Some(Embedded { store, outbox: (*outbox).clone() }),
+            embedded: Some(Embedded { outbox: (*outbox).clone() }),
             description: format!("embedded SQLite at {}", path.display()),
         })
     }
 
     /// Resolves the AWS resources: from the environment, or created on the endpoint.
-    pub async fn aws_resources(&self) -> Result<StackUrls, BackendError> {
-        let sdk = load_sdk_config().await;
+    async fn aws_resources(
+        &self,
+        ddb: &aws_sdk_dynamodb::Client,
+        sqs: &aws_sdk_sqs::Client,
+    ) -> Result<StackUrls, BackendError> {
         if let (Some(table), Some(inbox), Some(inbox_dlq), Some(outbox)) = (
             env("GENHOOK_TABLE"),
             env("GENHOOK_INBOX_QUEUE_URL"),
@@ -169,18 +171,17 @@ impl BackendArgs {
         if !["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"].iter().any(|v| env(v).is_some()) {
             return Err(BackendError::NoResources);
         }
-        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        Ok(provision(&ddb, &sqs, &self.prefix, self.visibility_timeout_secs).await?)
+        Ok(provision(ddb, sqs, &self.prefix, self.visibility_timeout_secs).await?)
     }
 
     async fn open_aws(&self) -> Result<Backend, BackendError> {
-        let urls = self.aws_resources().await?;
+        // One SDK configuration and one client per service, for resolving and for use.
         let sdk = load_sdk_config().await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let (ddb, sqs) = (aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk));
+        let urls = self.aws_resources(&ddb, &sqs).await?;
         let queue = |url: &str| Arc::new(SqsQueue::new(sqs.clone(), url));
         let (inbox, inbox_dlq, outbox) = (queue(&urls.inbox), queue(&urls.inbox_dlq), queue(&urls.outbox));
-        let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), urls.table.clone()));
+        let store = Arc::new(DynamoDedupeStore::new(ddb, urls.table.clone()));
         Ok(Backend {
             store: store.clone(),
             watches: store,

@@ -72,25 +72,22 @@ pub fn receiver_settings<F: Fn(&str) -> Option<String>>(
     secret: Option<String>,
 ) -> Result<ReceiverSettings, ConfigError> {
     let previous = env.optional("KATALO_WEBHOOK_SECRET_PREVIOUS").map(String::into_bytes);
-    let mut settings = ReceiverSettings::new(HmacSecrets::new(secret.clone().unwrap_or_default(), previous));
-    if secret.is_none() {
-        settings.katalo_secrets = None;
-    }
+    let mut settings = ReceiverSettings::without_katalo();
+    settings.katalo_secrets = secret.map(|s| HmacSecrets::new(s, previous));
     settings.max_body_bytes = env.number("GENHOOK_MAX_BODY_BYTES", settings.max_body_bytes as u64)? as usize;
     settings.dedupe_ttl = Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
-    settings.apimp = apimp_callback_settings(env);
+    settings.apimp = env.optional("APIMP_CALLBACK_SECRET").map(|key| apimp_callback_settings(env, key));
     Ok(settings)
 }
 
-/// `APIMP_CALLBACK_SECRET` (+ `APIMP_CALLBACK_SECRET_PREVIOUS`) and `VIDU_CALLBACK_SECRET`;
-/// `None` when APIMP callbacks are not configured.
-pub fn apimp_callback_settings<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Option<ApimpCallbackSettings> {
-    let current = env.optional("APIMP_CALLBACK_SECRET")?;
+/// APIMP callbacks keyed by `current` (normally `APIMP_CALLBACK_SECRET`), with
+/// `APIMP_CALLBACK_SECRET_PREVIOUS` and `VIDU_CALLBACK_SECRET` from the environment.
+pub fn apimp_callback_settings<F: Fn(&str) -> Option<String>>(env: &Env<F>, current: String) -> ApimpCallbackSettings {
     let previous = env.optional("APIMP_CALLBACK_SECRET_PREVIOUS").map(String::into_bytes);
-    Some(ApimpCallbackSettings {
+    ApimpCallbackSettings {
         callback_secrets: HmacSecrets::new(current, previous),
         vidu_secrets: env.optional("VIDU_CALLBACK_SECRET").map(|s| HmacSecrets::new(s, None)),
-    })
+    }
 }
 
 /// The worker's tunables (`GENHOOK_MIN_URL_TTL_SECS`, `GENHOOK_WORKER_CONCURRENCY`,

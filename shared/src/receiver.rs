@@ -50,10 +50,16 @@ pub struct ApimpCallbackSettings {
 }
 
 impl ReceiverSettings {
-    /// Defaults: 256 KiB bodies, 7-day dedupe records, 30 s lease fallback.
+    /// Katalo webhooks signed with `katalo_secrets`, and the defaults of [`Self::without_katalo`].
     pub fn new(katalo_secrets: HmacSecrets) -> Self {
+        Self { katalo_secrets: Some(katalo_secrets), ..Self::without_katalo() }
+    }
+
+    /// No provider configured yet. Defaults: 256 KiB bodies, 7-day dedupe records, 30 s
+    /// lease fallback.
+    pub fn without_katalo() -> Self {
         Self {
-            katalo_secrets: Some(katalo_secrets),
+            katalo_secrets: None,
             max_body_bytes: 256 * 1024,
             dedupe_ttl: Duration::from_secs(7 * 24 * 60 * 60),
             default_lease: Duration::from_secs(30),

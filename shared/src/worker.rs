@@ -137,12 +137,24 @@ enum Outcome {
     },
 }
 
-/// One record's attempt: its key, the lease token if taken, and the outcome.
+/// One record's attempt: the record and its lease, and the outcome.
 struct Attempt {
+    work: Work,
+    outcome: Outcome,
+}
+
+/// A record being finished: its key and the lease token if taken.
+struct Work {
     record: InboxRecord,
     key: Option<String>,
     token: Option<String>,
-    outcome: Outcome,
+}
+
+/// A record to retry later, and why.
+struct Retry {
+    work: Work,
+    delay: Duration,
+    reason: String,
 }
 
 impl Worker {
@@ -162,13 +174,13 @@ impl Worker {
 
         let mut report = BatchReport::default();
         let (mut publish, mut retry, mut dead, mut later) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for a in attempts {
-            match a.outcome {
-                Outcome::Publish(_) => publish.push(a),
+        for Attempt { work, outcome } in attempts {
+            match outcome {
+                Outcome::Publish(event) => publish.push((work, event)),
                 Outcome::Skip => report.skipped += 1,
-                Outcome::Retry { .. } => retry.push(a),
-                Outcome::Dead { .. } => dead.push(a),
-                Outcome::Reschedule { .. } => later.push(a),
+                Outcome::Retry { delay, reason } => retry.push(Retry { work, delay, reason }),
+                Outcome::Dead { reason } => dead.push((work, reason)),
+                Outcome::Reschedule { message, reason } => later.push((work, message, reason)),
             }
         }
 
@@ -179,46 +191,45 @@ impl Worker {
         report
     }
 
+    /// A retry after a failed send, with the record's backoff.
+    fn retry_after_send_failure(&self, work: Work, what: &str, e: impl std::fmt::Display) -> Retry {
+        let delay = self.settings.backoff.delay(work.record.receive_count);
+        Retry { work, delay, reason: format!("{what}: {e}") }
+    }
+
     /// Sends all publishable events in batches, then marks each sent one PUBLISHED.
-    async fn publish(&self, publish: Vec<Attempt>, retry: &mut Vec<Attempt>, report: &mut BatchReport) {
+    async fn publish(
+        &self,
+        publish: Vec<(Work, Box<NormalizedEvent>)>,
+        retry: &mut Vec<Retry>,
+        report: &mut BatchReport,
+    ) {
         if publish.is_empty() {
             return;
         }
-        let messages = publish
-            .iter()
-            .map(|a| match &a.outcome {
-                Outcome::Publish(e) => event_message(e),
-                _ => unreachable!("only publish outcomes are here"),
-            })
-            .collect();
+        let messages = publish.iter().map(|(_, e)| event_message(e)).collect();
         let results = self.ports.outbox.send_batch(messages).await;
         let published_at = rfc3339(self.ports.clock.now());
         let mut marks = Vec::new();
-        for (mut a, result) in publish.into_iter().zip(results) {
-            let Outcome::Publish(event) = &a.outcome else { unreachable!() };
-            let key = a.key.clone().unwrap_or_default();
+        for ((work, event), result) in publish.into_iter().zip(results) {
+            let key = work.key.clone().unwrap_or_default();
             match result {
                 Ok(_) => {
                     info!(key = %key, event_id = %event.event_id, event_type = %event.event_type, status = %event.status, "published");
                     report.published += 1;
-                    let event_id = event.event_id.clone();
                     let store = self.ports.store.clone();
                     let at = published_at.clone();
                     marks.push(async move {
                         // The event is out; if the mark fails, a redelivery republishes the
                         // same event_id, which consumers dedupe on.
-                        if let Err(e) = store.mark_published(&key, &event_id, &at).await {
+                        if let Err(e) = store.mark_published(&key, &event.event_id, &at).await {
                             warn!(key = %key, error = %e, "could not mark PUBLISHED");
                         }
                     });
                 }
                 Err(e) => {
                     warn!(key = %key, error = %e, "outbox send failed");
-                    a.outcome = Outcome::Retry {
-                        delay: self.settings.backoff.delay(a.record.receive_count),
-                        reason: format!("outbox: {e}"),
-                    };
-                    retry.push(a);
+                    retry.push(self.retry_after_send_failure(work, "outbox", e));
                 }
             }
         }
@@ -226,88 +237,71 @@ impl Worker {
     }
 
     /// Sends each follow-up message (delayed) and lets the current one go.
-    async fn reschedule(&self, later: Vec<Attempt>, retry: &mut Vec<Attempt>, report: &mut BatchReport) {
+    async fn reschedule(
+        &self,
+        later: Vec<(Work, OutgoingMessage, String)>,
+        retry: &mut Vec<Retry>,
+        report: &mut BatchReport,
+    ) {
         if later.is_empty() {
             return;
         }
-        let messages = later
-            .iter()
-            .map(|a| match &a.outcome {
-                Outcome::Reschedule { message, .. } => message.clone(),
-                _ => unreachable!("only reschedule outcomes are here"),
-            })
-            .collect();
+        let (works, messages): (Vec<_>, Vec<_>) = later.into_iter().map(|(w, m, r)| ((w, r), m)).unzip();
         let results = self.ports.inbox.send_batch(messages).await;
-        for (a, result) in later.into_iter().zip(results) {
-            let Outcome::Reschedule { reason, .. } = &a.outcome else { unreachable!() };
+        for ((work, reason), result) in works.into_iter().zip(results) {
             match result {
                 Ok(_) => {
-                    info!(key = a.key.as_deref().unwrap_or("-"), reason = %reason, "next poll scheduled");
-                    self.release(&a, reason).await;
+                    info!(key = work.key.as_deref().unwrap_or("-"), reason = %reason, "next poll scheduled");
+                    self.release(&work, &reason).await;
                     report.rescheduled += 1;
                 }
-                Err(e) => {
-                    let delay = self.settings.backoff.delay(a.record.receive_count);
-                    retry.push(Attempt { outcome: Outcome::Retry { delay, reason: format!("inbox: {e}") }, ..a });
-                }
+                Err(e) => retry.push(self.retry_after_send_failure(work, "inbox", e)),
             }
         }
     }
 
     /// Moves records that can never succeed to the DLQ with the reason attached.
-    async fn dead_letter(&self, dead: Vec<Attempt>, retry: &mut Vec<Attempt>, report: &mut BatchReport) {
-        for a in dead {
-            let Outcome::Dead { reason } = &a.outcome else { unreachable!() };
-            warn!(message_id = %a.record.message_id, key = a.key.as_deref().unwrap_or("-"), reason = %reason, "dead-lettering");
-            self.release(&a, reason).await;
+    async fn dead_letter(&self, dead: Vec<(Work, String)>, retry: &mut Vec<Retry>, report: &mut BatchReport) {
+        for (work, reason) in dead {
+            warn!(message_id = %work.record.message_id, key = work.key.as_deref().unwrap_or("-"), reason = %reason, "dead-lettering");
+            self.release(&work, &reason).await;
             let Some(dlq) = &self.ports.inbox_dlq else {
                 // No DLQ configured: keep failing; the queue's redrive policy moves it.
-                report.failed.push(a.record.message_id.clone());
+                report.failed.push(work.record.message_id.clone());
                 continue;
             };
             let msg = OutgoingMessage {
-                body: a.record.body.clone(),
+                body: work.record.body.clone(),
                 attributes: vec![
-                    (FAILURE_REASON_ATTRIBUTE.into(), truncate(reason, 1024)),
-                    ("genhook_source_message_id".into(), a.record.message_id.clone()),
+                    (FAILURE_REASON_ATTRIBUTE.into(), truncate(&reason, 1024)),
+                    ("genhook_source_message_id".into(), work.record.message_id.clone()),
                 ],
-                group_id: a.key.clone(),
-                dedup_id: Some(a.record.message_id.clone()),
+                group_id: work.key.clone(),
+                dedup_id: Some(work.record.message_id.clone()),
                 delay: None,
             };
             match dlq.send(msg).await {
                 Ok(_) => report.dead_lettered += 1,
                 Err(e) => {
                     warn!(error = %e, "DLQ send failed; retrying the record later");
-                    retry.push(Attempt {
-                        outcome: Outcome::Retry {
-                            delay: self.settings.backoff.delay(a.record.receive_count),
-                            reason: format!("dlq: {e}"),
-                        },
-                        ..a
-                    });
+                    retry.push(self.retry_after_send_failure(work, "dlq", e));
                 }
             }
         }
     }
 
     /// Releases leases, hides the records for their delays, and reports them failed.
-    async fn schedule_retries(&self, retry: Vec<Attempt>, report: &mut BatchReport) {
+    async fn schedule_retries(&self, retry: Vec<Retry>, report: &mut BatchReport) {
         if retry.is_empty() {
             return;
         }
         let mut delays = Vec::with_capacity(retry.len());
-        for a in &retry {
-            let Outcome::Retry { delay, reason } = &a.outcome else { unreachable!() };
-            info!(message_id = %a.record.message_id, key = a.key.as_deref().unwrap_or("-"), delay_s = delay.as_secs(), reason = %reason, "retrying later");
-            delays.push((a.record.receipt_handle.clone(), *delay));
-            report.failed.push(a.record.message_id.clone());
+        for r in &retry {
+            info!(message_id = %r.work.record.message_id, key = r.work.key.as_deref().unwrap_or("-"), delay_s = r.delay.as_secs(), reason = %r.reason, "retrying later");
+            delays.push((r.work.record.receipt_handle.clone(), r.delay));
+            report.failed.push(r.work.record.message_id.clone());
         }
-        join_all(retry.iter().map(|a| match &a.outcome {
-            Outcome::Retry { reason, .. } => self.release(a, reason),
-            _ => unreachable!(),
-        }))
-        .await;
+        join_all(retry.iter().map(|r| self.release(&r.work, &r.reason))).await;
         report.retried += retry.len();
         if let Err(e) = self.ports.inbox.delay_retries(delays).await {
             // The messages still come back, after the queue's default visibility timeout.
@@ -315,8 +309,8 @@ impl Worker {
         }
     }
 
-    async fn release(&self, a: &Attempt, reason: &str) {
-        if let (Some(key), Some(token)) = (&a.key, &a.token)
+    async fn release(&self, work: &Work, reason: &str) {
+        if let (Some(key), Some(token)) = (&work.key, &work.token)
             && let Err(e) = self.ports.store.release_work(key, token, &truncate(reason, 1024)).await
         {
             warn!(key = %key, error = %e, "could not release the worker lease; it expires");
@@ -329,7 +323,7 @@ impl Worker {
             Ok(m) => m,
             Err(e) => {
                 let reason = format!("malformed inbox message: {e}");
-                return Attempt { record, key: None, token: None, outcome: Outcome::Dead { reason } };
+                return Attempt { work: Work { record, key: None, token: None }, outcome: Outcome::Dead { reason } };
             }
         };
         let backoff = self.settings.backoff.delay(record.receive_count);
@@ -338,7 +332,8 @@ impl Worker {
         let (key, watch) = match self.work_key(&message, record.receive_count).await {
             Ok(found) => found,
             Err(outcome) => {
-                return Attempt { record, key: Some(message.dedupe_key().to_string()), token: None, outcome };
+                let key = Some(message.dedupe_key().to_string());
+                return Attempt { work: Work { record, key, token: None }, outcome };
             }
         };
         let now = self.ports.clock.now();
@@ -366,13 +361,13 @@ impl Worker {
                     }
                     (InboxMessage::ApimpCallback(_), None) => unreachable!("work_key resolves the watch"),
                 };
-                return Attempt { record, key: Some(key), token: Some(lease.token), outcome };
+                return Attempt { work: Work { record, key: Some(key), token: Some(lease.token) }, outcome };
             }
         };
         if matches!(outcome, Outcome::Skip) {
             info!(key = %key, "already published");
         }
-        Attempt { record, key: Some(key), token: None, outcome }
+        Attempt { work: Work { record, key: Some(key), token: None }, outcome }
     }
 
     /// The key to lease for a message, with the watch a callback resolved to; or the

@@ -15,12 +15,13 @@ use std::time::Duration;
 
 use genhook::backoff::Backoff;
 use genhook::clock::SystemClock;
-use genhook::config::{ApimpApiConfig, ConfigError, Env, katalo_api_base_url, receiver_settings, worker_settings};
+use genhook::config::{
+    ApimpApiConfig, ConfigError, Env, apimp_callback_settings, katalo_api_base_url, receiver_settings, worker_settings,
+};
 use genhook::ports::{JobApi, TaskApi};
 use genhook::providers::apimp::api::ApimpApi;
 use genhook::providers::katalo::api::KataloApi;
-use genhook::receiver::{ApimpCallbackSettings, KATALO_ROUTE, Receiver};
-use genhook::signature::HmacSecrets;
+use genhook::receiver::{KATALO_ROUTE, Receiver};
 use genhook::worker::{BatchReport, Worker, WorkerPorts, WorkerSettings};
 use tokio::sync::watch;
 
@@ -142,14 +143,11 @@ impl Running {
     }
 }
 
-fn env() -> Env<fn(&str) -> Option<String>> {
-    Env::process()
-}
-
 /// Starts the receiver and the worker.
 pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     let backend = args.backend.open().await?;
-    let env = env();
+    let env = Env::process();
+    let http_timeout = Duration::from_secs(env.number("GENHOOK_HTTP_TIMEOUT_SECS", 10)?);
     let clock = Arc::new(SystemClock);
 
     // The demo's jobs exist only in the simulator, so it always uses one.
@@ -157,7 +155,7 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     let (katalo, simulator): (Arc<dyn JobApi>, _) = match api_key {
         Some(key) => {
             let base = katalo_api_base_url(&env)?;
-            let api = KataloApi::new(&base, key, Duration::from_secs(10), clock.clone())
+            let api = KataloApi::new(&base, key, http_timeout, clock.clone())
                 .expect("the base URL was validated")
                 .with_rate_limit(env.number("KATALO_API_MAX_RPS", 8)? as u32);
             eprintln!("genhook dev: provider API {}", genhook::signed_url::redact(&base));
@@ -168,7 +166,7 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
             let error_rate = if args.demo { 0.2 } else { 0.0 };
             let opts = ApiOptions { adopt_unknown_jobs: true, error_rate, ..ApiOptions::default() };
             let sim = KataloSimulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), opts).await?;
-            let api = KataloApi::new(&sim.base_url(), SIM_API_KEY, Duration::from_secs(10), clock.clone())
+            let api = KataloApi::new(&sim.base_url(), SIM_API_KEY, http_timeout, clock.clone())
                 .expect("the simulator's URL is valid");
             eprintln!(
                 "genhook dev: no KATALO_API_KEY, so jobs are read from the built-in simulator at {}",
@@ -180,9 +178,9 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
 
     // APIMP: the configured API, else the simulator's APIMP status route.
     let apimp: Option<Arc<dyn TaskApi>> = match (ApimpApiConfig::from_env(&env)?, &simulator) {
-        (Some(cfg), _) => Some(Arc::new(cfg.build(Duration::from_secs(10)))),
+        (Some(cfg), _) => Some(Arc::new(cfg.build(http_timeout))),
         (None, Some(sim)) => Some(Arc::new(
-            ApimpApi::new(&sim.base_url(), SIM_API_KEY, Duration::from_secs(10)).expect("the simulator's URL is valid"),
+            ApimpApi::new(&sim.base_url(), SIM_API_KEY, http_timeout).expect("the simulator's URL is valid"),
         )),
         (None, None) => None,
     };
@@ -191,12 +189,7 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     // APIMP callbacks are always on locally, with a local key unless one is configured.
     let apimp_callback_secret =
         env.optional("APIMP_CALLBACK_SECRET").unwrap_or_else(|| DEV_APIMP_CALLBACK_SECRET.to_string());
-    if settings.apimp.is_none() {
-        settings.apimp = Some(ApimpCallbackSettings {
-            callback_secrets: HmacSecrets::new(apimp_callback_secret.clone(), None),
-            vidu_secrets: env.optional("VIDU_CALLBACK_SECRET").map(|s| HmacSecrets::new(s, None)),
-        });
-    }
+    settings.apimp = Some(apimp_callback_settings(&env, apimp_callback_secret.clone()));
     let receiver = Arc::new(Receiver::new(backend.store.clone(), backend.inbox.clone(), settings, clock.clone()));
 
     let visibility = Duration::from_secs(args.backend.visibility_timeout_secs.into());
@@ -223,7 +216,8 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     ));
 
     let listen = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], if args.demo { 0 } else { 8080 })));
-    let listener = server::bind(listen).await.map_err(|source| DevError::Listen { addr: listen, source })?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|source| DevError::Listen { addr: listen, source })?;
     let addr = listener.local_addr().map_err(|source| DevError::Listen { addr: listen, source })?;
     let webhook_url = format!("http://{addr}{KATALO_ROUTE}");
     eprintln!("genhook dev: state in {}", backend.description);

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,18 +11,15 @@ use genhook::ports::{OutgoingMessage, Queue, QueueError};
 /// An outbox that prints what it accepts.
 pub struct PrintingOutbox {
     inner: Arc<dyn Queue>,
-    /// Events published (and printed) so far.
-    pub published: AtomicU64,
 }
 
 impl PrintingOutbox {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Queue>) -> Self {
-        Self { inner, published: AtomicU64::new(0) }
+        Self { inner }
     }
 
     fn print(&self, body: &str) {
-        self.published.fetch_add(1, Ordering::Relaxed);
         let mut out = std::io::stdout().lock();
         // The event JSON is one line already; a closed stdout must not stop the pipeline.
         let _ = writeln!(out, "{body}").and_then(|()| out.flush());

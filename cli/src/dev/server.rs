@@ -1,7 +1,6 @@
 //! The receiver as a local HTTP server: every request goes through the same
 //! [`Receiver::handle`] the Lambda calls, with the raw body bytes untouched.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -67,11 +66,6 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
     let resp = app.receiver.handle(http::Request::from_parts(parts, bytes), Some(deadline_ms)).await;
     app.stats.count(resp.status(), resp.body());
     resp.map(Body::from)
-}
-
-/// Binds `addr`.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
 }
 
 /// Serves until `stop` turns true, then finishes the requests in flight.

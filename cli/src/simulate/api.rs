@@ -407,12 +407,7 @@ async fn create(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -
 /// has not expired; S3-style 403/404 XML otherwise.
 async fn file(State(s): State<Arc<Shared>>, Path((job_id, file)): Path<(String, String)>, uri: Uri) -> Response {
     let now = OffsetDateTime::now_utc();
-    let rfc1123 = |t: OffsetDateTime| {
-        t.format(time::macros::format_description!(
-            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-        ))
-        .unwrap_or_default()
-    };
+    let rfc1123 = |t: OffsetDateTime| httpdate::fmt_http_date(t.into());
     let denied = match s.signer.check(uri.path(), uri.query().unwrap_or(""), now) {
         Ok(()) => None,
         Err(Denied::Missing) => Some(s3_error(

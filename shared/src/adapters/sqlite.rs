@@ -163,16 +163,6 @@ impl SqliteStore {
     fn read(conn: &Connection, key: &str) -> rusqlite::Result<Option<DedupeRecord>> {
         conn.query_row(&format!("SELECT {RECORD_COLUMNS} FROM dedupe WHERE key = ?1"), [key], record).optional()
     }
-
-    /// Every record, oldest first (for `genhook dev`'s summary and for tests).
-    pub fn records(&self) -> Result<Vec<DedupeRecord>, StoreError> {
-        let conn = self.db.lock();
-        let mut stmt = conn
-            .prepare(&format!("SELECT {RECORD_COLUMNS} FROM dedupe ORDER BY received_at, key"))
-            .map_err(store_err)?;
-        let rows = stmt.query_map([], record).map_err(store_err)?;
-        rows.collect::<Result<_, _>>().map_err(store_err)
-    }
 }
 
 #[async_trait]
