@@ -8,6 +8,7 @@ use crate::adapters::aws::load_sdk_config;
 use crate::adapters::dynamodb::DynamoDedupeStore;
 use crate::adapters::sqs::SqsQueue;
 use crate::clock::SystemClock;
+use crate::domain::dedupe::MIN_DEDUPE_TTL;
 use crate::ports::{JobApi, NotConfigured};
 use crate::providers::apimp::api::ApimpApi;
 use crate::providers::katalo::api::{DEFAULT_BASE_URL, KataloApi};
@@ -75,7 +76,7 @@ pub fn receiver_settings<F: Fn(&str) -> Option<String>>(
     let mut settings = ReceiverSettings::without_katalo();
     settings.katalo_secrets = secret.map(|s| HmacSecrets::new(s, previous));
     settings.max_body_bytes = env.number("GENHOOK_MAX_BODY_BYTES", settings.max_body_bytes as u64)? as usize;
-    settings.dedupe_ttl = Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
+    settings.dedupe_ttl = dedupe_ttl(env)?;
     settings.apimp = env.optional("APIMP_CALLBACK_SECRET").map(|key| apimp_callback_settings(env, key));
     Ok(settings)
 }
@@ -99,11 +100,30 @@ pub fn worker_settings<F: Fn(&str) -> Option<String>>(
 ) -> Result<WorkerSettings, ConfigError> {
     settings.min_url_ttl = Duration::from_secs(env.number("GENHOOK_MIN_URL_TTL_SECS", settings.min_url_ttl.as_secs())?);
     settings.concurrency = env.number("GENHOOK_WORKER_CONCURRENCY", settings.concurrency as u64)? as usize;
-    settings.dedupe_ttl = Duration::from_secs(env.number("GENHOOK_DEDUPE_TTL_SECS", settings.dedupe_ttl.as_secs())?);
+    settings.dedupe_ttl = dedupe_ttl(env)?;
+    settings.katalo_poll_horizon =
+        Duration::from_secs(env.number("KATALO_POLL_HORIZON_SECS", settings.katalo_poll_horizon.as_secs())?);
     settings.backoff.base =
         Duration::from_secs(env.number("GENHOOK_RETRY_BASE_SECS", settings.backoff.base.as_secs())?);
     settings.backoff.cap = Duration::from_secs(env.number("GENHOOK_RETRY_MAX_SECS", settings.backoff.cap.as_secs())?);
     Ok(settings)
+}
+
+/// `GENHOOK_DEDUPE_TTL_SECS` (default and minimum [`MIN_DEDUPE_TTL`], 15 days): a dedupe
+/// record must outlive every queued message that can still refer to it (SQS keeps
+/// messages, DLQs included, for up to 14 days), or a late redrive publishes again.
+pub fn dedupe_ttl<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Duration, ConfigError> {
+    let secs = env.number("GENHOOK_DEDUPE_TTL_SECS", MIN_DEDUPE_TTL.as_secs())?;
+    if secs < MIN_DEDUPE_TTL.as_secs() {
+        return Err(ConfigError::Invalid {
+            name: "GENHOOK_DEDUPE_TTL_SECS",
+            reason: format!(
+                "{secs} s is shorter than the queues' 14-day retention; use at least {} (15 days)",
+                MIN_DEDUPE_TTL.as_secs()
+            ),
+        });
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// `KATALO_API_BASE_URL` (default `https://app.katalo.ai`), checked to be an http(s) URL.
@@ -195,8 +215,8 @@ impl ApimpApiConfig {
     }
 }
 
-/// Worker configuration.
-#[derive(Debug, Clone)]
+/// Worker configuration. Its `Debug` leaves the API keys out.
+#[derive(Clone)]
 pub struct WorkerConfig {
     /// `GENHOOK_TABLE`.
     pub table: String,
@@ -219,15 +239,35 @@ pub struct WorkerConfig {
     /// `APIMP_API_MAX_RPS` (default 8): APIMP's status API, for APIMP tasks.
     pub apimp: Option<ApimpApiConfig>,
     /// `GENHOOK_MIN_URL_TTL_SECS` (default 600), `GENHOOK_WORKER_CONCURRENCY` (default 8),
-    /// `GENHOOK_DEDUPE_TTL_SECS` (default 604800), `GENHOOK_RETRY_BASE_SECS` (default 10)
-    /// and `GENHOOK_RETRY_MAX_SECS` (default 900).
+    /// `GENHOOK_DEDUPE_TTL_SECS` (default and minimum 1296000), `KATALO_POLL_HORIZON_SECS`
+    /// (default 86400), `GENHOOK_RETRY_BASE_SECS` (default 10) and
+    /// `GENHOOK_RETRY_MAX_SECS` (default 900).
     pub settings: WorkerSettings,
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("table", &self.table)
+            .field("inbox_queue_url", &self.inbox_queue_url)
+            .field("inbox_dlq_url", &self.inbox_dlq_url)
+            .field("outbox_queue_url", &self.outbox_queue_url)
+            .field("katalo_api_base_url", &self.katalo_api_base_url)
+            .field("katalo_api_key", &self.katalo_api_key.as_ref().map(|_| "<redacted>"))
+            .field("http_timeout", &self.http_timeout)
+            .field("katalo_max_rps", &self.katalo_max_rps)
+            .field("apimp", &self.apimp)
+            .field("settings", &self.settings)
+            .finish()
+    }
 }
 
 impl WorkerConfig {
     /// Reads the worker's variables.
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let settings = worker_settings(env, WorkerSettings::default())?;
+        let mut settings = worker_settings(env, WorkerSettings::default())?;
+        let http_timeout = Duration::from_secs(env.number("GENHOOK_HTTP_TIMEOUT_SECS", 10)?);
+        settings.provider_call_timeout = http_timeout;
         let base = katalo_api_base_url(env)?;
         let apimp = ApimpApiConfig::from_env(env)?;
         if env.optional("KATALO_API_KEY").is_none() && apimp.is_none() {
@@ -240,7 +280,7 @@ impl WorkerConfig {
             outbox_queue_url: env.required("GENHOOK_OUTBOX_QUEUE_URL")?,
             katalo_api_base_url: base,
             katalo_api_key: env.optional("KATALO_API_KEY"),
-            http_timeout: Duration::from_secs(env.number("GENHOOK_HTTP_TIMEOUT_SECS", 10)?),
+            http_timeout,
             katalo_max_rps: env.number("KATALO_API_MAX_RPS", 8)?.min(u32::MAX as u64) as u32,
             apimp,
             settings,
@@ -291,7 +331,11 @@ mod tests {
             [("KATALO_WEBHOOK_SECRET", "s3cr3t"), ("GENHOOK_TABLE", "t"), ("GENHOOK_INBOX_QUEUE_URL", "http://q")];
         let c = ReceiverConfig::from_env(&env(&base)).unwrap();
         assert_eq!(c.settings.max_body_bytes, 262_144);
-        assert_eq!(c.settings.dedupe_ttl, Duration::from_secs(604_800));
+        assert_eq!(c.settings.dedupe_ttl, Duration::from_secs(1_296_000));
+        let mut short = base.to_vec();
+        short.push(("GENHOOK_DEDUPE_TTL_SECS", "604800"));
+        let err = ReceiverConfig::from_env(&env(&short)).unwrap_err().to_string();
+        assert!(err.contains("GENHOOK_DEDUPE_TTL_SECS") && err.contains("14-day"), "{err}");
         let err = ReceiverConfig::from_env(&env(&base[1..])).unwrap_err();
         assert!(matches!(err, ConfigError::Missing("KATALO_WEBHOOK_SECRET")));
         let mut bad = base.to_vec();

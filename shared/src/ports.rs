@@ -24,7 +24,10 @@ pub trait DedupeStore: Send + Sync {
     /// this claim's IN_PROGRESS record (it moved on, which is fine).
     async fn mark_enqueued(&self, key: &str, claim_id: &str) -> Result<bool, StoreError>;
 
-    /// Deletes the claim if it is still this claim's IN_PROGRESS record.
+    /// Deletes the claim if it is still this claim's IN_PROGRESS record and no worker has
+    /// leased it ([`DedupeRecord::is_releasable_by`]): a worker's lease proves the
+    /// message is in the inbox, and deleting the record then would let a retry enqueue
+    /// and publish again.
     async fn release(&self, key: &str, claim_id: &str) -> Result<(), StoreError>;
 
     /// Counts a delivery that had the record's key but a different body.
@@ -34,15 +37,37 @@ pub trait DedupeStore: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<DedupeRecord>, StoreError>;
 
     /// Takes the worker lease on a record (creating the record if it is gone) unless it
-    /// is published or another worker's lease is live at `now_ms`.
+    /// is published or another worker's lease is live at `now_ms`. An IN_PROGRESS record
+    /// becomes ENQUEUED (the message has reached the inbox), and `expires_at` moves out
+    /// to the lease's.
     async fn acquire_work(&self, lease: &WorkLease, now_ms: i64) -> Result<LeaseOutcome, StoreError>;
 
-    /// Gives the lease back after an attempt that did not publish, recording why.
+    /// Gives the lease back after an attempt that did not publish, recording why. A no-op
+    /// unless `token` holds the lease.
     async fn release_work(&self, key: &str, token: &str, reason: &str) -> Result<(), StoreError>;
 
-    /// Marks the record PUBLISHED with the event id, ending the lease.
-    async fn mark_published(&self, key: &str, event_id: &str, published_at: &str) -> Result<(), StoreError>;
+    /// Marks the record PUBLISHED with the event id, ending the lease. Only the holder of
+    /// the lease (`token`) can, and only on an existing record; `false` when the lease
+    /// was lost (the record is left as it is).
+    async fn mark_published(
+        &self,
+        key: &str,
+        token: &str,
+        event_id: &str,
+        published_at: &str,
+    ) -> Result<bool, StoreError>;
+
+    /// Moves the record's poll chain from `from` to `from + 1`, for the holder of the
+    /// lease; `false` when the chain is elsewhere or the lease was lost.
+    async fn advance_polls(&self, key: &str, token: &str, from: u32) -> Result<bool, StoreError>;
 }
+
+/// The largest message body a queue takes (SQS's limit).
+pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// The longest a message can be delayed when sent (SQS's `DelaySeconds` limit).
+pub const MAX_DELAY: Duration = Duration::from_secs(900);
+/// The longest a received message can be hidden (SQS's visibility limit).
+pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 
 /// A message to put on a queue.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -174,8 +199,9 @@ pub trait TaskApi: Send + Sync {
 /// Where APIMP task watches (reference → task id) are kept: the dedupe table.
 #[async_trait]
 pub trait WatchStore: Send + Sync {
-    /// Records (or replaces) a watch.
-    async fn put_watch(&self, watch: &crate::domain::watch::Watch) -> Result<(), StoreError>;
+    /// Records a watch unless its reference is already registered; returns the watch in
+    /// force (the existing one when there was one, which is never replaced).
+    async fn put_watch(&self, watch: &crate::domain::watch::Watch) -> Result<crate::domain::watch::Watch, StoreError>;
 
     /// The watch registered under `reference`, if any.
     async fn get_watch(&self, reference: &str) -> Result<Option<crate::domain::watch::Watch>, StoreError>;

@@ -13,9 +13,10 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use crate::clock::{Clock, rfc3339};
-use crate::domain::dedupe::{Claim, ClaimOutcome, RecordStatus, body_sha256, dedupe_key};
+use crate::domain::carry::{self, MAX_ID_BYTES, MAX_JSON_DEPTH, MAX_KIND_BYTES, attribute_value};
+use crate::domain::dedupe::{Claim, ClaimOutcome, MIN_DEDUPE_TTL, RecordStatus, body_sha256, dedupe_key};
 use crate::domain::inbox::{ApimpCallbackMessage, InboxMessage, KataloWebhookMessage};
-use crate::ports::{DedupeStore, OutgoingMessage, Queue};
+use crate::ports::{DedupeStore, OutgoingMessage, Queue, QueueError};
 use crate::providers::apimp::callback::{self, Callback};
 use crate::providers::apimp::{self, Upstream, capability, vidu};
 use crate::providers::katalo::{self, webhook::KataloWebhook};
@@ -55,13 +56,13 @@ impl ReceiverSettings {
         Self { katalo_secrets: Some(katalo_secrets), ..Self::without_katalo() }
     }
 
-    /// No provider configured yet. Defaults: 256 KiB bodies, 7-day dedupe records, 30 s
-    /// lease fallback.
+    /// No provider configured yet. Defaults: 256 KiB bodies, 15-day dedupe records
+    /// ([`MIN_DEDUPE_TTL`]), 30 s lease fallback.
     pub fn without_katalo() -> Self {
         Self {
             katalo_secrets: None,
             max_body_bytes: 256 * 1024,
-            dedupe_ttl: Duration::from_secs(7 * 24 * 60 * 60),
+            dedupe_ttl: MIN_DEDUPE_TTL,
             default_lease: Duration::from_secs(30),
             apimp: None,
         }
@@ -144,8 +145,12 @@ impl Receiver {
                 self.clock.now(),
             )
         {
+            // The reason goes to the log only: the caller learns nothing about the check.
             warn!(provider = apimp::PROVIDER, %upstream, reason = %e, "rejected: Vidu signature");
-            return reply(StatusCode::UNAUTHORIZED, json!({"error": "invalid_signature", "message": e.to_string()}));
+            return reply(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "invalid_signature", "message": "signature verification failed"}),
+            );
         }
         let update = match callback::parse(upstream, body) {
             // MiniMax's handshake: echo at once, never stored or queued.
@@ -156,6 +161,12 @@ impl Receiver {
                 return reply(StatusCode::BAD_REQUEST, json!({"error": "invalid_payload", "message": e.to_string()}));
             }
         };
+        let fields =
+            [("task_id", update.upstream_task_id.as_str(), MAX_ID_BYTES), ("status", &update.status, MAX_KIND_BYTES)];
+        if let Some(why) = uncarriable(body, &fields) {
+            warn!(provider = apimp::PROVIDER, %upstream, reason = %why, "rejected: payload");
+            return invalid_payload(why);
+        }
         let key = dedupe_key(apimp::PROVIDER, &format!("{upstream}:{}", update.upstream_task_id), &update.status);
         let message = InboxMessage::ApimpCallback(ApimpCallbackMessage {
             dedupe_key: key.clone(),
@@ -172,7 +183,7 @@ impl Receiver {
             attributes: vec![
                 ("provider".into(), apimp::PROVIDER.into()),
                 ("upstream".into(), upstream.as_str().into()),
-                ("status".into(), update.status),
+                ("status".into(), attribute_value(&update.status)),
             ],
             group_id: Some(key.clone()),
             dedup_id: Some(body_sha256(key.as_bytes())),
@@ -224,6 +235,11 @@ impl Receiver {
                 return reply(StatusCode::BAD_REQUEST, json!({"error": "invalid_payload", "message": e.to_string()}));
             }
         };
+        let fields = [("job_id", hook.job_id.as_str(), MAX_ID_BYTES), ("event_type", &hook.event_type, MAX_KIND_BYTES)];
+        if let Some(why) = uncarriable(body, &fields) {
+            warn!(provider = katalo::PROVIDER, reason = %why, "rejected: payload");
+            return invalid_payload(why);
+        }
         let key = dedupe_key(katalo::PROVIDER, &hook.job_id, &hook.event_type);
         let now = self.clock.now();
         let message = InboxMessage::KataloWebhook(KataloWebhookMessage {
@@ -232,12 +248,14 @@ impl Receiver {
             event_type: hook.event_type.clone(),
             received_at: rfc3339(now),
             payload: hook.body,
+            polls: 0,
+            horizon_at: None,
         });
         let out = OutgoingMessage {
             body: message.to_json(),
             attributes: vec![
                 ("provider".into(), katalo::PROVIDER.into()),
-                ("event_type".into(), hook.event_type.clone()),
+                ("event_type".into(), attribute_value(&hook.event_type)),
             ],
             group_id: Some(key.clone()),
             dedup_id: Some(body_sha256(key.as_bytes())),
@@ -256,13 +274,14 @@ impl Receiver {
     ) -> Result<Accepted, Response<String>> {
         let now = self.clock.now();
         let now_ms = self.clock.now_ms();
-        let lease_until_ms =
-            deadline_ms.filter(|d| *d > now_ms).unwrap_or(now_ms + self.settings.default_lease.as_millis() as i64);
+        let default_lease = i64::try_from(self.settings.default_lease.as_millis()).unwrap_or(i64::MAX);
+        let lease_until_ms = deadline_ms.filter(|d| *d > now_ms).unwrap_or(now_ms.saturating_add(default_lease));
+        let ttl = i64::try_from(self.settings.dedupe_ttl.as_secs()).unwrap_or(i64::MAX);
         let claim = Claim {
             key: key.to_string(),
             claim_id: random_id(),
             lease_until_ms,
-            expires_at: now.unix_timestamp() + self.settings.dedupe_ttl.as_secs() as i64,
+            expires_at: now.unix_timestamp().saturating_add(ttl),
             body_sha256: body_hash.clone(),
             received_at: rfc3339(now),
         };
@@ -273,7 +292,8 @@ impl Receiver {
         match outcome {
             ClaimOutcome::Claimed => {}
             ClaimOutcome::Existing(record) => {
-                if record.body_sha256 != body_hash {
+                // A record a worker recreated has no body hash to compare.
+                if !record.body_sha256.is_empty() && record.body_sha256 != body_hash {
                     warn!(key, metric = "body_conflict", "same dedupe key, different body: keeping the first");
                     if let Err(e) = self.store.note_conflict(key).await {
                         warn!(key, error = %e, "could not count the body conflict");
@@ -282,7 +302,7 @@ impl Receiver {
                 return match record.status {
                     RecordStatus::Enqueued | RecordStatus::Published => Ok(Accepted::Duplicate),
                     RecordStatus::InProgress => {
-                        let wait = ((record.lease_until_ms - now_ms) / 1000).clamp(1, 60);
+                        let wait = (record.lease_until_ms.saturating_sub(now_ms) / 1000).clamp(1, 60);
                         let mut r = reply(
                             StatusCode::SERVICE_UNAVAILABLE,
                             json!({"error": "in_progress", "message": "the same event is being accepted right now; retry", "retryable": true}),
@@ -294,11 +314,21 @@ impl Receiver {
             }
         }
         if let Err(e) = self.inbox.send(out).await {
+            // The send may have reached the queue all the same (a timeout); the release
+            // only deletes a claim no worker has leased, so a message that did arrive is
+            // never orphaned from its record.
             warn!(key, error = %e, "inbox send failed: releasing the claim");
             if let Err(e) = self.store.release(key, &claim.claim_id).await {
                 warn!(key, error = %e, "could not release the claim; it expires with its lease");
             }
-            return Err(unavailable("inbox unavailable"));
+            return Err(match e {
+                // The queue refused this message itself: a retry would be refused too.
+                QueueError::Rejected(why) => reply(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"error": "unqueueable", "message": format!("the inbox refused this delivery: {why}"), "retryable": false}),
+                ),
+                QueueError::Unavailable(_) => unavailable("inbox unavailable"),
+            });
         }
         // The event is safely queued: from here on the answer is 2xx. If the mark fails,
         // the claim's lease runs out and a retry may enqueue again; the worker's own
@@ -309,6 +339,22 @@ impl Receiver {
         }
         Ok(Accepted::New)
     }
+}
+
+/// What a later step would refuse forever, checked before anything is stored: each
+/// named field's length, and the body's JSON nesting. `Some(why)` is answered with a 400
+/// (a retry cannot change it).
+fn uncarriable(body: &[u8], fields: &[(&str, &str, usize)]) -> Option<String> {
+    for (name, value, max) in fields {
+        if value.len() > *max {
+            return Some(format!("`{name}` is longer than {max} bytes"));
+        }
+    }
+    (carry::json_depth(body) > MAX_JSON_DEPTH).then(|| format!("JSON nested deeper than {MAX_JSON_DEPTH} levels"))
+}
+
+fn invalid_payload(why: String) -> Response<String> {
+    reply(StatusCode::BAD_REQUEST, json!({"error": "invalid_payload", "message": why}))
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<String> {

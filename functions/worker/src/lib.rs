@@ -9,7 +9,10 @@ use lambda_runtime::{Error, LambdaEvent};
 /// only those again (`ReportBatchItemFailures`).
 pub async fn function_handler(worker: &Worker, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let records = event.payload.records.into_iter().map(inbox_record).collect();
-    let report = worker.process_batch(records).await;
+    // The invocation's deadline (epoch ms): no provider call starts that could outlast
+    // it, so a slow record never costs the whole batch a Lambda timeout.
+    let deadline_ms = i64::try_from(event.context.deadline).ok().filter(|d| *d > 0);
+    let report = worker.process_batch_by(records, deadline_ms).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = report
         .failed

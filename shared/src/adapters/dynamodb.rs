@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
 use crate::domain::watch::Watch;
@@ -55,7 +55,8 @@ fn record(item: &Item) -> Option<DedupeRecord> {
         status: RecordStatus::parse(&st("status")?)?,
         claim_id: st("claim_id").unwrap_or_default(),
         lease_until_ms: num("lease_until_ms").unwrap_or(0),
-        expires_at: num("expires_at").unwrap_or(i64::MAX),
+        // An item without an expiry counts as expired: no key is ever blocked forever.
+        expires_at: num("expires_at").unwrap_or(0),
         body_sha256: st("body_sha256").unwrap_or_default(),
         received_at: st("received_at").unwrap_or_default(),
         conflicts: num("conflicts").unwrap_or(0),
@@ -63,6 +64,7 @@ fn record(item: &Item) -> Option<DedupeRecord> {
         work_token: st("work_token"),
         event_id: st("event_id"),
         last_error: st("last_error"),
+        poll_seq: num("poll_seq").and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
     })
 }
 
@@ -84,10 +86,12 @@ impl DedupeStore for DynamoDedupeStore {
             .item("expires_at", n(claim.expires_at))
             .item("body_sha256", s(&claim.body_sha256))
             .item("received_at", s(&claim.received_at))
-            // The same rule as DedupeRecord::is_claimable (Powertools' condition).
+            // The same rule as DedupeRecord::is_claimable (Powertools' condition, plus: a
+            // record a worker has leased belongs to the worker).
             .condition_expression(
-                "attribute_not_exists(pk) OR expires_at < :now_s \
-                 OR (#status = :in_progress AND lease_until_ms < :now_ms)",
+                "attribute_not_exists(pk) OR ((attribute_not_exists(work_lease_until_ms) \
+                 OR work_lease_until_ms < :now_ms) AND (expires_at < :now_s \
+                 OR (#status = :in_progress AND lease_until_ms < :now_ms AND attribute_not_exists(work_token))))",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":now_s", n(now_ms / 1000))
@@ -145,7 +149,8 @@ impl DedupeStore for DynamoDedupeStore {
             .delete_item()
             .table_name(&self.table)
             .key("pk", s(key))
-            .condition_expression("claim_id = :claim AND #status = :in_progress")
+            // DedupeRecord::is_releasable_by: never a record a worker has leased.
+            .condition_expression("claim_id = :claim AND #status = :in_progress AND attribute_not_exists(work_token)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", s(RecordStatus::InProgress.as_str()))
             .expression_attribute_values(":claim", s(claim_id))
@@ -195,9 +200,10 @@ impl DedupeStore for DynamoDedupeStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&lease.key))
+            // The message is in the inbox (IN_PROGRESS becomes ENQUEUED), and the record
+            // lives a full TTL from now.
             .update_expression(
-                "SET work_lease_until_ms = :until, work_token = :token, \
-                 #status = if_not_exists(#status, :enqueued), expires_at = if_not_exists(expires_at, :exp), \
+                "SET work_lease_until_ms = :until, work_token = :token, #status = :enqueued, expires_at = :exp, \
                  received_at = if_not_exists(received_at, :received)",
             )
             // The same rule as DedupeRecord::is_workable; a missing record is recreated.
@@ -213,11 +219,14 @@ impl DedupeStore for DynamoDedupeStore {
             .expression_attribute_values(":exp", n(lease.expires_at))
             .expression_attribute_values(":received", s(&lease.received_at))
             .expression_attribute_values(":now_ms", n(now_ms))
+            .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(LeaseOutcome::Acquired),
+            Ok(out) => {
+                Ok(LeaseOutcome::Acquired { poll_seq: out.attributes().and_then(record).map_or(0, |r| r.poll_seq) })
+            }
             Err(e) if is_ccf(&e) => {
                 let old = match e.as_service_error() {
                     Some(
@@ -258,8 +267,15 @@ impl DedupeStore for DynamoDedupeStore {
         }
     }
 
-    async fn mark_published(&self, key: &str, event_id: &str, published_at: &str) -> Result<(), StoreError> {
-        self.client
+    async fn mark_published(
+        &self,
+        key: &str,
+        token: &str,
+        event_id: &str,
+        published_at: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(key))
@@ -267,14 +283,44 @@ impl DedupeStore for DynamoDedupeStore {
                 "SET #status = :published, event_id = :event_id, published_at = :at \
                  REMOVE work_lease_until_ms, work_token, last_error",
             )
+            // Only the lease holder, and never a new item (it would have no expiry).
+            .condition_expression("attribute_exists(pk) AND work_token = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":published", s(RecordStatus::Published.as_str()))
             .expression_attribute_values(":event_id", s(event_id))
             .expression_attribute_values(":at", s(published_at))
+            .expression_attribute_values(":token", s(token))
             .send()
-            .await
-            .map_err(|e| err("UpdateItem", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(err("UpdateItem", e)),
+        }
+    }
+
+    async fn advance_polls(&self, key: &str, token: &str, from: u32) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("SET poll_seq = :to")
+            .condition_expression(
+                "attribute_exists(pk) AND work_token = :token \
+                 AND (poll_seq = :from OR (attribute_not_exists(poll_seq) AND :from = :zero))",
+            )
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":from", n(i64::from(from)))
+            .expression_attribute_values(":to", n(i64::from(from).saturating_add(1)))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_ccf(&e) => Ok(false),
+            Err(e) => Err(err("UpdateItem", e)),
+        }
     }
 }
 
@@ -287,7 +333,7 @@ fn watch_pk(reference: &str) -> String {
 
 #[async_trait]
 impl WatchStore for DynamoDedupeStore {
-    async fn put_watch(&self, watch: &Watch) -> Result<(), StoreError> {
+    async fn put_watch(&self, watch: &Watch) -> Result<Watch, StoreError> {
         let mut req = self
             .client
             .put_item()
@@ -302,8 +348,16 @@ impl WatchStore for DynamoDedupeStore {
         if let Some(u) = watch.upstream {
             req = req.item("upstream", s(u.as_str()));
         }
-        req.send().await.map_err(|e| err("PutItem", e))?;
-        Ok(())
+        // A registration never replaces another: the first one for a reference stands.
+        let result = req.condition_expression("attribute_not_exists(pk)").send().await;
+        match result {
+            Ok(_) => Ok(watch.clone()),
+            Err(e) if is_ccf(&e) => self
+                .get_watch(&watch.reference)
+                .await?
+                .ok_or_else(|| StoreError(format!("watch {} refused but not found; retry", watch.reference))),
+            Err(e) => Err(err("PutItem", e)),
+        }
     }
 
     async fn get_watch(&self, reference: &str) -> Result<Option<Watch>, StoreError> {

@@ -1,15 +1,27 @@
-//! In-memory adapters with the same semantics as DynamoDB and SQS, for unit tests of
-//! the receiver and worker logic.
+//! In-memory adapters with the semantics of the DynamoDB, SQS and SQLite ones (the same
+//! contract suite runs against all of them, in the `tests` crate), for unit tests and for
+//! the deterministic simulation of the pipeline. Ids and receipt handles are counters,
+//! so a run is reproducible.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::clock::{Clock, SystemClock};
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
 use crate::domain::watch::Watch;
-use crate::ports::{DedupeStore, OutgoingMessage, Queue, QueueError, StoreError, WatchStore};
+use crate::ports::{
+    DedupeStore, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage, StoreError, WatchStore,
+};
+
+/// Locks a mutex, still usable after a panic elsewhere (every update below is a single
+/// step that cannot be left half-done).
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// A dedupe store in a map; `fail` makes every call fail (an outage).
 #[derive(Debug, Default)]
@@ -17,28 +29,53 @@ pub struct MemoryStore {
     records: Mutex<HashMap<String, DedupeRecord>>,
     watches: Mutex<HashMap<String, Watch>>,
     /// When set, every call fails with a [`StoreError`].
-    pub fail: std::sync::atomic::AtomicBool,
+    pub fail: AtomicBool,
     /// Calls made so far (each stands for one DynamoDB round trip).
-    pub calls: std::sync::atomic::AtomicUsize,
+    pub calls: AtomicUsize,
 }
 
 impl MemoryStore {
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, DedupeRecord>>, StoreError> {
-        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+    fn lock(&self) -> Result<MutexGuard<'_, HashMap<String, DedupeRecord>>, StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) {
             return Err(StoreError("injected outage".into()));
         }
-        Ok(self.records.lock().expect("store lock"))
+        Ok(locked(&self.records))
     }
 
     /// A copy of a record, for assertions.
     pub fn record(&self, key: &str) -> Option<DedupeRecord> {
-        self.records.lock().expect("store lock").get(key).cloned()
+        locked(&self.records).get(key).cloned()
+    }
+
+    /// Copies of every record, for invariant checks.
+    pub fn records(&self) -> Vec<DedupeRecord> {
+        locked(&self.records).values().cloned().collect()
     }
 
     /// Overwrites a record, for setting up test states.
     pub fn put(&self, record: DedupeRecord) {
-        self.records.lock().expect("store lock").insert(record.key.clone(), record);
+        locked(&self.records).insert(record.key.clone(), record);
+    }
+}
+
+/// The record a worker lease creates when the key has none (TTL passed, or a message
+/// outran its receiver's claim).
+fn recreated(lease: &WorkLease) -> DedupeRecord {
+    DedupeRecord {
+        key: lease.key.clone(),
+        status: RecordStatus::Enqueued,
+        claim_id: String::new(),
+        lease_until_ms: 0,
+        expires_at: lease.expires_at,
+        body_sha256: String::new(),
+        received_at: lease.received_at.clone(),
+        conflicts: 0,
+        work_lease_until_ms: None,
+        work_token: None,
+        event_id: None,
+        last_error: None,
+        poll_seq: 0,
     }
 }
 
@@ -68,7 +105,7 @@ impl DedupeStore for MemoryStore {
 
     async fn release(&self, key: &str, claim_id: &str) -> Result<(), StoreError> {
         let mut map = self.lock()?;
-        if map.get(key).is_some_and(|r| r.claim_id == claim_id && r.status == RecordStatus::InProgress) {
+        if map.get(key).is_some_and(|r| r.is_releasable_by(claim_id)) {
             map.remove(key);
         }
         Ok(())
@@ -76,7 +113,7 @@ impl DedupeStore for MemoryStore {
 
     async fn note_conflict(&self, key: &str) -> Result<(), StoreError> {
         if let Some(r) = self.lock()?.get_mut(key) {
-            r.conflicts += 1;
+            r.conflicts = r.conflicts.saturating_add(1);
         }
         Ok(())
     }
@@ -87,29 +124,18 @@ impl DedupeStore for MemoryStore {
 
     async fn acquire_work(&self, lease: &WorkLease, now_ms: i64) -> Result<LeaseOutcome, StoreError> {
         let mut map = self.lock()?;
-        let r = map.entry(lease.key.clone()).or_insert_with(|| DedupeRecord {
-            key: lease.key.clone(),
-            status: RecordStatus::Enqueued,
-            claim_id: String::new(),
-            lease_until_ms: 0,
-            expires_at: lease.expires_at,
-            body_sha256: String::new(),
-            received_at: lease.received_at.clone(),
-            conflicts: 0,
-            work_lease_until_ms: None,
-            work_token: None,
-            event_id: None,
-            last_error: None,
-        });
+        let r = map.entry(lease.key.clone()).or_insert_with(|| recreated(lease));
         if r.status == RecordStatus::Published {
             return Ok(LeaseOutcome::AlreadyPublished);
         }
         if !r.is_workable(now_ms) {
             return Ok(LeaseOutcome::Busy { until_ms: r.work_lease_until_ms.unwrap_or(now_ms) });
         }
+        r.status = RecordStatus::Enqueued;
+        r.expires_at = lease.expires_at;
         r.work_lease_until_ms = Some(lease.until_ms);
         r.work_token = Some(lease.token.clone());
-        Ok(LeaseOutcome::Acquired)
+        Ok(LeaseOutcome::Acquired { poll_seq: r.poll_seq })
     }
 
     async fn release_work(&self, key: &str, token: &str, reason: &str) -> Result<(), StoreError> {
@@ -121,85 +147,268 @@ impl DedupeStore for MemoryStore {
         Ok(())
     }
 
-    async fn mark_published(&self, key: &str, event_id: &str, _published_at: &str) -> Result<(), StoreError> {
-        if let Some(r) = self.lock()?.get_mut(key) {
-            r.status = RecordStatus::Published;
-            r.event_id = Some(event_id.to_string());
-            r.work_lease_until_ms = None;
-            r.work_token = None;
-            r.last_error = None;
+    async fn mark_published(
+        &self,
+        key: &str,
+        token: &str,
+        event_id: &str,
+        _published_at: &str,
+    ) -> Result<bool, StoreError> {
+        match self.lock()?.get_mut(key).filter(|r| r.work_token.as_deref() == Some(token)) {
+            Some(r) => {
+                r.status = RecordStatus::Published;
+                r.event_id = Some(event_id.to_string());
+                r.work_lease_until_ms = None;
+                r.work_token = None;
+                r.last_error = None;
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        Ok(())
+    }
+
+    async fn advance_polls(&self, key: &str, token: &str, from: u32) -> Result<bool, StoreError> {
+        match self.lock()?.get_mut(key).filter(|r| r.work_token.as_deref() == Some(token) && r.poll_seq == from) {
+            Some(r) => {
+                r.poll_seq = from.saturating_add(1);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }
 
 #[async_trait]
 impl WatchStore for MemoryStore {
-    async fn put_watch(&self, watch: &Watch) -> Result<(), StoreError> {
+    async fn put_watch(&self, watch: &Watch) -> Result<Watch, StoreError> {
         drop(self.lock()?);
-        self.watches.lock().expect("watch lock").insert(watch.reference.clone(), watch.clone());
-        Ok(())
+        Ok(locked(&self.watches).entry(watch.reference.clone()).or_insert_with(|| watch.clone()).clone())
     }
 
     async fn get_watch(&self, reference: &str) -> Result<Option<Watch>, StoreError> {
         drop(self.lock()?);
-        Ok(self.watches.lock().expect("watch lock").get(reference).cloned())
+        Ok(locked(&self.watches).get(reference).cloned())
     }
 }
 
-/// A queue in a vector; `fail` makes sends fail (an outage).
+/// A queue's settings (the SQS queue attributes that matter here).
+#[derive(Clone)]
+pub struct MemoryQueueSettings {
+    /// How long a received message stays hidden.
+    pub visibility_timeout: Duration,
+    /// Where a message goes once it has been received `max_receives` times, on its next
+    /// receive (SQS's redrive policy).
+    pub dead_letter: Option<(Arc<MemoryQueue>, u32)>,
+    /// The clock that visibility and delays run on.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for MemoryQueueSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryQueueSettings")
+            .field("visibility_timeout", &self.visibility_timeout)
+            .field("max_receives", &self.dead_letter.as_ref().map(|(_, n)| n))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for MemoryQueueSettings {
+    fn default() -> Self {
+        Self { visibility_timeout: Duration::from_secs(30), dead_letter: None, clock: Arc::new(SystemClock) }
+    }
+}
+
+/// A message held by a [`MemoryQueue`].
+#[derive(Debug, Clone)]
+struct Held {
+    id: String,
+    msg: OutgoingMessage,
+    visible_at_ms: i64,
+    receive_count: u32,
+    receipt: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    held: Vec<Held>,
+    /// Every message ever sent, in order (what tests assert on).
+    sent: Vec<OutgoingMessage>,
+    delays: Vec<(String, Duration)>,
+    next_id: u64,
+}
+
+/// A queue in memory with SQS's semantics (visibility timeout, receive counts, delays,
+/// a dead-letter queue); `fail` makes every call fail (an outage).
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
-    messages: Mutex<Vec<OutgoingMessage>>,
-    delays: Mutex<Vec<(String, Duration)>>,
-    /// When set, sends fail with [`QueueError::Unavailable`].
-    pub fail: std::sync::atomic::AtomicBool,
-    /// Calls made so far (each stands for one SQS round trip; a batch send counts once).
-    pub calls: std::sync::atomic::AtomicUsize,
+    state: Mutex<QueueState>,
+    settings: MemoryQueueSettings,
+    /// When set, every call fails with [`QueueError::Unavailable`].
+    pub fail: AtomicBool,
+    /// Calls made so far (each stands for one SQS round trip; a batch counts once).
+    pub calls: AtomicUsize,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl MemoryQueue {
-    /// Messages sent so far.
+    /// A queue with the given settings.
+    pub fn new(settings: MemoryQueueSettings) -> Self {
+        Self { settings, ..Self::default() }
+    }
+
+    /// Every message sent so far, in order (received, deleted or not).
     pub fn messages(&self) -> Vec<OutgoingMessage> {
-        self.messages.lock().expect("queue lock").clone()
+        locked(&self.state).sent.clone()
     }
 
     /// Visibility delays requested so far (receipt handle, delay).
     pub fn delays(&self) -> Vec<(String, Duration)> {
-        self.delays.lock().expect("queue lock").clone()
+        locked(&self.state).delays.clone()
     }
 
-    fn down(&self) -> bool {
-        self.fail.load(std::sync::atomic::Ordering::SeqCst)
+    /// Makes an in-flight message visible again at once, as SQS's at-least-once delivery
+    /// occasionally does; `false` if no such message is in flight.
+    pub fn redeliver(&self, message_id: &str) -> bool {
+        let now = self.settings.clock.now_ms();
+        let mut state = locked(&self.state);
+        match state.held.iter_mut().find(|h| h.id == message_id && h.visible_at_ms > now) {
+            Some(h) => {
+                h.visible_at_ms = now;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ids of the messages the queue holds (visible or not), oldest first.
+    pub fn held_ids(&self) -> Vec<String> {
+        locked(&self.state).held.iter().map(|h| h.id.clone()).collect()
+    }
+
+    /// When the next held message becomes visible (epoch ms), if any is held.
+    pub fn next_visible_at_ms(&self) -> Option<i64> {
+        locked(&self.state).held.iter().map(|h| h.visible_at_ms).min()
+    }
+
+    fn call(&self) -> Result<(), QueueError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(QueueError::Unavailable("injected outage".into()));
+        }
+        Ok(())
+    }
+
+    fn push(&self, state: &mut QueueState, msg: OutgoingMessage) -> Result<String, QueueError> {
+        if msg.body.len() > crate::ports::MAX_MESSAGE_BYTES {
+            return Err(QueueError::Rejected(format!("message of {} bytes is over the limit", msg.body.len())));
+        }
+        state.next_id = state.next_id.saturating_add(1);
+        let id = format!("m-{}", state.next_id);
+        let delay = msg.delay.map_or(0, |d| millis(d.min(crate::ports::MAX_DELAY)));
+        let visible_at_ms = self.settings.clock.now_ms().saturating_add(delay);
+        state.sent.push(msg.clone());
+        state.held.push(Held { id: id.clone(), msg, visible_at_ms, receive_count: 0, receipt: None });
+        Ok(id)
+    }
+
+    /// Takes a message as moved from another queue (its receive count starts over).
+    fn take_dead_letter(&self, h: Held) {
+        let mut state = locked(&self.state);
+        state.sent.push(h.msg.clone());
+        let visible_at_ms = self.settings.clock.now_ms();
+        state.held.push(Held { visible_at_ms, receive_count: 0, receipt: None, ..h });
     }
 }
 
 #[async_trait]
 impl Queue for MemoryQueue {
     async fn send(&self, msg: OutgoingMessage) -> Result<String, QueueError> {
-        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.push(msg)
+        self.call()?;
+        let mut state = locked(&self.state);
+        self.push(&mut state, msg)
     }
 
     async fn send_batch(&self, msgs: Vec<OutgoingMessage>) -> Vec<Result<String, QueueError>> {
-        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        msgs.into_iter().map(|m| self.push(m)).collect()
+        if let Err(e) = self.call() {
+            return msgs.iter().map(|_| Err(QueueError::Unavailable(e.to_string()))).collect();
+        }
+        let mut state = locked(&self.state);
+        msgs.into_iter().map(|m| self.push(&mut state, m)).collect()
     }
 
     async fn delay_retries(&self, retries: Vec<(String, Duration)>) -> Result<(), QueueError> {
-        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.delays.lock().expect("queue lock").extend(retries);
+        self.call()?;
+        let now = self.settings.clock.now_ms();
+        let mut state = locked(&self.state);
+        for (receipt, delay) in &retries {
+            let delay = millis((*delay).min(crate::ports::MAX_VISIBILITY));
+            if let Some(h) = state.held.iter_mut().find(|h| h.receipt.as_deref() == Some(receipt.as_str())) {
+                h.visible_at_ms = now.saturating_add(delay);
+            }
+        }
+        state.delays.extend(retries);
         Ok(())
     }
 }
 
-impl MemoryQueue {
-    fn push(&self, msg: OutgoingMessage) -> Result<String, QueueError> {
-        if self.down() {
-            return Err(QueueError::Unavailable("injected outage".into()));
+#[async_trait]
+impl QueueConsumer for MemoryQueue {
+    async fn receive(&self, max: usize, _wait: Duration) -> Result<Vec<ReceivedMessage>, QueueError> {
+        self.call()?;
+        let now = self.settings.clock.now_ms();
+        let mut moved = Vec::new();
+        let mut out = Vec::new();
+        {
+            let mut guard = locked(&self.state);
+            let QueueState { held, next_id, .. } = &mut *guard;
+            let mut kept = Vec::with_capacity(held.len());
+            for mut h in std::mem::take(held) {
+                if out.len() >= max.clamp(1, 10) || h.visible_at_ms > now {
+                    kept.push(h);
+                    continue;
+                }
+                if let Some((_, max_receives)) = &self.settings.dead_letter
+                    && h.receive_count >= *max_receives
+                {
+                    moved.push(h);
+                    continue;
+                }
+                *next_id = next_id.saturating_add(1);
+                let receipt = format!("r-{next_id}");
+                h.receive_count = h.receive_count.saturating_add(1);
+                h.receipt = Some(receipt.clone());
+                h.visible_at_ms = now.saturating_add(millis(self.settings.visibility_timeout));
+                out.push(ReceivedMessage {
+                    message_id: h.id.clone(),
+                    receipt_handle: receipt,
+                    body: h.msg.body.clone(),
+                    attributes: h.msg.attributes.clone(),
+                    receive_count: h.receive_count,
+                });
+                kept.push(h);
+            }
+            *held = kept;
         }
-        let mut m = self.messages.lock().expect("queue lock");
-        m.push(msg);
-        Ok(format!("m-{}", m.len()))
+        if let Some((dlq, _)) = &self.settings.dead_letter {
+            for h in moved {
+                dlq.take_dead_letter(h);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn delete(&self, receipt_handles: Vec<String>) -> Result<(), QueueError> {
+        self.call()?;
+        let mut state = locked(&self.state);
+        state.held.retain(|h| !h.receipt.as_ref().is_some_and(|r| receipt_handles.contains(r)));
+        Ok(())
+    }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        self.call()?;
+        Ok(locked(&self.state).held.len() as u64)
     }
 }

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS dedupe (
     work_token TEXT,
     event_id TEXT,
     last_error TEXT,
-    published_at TEXT
+    published_at TEXT,
+    poll_seq INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -69,8 +70,7 @@ CREATE TABLE IF NOT EXISTS watches (
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at_ms, seq);
 ";
 
-/// Largest message body, as on SQS.
-pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+pub use crate::ports::MAX_MESSAGE_BYTES;
 
 /// A failure to open the database file.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +104,14 @@ impl SqliteDb {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
+        // Files written before the poll chain existed lack its column.
+        let has_poll_seq = conn
+            .prepare("SELECT 1 FROM pragma_table_info('dedupe') WHERE name = 'poll_seq'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(fail)?;
+        if !has_poll_seq {
+            conn.execute_batch("ALTER TABLE dedupe ADD COLUMN poll_seq INTEGER NOT NULL DEFAULT 0").map_err(fail)?;
+        }
         Ok(Self { conn: Arc::new(Mutex::new(conn)), clock })
     }
 
@@ -139,7 +147,7 @@ pub struct SqliteStore {
 }
 
 const RECORD_COLUMNS: &str = "key, status, claim_id, lease_until_ms, expires_at, body_sha256, received_at, \
-     conflicts, work_lease_until_ms, work_token, event_id, last_error";
+     conflicts, work_lease_until_ms, work_token, event_id, last_error, poll_seq";
 
 fn record(row: &Row<'_>) -> rusqlite::Result<DedupeRecord> {
     let status: String = row.get(1)?;
@@ -156,6 +164,7 @@ fn record(row: &Row<'_>) -> rusqlite::Result<DedupeRecord> {
         work_token: row.get(9)?,
         event_id: row.get(10)?,
         last_error: row.get(11)?,
+        poll_seq: row.get(12)?,
     })
 }
 
@@ -178,8 +187,11 @@ impl DedupeStore for SqliteStore {
                     status = 'IN_PROGRESS', claim_id = excluded.claim_id, lease_until_ms = excluded.lease_until_ms,
                     expires_at = excluded.expires_at, body_sha256 = excluded.body_sha256,
                     received_at = excluded.received_at, conflicts = 0, work_lease_until_ms = NULL,
-                    work_token = NULL, event_id = NULL, last_error = NULL, published_at = NULL
-                 WHERE dedupe.expires_at < ?7 OR (dedupe.status = 'IN_PROGRESS' AND dedupe.lease_until_ms < ?8)",
+                    work_token = NULL, event_id = NULL, last_error = NULL, published_at = NULL, poll_seq = 0
+                 WHERE (dedupe.work_lease_until_ms IS NULL OR dedupe.work_lease_until_ms < ?8)
+                   AND (dedupe.expires_at < ?7
+                        OR (dedupe.status = 'IN_PROGRESS' AND dedupe.lease_until_ms < ?8
+                            AND dedupe.work_token IS NULL))",
                 params![
                     claim.key,
                     claim.claim_id,
@@ -217,7 +229,8 @@ impl DedupeStore for SqliteStore {
         self.db
             .lock()
             .execute(
-                "DELETE FROM dedupe WHERE key = ?1 AND claim_id = ?2 AND status = 'IN_PROGRESS'",
+                "DELETE FROM dedupe
+                 WHERE key = ?1 AND claim_id = ?2 AND status = 'IN_PROGRESS' AND work_token IS NULL",
                 params![key, claim_id],
             )
             .map_err(store_err)?;
@@ -227,7 +240,7 @@ impl DedupeStore for SqliteStore {
     async fn note_conflict(&self, key: &str) -> Result<(), StoreError> {
         self.db
             .lock()
-            .execute("UPDATE dedupe SET conflicts = conflicts + 1 WHERE key = ?1", [key])
+            .execute("UPDATE dedupe SET conflicts = MIN(conflicts, 9223372036854775806) + 1 WHERE key = ?1", [key])
             .map_err(store_err)?;
         Ok(())
     }
@@ -245,14 +258,18 @@ impl DedupeStore for SqliteStore {
                                      work_lease_until_ms, work_token)
                  VALUES (?1, 'ENQUEUED', '', 0, ?2, '', ?3, ?4, ?5)
                  ON CONFLICT (key) DO UPDATE SET
-                    work_lease_until_ms = excluded.work_lease_until_ms, work_token = excluded.work_token
+                    work_lease_until_ms = excluded.work_lease_until_ms, work_token = excluded.work_token,
+                    status = 'ENQUEUED', expires_at = excluded.expires_at
                  WHERE dedupe.status <> 'PUBLISHED'
                    AND (dedupe.work_lease_until_ms IS NULL OR dedupe.work_lease_until_ms < ?6)",
                 params![lease.key, lease.expires_at, lease.received_at, lease.until_ms, lease.token, now_ms],
             )
             .map_err(store_err)?;
         if written == 1 {
-            return Ok(LeaseOutcome::Acquired);
+            let poll_seq = conn
+                .query_row("SELECT poll_seq FROM dedupe WHERE key = ?1", [&lease.key], |r| r.get(0))
+                .map_err(store_err)?;
+            return Ok(LeaseOutcome::Acquired { poll_seq });
         }
         Ok(match Self::read(&conn, &lease.key).map_err(store_err)? {
             Some(r) if r.status == RecordStatus::Published => LeaseOutcome::AlreadyPublished,
@@ -273,28 +290,47 @@ impl DedupeStore for SqliteStore {
         Ok(())
     }
 
-    async fn mark_published(&self, key: &str, event_id: &str, published_at: &str) -> Result<(), StoreError> {
-        self.db
+    async fn mark_published(
+        &self,
+        key: &str,
+        token: &str,
+        event_id: &str,
+        published_at: &str,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .db
             .lock()
             .execute(
-                "UPDATE dedupe SET status = 'PUBLISHED', event_id = ?2, published_at = ?3,
+                "UPDATE dedupe SET status = 'PUBLISHED', event_id = ?3, published_at = ?4,
                     work_lease_until_ms = NULL, work_token = NULL, last_error = NULL
-                 WHERE key = ?1",
-                params![key, event_id, published_at],
+                 WHERE key = ?1 AND work_token = ?2",
+                params![key, token, event_id, published_at],
             )
             .map_err(store_err)?;
-        Ok(())
+        Ok(n == 1)
+    }
+
+    async fn advance_polls(&self, key: &str, token: &str, from: u32) -> Result<bool, StoreError> {
+        let n = self
+            .db
+            .lock()
+            .execute(
+                "UPDATE dedupe SET poll_seq = poll_seq + 1 WHERE key = ?1 AND work_token = ?2 AND poll_seq = ?3",
+                params![key, token, from],
+            )
+            .map_err(store_err)?;
+        Ok(n == 1)
     }
 }
 
 #[async_trait]
 impl WatchStore for SqliteStore {
-    async fn put_watch(&self, watch: &Watch) -> Result<(), StoreError> {
+    async fn put_watch(&self, watch: &Watch) -> Result<Watch, StoreError> {
         self.db
             .lock()
             .execute(
-                "INSERT OR REPLACE INTO watches (reference, task_id, upstream, registered_at, horizon_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO watches (reference, task_id, upstream, registered_at, horizon_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (reference) DO NOTHING",
                 params![
                     watch.reference,
                     watch.task_id,
@@ -304,7 +340,9 @@ impl WatchStore for SqliteStore {
                 ],
             )
             .map_err(store_err)?;
-        Ok(())
+        self.get_watch(&watch.reference)
+            .await?
+            .ok_or_else(|| StoreError(format!("watch {} neither written nor found", watch.reference)))
     }
 
     async fn get_watch(&self, reference: &str) -> Result<Option<Watch>, StoreError> {
@@ -380,11 +418,20 @@ impl SqliteQueue {
             return Err(QueueError::Rejected(format!("message of {} bytes is over the 1 MiB limit", msg.body.len())));
         }
         let id = random_id();
-        let attributes = serde_json::to_string(&msg.attributes).expect("string pairs serialize");
+        let attributes = serde_json::to_string(&msg.attributes)
+            .map_err(|e| QueueError::Rejected(format!("attributes do not serialize: {e}")))?;
         conn.execute(
             "INSERT INTO messages (id, queue, body, attributes, group_id, sent_at_ms, visible_at_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, self.name, msg.body, attributes, msg.group_id, now_ms, now_ms + msg.delay.map_or(0, millis)],
+            params![
+                id,
+                self.name,
+                msg.body,
+                attributes,
+                msg.group_id,
+                now_ms,
+                now_ms.saturating_add(msg.delay.map_or(0, |d| millis(d.min(crate::ports::MAX_DELAY))))
+            ],
         )
         .map_err(queue_err)?;
         Ok(id)
@@ -443,7 +490,7 @@ impl SqliteQueue {
                 tx.execute(
                     "UPDATE messages SET receive_count = receive_count + 1, receipt = ?2, visible_at_ms = ?3
                      WHERE seq = ?1",
-                    params![seq, receipt, now_ms + millis(self.settings.visibility_timeout)],
+                    params![seq, receipt, now_ms.saturating_add(millis(self.settings.visibility_timeout))],
                 )
                 .map_err(queue_err)?;
                 out.push(ReceivedMessage {
@@ -492,7 +539,7 @@ impl Queue for SqliteQueue {
         for (receipt, delay) in retries {
             tx.execute(
                 "UPDATE messages SET visible_at_ms = ?2 WHERE receipt = ?1",
-                params![receipt, now_ms + millis(delay)],
+                params![receipt, now_ms.saturating_add(millis(delay.min(crate::ports::MAX_VISIBILITY)))],
             )
             .map_err(queue_err)?;
         }

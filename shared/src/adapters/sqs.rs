@@ -12,14 +12,12 @@ use aws_sdk_sqs::types::{
 };
 use futures_util::future::join_all;
 
-use crate::ports::{OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage};
+use crate::ports::{MAX_DELAY, MAX_VISIBILITY, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage};
 
 /// SQS caps a batch at 10 entries.
 const MAX_BATCH_ENTRIES: usize = 10;
 /// Batch payload budget (the classic SQS limit; kept so any queue configuration works).
 const MAX_BATCH_BYTES: usize = 256 * 1024;
-/// SQS caps a visibility timeout at 12 hours.
-pub const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 60 * 60);
 /// The default FIFO message group when a message names none.
 const DEFAULT_GROUP: &str = "genhook";
 
@@ -55,9 +53,6 @@ fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static>(op: &str, 
 fn attribute(value: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder().data_type("String").string_value(value).build().expect("data_type is set")
 }
-
-/// SQS caps a message delay at 15 minutes.
-pub const MAX_DELAY: Duration = Duration::from_secs(900);
 
 fn delay_seconds(m: &OutgoingMessage) -> Option<i32> {
     m.delay.filter(|d| !d.is_zero()).map(|d| d.min(MAX_DELAY).as_secs().max(1) as i32)

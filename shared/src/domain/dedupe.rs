@@ -4,10 +4,25 @@
 //!   (none) --receiver claim--> IN_PROGRESS --inbox send ok--> ENQUEUED --worker publish--> PUBLISHED
 //!                                   | inbox send failed: record deleted (the provider's retry starts over)
 //!                                   | lease expired (receiver crashed): claimable again
+//!                                   | a worker leased it: ENQUEUED (its message is in the inbox)
 //! ```
+//! Every write is conditioned on the token that owns the record: the receiver's
+//! `claim_id` while it is IN_PROGRESS and no worker has seen it, the worker's
+//! `work_token` afterwards. A worker's lease proves the message reached the inbox, so
+//! from then on no receiver write (release, re-claim) may touch the record.
+//!
 //! Expiry is always checked by the conditions themselves; DynamoDB TTL only tidies up.
+//! Every worker lease pushes `expires_at` out to a full TTL again, so a record outlives
+//! every message that can still refer to it (see [`MIN_DEDUPE_TTL`]).
+
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+/// The shortest dedupe TTL genhook accepts: longer than SQS's longest message retention
+/// (14 days) plus a day, so a message redriven from a DLQ late in its life still finds
+/// its record (and does not publish again).
+pub const MIN_DEDUPE_TTL: Duration = Duration::from_secs(15 * 24 * 60 * 60);
 
 /// Where a dedupe record is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,13 +83,29 @@ pub struct DedupeRecord {
     pub event_id: Option<String>,
     /// Why the last worker attempt did not publish.
     pub last_error: Option<String>,
+    /// Position of the record's poll chain: the `polls` of the one scheduled message
+    /// that may schedule the next poll (0 before any).
+    pub poll_seq: u32,
 }
 
 impl DedupeRecord {
     /// Whether a new receiver claim may overwrite this record at `now` (the same rule the
     /// DynamoDB condition expression encodes).
+    /// A record a worker has leased is never claimable while the lease lives, and an
+    /// IN_PROGRESS record a worker has seen is not dead (its message is in the inbox).
     pub fn is_claimable(&self, now_ms: i64) -> bool {
-        self.expires_at < now_ms / 1000 || (self.status == RecordStatus::InProgress && self.lease_until_ms < now_ms)
+        let work_lease_live = self.work_lease_until_ms.is_some_and(|until| until >= now_ms);
+        !work_lease_live
+            && (self.expires_at < now_ms / 1000
+                || (self.status == RecordStatus::InProgress
+                    && self.lease_until_ms < now_ms
+                    && self.work_token.is_none()))
+    }
+
+    /// Whether the receiver holding `claim_id` may still delete the record (its inbox
+    /// send failed): only its own IN_PROGRESS claim that no worker has touched.
+    pub fn is_releasable_by(&self, claim_id: &str) -> bool {
+        self.claim_id == claim_id && self.status == RecordStatus::InProgress && self.work_token.is_none()
     }
 
     /// Whether a worker may take the record at `now`.
@@ -116,6 +147,7 @@ impl Claim {
             work_token: None,
             event_id: None,
             last_error: None,
+            poll_seq: 0,
         }
     }
 }
@@ -138,7 +170,8 @@ pub struct WorkLease {
     pub token: String,
     /// The lease ends at this instant (epoch ms).
     pub until_ms: i64,
-    /// Expiry (epoch s) to give the record if it no longer exists (TTL passed, redrive).
+    /// Expiry (epoch s) the lease pushes the record's out to (now + TTL): the record
+    /// outlives the message being worked and any later redrive of it.
     pub expires_at: i64,
     /// When the record was first received, if it has to be recreated (RFC 3339).
     pub received_at: String,
@@ -147,8 +180,12 @@ pub struct WorkLease {
 /// What a worker's lease attempt found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {
-    /// The record is ours to process until the lease ends.
-    Acquired,
+    /// The record is ours to process until the lease ends; `poll_seq` is its poll
+    /// chain position (see [`DedupeRecord::poll_seq`]).
+    Acquired {
+        /// The record's poll chain position.
+        poll_seq: u32,
+    },
     /// The event was already published; nothing to do.
     AlreadyPublished,
     /// Another worker holds the lease until this instant (epoch ms).

@@ -61,7 +61,8 @@ pub struct EventOutput {
 impl NormalizedEvent {
     /// JSON text of the event.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("events always serialize")
+        // Infallible: plain structs of strings, numbers and `Value`s (string-keyed maps).
+        crate::domain::carry::sqs_safe_json(serde_json::to_string(self).expect("events always serialize"))
     }
 }
 

@@ -35,7 +35,8 @@ impl InboxMessage {
 
     /// JSON text of the message.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("inbox messages always serialize")
+        // Infallible: plain structs of strings, numbers and `Value`s (string-keyed maps).
+        crate::domain::carry::sqs_safe_json(serde_json::to_string(self).expect("inbox messages always serialize"))
     }
 }
 
@@ -52,6 +53,17 @@ pub struct KataloWebhookMessage {
     pub received_at: String,
     /// The verified webhook body.
     pub payload: Value,
+    /// Polls made so far while the job was still running (0 as the receiver sends it):
+    /// the worker re-sends the message, delayed, for each later poll.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub polls: u32,
+    /// Polling stops after this instant (epoch s); set by the first reschedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon_at: Option<i64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// An APIMP upstream's callback, as the receiver enqueued it after checking the

@@ -1,6 +1,7 @@
 //! Provider-neutral domain types: dedupe records, inbox messages, reconciled jobs and
 //! the normalized event consumers read from the outbox.
 
+pub mod carry;
 pub mod dedupe;
 pub mod event;
 pub mod inbox;

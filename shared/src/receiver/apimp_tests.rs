@@ -162,7 +162,7 @@ async fn vidu_signatures_are_required_when_configured() {
     };
     let (status, json) = send(&rig, signed("Mon, 23 Nov 2026 11:50:00 GMT")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "stale Date: {json}");
-    assert!(json["message"].as_str().unwrap().contains("5 minute"));
+    assert_eq!(json["message"], "signature verification failed", "the reason stays in the log");
     let (status, json) = send(&rig, signed("Mon, 23 Nov 2026 12:01:00 GMT")).await;
     assert_eq!(status, StatusCode::OK, "{json}");
 }

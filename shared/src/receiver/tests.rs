@@ -10,7 +10,7 @@ use time::macros::datetime;
 use super::*;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::clock::ManualClock;
-use crate::domain::dedupe::RecordStatus;
+use crate::domain::dedupe::{LeaseOutcome, RecordStatus};
 use crate::signature::sign_hex;
 
 const SECRET: &str = "test-secret-current";
@@ -65,7 +65,7 @@ async fn accepts_enqueues_and_marks() {
     assert_eq!(msg["received_at"], "2026-11-23T12:00:00Z");
     let rec = rig.store.record(KEY).unwrap();
     assert_eq!(rec.status, RecordStatus::Enqueued);
-    assert_eq!(rec.expires_at, datetime!(2026-11-30 12:00:00 UTC).unix_timestamp());
+    assert_eq!(rec.expires_at, datetime!(2026-12-08 12:00:00 UTC).unix_timestamp());
 }
 
 #[tokio::test]
@@ -231,7 +231,7 @@ async fn expired_records_count_as_absent() {
     let rig = rig();
     let b = body("job_1", "generation.completed");
     send(&rig, signed(&b, SECRET)).await;
-    rig.clock.advance(time::Duration::days(7) + time::Duration::seconds(1));
+    rig.clock.advance(time::Duration::days(15) + time::Duration::seconds(1));
     let (_, json) = send(&rig, signed(&b, SECRET)).await;
     assert_eq!(json["duplicate"], false, "TTL not yet applied, but the record is logically gone");
     assert_eq!(rig.inbox.messages().len(), 2);
@@ -252,4 +252,101 @@ async fn round_trips_per_delivery_are_minimal() {
     // Rejected deliveries touch nothing.
     send(&rig, signed(&b, "wrong")).await;
     assert_eq!(rig.store.calls.load(Ordering::SeqCst), 3);
+}
+
+/// A queue that refuses every message as SQS does one it can never take.
+struct Refusing;
+
+#[async_trait::async_trait]
+impl Queue for Refusing {
+    async fn send(&self, _msg: OutgoingMessage) -> Result<String, QueueError> {
+        Err(QueueError::Rejected("InvalidMessageContents: invalid character".into()))
+    }
+    async fn send_batch(&self, msgs: Vec<OutgoingMessage>) -> Vec<Result<String, QueueError>> {
+        msgs.iter().map(|_| Err(QueueError::Rejected("refused".into()))).collect()
+    }
+    async fn delay_retries(&self, _retries: Vec<(String, std::time::Duration)>) -> Result<(), QueueError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn what_cannot_be_carried_is_refused_with_a_reason_not_a_503() {
+    let rig = rig();
+    // (b) A job id past DynamoDB's key limit would get "store unavailable" forever.
+    let long = "j".repeat(3000);
+    let (status, json) = send(&rig, signed(&body(&long, "generation.completed"), SECRET)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert!(json["message"].as_str().unwrap().contains("job_id"), "{json}");
+    // (c) Nesting the worker could not parse once wrapped in the inbox message.
+    let mut deep = json!("leaf");
+    for _ in 0..100 {
+        deep = json!([deep]);
+    }
+    let b = json!({"event_type": "generation.completed", "job_id": "job_deep", "metadata": deep}).to_string();
+    let (status, json) = send(&rig, signed(b.as_bytes(), SECRET)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{json}");
+    assert!(json["message"].as_str().unwrap().contains("nested"), "{json}");
+    assert!(rig.inbox.messages().is_empty() && rig.store.records().is_empty(), "nothing stored or queued");
+
+    // A queue that refuses the message itself: 422 with the reason, and the key is free.
+    let receiver = Receiver::new(
+        rig.store.clone(),
+        Arc::new(Refusing),
+        ReceiverSettings::new(HmacSecrets::new(SECRET, None)),
+        rig.clock.clone(),
+    );
+    let resp = receiver.handle(signed(&body("job_9", "generation.completed"), SECRET), None).await;
+    assert_eq!(resp.status(), StatusCode::UNPROCESSABLE_ENTITY, "{}", resp.body());
+    assert!(resp.body().contains("InvalidMessageContents"));
+    assert!(rig.store.records().is_empty());
+}
+
+#[tokio::test]
+async fn characters_sqs_refuses_are_escaped_in_the_body_and_cleaned_in_attributes() {
+    let rig = rig();
+    // (a) Signed JSON with U+FFFF escaped in the text and a control character in the type.
+    let b = br#"{"event_type":"generation.completed\u0007","job_id":"job_nc","reference":"a\uffffb\ufffe"}"#;
+    let (status, json) = send(&rig, signed(b, SECRET)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    let msg = &rig.inbox.messages()[0];
+    assert!(msg.body.chars().all(crate::domain::carry::is_sqs_char), "{}", msg.body);
+    for (k, v) in &msg.attributes {
+        assert!(v.chars().all(crate::domain::carry::is_sqs_char), "{k}={v:?}");
+    }
+    let parsed: Value = serde_json::from_str(&msg.body).unwrap();
+    assert_eq!(parsed["payload"]["reference"], "a\u{FFFF}b\u{FFFE}", "the value is kept exactly");
+}
+
+#[tokio::test]
+async fn a_worker_lease_keeps_the_record_from_a_release_and_a_reclaim() {
+    // Defect 1: SendMessage succeeded but the receiver saw a timeout; meanwhile a worker
+    // leased the record. The release must not delete it, and the provider's retry must
+    // not claim it afresh (which would enqueue and publish a second time).
+    let rig = rig();
+    let b = body("job_1", "generation.completed");
+    let now_ms = rig.clock.now_ms();
+    let claim = Claim {
+        key: KEY.into(),
+        claim_id: "c1".into(),
+        lease_until_ms: now_ms + 1_000,
+        expires_at: now_ms / 1000 + 3600,
+        body_sha256: body_sha256(&b),
+        received_at: "t".into(),
+    };
+    assert_eq!(rig.store.claim(&claim, now_ms).await.unwrap(), ClaimOutcome::Claimed);
+    let lease = crate::domain::dedupe::WorkLease {
+        key: KEY.into(),
+        token: "w1".into(),
+        until_ms: now_ms + 120_000,
+        expires_at: now_ms / 1000 + 7200,
+        received_at: "t".into(),
+    };
+    assert!(matches!(rig.store.acquire_work(&lease, now_ms).await.unwrap(), LeaseOutcome::Acquired { .. }));
+    rig.store.release(KEY, "c1").await.unwrap();
+    assert!(rig.store.record(KEY).is_some(), "the leased record survives the release");
+    rig.clock.advance(time::Duration::seconds(5));
+    let (status, json) = send(&rig, signed(&b, SECRET)).await;
+    assert_eq!((status, json["duplicate"].as_bool()), (StatusCode::OK, Some(true)), "{json}");
+    assert!(rig.inbox.messages().is_empty(), "no second message");
 }

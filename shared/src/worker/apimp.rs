@@ -12,13 +12,13 @@
 
 use tracing::info;
 
-use super::{Outcome, Worker};
-use crate::adapters::sqs::MAX_DELAY;
+use super::{Budget, Outcome, Worker};
 use crate::clock::rfc3339;
 use crate::domain::dedupe::{dedupe_key, event_id};
 use crate::domain::event::{EventOutput, NormalizedEvent, SCHEMA_VERSION};
 use crate::domain::inbox::{ApimpCallbackMessage, ApimpWatchMessage};
 use crate::domain::watch::Watch;
+use crate::ports::MAX_DELAY;
 use crate::providers::apimp::PROVIDER;
 use crate::providers::apimp::api::{ApimpTask, media_from_url};
 use crate::providers::apimp::callback::TaskState;
@@ -55,21 +55,32 @@ impl Worker {
         }
     }
 
-    /// Records a registration; `Err` is the retry when the store is down.
+    /// Records a registration; `Err` is the retry when the store is down, or the dead
+    /// letter when the reference is already registered to another task (a registration
+    /// never replaces another).
     pub(super) async fn register_watch(&self, m: &ApimpWatchMessage) -> Result<(), Outcome> {
         if m.polls > 0 {
             return Ok(());
         }
-        self.ports.watches.put_watch(&m.watch).await.map_err(|e| Outcome::Retry {
+        let in_force = self.ports.watches.put_watch(&m.watch).await.map_err(|e| Outcome::Retry {
             delay: self.settings.backoff.delay(1),
             reason: format!("cannot record the watch: {e}"),
-        })
+        })?;
+        if in_force.task_id != m.watch.task_id {
+            return Err(Outcome::Dead {
+                reason: format!(
+                    "reference {} is already registered to task {}; not replaced by task {}",
+                    m.watch.reference, in_force.task_id, m.watch.task_id
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// One poll of a watched task.
-    pub(super) async fn poll_apimp(&self, m: &ApimpWatchMessage, receive_count: u32) -> Outcome {
+    pub(super) async fn poll_apimp(&self, m: &ApimpWatchMessage, receive_count: u32, budget: Budget) -> Outcome {
         let cx = Context { watch: &m.watch, upstream_task_id: None, received_at: &m.watch.registered_at };
-        match self.read_terminal_task(&cx, receive_count).await {
+        match self.read_terminal_task(&cx, receive_count, budget).await {
             Ok(outcome) => outcome,
             Err(task) => {
                 let now = self.ports.clock.now().unix_timestamp();
@@ -78,12 +89,18 @@ impl Worker {
                         reason: format!("polling horizon passed; task {} is still {}", m.watch.task_id, task.status),
                     };
                 }
-                let polls = m.polls + 1;
+                let polls = m.polls.saturating_add(1);
                 let delay = self.settings.backoff.delay(polls).min(MAX_DELAY);
                 let next = ApimpWatchMessage { polls, ..m.clone() };
                 Outcome::Reschedule {
                     message: watch_message(&next, Some(delay)),
-                    reason: format!("task is still {}; poll {} in {} s", task.status, polls + 1, delay.as_secs()),
+                    from: m.polls,
+                    reason: format!(
+                        "task is still {}; poll {} in {} s",
+                        task.status,
+                        polls.saturating_add(1),
+                        delay.as_secs()
+                    ),
                 }
             }
         }
@@ -95,12 +112,14 @@ impl Worker {
         m: &ApimpCallbackMessage,
         watch: &Watch,
         receive_count: u32,
+        budget: Budget,
     ) -> Outcome {
         let cx = Context { watch, upstream_task_id: Some(&m.upstream_task_id), received_at: &m.received_at };
-        let mut outcome = self.read_terminal_task(&cx, receive_count).await.unwrap_or_else(|task| Outcome::Retry {
-            delay: self.settings.backoff.delay(receive_count),
-            reason: format!("the upstream says {} but APIMP still reports {}", m.status, task.status),
-        });
+        let mut outcome =
+            self.read_terminal_task(&cx, receive_count, budget).await.unwrap_or_else(|task| Outcome::Retry {
+                delay: self.settings.backoff.delay(receive_count),
+                reason: format!("the upstream says {} but APIMP still reports {}", m.status, task.status),
+            });
         if let Outcome::Publish(e) = &mut outcome {
             e.upstream = Some(m.upstream.as_str().to_string());
         }
@@ -109,12 +128,20 @@ impl Worker {
 
     /// Reads the task; the outcome when it is terminal (publish, or an error's retry /
     /// dead letter), or the still-running task.
-    async fn read_terminal_task(&self, cx: &Context<'_>, receive_count: u32) -> Result<Outcome, ApimpTask> {
+    async fn read_terminal_task(
+        &self,
+        cx: &Context<'_>,
+        receive_count: u32,
+        budget: Budget,
+    ) -> Result<Outcome, ApimpTask> {
         let Some(api) = &self.ports.apimp else {
             return Ok(Outcome::Dead { reason: "APIMP_API_KEY is not configured: cannot confirm APIMP tasks".into() });
         };
         let mut refreshes = 0;
         loop {
+            if !self.can_call_provider(budget) {
+                return Ok(Outcome::Deferred);
+            }
             let task = match api.get_task(&cx.watch.task_id).await {
                 Ok(t) => t,
                 Err(e) => return Ok(self.api_error_outcome(e, receive_count)),

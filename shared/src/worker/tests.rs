@@ -91,6 +91,8 @@ fn record(id: &str, event_type: &str, receive_count: u32) -> InboxRecord {
         event_type: event_type.into(),
         received_at: "2026-11-23T11:59:00Z".into(),
         payload: json!({"job_id": "job_1", "event_type": event_type, "reference": "ref-1", "failure": {"code": "hint"}}),
+        polls: 0,
+        horizon_at: None,
     });
     InboxRecord { message_id: id.into(), receipt_handle: format!("rh-{id}"), body: msg.to_json(), receive_count }
 }
@@ -130,19 +132,63 @@ async fn publishes_the_reconciled_event_once() {
 }
 
 #[tokio::test]
-async fn a_running_job_is_retried_later() {
+async fn a_running_job_is_rescheduled_not_retried() {
+    // Retrying through visibility would count receives toward the DLQ's 20: a job that
+    // runs for hours would be dead-lettered with no reason.
     let api = ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[]))]);
     let rig = rig(api);
     let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 3)]).await;
-    assert_eq!(report.failed, vec!["m1".to_string()]);
-    assert_eq!(report.retried, 1);
-    let delays = rig.inbox.delays();
-    assert_eq!(delays[0].0, "rh-m1");
-    assert!(delays[0].1 >= Duration::from_secs(20) && delays[0].1 <= Duration::from_secs(40), "{delays:?}");
+    assert_eq!((report.failed.len(), report.rescheduled), (0, 1), "{report:?}");
+    let sent = rig.inbox.messages();
+    assert_eq!(sent.len(), 1);
+    let next: Value = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!((next["type"].as_str(), next["polls"].as_u64()), (Some("katalo.webhook"), Some(1)));
+    assert_eq!(next["horizon_at"].as_i64(), Some(NOW.unix_timestamp() + 24 * 3600));
+    let delay = sent[0].delay.unwrap();
+    assert!(delay >= Duration::from_secs(5) && delay <= Duration::from_secs(10), "{delay:?}");
     let rec = rig.store.record(KEY).unwrap();
-    assert_eq!(rec.work_token, None, "the lease is released for the next attempt");
-    assert_eq!(rec.last_error.as_deref(), Some("job is still processing"));
+    assert_eq!(rec.work_token, None, "the lease is released for the next poll");
+    assert_eq!(rec.poll_seq, 1, "the chain moved on");
+    assert!(rec.last_error.as_deref().unwrap().starts_with("job is still processing"));
     assert!(rig.outbox.messages().is_empty());
+
+    // The same message again (its deletion was lost): the chain has moved past it, so it
+    // schedules nothing and the chain does not fork.
+    let again = rig.worker.process_batch(vec![record("m1", "generation.completed", 4)]).await;
+    assert_eq!((again.failed.len(), again.rescheduled, again.skipped), (0, 0, 1), "{again:?}");
+    assert_eq!(rig.inbox.messages().len(), 1);
+
+    // The scheduled poll goes on while the job runs.
+    let poll = InboxRecord {
+        message_id: "m2".into(),
+        receipt_handle: "rh-m2".into(),
+        body: sent[0].body.clone(),
+        receive_count: 1,
+    };
+    let report = rig.worker.process_batch(vec![poll]).await;
+    assert_eq!(report.rescheduled, 1, "{report:?}");
+    assert_eq!(rig.store.record(KEY).unwrap().poll_seq, 2);
+}
+
+#[tokio::test]
+async fn a_job_running_past_the_horizon_is_dead_lettered_with_the_reason() {
+    let rig = rig(ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[]))]));
+    let msg = InboxMessage::KataloWebhook(KataloWebhookMessage {
+        dedupe_key: KEY.into(),
+        job_id: "job_1".into(),
+        event_type: "generation.completed".into(),
+        received_at: "2026-11-22T11:59:00Z".into(),
+        payload: json!({}),
+        polls: 30,
+        horizon_at: Some(NOW.unix_timestamp()),
+    });
+    let rec =
+        InboxRecord { message_id: "m1".into(), receipt_handle: "rh".into(), body: msg.to_json(), receive_count: 1 };
+    let report = rig.worker.process_batch(vec![rec]).await;
+    assert_eq!(report.dead_lettered, 1, "{report:?}");
+    let dead = rig.dlq.messages();
+    let reason = &dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1;
+    assert!(reason.contains("horizon") && reason.contains("processing"), "{reason}");
 }
 
 #[tokio::test]
@@ -300,6 +346,8 @@ async fn a_batch_publishes_with_one_send() {
                 event_type: "generation.completed".into(),
                 received_at: "2026-11-23T11:59:00Z".into(),
                 payload: json!({}),
+                polls: 0,
+                horizon_at: None,
             });
             InboxRecord {
                 message_id: format!("m{i}"),

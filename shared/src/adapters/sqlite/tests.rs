@@ -74,7 +74,10 @@ async fn work_leases_and_publishing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).0.store();
     // A missing record is recreated as ENQUEUED under the lease.
-    assert_eq!(store.acquire_work(&lease("k", "w1", T0_MS + 1_000), T0_MS).await.unwrap(), LeaseOutcome::Acquired);
+    assert_eq!(
+        store.acquire_work(&lease("k", "w1", T0_MS + 1_000), T0_MS).await.unwrap(),
+        LeaseOutcome::Acquired { poll_seq: 0 }
+    );
     assert_eq!(
         store.acquire_work(&lease("k", "w2", T0_MS + 2_000), T0_MS + 500).await.unwrap(),
         LeaseOutcome::Busy { until_ms: T0_MS + 1_000 }
@@ -86,9 +89,13 @@ async fn work_leases_and_publishing() {
     assert_eq!((r.work_token, r.last_error.as_deref()), (None, Some("job still running")));
     assert_eq!(
         store.acquire_work(&lease("k", "w2", T0_MS + 2_000), T0_MS + 500).await.unwrap(),
-        LeaseOutcome::Acquired
+        LeaseOutcome::Acquired { poll_seq: 0 }
     );
-    store.mark_published("k", "evt_1", "2026-11-23T12:00:01Z").await.unwrap();
+    assert!(
+        !store.mark_published("k", "w1", "evt_1", "2026-11-23T12:00:01Z").await.unwrap(),
+        "not w1's lease any more"
+    );
+    assert!(store.mark_published("k", "w2", "evt_1", "2026-11-23T12:00:01Z").await.unwrap());
     assert_eq!(
         store.acquire_work(&lease("k", "w3", T0_MS + 9_000), T0_MS).await.unwrap(),
         LeaseOutcome::AlreadyPublished
