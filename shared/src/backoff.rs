@@ -9,12 +9,15 @@ pub struct Backoff {
     pub base: Duration,
     /// Largest delay.
     pub cap: Duration,
+    /// Spread delays randomly over the upper half of their ceiling (on by default; off
+    /// makes every delay its ceiling, for reproducible simulations).
+    pub jitter: bool,
 }
 
 impl Default for Backoff {
     /// 10 s, doubling, capped at 15 minutes.
     fn default() -> Self {
-        Self { base: Duration::from_secs(10), cap: Duration::from_secs(15 * 60) }
+        Self { base: Duration::from_secs(10), cap: Duration::from_secs(15 * 60), jitter: true }
     }
 }
 
@@ -29,6 +32,9 @@ impl Backoff {
     /// retries of many messages spread out; never under one second.
     pub fn delay(&self, attempt: u32) -> Duration {
         let ceiling = self.ceiling(attempt);
+        if !self.jitter {
+            return ceiling.max(Duration::from_secs(1));
+        }
         let half = ceiling / 2;
         let jitter = half.mul_f64(rand::random::<f64>());
         (half + jitter).max(Duration::from_secs(1))

@@ -42,6 +42,9 @@ use crate::receiver::random_id;
 
 mod apimp;
 
+/// Tries of the PUBLISHED mark after an event went out.
+const MARK_ATTEMPTS: u32 = 3;
+
 /// Message attribute carrying why a message was dead-lettered.
 pub const FAILURE_REASON_ATTRIBUTE: &str = "genhook_failure_reason";
 
@@ -288,12 +291,16 @@ impl Worker {
                     let store = self.ports.store.clone();
                     let at = published_at.clone();
                     marks.push(async move {
-                        // The event is out; if the mark fails, a redelivery republishes the
-                        // same event_id, which consumers dedupe on.
-                        match store.mark_published(&key, &token, &event.event_id, &at).await {
-                            Ok(true) => {}
-                            Ok(false) => warn!(key = %key, "could not mark PUBLISHED: the lease was lost"),
-                            Err(e) => warn!(key = %key, error = %e, "could not mark PUBLISHED"),
+                        // The event is out. A failed mark is tried twice more; if it still
+                        // fails, the record stays ENQUEUED (later deliveries of the key are
+                        // still acknowledged as duplicates) and only a redelivery of this
+                        // message republishes, with the same event_id consumers dedupe on.
+                        for attempt in 1..=MARK_ATTEMPTS {
+                            match store.mark_published(&key, &token, &event.event_id, &at).await {
+                                Ok(true) => return,
+                                Ok(false) => return warn!(key = %key, "could not mark PUBLISHED: the lease was lost"),
+                                Err(e) => warn!(key = %key, attempt, error = %e, "could not mark PUBLISHED"),
+                            }
                         }
                     });
                 }
@@ -338,17 +345,22 @@ impl Worker {
             match results.next().unwrap_or_else(|| Err(QueueError::Unavailable("no result for message".into()))) {
                 Ok(_) => {
                     info!(key = work.key.as_deref().unwrap_or("-"), reason = %reason, "next poll scheduled");
-                    if let (Some(key), Some(lease)) = (&work.key, &work.lease) {
-                        match self.ports.store.advance_polls(key, &lease.token, from).await {
-                            Ok(true) => {}
-                            Ok(false) => warn!(key = %key, "poll chain not advanced: the lease was lost"),
-                            // The follow-up is out; a redelivery of this message sends
-                            // another, and the chain drops whichever comes second.
-                            Err(e) => warn!(key = %key, error = %e, "poll chain not advanced"),
+                    let advanced = match (&work.key, &work.lease) {
+                        (Some(key), Some(lease)) => self.ports.store.advance_polls(key, &lease.token, from).await,
+                        _ => Ok(false),
+                    };
+                    match advanced {
+                        Ok(true) => {
+                            self.release(&work, &reason).await;
+                            report.rescheduled += 1;
                         }
+                        // The follow-up is out but the chain still points here, so the
+                        // follow-up would be dropped as stale: keep this message, whose
+                        // redelivery sends another and moves the chain on (the chain then
+                        // drops whichever follow-up comes second).
+                        Ok(false) => retry.push(self.retry_after_send_failure(work, "poll chain", "lease lost")),
+                        Err(e) => retry.push(self.retry_after_send_failure(work, "poll chain", e)),
                     }
-                    self.release(&work, &reason).await;
-                    report.rescheduled += 1;
                 }
                 Err(e) => retry.push(self.retry_after_send_failure(work, "inbox", e)),
             }

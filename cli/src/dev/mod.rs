@@ -195,7 +195,7 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     let visibility = Duration::from_secs(args.backend.visibility_timeout_secs.into());
     let defaults = WorkerSettings {
         // Local runs retry sooner than the deployed defaults (10 s doubling to 15 min).
-        backoff: Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(30) },
+        backoff: Backoff { base: Duration::from_secs(1), cap: Duration::from_secs(30), jitter: true },
         // A crashed run's lease is over by the time its message is visible again.
         lease: visibility,
         ..WorkerSettings::default()

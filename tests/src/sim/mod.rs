@@ -1,0 +1,445 @@
+//! A deterministic simulation of the whole pipeline, after FoundationDB's and
+//! TigerBeetle's: the real [`Receiver`] and [`Worker`] over the in-memory adapters, a
+//! manual clock, and a seeded fault injector ([`chaos`]) around every port call. One
+//! seed is one schedule: Katalo jobs finish, Katalo delivers their signed webhooks (late,
+//! early, twice, forged, retried on every non-2xx or missing answer), SQS delivers inbox
+//! messages in any order and sometimes twice, and receiver and worker invocations run
+//! concurrently, failing, timing out after their effects, stalling and crashing between
+//! any two steps. Then the faults stop (the heal phase) and the pipeline runs until it is
+//! quiet. The invariants ([`check`]) must hold after every schedule; a failure names its
+//! seed, which replays it exactly.
+
+pub mod chaos;
+pub mod ports;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use genhook::adapters::memory::{MemoryQueue, MemoryQueueSettings, MemoryStore};
+use genhook::backoff::Backoff;
+use genhook::clock::{Clock, ManualClock};
+use genhook::domain::dedupe::{RecordStatus, dedupe_key, event_id};
+use genhook::ports::QueueConsumer;
+use genhook::receiver::{Receiver, ReceiverSettings};
+use genhook::signature::{HmacSecrets, sign_hex};
+use genhook::worker::{InboxRecord, Worker, WorkerPorts, WorkerSettings};
+use http::Request;
+use rand::Rng;
+use rand::seq::SliceRandom;
+use time::macros::datetime;
+
+use chaos::{Actor, Chaos};
+use ports::{FaultyQueue, FaultyStore, Publication, SimJob, SimKatalo};
+
+const SECRET: &str = "whsec_sim";
+const RECEIVER_TIMEOUT_MS: i64 = 10_000;
+const WORKER_TIMEOUT_MS: i64 = 60_000;
+/// Katalo's retries of a delivery that got no 2xx: then it gives up.
+const PROVIDER_ATTEMPTS: u32 = 8;
+
+/// What one schedule did.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Webhook deliveries made (attempts included).
+    pub deliveries: u64,
+    /// Jobs whose webhook was acknowledged with 2xx at least once.
+    pub acked_jobs: u64,
+    /// Events on the outbox.
+    pub events: u64,
+    /// Extra copies of an event (the documented at-least-once window).
+    pub republished: u64,
+    /// Port calls, failures and crashes injected.
+    pub calls: u64,
+    /// Injected failures.
+    pub failures: u64,
+    /// Injected crashes.
+    pub crashes: u64,
+}
+
+/// A broken invariant, with the seed that replays it.
+#[derive(Debug)]
+pub struct Failure {
+    /// The schedule's seed.
+    pub seed: u64,
+    /// Which invariant, and how.
+    pub what: String,
+    /// The schedule's last steps.
+    pub trace: Vec<String>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "seed {}: {}", self.seed, self.what)?;
+        writeln!(f, "replay: GENHOOK_SIM_SEED={} cargo test -p genhook-tests --test simulation", self.seed)?;
+        for line in self.trace.iter().rev().take(60).rev() {
+            writeln!(f, "  {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A webhook delivery Katalo keeps trying.
+#[derive(Debug, Clone)]
+struct Delivery {
+    job: usize,
+    body: Vec<u8>,
+    signature: String,
+    forged: bool,
+    attempts: u32,
+    due_ms: i64,
+}
+
+struct World {
+    chaos: Arc<Chaos>,
+    clock: Arc<ManualClock>,
+    store: Arc<MemoryStore>,
+    inbox: Arc<MemoryQueue>,
+    inbox_dlq: Arc<MemoryQueue>,
+    publications: Arc<Mutex<Vec<Publication>>>,
+    receiver: Receiver,
+    worker: Worker,
+    jobs: Vec<SimJob>,
+    acked: BTreeSet<usize>,
+    pending: Vec<Delivery>,
+    stats: Stats,
+}
+
+impl World {
+    fn new(seed: u64, fault_rate: f64) -> Self {
+        let clock = Arc::new(ManualClock::new(datetime!(2026-11-23 12:00:00 UTC)));
+        let chaos = Arc::new(Chaos::new(seed, fault_rate, clock.clone()));
+        let store = Arc::new(MemoryStore::default());
+        let inbox_dlq = Arc::new(MemoryQueue::new(MemoryQueueSettings { clock: clock.clone(), ..Default::default() }));
+        let inbox = Arc::new(MemoryQueue::new(MemoryQueueSettings {
+            visibility_timeout: Duration::from_secs(360),
+            dead_letter: Some((inbox_dlq.clone(), 20)),
+            clock: clock.clone(),
+        }));
+        let outbox = Arc::new(MemoryQueue::new(MemoryQueueSettings { clock: clock.clone(), ..Default::default() }));
+        let publications = Arc::new(Mutex::new(Vec::new()));
+        let faulty_store = Arc::new(FaultyStore { inner: store.clone(), chaos: chaos.clone() });
+        let faulty = |q: &Arc<MemoryQueue>, name| {
+            Arc::new(FaultyQueue { inner: q.clone(), chaos: chaos.clone(), name, publications: None })
+        };
+
+        let start = clock.now_ms();
+        let n_jobs = chaos.with_rng(|r| r.random_range(1..=4usize));
+        let jobs: Vec<SimJob> = (0..n_jobs)
+            .map(|i| {
+                let (done, succeeds) = chaos.with_rng(|r| (r.random_range(0..600_000i64), r.random_bool(0.75)));
+                SimJob { job_id: format!("job_{i}"), done_at_ms: start + done, succeeds }
+            })
+            .collect();
+        let mut pending = Vec::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let event_type = if job.succeeds { "generation.completed" } else { "generation.failed" };
+            let body =
+                serde_json::json!({"event_type": event_type, "job_id": job.job_id, "reference": format!("ref-{i}")})
+                    .to_string()
+                    .into_bytes();
+            // The webhook is a hint: it may even arrive a little before the API agrees.
+            let early = chaos.with_rng(|r| if r.random_bool(0.2) { r.random_range(1_000..20_000i64) } else { 0 });
+            let signature = sign_hex(SECRET.as_bytes(), &body);
+            pending.push(Delivery {
+                job: i,
+                body: body.clone(),
+                signature,
+                forged: false,
+                attempts: 0,
+                due_ms: job.done_at_ms - early,
+            });
+            // A forgery of the same job, with a different body: must never be queued.
+            if chaos.with_rng(|r| r.random_bool(0.2)) {
+                let forged = serde_json::json!({"event_type": "generation.completed", "job_id": job.job_id, "reference": "forged"}).to_string().into_bytes();
+                let signature = sign_hex(b"not-the-secret", &forged);
+                pending.push(Delivery {
+                    job: i,
+                    body: forged,
+                    signature,
+                    forged: true,
+                    attempts: 0,
+                    due_ms: job.done_at_ms,
+                });
+            }
+        }
+
+        let receiver = Receiver::new(
+            faulty_store.clone(),
+            faulty(&inbox, "inbox"),
+            ReceiverSettings::new(HmacSecrets::new(SECRET, None)),
+            clock.clone(),
+        );
+        let settings = WorkerSettings {
+            concurrency: 4,
+            backoff: Backoff { base: Duration::from_secs(5), cap: Duration::from_secs(300), jitter: false },
+            katalo_poll_horizon: Duration::from_secs(6 * 3600),
+            ..WorkerSettings::default()
+        };
+        let outbox_q = Arc::new(FaultyQueue {
+            inner: outbox.clone(),
+            chaos: chaos.clone(),
+            name: "outbox",
+            publications: Some((store.clone(), publications.clone())),
+        });
+        let worker = Worker::new(
+            WorkerPorts {
+                store: faulty_store.clone(),
+                watches: faulty_store,
+                inbox: faulty(&inbox, "inbox"),
+                inbox_dlq: Some(faulty(&inbox_dlq, "dlq")),
+                outbox: outbox_q,
+                katalo: Arc::new(SimKatalo { jobs: jobs.clone(), chaos: chaos.clone() }),
+                apimp: None,
+                clock: clock.clone(),
+            },
+            settings,
+        );
+        Self {
+            chaos,
+            clock,
+            store,
+            inbox,
+            inbox_dlq,
+            publications,
+            receiver,
+            worker,
+            jobs,
+            acked: BTreeSet::new(),
+            pending,
+            stats: Stats::default(),
+        }
+    }
+
+    /// One receiver invocation for a delivery; the provider's view of the answer.
+    async fn deliver(&self, d: &Delivery) -> Option<u16> {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/webhooks/katalo")
+            .header("x-katalo-signature", &d.signature)
+            .body(d.body.clone())
+            .ok()?;
+        let deadline = self.clock.now_ms() + RECEIVER_TIMEOUT_MS;
+        let actor = Actor::new(deadline);
+        let resp = actor.run(self.receiver.handle(req, Some(deadline))).await?;
+        Some(resp.status().as_u16())
+    }
+
+    /// Lambda's event source mapping: after a random pause, receive a batch (in any
+    /// order) and invoke the worker on it.
+    async fn poll_and_work(&self) {
+        let pause = self.chaos.with_rng(|r| r.random_range(0..8u32));
+        for _ in 0..pause {
+            tokio::task::yield_now().await;
+        }
+        let Ok(mut batch) = self.inbox.receive(10, Duration::ZERO).await else { return };
+        if batch.is_empty() {
+            return;
+        }
+        self.chaos.with_rng(|r| batch.shuffle(r));
+        self.invoke_worker(batch).await;
+    }
+
+    /// One worker invocation on a batch, as Lambda's event source mapping runs it.
+    async fn invoke_worker(&self, batch: Vec<genhook::ports::ReceivedMessage>) {
+        let receipts: Vec<(String, String)> =
+            batch.iter().map(|m| (m.message_id.clone(), m.receipt_handle.clone())).collect();
+        let records: Vec<InboxRecord> = batch.into_iter().map(InboxRecord::from).collect();
+        let deadline = self.clock.now_ms() + WORKER_TIMEOUT_MS;
+        let actor = Actor::new(deadline);
+        let Some(report) = actor.run(self.worker.process_batch_by(records, Some(deadline))).await else {
+            self.chaos.note("worker invocation crashed");
+            return;
+        };
+        let done: Vec<String> =
+            receipts.into_iter().filter(|(id, _)| !report.failed.contains(id)).map(|(_, r)| r).collect();
+        let _ = self.inbox.delete(done).await;
+    }
+
+    /// Runs until nothing is due; `chaos_until_ms` ends the fault phase.
+    async fn run(&mut self, chaos_until_ms: i64, max_steps: usize) -> Result<(), String> {
+        for _ in 0..max_steps {
+            let now = self.clock.now_ms();
+            if now >= chaos_until_ms && self.chaos.enabled.swap(false, Ordering::SeqCst) {
+                self.chaos.note("--- heal: faults off ---");
+            }
+            // What is due now: deliveries, and inbox messages.
+            let (due, later): (Vec<Delivery>, Vec<Delivery>) =
+                std::mem::take(&mut self.pending).into_iter().partition(|d| d.due_ms <= now);
+            self.pending = later;
+            let visible = self.inbox.next_visible_at_ms().is_some_and(|t| t <= now);
+            if due.is_empty() && !visible {
+                // Nothing due: jump to the next thing that will be.
+                let next_delivery = self.pending.iter().map(|d| d.due_ms).min();
+                let next_message = self.inbox.next_visible_at_ms();
+                match next_delivery.into_iter().chain(next_message).min() {
+                    Some(t) if t > now => self.clock.advance(time::Duration::milliseconds(t - now)),
+                    Some(_) => self.clock.advance(time::Duration::milliseconds(1)),
+                    None => return Ok(()),
+                }
+                continue;
+            }
+            // Everything due runs concurrently, interleaved at port calls.
+            let answers = {
+                let receivers = futures_util::future::join_all(due.iter().map(|d| self.deliver(d)));
+                // Workers poll the inbox at random points among the receivers' calls, so
+                // a message can be worked while the receiver that sent it is still busy.
+                let n_workers = self.chaos.with_rng(|r| r.random_range(1..=2usize));
+                let workers = futures_util::future::join_all((0..n_workers).map(|_| self.poll_and_work()));
+                let (answers, _) = futures_util::join!(receivers, workers);
+                answers
+            };
+            for (mut d, answer) in due.into_iter().zip(answers) {
+                self.stats.deliveries += 1;
+                d.attempts += 1;
+                let ok = answer.is_some_and(|s| (200..300).contains(&s));
+                self.chaos.note(format!("delivery job_{} forged={} -> {answer:?}", d.job, d.forged));
+                if d.forged {
+                    if ok {
+                        return Err(format!("a forged delivery of job_{} was acknowledged", d.job));
+                    }
+                    continue;
+                }
+                if ok {
+                    self.acked.insert(d.job);
+                    // At-least-once: Katalo may deliver the same webhook again.
+                    if self.chaos.with_rng(|r| r.random_bool(0.15)) {
+                        let wait = self.chaos.with_rng(|r| r.random_range(1_000..3_600_000i64));
+                        self.pending.push(Delivery {
+                            due_ms: self.clock.now_ms() + wait,
+                            attempts: PROVIDER_ATTEMPTS,
+                            ..d
+                        });
+                    }
+                } else if d.attempts < PROVIDER_ATTEMPTS {
+                    let wait = 5_000i64 << d.attempts.min(10);
+                    self.pending.push(Delivery { due_ms: self.clock.now_ms() + wait, ..d });
+                }
+            }
+            // SQS sometimes delivers an in-flight message again.
+            let held = self.inbox.held_ids();
+            if !held.is_empty() && self.chaos.with_rng(|r| r.random_bool(0.05)) {
+                let pick = self.chaos.with_rng(|r| r.random_range(0..held.len()));
+                if let Some(id) = held.get(pick) {
+                    self.inbox.redeliver(id);
+                }
+            }
+        }
+        Err(format!("not quiet after {max_steps} steps"))
+    }
+
+    /// The invariants.
+    fn check(&self) -> Result<Stats, String> {
+        if let Some(v) = self.chaos.violations().first() {
+            return Err(v.clone());
+        }
+        let pubs = self.publications.lock().map_err(|_| "poisoned".to_string())?.clone();
+        let mut by_job: BTreeMap<String, Vec<&Publication>> = BTreeMap::new();
+        for p in &pubs {
+            by_job.entry(p.job_id.clone()).or_default().push(p);
+        }
+        let mut stats = self.stats.clone();
+        for (i, job) in self.jobs.iter().enumerate() {
+            let event_type = if job.succeeds { "generation.completed" } else { "generation.failed" };
+            let key = dedupe_key("katalo", &job.job_id, event_type);
+            let copies = by_job.get(&job.job_id).map(Vec::as_slice).unwrap_or_default();
+            // 1. Every acknowledged delivery is published.
+            if self.acked.contains(&i) && copies.is_empty() {
+                return Err(format!(
+                    "{} was acknowledged but never published (record: {:?})",
+                    job.job_id,
+                    self.store.record(&key)
+                ));
+            }
+            // 2. Once, unless a copy left before the PUBLISHED mark was written (the
+            //    documented window), and always with the same event id and type.
+            for p in copies {
+                if p.event_id != event_id(&key) || p.event_type != event_type {
+                    return Err(format!("{} published as {} / {}", job.job_id, p.event_type, p.event_id));
+                }
+                if p.after_published {
+                    return Err(format!("{} published again after its record was PUBLISHED", job.job_id));
+                }
+            }
+            if !copies.is_empty() {
+                stats.acked_jobs += u64::from(self.acked.contains(&i));
+                stats.events += 1;
+                stats.republished += copies.len() as u64 - 1;
+                // Weakened on purpose: when every try of the PUBLISHED mark failed, the
+                // record stays ENQUEUED, which still answers later deliveries as
+                // duplicates until it expires.
+                match self.store.record(&key) {
+                    Some(r) if matches!(r.status, RecordStatus::Published | RecordStatus::Enqueued) => {}
+                    other => return Err(format!("{} published but its record is {other:?}", job.job_id)),
+                }
+            }
+        }
+        // 3. Nothing unsigned was queued.
+        for m in self.inbox.messages() {
+            if m.body.contains("\"forged\"") {
+                return Err(format!("a forged body reached the inbox: {}", m.body));
+            }
+        }
+        // 4. Nothing left blocked forever, nothing left behind.
+        let now_ms = self.clock.now_ms();
+        let horizon_s = now_ms / 1000 + 16 * 24 * 3600;
+        for r in self.store.records() {
+            if r.expires_at > horizon_s
+                || r.work_lease_until_ms.is_some_and(|u| u > now_ms + 3_600_000)
+                || r.lease_until_ms > now_ms + 3_600_000
+            {
+                return Err(format!("record blocked too long: {r:?}"));
+            }
+        }
+        let dlq = self.inbox_dlq.messages();
+        if !dlq.is_empty() {
+            return Err(format!(
+                "{} message(s) dead-lettered although every fault was passing: {:?}",
+                dlq.len(),
+                dlq.iter().map(|m| &m.attributes).collect::<Vec<_>>()
+            ));
+        }
+        if !self.inbox.held_ids().is_empty() {
+            return Err(format!("inbox not drained: {:?}", self.inbox.held_ids()));
+        }
+        stats.calls = self.chaos.injected.calls.load(Ordering::Relaxed);
+        stats.failures = self.chaos.injected.failures.load(Ordering::Relaxed);
+        stats.crashes = self.chaos.injected.crashes.load(Ordering::Relaxed);
+        Ok(stats)
+    }
+}
+
+/// Runs the schedule of `seed` with the given fault rate (per port call) and checks the
+/// invariants. Call it on a current-thread runtime: the schedule is then the same on
+/// every run.
+pub async fn run_schedule(seed: u64, fault_rate: f64) -> Result<Stats, Failure> {
+    let mut world = World::new(seed, fault_rate);
+    let chaos_until = world.clock.now_ms() + 2 * 3600 * 1000;
+    let fail = |world: &World, what: String| Failure { seed, what, trace: world.chaos.trace() };
+    if let Err(what) = world.run(chaos_until, 20_000).await {
+        return Err(fail(&world, what));
+    }
+    world.check().map_err(|what| fail(&world, what))
+}
+
+/// Runs `count` schedules from `first_seed`; the first failure stops the run.
+pub fn run_many(first_seed: u64, count: u64, fault_rate: f64) -> Result<Stats, Failure> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().map_err(|e| Failure {
+        seed: first_seed,
+        what: format!("no runtime: {e}"),
+        trace: vec![],
+    })?;
+    let mut total = Stats::default();
+    for seed in first_seed..first_seed.saturating_add(count) {
+        let s = rt.block_on(run_schedule(seed, fault_rate))?;
+        total.deliveries += s.deliveries;
+        total.acked_jobs += s.acked_jobs;
+        total.events += s.events;
+        total.republished += s.republished;
+        total.calls += s.calls;
+        total.failures += s.failures;
+        total.crashes += s.crashes;
+    }
+    Ok(total)
+}

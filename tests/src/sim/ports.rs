@@ -1,0 +1,231 @@
+//! The pipeline's ports wrapped in the fault injector, and a simulated Katalo API.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use genhook::adapters::memory::{MemoryQueue, MemoryStore};
+use genhook::clock::Clock;
+use genhook::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
+use genhook::domain::job::{Job, JobOutput, JobState};
+use genhook::domain::watch::Watch;
+use genhook::ports::{DedupeStore, JobApi, JobApiError, OutgoingMessage, Queue, QueueError, StoreError, WatchStore};
+use rand::Rng;
+
+use super::chaos::Chaos;
+
+/// The dedupe store under the injector.
+pub struct FaultyStore {
+    /// The real (in-memory) store.
+    pub inner: Arc<MemoryStore>,
+    /// The injector.
+    pub chaos: Arc<Chaos>,
+}
+
+fn store_err(why: String) -> StoreError {
+    StoreError(why)
+}
+
+#[async_trait]
+impl DedupeStore for FaultyStore {
+    async fn claim(&self, claim: &Claim, now_ms: i64) -> Result<ClaimOutcome, StoreError> {
+        self.chaos.call("store.claim", self.inner.claim(claim, now_ms), store_err).await
+    }
+    async fn mark_enqueued(&self, key: &str, claim_id: &str) -> Result<bool, StoreError> {
+        self.chaos.call("store.mark_enqueued", self.inner.mark_enqueued(key, claim_id), store_err).await
+    }
+    async fn release(&self, key: &str, claim_id: &str) -> Result<(), StoreError> {
+        self.chaos.call("store.release", self.inner.release(key, claim_id), store_err).await
+    }
+    async fn note_conflict(&self, key: &str) -> Result<(), StoreError> {
+        self.chaos.call("store.note_conflict", self.inner.note_conflict(key), store_err).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<DedupeRecord>, StoreError> {
+        self.chaos.call("store.get", self.inner.get(key), store_err).await
+    }
+    async fn acquire_work(&self, lease: &WorkLease, now_ms: i64) -> Result<LeaseOutcome, StoreError> {
+        // The store's own notion of now: the call may have been delayed.
+        let now = self.chaos.clock.now_ms().max(now_ms);
+        self.chaos.call("store.acquire_work", self.inner.acquire_work(lease, now), store_err).await
+    }
+    async fn release_work(&self, key: &str, token: &str, reason: &str) -> Result<(), StoreError> {
+        self.chaos.call("store.release_work", self.inner.release_work(key, token, reason), store_err).await
+    }
+    async fn mark_published(&self, key: &str, token: &str, event_id: &str, at: &str) -> Result<bool, StoreError> {
+        let mark = async {
+            let marked = self.inner.mark_published(key, token, event_id, at).await;
+            // A publisher never loses its record or lease (its lease outlives its
+            // invocation): a refused mark means another writer took the record from under
+            // it, and another copy of the event may follow. A retry of a mark that had
+            // already taken effect finds the record PUBLISHED with this event: fine.
+            let already = self
+                .inner
+                .record(key)
+                .is_some_and(|r| r.status == RecordStatus::Published && r.event_id.as_deref() == Some(event_id));
+            if matches!(marked, Ok(false)) && !already {
+                self.chaos.violation(format!(
+                    "{key}: the publisher's PUBLISHED mark was refused ({:?})",
+                    self.inner.record(key)
+                ));
+            }
+            marked
+        };
+        self.chaos.call("store.mark_published", mark, store_err).await
+    }
+    async fn advance_polls(&self, key: &str, token: &str, from: u32) -> Result<bool, StoreError> {
+        self.chaos.call("store.advance_polls", self.inner.advance_polls(key, token, from), store_err).await
+    }
+}
+
+#[async_trait]
+impl WatchStore for FaultyStore {
+    async fn put_watch(&self, watch: &Watch) -> Result<Watch, StoreError> {
+        self.chaos.call("store.put_watch", self.inner.put_watch(watch), store_err).await
+    }
+    async fn get_watch(&self, reference: &str) -> Result<Option<Watch>, StoreError> {
+        self.chaos.call("store.get_watch", self.inner.get_watch(reference), store_err).await
+    }
+}
+
+/// A published event as the outbox saw it arrive, with the record's state at that moment.
+#[derive(Debug, Clone)]
+pub struct Publication {
+    /// The event's `event_id`.
+    pub event_id: String,
+    /// The event's `job_id`.
+    pub job_id: String,
+    /// The event's `event_type`.
+    pub event_type: String,
+    /// Whether the dedupe record was already PUBLISHED when this copy was sent (a
+    /// double publish no at-least-once window explains).
+    pub after_published: bool,
+}
+
+/// Every publication, in order.
+pub type PublicationLog = Arc<Mutex<Vec<Publication>>>;
+
+/// A queue under the injector. The outbox one also records each publication with the
+/// state of its dedupe record at that instant.
+pub struct FaultyQueue {
+    /// The real (in-memory) queue.
+    pub inner: Arc<MemoryQueue>,
+    /// The injector.
+    pub chaos: Arc<Chaos>,
+    /// Its name in traces.
+    pub name: &'static str,
+    /// For the outbox: the store to check publications against, and the log.
+    pub publications: Option<(Arc<MemoryStore>, PublicationLog)>,
+}
+
+impl FaultyQueue {
+    fn observe(&self, msgs: &[OutgoingMessage]) {
+        let Some((store, log)) = &self.publications else { return };
+        for m in msgs {
+            let Ok(e) = serde_json::from_str::<serde_json::Value>(&m.body) else { continue };
+            let job_id = e["job_id"].as_str().unwrap_or_default().to_string();
+            let event_type = e["type"].as_str().unwrap_or_default().to_string();
+            let key = genhook::domain::dedupe::dedupe_key("katalo", &job_id, &event_type);
+            let after_published = store.record(&key).is_some_and(|r| r.status == RecordStatus::Published);
+            self.chaos.note(format!("outbox <- {key}{}", if after_published { " (ALREADY PUBLISHED)" } else { "" }));
+            log.lock().unwrap_or_else(|p| p.into_inner()).push(Publication {
+                event_id: e["event_id"].as_str().unwrap_or_default().to_string(),
+                job_id,
+                event_type,
+                after_published,
+            });
+        }
+    }
+}
+
+#[async_trait]
+impl Queue for FaultyQueue {
+    async fn send(&self, msg: OutgoingMessage) -> Result<String, QueueError> {
+        let op = format!("{}.send", self.name);
+        let effect = async {
+            self.observe(std::slice::from_ref(&msg));
+            self.inner.send(msg).await
+        };
+        self.chaos.call(&op, effect, QueueError::Unavailable).await
+    }
+
+    async fn send_batch(&self, msgs: Vec<OutgoingMessage>) -> Vec<Result<String, QueueError>> {
+        let op = format!("{}.send_batch", self.name);
+        let n = msgs.len();
+        let copy = msgs.clone();
+        let effect = async {
+            self.observe(&copy);
+            Ok::<_, QueueError>(self.inner.send_batch(msgs).await)
+        };
+        match self.chaos.call(&op, effect, QueueError::Unavailable).await {
+            Ok(results) => results,
+            Err(e) => (0..n).map(|_| Err(QueueError::Unavailable(e.to_string()))).collect(),
+        }
+    }
+
+    async fn delay_retries(&self, retries: Vec<(String, Duration)>) -> Result<(), QueueError> {
+        let op = format!("{}.delay_retries", self.name);
+        self.chaos.call(&op, self.inner.delay_retries(retries), QueueError::Unavailable).await
+    }
+}
+
+/// One simulated Katalo job.
+#[derive(Debug, Clone)]
+pub struct SimJob {
+    /// Its id.
+    pub job_id: String,
+    /// When it turns terminal (epoch ms).
+    pub done_at_ms: i64,
+    /// Whether it succeeds.
+    pub succeeds: bool,
+}
+
+/// Katalo's job API over the simulated jobs: running until `done_at_ms`, then terminal
+/// with freshly signed URLs; with injected 5xx, 429s, slowness and near-expiry URLs.
+pub struct SimKatalo {
+    /// The jobs.
+    pub jobs: Vec<SimJob>,
+    /// The injector.
+    pub chaos: Arc<Chaos>,
+}
+
+#[async_trait]
+impl JobApi for SimKatalo {
+    async fn get_job(&self, job_id: &str) -> Result<Job, JobApiError> {
+        let transient = |reason: String| JobApiError::Transient { reason, retry_after: None };
+        let read = async {
+            let Some(job) = self.jobs.iter().find(|j| j.job_id == job_id) else {
+                return Err(JobApiError::Permanent { status: 404, reason: "job_not_found".into() });
+            };
+            let on = self.chaos.enabled.load(std::sync::atomic::Ordering::SeqCst);
+            let (limited, short_urls) = self.chaos.with_rng(|r| (on && r.random_bool(0.03), on && r.random_bool(0.1)));
+            if limited {
+                return Err(JobApiError::RateLimited { retry_after: Some(Duration::from_secs(2)) });
+            }
+            let now = self.chaos.clock.now();
+            let done = self.chaos.clock.now_ms() >= job.done_at_ms;
+            let (state, status) = match (done, job.succeeds) {
+                (false, _) => (JobState::Pending, "processing"),
+                (true, true) => (JobState::Succeeded, "succeeded"),
+                (true, false) => (JobState::Failed, "failed"),
+            };
+            let ttl = if short_urls { time::Duration::seconds(60) } else { time::Duration::hours(1) };
+            let (succeeded, failed) = (state == JobState::Succeeded, state == JobState::Failed);
+            let outputs = if succeeded {
+                vec![JobOutput { url: format!("https://cdn.example/{job_id}.png?sig=x"), expires_at: Some(now + ttl) }]
+            } else {
+                vec![]
+            };
+            Ok(Job {
+                job_id: job_id.into(),
+                state,
+                status: status.into(),
+                outputs,
+                failure: failed.then(|| serde_json::json!({"code": "nsfw"})),
+                reference: None,
+                metadata: None,
+                source_asset_id: None,
+            })
+        };
+        self.chaos.call("katalo.get_job", read, transient).await
+    }
+}
