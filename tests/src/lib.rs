@@ -6,6 +6,7 @@ pub mod aws;
 pub mod fake_apimp;
 pub mod fake_katalo;
 pub mod lambda;
+pub mod proxied;
 pub mod proxy;
 
 use std::collections::HashMap;
