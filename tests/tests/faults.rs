@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use genhook::domain::dedupe::event_id;
 use genhook_tests::fake_katalo::{Answer, succeeded};
-use genhook_tests::lambda::pump;
+use genhook_tests::lambda::{Pump, pump, pump_until_empty};
 use genhook_tests::proxied::{Proxies, Tuning, WorkerOptions, eventually};
 use genhook_tests::proxy::{Action, Gate, Rule, Stage};
 use genhook_tests::{Harness, webhook};
@@ -30,6 +30,20 @@ async fn events_for(h: &Harness, job: &str) -> Vec<serde_json::Value> {
     events
 }
 
+/// Drains the inbox through a healthy worker and checks it is empty. Its work lease is
+/// short: copies of a message that found another copy's lease wait that long (the
+/// harness worker's 120 s lease would outlast the drain).
+async fn drain(h: &Harness) -> Vec<Pump> {
+    let worker = h.worker_on(&h.aws, WorkerOptions { lease: Duration::from_secs(2), ..Default::default() });
+    drain_with(h, &worker).await
+}
+
+async fn drain_with(h: &Harness, worker: &genhook::worker::Worker) -> Vec<Pump> {
+    let pumps = pump_until_empty(&h.aws, worker, &h.stack.inbox, 80).await;
+    assert_eq!(h.aws.depth(&h.stack.inbox).await, 0, "the inbox drained");
+    pumps
+}
+
 async fn status(h: &Harness, job: &str) -> Option<String> {
     h.aws.attr(&h.stack.table, &key(job), "status").await
 }
@@ -48,7 +62,7 @@ async fn through_idle_proxies_nothing_changes() {
     }
     assert_eq!(p.sqs.count("SendMessage", Stage::Delivered), 1, "{:#?}", p.sqs.log());
 
-    h.drain().await;
+    drain(&h).await;
     assert_eq!(events_for(&h, "job_proxy").await.len(), 1);
     assert_eq!(status(&h, "job_proxy").await.as_deref(), Some("PUBLISHED"));
 }
@@ -80,7 +94,7 @@ async fn a_send_that_landed_but_timed_out_is_retried_and_published_once() {
     assert_eq!((code, &answer["duplicate"]), (200, &json!(false)), "{answer}");
     assert_eq!(h.aws.depth(&h.stack.inbox).await, landed + 1);
 
-    h.drain().await;
+    drain(&h).await;
     assert_eq!(events_for(&h, "job_lost_ack").await.len(), 1, "one event from {} inbox copies", landed + 1);
     assert_eq!(status(&h, "job_lost_ack").await.as_deref(), Some("PUBLISHED"));
     assert_eq!(h.katalo.calls("job_lost_ack"), 1, "the other copies found the record PUBLISHED");
@@ -139,7 +153,7 @@ async fn a_release_racing_a_worker_does_not_publish_twice() {
     katalo.open();
     let first_pump = worker1.await.unwrap();
     assert_eq!((first_pump.received, first_pump.failed.len()), (1, 0), "worker 1 finished its message");
-    h.drain().await;
+    drain(&h).await;
     if retry_code != 200 {
         let (code, answer) = h.post(&body).await;
         assert_eq!((code, &answer["duplicate"]), (200, &json!(true)), "{answer}");
@@ -181,7 +195,7 @@ async fn the_store_failing_after_the_claim_still_acknowledges_and_publishes_once
     assert!(headers.contains_key("retry-after"));
     assert_eq!(h.aws.depth(&h.stack.inbox).await, 1);
 
-    h.drain().await;
+    drain(&h).await;
     assert_eq!(events_for(&h, job).await.len(), 1);
     assert_eq!(status(&h, job).await.as_deref(), Some("PUBLISHED"));
     let (code, answer) = h.post(&body).await;
@@ -212,7 +226,7 @@ async fn the_store_down_before_the_claim_answers_503_and_the_retry_publishes_onc
     p.ddb.clear();
     let (code, answer) = h.post_with(&receiver, &body).await;
     assert_eq!((code, &answer["duplicate"]), (200, &json!(false)), "{answer}");
-    h.drain().await;
+    drain(&h).await;
     assert_eq!(events_for(&h, job).await.len(), 1);
     assert_eq!(status(&h, job).await.as_deref(), Some("PUBLISHED"));
 }
@@ -236,7 +250,7 @@ async fn an_outbox_send_that_landed_but_timed_out_republishes_the_same_event_id(
     assert_eq!(p.sqs.count("SendMessageBatch", Stage::Delivered), 0);
     assert_ne!(status(&h, job).await.as_deref(), Some("PUBLISHED"));
 
-    let pumps = genhook_tests::lambda::pump_until_empty(&h.aws, &worker, &h.stack.inbox, 80).await;
+    let pumps = drain_with(&h, &worker).await;
     assert!(pumps.iter().all(|p| p.failed.is_empty()), "{pumps:?}");
     let events = events_for(&h, job).await;
     assert_eq!(events.len(), p.sqs.count("SendMessageBatch", Stage::Answered), "one copy per landed send");
@@ -280,7 +294,7 @@ async fn the_store_down_at_mark_published_keeps_one_event_id() {
     let inbox_msg = json!({"type": "katalo.webhook", "dedupe_key": key(job), "job_id": job,
         "event_type": "generation.completed", "received_at": "2026-11-23T12:00:00Z", "payload": {}});
     h.aws.sqs.send_message().queue_url(&h.stack.inbox).message_body(inbox_msg.to_string()).send().await.unwrap();
-    let pumps = genhook_tests::lambda::pump_until_empty(&h.aws, &worker, &h.stack.inbox, 80).await;
+    let pumps = drain_with(&h, &worker).await;
     eprintln!("redelivery: {pumps:?}");
     // (events_for hides what it has read: these are the new ones.)
     let again = events_for(&h, job).await;
