@@ -100,6 +100,31 @@ async fn a_send_that_landed_but_timed_out_is_retried_and_published_once() {
     assert_eq!(h.katalo.calls("job_lost_ack"), 1, "the other copies found the record PUBLISHED");
 }
 
+/// Scenario 1, control: SendMessage never reaches the queue (the request is swallowed):
+/// 503, nothing queued, the claim released; the retry is published once.
+#[tokio::test]
+async fn a_send_that_never_arrived_is_retried_and_published_once() {
+    let h = Harness::new().await;
+    let job = "job_lost_send";
+    let p = Proxies::start().await;
+    let receiver = h.receiver_on(&p.clients(Tuning::default()).await);
+    h.katalo.script(job, vec![Answer::Job(succeeded(job, 3600))]);
+    p.sqs.add(Rule::op("SendMessage", Action::Drop));
+    let body = webhook(job, "generation.completed");
+
+    let (code, answer) = h.post_with(&receiver, &body).await;
+    assert_eq!((code, &answer["error"]), (503, &json!("unavailable")), "{answer}");
+    assert_eq!(p.sqs.count("SendMessage", Stage::Forwarded), 0);
+    assert_eq!(h.aws.depth(&h.stack.inbox).await, 0);
+    assert_eq!(h.aws.item(&h.stack.table, &key(job)).await, None, "the claim was released");
+
+    let (code, answer) = h.post(&body).await;
+    assert_eq!((code, &answer["duplicate"]), (200, &json!(false)), "{answer}");
+    drain(&h).await;
+    assert_eq!(events_for(&h, job).await.len(), 1);
+    assert_eq!(status(&h, job).await.as_deref(), Some("PUBLISHED"));
+}
+
 /// Scenario 2 (defect 1; FAILS on the current library, kept on purpose until the fix):
 /// SendMessage lands but times out, and a worker leases the record and starts
 /// reconciling before the receiver's release runs. The release must not free the key
