@@ -13,6 +13,8 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use crate::proxy::Gate;
+
 /// The API key the fake expects.
 pub const API_KEY: &str = "test-katalo-api-key";
 
@@ -25,6 +27,9 @@ pub enum Answer {
     Error(u16, Value, Option<u64>),
     /// Sleep, then answer 200 with the job (to trip client timeouts).
     Slow(Duration, Value),
+    /// Wait until the gate opens, then answer 200 with the job (to keep a worker busy
+    /// reconciling for exactly as long as a test needs).
+    Gated(Gate, Value),
 }
 
 #[derive(Default)]
@@ -90,6 +95,10 @@ async fn job(State(jobs): State<Jobs>, Path(job_id): Path<String>, headers: Head
         Some(Answer::Error(status, body, retry_after)) => error(status, body, retry_after),
         Some(Answer::Slow(d, v)) => {
             tokio::time::sleep(d).await;
+            axum::Json(v).into_response()
+        }
+        Some(Answer::Gated(gate, v)) => {
+            gate.wait().await;
             axum::Json(v).into_response()
         }
     }

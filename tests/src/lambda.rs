@@ -52,6 +52,15 @@ pub fn apigw_event(
 
 /// Calls the receiver's Lambda handler; returns the status and the JSON body.
 pub async fn deliver(receiver: &Receiver, event: lambda_http::Request) -> (u16, serde_json::Value) {
+    let (status, _, json) = deliver_full(receiver, event).await;
+    (status, json)
+}
+
+/// Calls the receiver's Lambda handler; returns the status, the headers and the JSON body.
+pub async fn deliver_full(
+    receiver: &Receiver,
+    event: lambda_http::Request,
+) -> (u16, http::HeaderMap, serde_json::Value) {
     let resp = genhook_receiver::function_handler(receiver, event).await.expect("the handler never errors");
     let body = match resp.body() {
         Body::Text(t) => t.clone(),
@@ -59,7 +68,7 @@ pub async fn deliver(receiver: &Receiver, event: lambda_http::Request) -> (u16, 
         Body::Empty => String::new(),
         _ => String::new(),
     };
-    (resp.status().as_u16(), serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+    (resp.status().as_u16(), resp.headers().clone(), serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
 }
 
 /// What one pump of the inbox did.

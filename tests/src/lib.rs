@@ -6,6 +6,8 @@ pub mod aws;
 pub mod fake_apimp;
 pub mod fake_katalo;
 pub mod lambda;
+pub mod proxied;
+pub mod proxy;
 pub mod sim;
 
 use std::collections::HashMap;
@@ -108,8 +110,14 @@ impl Harness {
 
     /// Posts a signed body through a given receiver.
     pub async fn post_with(&self, receiver: &Receiver, body: &[u8]) -> (u16, serde_json::Value) {
+        let (status, _, json) = Self::post_full(receiver, body).await;
+        (status, json)
+    }
+
+    /// Posts a signed body through a given receiver; the answer's headers too.
+    pub async fn post_full(receiver: &Receiver, body: &[u8]) -> (u16, http::HeaderMap, serde_json::Value) {
         let sig = genhook::signature::sign_hex(WEBHOOK_SECRET.as_bytes(), body);
-        lambda::deliver(receiver, lambda::apigw_event("POST", "/webhooks/katalo", body, Some(&sig), true)).await
+        lambda::deliver_full(receiver, lambda::apigw_event("POST", "/webhooks/katalo", body, Some(&sig), true)).await
     }
 
     /// Pumps the inbox through the worker until it is empty.
