@@ -95,6 +95,9 @@ pub struct Backend {
     pub embedded: Option<Embedded>,
     /// One line saying where the state lives.
     pub description: String,
+    /// On AWS: the SQS client and the inbox DLQ and inbox URLs, for SQS's own redrive
+    /// (`StartMessageMoveTask`).
+    pub sqs_redrive: Option<(aws_sdk_sqs::Client, String, String)>,
 }
 
 /// The embedded backend's concrete parts.
@@ -145,6 +148,7 @@ impl BackendArgs {
             outbox_consumer: outbox.clone(),
             embedded: Some(Embedded { outbox: (*outbox).clone() }),
             description: format!("embedded SQLite at {}", path.display()),
+            sqs_redrive: None,
         })
     }
 
@@ -179,6 +183,7 @@ impl BackendArgs {
         let sdk = load_sdk_config().await;
         let (ddb, sqs) = (aws_sdk_dynamodb::Client::new(&sdk), aws_sdk_sqs::Client::new(&sdk));
         let urls = self.aws_resources(&ddb, &sqs).await?;
+        let sqs_redrive = Some((sqs.clone(), urls.inbox_dlq.clone(), urls.inbox.clone()));
         let queue = |url: &str| Arc::new(SqsQueue::new(sqs.clone(), url));
         let (inbox, inbox_dlq, outbox) = (queue(&urls.inbox), queue(&urls.inbox_dlq), queue(&urls.outbox));
         let store = Arc::new(DynamoDedupeStore::new(ddb, urls.table.clone()));
@@ -193,6 +198,7 @@ impl BackendArgs {
             outbox_consumer: outbox,
             embedded: None,
             description: format!("DynamoDB table {} and SQS inbox {}", urls.table, urls.inbox),
+            sqs_redrive,
         })
     }
 }

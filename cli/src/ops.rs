@@ -25,6 +25,9 @@ pub enum OpsError {
     /// A queue call failed.
     #[error("{0}")]
     Queue(#[from] QueueError),
+    /// The command would do harm as asked.
+    #[error("{0}")]
+    Refused(&'static str),
 }
 
 /// `genhook init` arguments.
@@ -60,7 +63,8 @@ pub async fn init(args: InitArgs) -> Result<ExitCode, OpsError> {
 #[command(after_help = "Examples:
   genhook tail                 # every event genhook dev published (embedded store)
   genhook tail --follow        # and keep printing new ones
-  genhook tail --aws --ack     # consume the SQS outbox (deletes what it prints)")]
+  genhook tail --aws --ack     # consume the SQS outbox (deletes what it prints)
+  genhook tail --aws --peek    # look without consuming (each look still counts a receive)")]
 pub struct TailArgs {
     #[command(flatten)]
     pub backend: BackendArgs,
@@ -68,9 +72,14 @@ pub struct TailArgs {
     #[arg(long, short)]
     pub follow: bool,
     /// Delete events after printing them (consume the outbox). Without it, the embedded
-    /// outbox is only read, and SQS messages become visible again after their timeout.
-    #[arg(long)]
+    /// outbox is only read.
+    #[arg(long, conflicts_with = "peek")]
     pub ack: bool,
+    /// On SQS: print events and make them visible again at once, without deleting them.
+    /// Every read still counts toward the outbox DLQ's receive limit (5), so peeking at a
+    /// production outbox moves its messages toward the DLQ; it is refused without this.
+    #[arg(long)]
+    pub peek: bool,
 }
 
 /// Runs `genhook tail`: outbox events as JSON lines on standard output.
@@ -93,6 +102,10 @@ pub async fn tail(args: TailArgs) -> Result<ExitCode, OpsError> {
                 }
             }
         }
+        (None, false) if !args.peek => Err(OpsError::Refused(
+            "reading the SQS outbox counts a receive on each event, and after 5 the queue moves it to its DLQ: \
+             pass --ack to consume the events (delete what is printed), or --peek to look anyway",
+        )),
         _ => {
             let source = backend.outbox_consumer;
             let mut seen = HashSet::new();
@@ -105,6 +118,10 @@ pub async fn tail(args: TailArgs) -> Result<ExitCode, OpsError> {
                 }
                 if args.ack && !batch.is_empty() {
                     source.delete(batch.iter().map(|m| m.receipt_handle.clone()).collect()).await?;
+                } else if !batch.is_empty() {
+                    // Peeking: hand them straight back to the real consumer.
+                    let back = batch.iter().map(|m| (m.receipt_handle.clone(), Duration::ZERO)).collect();
+                    backend.outbox.delay_retries(back).await?;
                 }
                 if fresh.is_empty() && !args.follow {
                     return Ok(ExitCode::SUCCESS);
@@ -146,16 +163,23 @@ pub struct RedriveReport {
 pub async fn redrive(from: &dyn QueueConsumer, to: &dyn Queue, max: Option<u64>) -> Result<RedriveReport, QueueError> {
     let mut report = RedriveReport::default();
     let mut attempted = HashSet::new();
+    let mut empty_receives = 0;
     loop {
         let left = max.map_or(10, |m| m.saturating_sub(report.moved + report.failed).min(10)) as usize;
         if left == 0 {
             return Ok(report);
         }
-        let batch = from.receive(left, Duration::ZERO).await?;
+        // Long polls: one empty short poll of SQS does not mean the queue is empty.
+        let batch = from.receive(left, REDRIVE_WAIT).await?;
         let batch: Vec<_> = batch.into_iter().filter(|m| attempted.insert(m.message_id.clone())).collect();
         if batch.is_empty() {
-            return Ok(report);
+            empty_receives += 1;
+            if empty_receives >= 2 || from.depth().await? == 0 {
+                return Ok(report);
+            }
+            continue;
         }
+        empty_receives = 0;
         let msgs = batch
             .iter()
             .map(|m| OutgoingMessage {
@@ -182,6 +206,39 @@ pub async fn redrive(from: &dyn QueueConsumer, to: &dyn Queue, max: Option<u64>)
     }
 }
 
+/// How long one redrive receive waits for messages.
+const REDRIVE_WAIT: Duration = Duration::from_secs(2);
+
+/// Starts SQS's own redrive of the whole DLQ back to the inbox; returns the task handle.
+async fn start_move_task(sqs: &aws_sdk_sqs::Client, dlq_url: &str, inbox_url: &str) -> Result<String, String> {
+    let arn = |url: &str| {
+        let sqs = sqs.clone();
+        let url = url.to_string();
+        async move {
+            let out = sqs
+                .get_queue_attributes()
+                .queue_url(&url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+            out.attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+                .cloned()
+                .ok_or_else(|| format!("no ARN for {url}"))
+        }
+    };
+    let (source, destination) = (arn(dlq_url).await?, arn(inbox_url).await?);
+    let out = sqs
+        .start_message_move_task()
+        .source_arn(source)
+        .destination_arn(destination)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+    Ok(out.task_handle().unwrap_or("-").to_string())
+}
+
 /// Runs `genhook redrive` on the inbox's DLQ.
 pub async fn redrive_command(args: RedriveArgs) -> Result<ExitCode, OpsError> {
     let backend = args.backend.open().await?;
@@ -198,6 +255,17 @@ pub async fn redrive_command(args: RedriveArgs) -> Result<ExitCode, OpsError> {
         let release = peek.iter().map(|m| (m.receipt_handle.clone(), Duration::ZERO)).collect();
         backend.inbox_dlq.delay_retries(release).await?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if let (Some((sqs, dlq, inbox)), None) = (&backend.sqs_redrive, args.max) {
+        match start_move_task(sqs, dlq, inbox).await {
+            Ok(handle) => {
+                println!("SQS is moving all {depth} dead-lettered messages back to the inbox (task {handle})");
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => eprintln!(
+                "genhook redrive: SQS's own redrive is not available ({e}); moving messages one batch at a time"
+            ),
+        }
     }
     let report = redrive(backend.inbox_dlq_consumer.as_ref(), backend.inbox.as_ref(), args.max).await?;
     println!("moved {} messages back to the inbox ({} failed and stay in the DLQ)", report.moved, report.failed);

@@ -361,6 +361,15 @@ fn init_then_dev_and_tail_on_dynamodb_local_and_the_sqs_emulator() {
     dev.stop();
     assert!(!state.path().join("genhook.sqlite").exists(), "nothing embedded was written");
 
+    // Reading SQS counts receives toward the outbox DLQ: a bare tail refuses and says why.
+    let bare = genhook().args(["tail", "--aws"]).envs(vars.iter().map(|(k, v)| (k, v))).output().unwrap();
+    assert!(!bare.status.success() && String::from_utf8_lossy(&bare.stderr).contains("--ack"));
+    let peek = genhook().args(["tail", "--aws", "--peek"]).envs(vars.iter().map(|(k, v)| (k, v))).output().unwrap();
+    assert!(peek.status.success(), "{}", String::from_utf8_lossy(&peek.stderr));
+    assert_eq!(
+        job_ids(&stdout(&peek).lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<Value>>()),
+        ["job_aws_1"]
+    );
     let tail = genhook().args(["tail", "--aws", "--ack"]).envs(vars.iter().map(|(k, v)| (k, v))).output().unwrap();
     assert!(tail.status.success(), "{}", String::from_utf8_lossy(&tail.stderr));
     let tailed: Vec<Value> = stdout(&tail).lines().map(|l| serde_json::from_str(l).unwrap()).collect();

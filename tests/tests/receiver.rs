@@ -22,8 +22,8 @@ async fn accepts_once_and_acknowledges_duplicates() {
     assert_eq!(item["status"].as_s().unwrap(), "ENQUEUED");
     assert_eq!(item["body_sha256"].as_s().unwrap().len(), 64);
     let ttl: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
-    let week = time::OffsetDateTime::now_utc().unix_timestamp() + 7 * 24 * 3600;
-    assert!((ttl - week).abs() < 120, "TTL defaults to 7 days");
+    let days15 = time::OffsetDateTime::now_utc().unix_timestamp() + 15 * 24 * 3600;
+    assert!((ttl - days15).abs() < 120, "TTL defaults to 15 days (past the queues' 14-day retention)");
 
     let msgs = h.aws.receive_all(&h.stack.inbox).await;
     let msg: serde_json::Value = serde_json::from_str(msgs[0].body().unwrap()).unwrap();
