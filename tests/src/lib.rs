@@ -3,6 +3,8 @@
 //! `scripts/test.sh` starts), the real Lambda handlers, and a fake Katalo API.
 
 pub mod aws;
+pub mod calls;
+pub mod contract;
 pub mod fake_apimp;
 pub mod fake_katalo;
 pub mod lambda;

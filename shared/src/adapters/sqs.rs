@@ -50,6 +50,29 @@ fn unavailable<E: ProvideErrorMetadata + std::error::Error + 'static>(op: &str, 
     QueueError::Unavailable(format!("{op}: {detail}"))
 }
 
+/// Error codes with which SQS refuses the message itself (its size, characters or
+/// attributes; a batch of one message that is too long): sending it again cannot succeed.
+const MESSAGE_FAULTS: [&str; 5] = [
+    "InvalidParameterValue",
+    "InvalidMessageContents",
+    "InvalidAttributeName",
+    "InvalidAttributeValue",
+    "BatchRequestTooLong",
+];
+
+/// A send that failed as a whole: [`QueueError::Rejected`] when SQS refused the message
+/// itself (as the other adapters report it, and as a batch entry's sender fault is),
+/// otherwise [`QueueError::Unavailable`].
+fn send_failed<E: ProvideErrorMetadata + std::error::Error + 'static>(op: &str, e: SdkError<E>) -> QueueError {
+    match e.as_service_error().and_then(|se| se.code()) {
+        Some(code) if MESSAGE_FAULTS.iter().any(|f| code == *f || code.ends_with(&format!(".{f}"))) => {
+            let message = e.as_service_error().and_then(|se| se.message()).unwrap_or_default();
+            QueueError::Rejected(format!("{op}: {code}: {message}"))
+        }
+        _ => unavailable(op, e),
+    }
+}
+
 fn attribute(value: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder().data_type("String").string_value(value).build().expect("data_type is set")
 }
@@ -104,6 +127,9 @@ impl SqsQueue {
             .await
         {
             Ok(out) => out,
+            // A batch of one message refused as a whole is that message's refusal (an
+            // oversized message always travels alone, see `batches`).
+            Err(e) if msgs.len() == 1 => return vec![Err(send_failed("SendMessageBatch", e))],
             Err(e) => {
                 let e = unavailable("SendMessageBatch", e).to_string();
                 return msgs.iter().map(|_| Err(QueueError::Unavailable(e.clone()))).collect();
@@ -143,7 +169,7 @@ impl Queue for SqsQueue {
                 .message_group_id(msg.group_id.as_deref().unwrap_or(DEFAULT_GROUP))
                 .set_message_deduplication_id(msg.dedup_id);
         }
-        let out = req.send().await.map_err(|e| unavailable("SendMessage", e))?;
+        let out = req.send().await.map_err(|e| send_failed("SendMessage", e))?;
         Ok(out.message_id().unwrap_or_default().to_string())
     }
 

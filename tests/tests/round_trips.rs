@@ -1,0 +1,90 @@
+//! Round trips per delivery on the real adapters (DynamoDB and SQS clients that count
+//! every HTTP attempt): what one webhook costs the receiver, and one record the worker.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use genhook::adapters::dynamodb::DynamoDedupeStore;
+use genhook::adapters::sqs::SqsQueue;
+use genhook::clock::SystemClock;
+use genhook::config::{WorkerConfig, receiver_settings};
+use genhook::providers::katalo::api::KataloApi;
+use genhook::receiver::Receiver;
+use genhook::worker::{Worker, WorkerPorts};
+use genhook_tests::calls::counted_aws;
+use genhook_tests::fake_katalo::{self, Answer, FakeKatalo, succeeded};
+use genhook_tests::lambda::{apigw_event, deliver, pump};
+use genhook_tests::{WEBHOOK_SECRET, env, webhook};
+
+#[tokio::test]
+async fn a_delivery_costs_three_calls_a_duplicate_one_and_a_publish_three() {
+    let aws = genhook_tests::aws::aws().await;
+    let stack = aws.stack().await;
+    let katalo = FakeKatalo::start().await;
+    let (counted, calls) = counted_aws().await;
+
+    let store = Arc::new(DynamoDedupeStore::new(counted.ddb.clone(), stack.table.clone()));
+    let settings =
+        receiver_settings(&env(&[("GENHOOK_TABLE", stack.table.clone())]), Some(WEBHOOK_SECRET.into())).unwrap();
+    let receiver = Receiver::new(
+        store.clone(),
+        Arc::new(SqsQueue::new(counted.sqs.clone(), stack.inbox.clone())),
+        settings,
+        Arc::new(SystemClock),
+    );
+    let config = WorkerConfig::from_env(&env(&[
+        ("GENHOOK_TABLE", stack.table.clone()),
+        ("GENHOOK_INBOX_QUEUE_URL", stack.inbox.clone()),
+        ("GENHOOK_OUTBOX_QUEUE_URL", stack.outbox.clone()),
+        ("KATALO_API_BASE_URL", katalo.base_url.clone()),
+        ("KATALO_API_KEY", fake_katalo::API_KEY.into()),
+        ("KATALO_API_MAX_RPS", "1000".into()),
+    ]))
+    .unwrap();
+    let clock = Arc::new(SystemClock);
+    let worker = Worker::new(
+        WorkerPorts {
+            store: store.clone(),
+            watches: store,
+            inbox: Arc::new(SqsQueue::new(counted.sqs.clone(), stack.inbox.clone())),
+            inbox_dlq: Some(Arc::new(SqsQueue::new(counted.sqs.clone(), stack.inbox_dlq.clone()))),
+            outbox: Arc::new(SqsQueue::new(counted.sqs.clone(), stack.outbox.clone())),
+            katalo: Arc::new(
+                KataloApi::new(&katalo.base_url, fake_katalo::API_KEY, Duration::from_secs(2), clock.clone())
+                    .unwrap()
+                    .with_rate_limit(1000),
+            ),
+            apimp: None,
+            clock,
+        },
+        config.settings,
+    );
+    katalo.script("job_rt", vec![Answer::Job(succeeded("job_rt", 3600))]);
+    let body = webhook("job_rt", "generation.completed");
+    let post = || {
+        let sig = genhook::signature::sign_hex(WEBHOOK_SECRET.as_bytes(), &body);
+        deliver(&receiver, apigw_event("POST", "/webhooks/katalo", &body, Some(&sig), true))
+    };
+    calls.take();
+
+    // A new delivery: claim, inbox send, ENQUEUED mark.
+    let (status, json) = post().await;
+    assert_eq!((status, &json["duplicate"]), (200, &serde_json::json!(false)), "{json}");
+    assert_eq!(calls.take(), ["PutItem", "SendMessage", "UpdateItem"]);
+
+    // A duplicate: the refused claim returns the record (no read, no send).
+    let (status, json) = post().await;
+    assert_eq!((status, &json["duplicate"]), (200, &serde_json::json!(true)), "{json}");
+    assert_eq!(calls.take(), ["PutItem"]);
+
+    // The worker on one record (the event source's receive and delete are not its calls):
+    // lease, one batch to the outbox, PUBLISHED mark.
+    let pumped = pump(&aws, &worker, &stack.inbox).await;
+    assert_eq!((pumped.received, pumped.failed.len()), (1, 0));
+    assert_eq!(calls.take(), ["UpdateItem", "SendMessageBatch", "UpdateItem"]);
+    assert_eq!(aws.receive_all(&stack.outbox).await.len(), 1);
+    assert_eq!(
+        aws.attr(&stack.table, "katalo#job_rt#generation.completed", "status").await.as_deref(),
+        Some("PUBLISHED")
+    );
+}
