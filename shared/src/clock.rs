@@ -1,7 +1,24 @@
 //! Time as a port, so leases and expiries can be tested without sleeping.
 
 use std::sync::Mutex;
-use time::{Duration, OffsetDateTime};
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime, UtcOffset};
+
+/// The earliest instant genhook emits or its parsers return: RFC 3339 has four-digit
+/// years, so 0000-01-01T00:00:00Z.
+pub const MIN_INSTANT: OffsetDateTime = datetime!(0000-01-01 00:00:00 UTC);
+/// The latest such instant, 9999-12-31T23:59:59.999999999Z.
+pub const MAX_INSTANT: OffsetDateTime = datetime!(9999-12-31 23:59:59.999_999_999 UTC);
+
+/// `t` in UTC, clamped to [`MIN_INSTANT`]..=[`MAX_INSTANT`].
+pub fn clamp_instant(t: OffsetDateTime) -> OffsetDateTime {
+    match t.checked_to_offset(UtcOffset::UTC) {
+        Some(utc) => utc.clamp(MIN_INSTANT, MAX_INSTANT),
+        // Only instants at the very ends of `time`'s range have no UTC form.
+        None if t.year() > 0 => MAX_INSTANT,
+        None => MIN_INSTANT,
+    }
+}
 
 /// A source of the current time.
 pub trait Clock: Send + Sync {
@@ -46,7 +63,42 @@ impl Clock for ManualClock {
     }
 }
 
-/// Formats an instant as RFC 3339 (the format of every timestamp genhook emits).
+/// Formats an instant as RFC 3339 in UTC (the format of every timestamp genhook emits).
+/// Never fails: instants outside years 0000–9999, which RFC 3339 cannot express, are
+/// clamped to [`MIN_INSTANT`] / [`MAX_INSTANT`] first.
 pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).expect("every UTC instant formats as RFC 3339")
+    let t = clamp_instant(t);
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| {
+        // Unreachable for a clamped UTC instant; spelled out so this cannot panic.
+        format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::PrimitiveDateTime;
+
+    #[test]
+    fn extreme_instants_format() {
+        // Panicked before: years outside 0000-9999 have no RFC 3339 form.
+        assert_eq!(rfc3339(PrimitiveDateTime::MIN.assume_utc()), "0000-01-01T00:00:00Z");
+        assert_eq!(rfc3339(PrimitiveDateTime::MAX.assume_utc()), "9999-12-31T23:59:59.999999999Z");
+        assert_eq!(rfc3339(PrimitiveDateTime::MAX.assume_offset(time::macros::offset!(-23:59))), rfc3339(MAX_INSTANT));
+        assert_eq!(rfc3339(PrimitiveDateTime::MIN.assume_offset(time::macros::offset!(+23:59))), rfc3339(MIN_INSTANT));
+    }
+
+    #[test]
+    fn instants_are_emitted_in_utc() {
+        assert_eq!(rfc3339(datetime!(2026-11-23 13:00:00 +01:00)), "2026-11-23T12:00:00Z");
+        assert_eq!(rfc3339(datetime!(0000-01-01 00:30:00 +01:00)), "0000-01-01T00:00:00Z");
+    }
 }

@@ -1,6 +1,6 @@
 //! Shared HTTP client plumbing for provider APIs.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 use serde::Deserialize;
@@ -20,6 +20,33 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("the HTTP client configuration is static and valid")
 }
 
+/// The longest wait genhook takes from a provider (`retry_after`, `Retry-After`): 12 h,
+/// the longest SQS can hide a message. Longer asks are clamped to it.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// The largest API response read (2xx or error); a longer one is a transient failure.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// How much of an error body's `code` / `message` is kept (they end up in logs).
+const MAX_CODE_CHARS: usize = 128;
+const MAX_MESSAGE_CHARS: usize = 512;
+
+/// A provider's wait in (fractional) seconds as a [`Duration`], clamped to
+/// [`MAX_RETRY_AFTER`]; `None` for negative, infinite or NaN values.
+pub fn retry_after_secs(secs: f64) -> Option<Duration> {
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Duration::try_from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())).ok()
+}
+
+fn clip(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
+    }
+}
+
 /// The common API error body `{"error": {"code", "message", "retryable", "retry_after"}}`.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ApiErrorBody {
@@ -29,49 +56,47 @@ pub struct ApiErrorBody {
     pub message: String,
     /// Whether the API says a retry can succeed.
     pub retryable: bool,
-    /// How long to wait before retrying.
+    /// How long to wait before retrying (at most [`MAX_RETRY_AFTER`]).
     pub retry_after: Option<Duration>,
 }
 
 impl ApiErrorBody {
-    /// Parses an error body; `None` when it is not of that shape.
+    /// Parses an error body; `None` when it is not of that shape. Each field is read
+    /// tolerantly (a field of the wrong type is ignored, not fatal): `code` (any JSON,
+    /// else `type`), `message`, `retryable` and `retry_after` (seconds, a number or
+    /// numeric text, clamped to [`MAX_RETRY_AFTER`]); `code` and `message` are clipped.
     pub fn parse(body: &[u8]) -> Option<Self> {
         #[derive(Deserialize)]
         struct Outer {
-            error: Inner,
+            error: serde_json::Map<String, serde_json::Value>,
         }
-        #[derive(Deserialize)]
-        struct Inner {
-            #[serde(default)]
-            code: Option<serde_json::Value>,
-            /// APIMP names its error kind `type`.
-            #[serde(default, rename = "type")]
-            kind: Option<String>,
-            #[serde(default)]
-            message: Option<String>,
-            #[serde(default)]
-            retryable: Option<bool>,
-            #[serde(default)]
-            retry_after: Option<f64>,
-        }
+        use serde_json::Value;
         let e = serde_json::from_slice::<Outer>(body).ok()?.error;
+        let code = match e.get("code") {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) if !v.is_null() => v.to_string(),
+            // APIMP names its error kind `type`.
+            _ => e.get("type").and_then(Value::as_str).unwrap_or("error").to_string(),
+        };
+        let retry_after = match e.get("retry_after") {
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+            _ => None,
+        };
         Some(Self {
-            code: match e.code {
-                Some(serde_json::Value::String(s)) => s,
-                Some(other) => other.to_string(),
-                None => e.kind.unwrap_or_else(|| "error".into()),
-            },
-            message: e.message.unwrap_or_default(),
-            retryable: e.retryable.unwrap_or(false),
-            retry_after: e.retry_after.filter(|s| s.is_finite() && *s >= 0.0).map(Duration::from_secs_f64),
+            code: clip(&code, MAX_CODE_CHARS),
+            message: clip(e.get("message").and_then(Value::as_str).unwrap_or_default(), MAX_MESSAGE_CHARS),
+            retryable: e.get("retryable").and_then(Value::as_bool).unwrap_or(false),
+            retry_after: retry_after.and_then(retry_after_secs),
         })
     }
 }
 
 /// Maps an HTTP error answer to a [`JobApiError`]: 429 → rate limited; 408/5xx or an
 /// error body saying `retryable: true` → transient; other 4xx → permanent.
+/// Waits are clamped to [`MAX_RETRY_AFTER`].
 pub fn classify(status: StatusCode, body: Option<ApiErrorBody>, header_retry: Option<Duration>) -> JobApiError {
-    let retry_after = body.as_ref().and_then(|b| b.retry_after).or(header_retry);
+    let retry_after = body.as_ref().and_then(|b| b.retry_after).or(header_retry).map(|d| d.min(MAX_RETRY_AFTER));
     let reason = body.as_ref().map_or_else(
         || status.canonical_reason().unwrap_or("error").to_string(),
         |b| format!("{}: {}", b.code, b.message),
@@ -89,14 +114,15 @@ pub fn classify(status: StatusCode, body: Option<ApiErrorBody>, header_retry: Op
 }
 
 /// GETs `url` with a bearer key and accepts JSON: a 2xx body parsed, or the failure
-/// classified (connection errors and unparsable 2xx bodies are transient).
+/// classified (connection errors, bodies over [`MAX_RESPONSE_BYTES`] and unparsable
+/// 2xx bodies are transient).
 pub async fn get_json(
     client: &reqwest::Client,
     url: url::Url,
     api_key: &str,
 ) -> Result<serde_json::Value, JobApiError> {
     let transient = |reason: String, retry_after| JobApiError::Transient { reason, retry_after };
-    let resp = client
+    let mut resp = client
         .get(url)
         .bearer_auth(api_key)
         .header("accept", "application/json")
@@ -105,16 +131,35 @@ pub async fn get_json(
         .map_err(|e| transient(e.without_url().to_string(), None))?;
     let status = resp.status();
     let header_retry = retry_after_header(resp.headers());
-    let body = resp.bytes().await.map_err(|e| transient(e.without_url().to_string(), header_retry))?;
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transient(e.without_url().to_string(), header_retry))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(transient(format!("response larger than {MAX_RESPONSE_BYTES} bytes"), header_retry));
+        }
+        body.extend_from_slice(&chunk);
+    }
     if status.is_success() {
         return serde_json::from_slice(&body).map_err(|e| transient(format!("response is not JSON: {e}"), None));
     }
     Err(classify(status, ApiErrorBody::parse(&body), header_retry))
 }
 
-/// The `Retry-After` header in seconds, if present and numeric.
+/// The `Retry-After` header as a wait from now (see [`parse_retry_after`]).
 pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after(headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?, SystemTime::now())
+}
+
+/// A `Retry-After` value read at `now`: delay seconds (any number of digits) or an
+/// HTTP date (a past date means "now", zero). Clamped to [`MAX_RETRY_AFTER`]; `None`
+/// when it is neither.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    let wait = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        httpdate::parse_http_date(v).ok()?.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 #[cfg(test)]
@@ -134,5 +179,62 @@ mod tests {
         assert_eq!(b.code, "404");
         assert!(!b.retryable);
         assert_eq!(ApiErrorBody::parse(b"<html>"), None);
+    }
+
+    #[test]
+    fn huge_retry_after_is_clamped() {
+        // Panicked before (`Duration::from_secs_f64(1e30)`).
+        let b = ApiErrorBody::parse(br#"{"error":{"code":"rate_limited","retry_after":1e30}}"#).unwrap();
+        assert_eq!(b.retry_after, Some(MAX_RETRY_AFTER));
+        let b = ApiErrorBody::parse(br#"{"error":{"retry_after":1.7976931348623157e308}}"#).unwrap();
+        assert_eq!(b.retry_after, Some(MAX_RETRY_AFTER));
+        let b = ApiErrorBody::parse(br#"{"error":{"retry_after":"1.5"}}"#).unwrap();
+        assert_eq!(b.retry_after, Some(Duration::from_millis(1500)));
+        for odd in [r#"-1"#, r#""NaN""#, r#""inf""#, r#""-inf""#, r#"null"#, r#"[1]"#, r#""soon""#] {
+            let body = format!(r#"{{"error":{{"code":"c","retry_after":{odd}}}}}"#);
+            assert_eq!(ApiErrorBody::parse(body.as_bytes()).unwrap().retry_after, None, "{odd}");
+        }
+    }
+
+    #[test]
+    fn odd_fields_do_not_lose_the_body() {
+        let b = ApiErrorBody::parse(br#"{"error":{"type":"quota","message":7,"retryable":"yes"}}"#).unwrap();
+        assert_eq!((b.code.as_str(), b.message.as_str(), b.retryable), ("quota", "", false));
+        let long = format!(r#"{{"error":{{"code":"{}","message":"{}"}}}}"#, "c".repeat(10_000), "é".repeat(10_000));
+        let b = ApiErrorBody::parse(long.as_bytes()).unwrap();
+        assert_eq!((b.code.chars().count(), b.message.chars().count()), (MAX_CODE_CHARS + 1, MAX_MESSAGE_CHARS + 1));
+        assert_eq!(ApiErrorBody::parse(br#"{"error":"flat"}"#), None);
+    }
+
+    #[test]
+    fn retry_after_values() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_435_200); // Mon, 23 Nov 2026 12:00:00 GMT
+        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("99999999999999999999999999", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("Mon, 23 Nov 2026 12:01:30 GMT", now), Some(Duration::from_secs(90)));
+        assert_eq!(parse_retry_after("Sun, 22 Nov 2026 12:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now), Some(MAX_RETRY_AFTER));
+        for bad in ["", "-5", "1.5", "+3", "tomorrow", "Mon, 32 Nov 2026 12:00:00 GMT"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(reqwest::header::RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after_header(&h), Some(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn classify_clamps_waits() {
+        let body = ApiErrorBody { retry_after: Some(Duration::MAX), ..ApiErrorBody::default() };
+        assert_eq!(
+            classify(StatusCode::TOO_MANY_REQUESTS, Some(body), None),
+            JobApiError::RateLimited { retry_after: Some(MAX_RETRY_AFTER) }
+        );
+        assert_eq!(
+            classify(StatusCode::SERVICE_UNAVAILABLE, None, Some(Duration::MAX)),
+            JobApiError::Transient {
+                reason: "HTTP 503: Service Unavailable".into(),
+                retry_after: Some(MAX_RETRY_AFTER)
+            }
+        );
     }
 }

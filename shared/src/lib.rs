@@ -21,3 +21,6 @@ pub mod receiver;
 pub mod signature;
 pub mod signed_url;
 pub mod worker;
+
+#[cfg(test)]
+mod proptests;

@@ -25,12 +25,13 @@ pub enum SignatureError {
 /// so a provider-side rotation never drops deliveries. `Debug` never prints them.
 #[derive(Clone)]
 pub struct HmacSecrets {
-    secrets: Vec<Vec<u8>>,
+    current: Vec<u8>,
+    previous: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for HmacSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HmacSecrets({} secret(s), redacted)", self.secrets.len())
+        write!(f, "HmacSecrets({} secret(s), redacted)", 1 + usize::from(self.previous.is_some()))
     }
 }
 
@@ -38,14 +39,12 @@ impl HmacSecrets {
     /// Builds the set from the current secret and an optional previous one; empty
     /// previous secrets are ignored.
     pub fn new(current: impl Into<Vec<u8>>, previous: Option<Vec<u8>>) -> Self {
-        let mut secrets = vec![current.into()];
-        secrets.extend(previous.filter(|p| !p.is_empty()));
-        Self { secrets }
+        Self { current: current.into(), previous: previous.filter(|p| !p.is_empty()) }
     }
 
     /// Lowercase hex HMAC-SHA256 of `body` under the current secret.
     pub fn sign_hex(&self, body: &[u8]) -> String {
-        sign_hex(&self.secrets[0], body)
+        sign_hex(&self.current, body)
     }
 
     /// Verifies a hex signature header (either case, surrounding whitespace ignored,
@@ -68,7 +67,7 @@ impl HmacSecrets {
     pub fn verify_tag(&self, message: &[u8], tag: &[u8]) -> Result<(), SignatureError> {
         // Every secret is tried, so timing does not reveal which one matched.
         let mut ok = false;
-        for secret in &self.secrets {
+        for secret in std::iter::once(&self.current).chain(&self.previous) {
             ok |= mac(secret, message).verify_slice(tag).is_ok();
         }
         if ok { Ok(()) } else { Err(SignatureError::Mismatch) }
@@ -76,11 +75,13 @@ impl HmacSecrets {
 
     /// The raw HMAC-SHA256 tag of `message` under the current secret.
     pub fn tag(&self, message: &[u8]) -> Vec<u8> {
-        mac(&self.secrets[0], message).finalize().into_bytes().to_vec()
+        mac(&self.current, message).finalize().into_bytes().to_vec()
     }
 }
 
 fn mac(secret: &[u8], body: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length (long ones are hashed): this never fails, and the
+    // key is our configuration, never request data.
     let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
     mac.update(body);
     mac

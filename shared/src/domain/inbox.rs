@@ -1,6 +1,6 @@
 //! Messages on the inbox queue, between the receiver and the worker.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::domain::watch::Watch;
@@ -97,7 +97,56 @@ pub struct ApimpWatchMessage {
     pub dedupe_key: String,
     /// The registration.
     pub watch: Watch,
-    /// Polls made so far (0 for the registration itself).
-    #[serde(default)]
+    /// Polls made so far (0 for the registration itself), at most [`MAX_POLLS`].
+    #[serde(default, deserialize_with = "bounded_polls")]
     pub polls: u32,
+}
+
+/// The most polls a watch message may carry. Even one second apart that is eleven days
+/// of polling (at the worker's 15-minute cap, decades); a larger count is a forged or
+/// corrupt message, refused as malformed so counting on from it cannot overflow.
+pub const MAX_POLLS: u32 = 1_000_000;
+
+fn bounded_polls<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let polls = u32::deserialize(d)?;
+    if polls > MAX_POLLS {
+        return Err(serde::de::Error::custom(format_args!("polls must be at most {MAX_POLLS}")));
+    }
+    Ok(polls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watch(polls: &str) -> String {
+        format!(
+            r#"{{"type":"apimp.watch","dedupe_key":"apimp#t#task","polls":{polls},
+            "watch":{{"reference":"r","task_id":"t","upstream":null,"registered_at":"x","horizon_at":9223372036854775807}}}}"#
+        )
+    }
+
+    #[test]
+    fn poll_counts_that_would_overflow_are_refused() {
+        // Accepted before; the worker's `polls + 1` then overflowed.
+        assert!(serde_json::from_str::<InboxMessage>(&watch("4294967295")).is_err());
+        assert!(serde_json::from_str::<InboxMessage>(&watch(&(MAX_POLLS + 1).to_string())).is_err());
+        assert!(serde_json::from_str::<InboxMessage>(&watch("-1")).is_err());
+        let m = serde_json::from_str::<InboxMessage>(&watch(&MAX_POLLS.to_string())).unwrap();
+        assert!(matches!(&m, InboxMessage::ApimpWatch(w) if w.polls == MAX_POLLS));
+        assert_eq!(serde_json::from_str::<InboxMessage>(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn deep_or_odd_messages_are_errors() {
+        let deep = format!(
+            r#"{{"type":"katalo.webhook","dedupe_key":"k","job_id":"j","event_type":"e","received_at":"r","payload":{}{}}}"#,
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(serde_json::from_str::<InboxMessage>(&deep).is_err());
+        for odd in ["", "null", "{}", r#"{"type":"nope"}"#, r#"{"type":"apimp.watch"}"#, "\u{0}"] {
+            assert!(serde_json::from_str::<InboxMessage>(odd).is_err(), "{odd}");
+        }
+    }
 }

@@ -18,7 +18,7 @@ use crate::http::{get_json, http_client};
 use crate::ports::{JobApiError, TaskApi};
 use crate::providers::apimp::callback::{TaskState, platform_state};
 use crate::rate_limit::RateLimiter;
-use crate::signed_url::{expiry_from_url, parse_instant};
+use crate::signed_url::{expiry_from_url, instant_from_json};
 
 /// A task as APIMP's status API reports it.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,7 +56,7 @@ pub fn parse_task(value: &Value, task_id: &str) -> Result<ApimpTask, String> {
                 Value::String(u) => u.clone(),
                 _ => ["file_url", "url", "download_url"].iter().find_map(|k| f.get(*k)?.as_str())?.to_string(),
             };
-            let given = f.get("expires_at").and_then(Value::as_str).and_then(parse_instant);
+            let given = f.get("expires_at").and_then(instant_from_json);
             Some(JobOutput { expires_at: given.or_else(|| expiry_from_url(&url)), url })
         })
         .collect();
@@ -153,6 +153,23 @@ mod tests {
         let t = parse_task(&json!({"status":"failed","error_message":"upstream refused"}), "t3").unwrap();
         assert_eq!((t.state, t.error_message.as_deref()), (TaskState::Failed, Some("upstream refused")));
         assert!(parse_task(&json!({"code":200}), "t").is_err());
+    }
+
+    #[test]
+    fn extreme_values_are_bounded() {
+        use crate::clock::{MAX_INSTANT, rfc3339};
+        let t = parse_task(
+            &json!({"status":"finished","progress":u64::MAX,"files":[
+                {"url":"https://c/v.mp4","expires_at":1e300},
+                {"url":"https://c/v.mp4?X-Amz-Date=20261123T120000Z&X-Amz-Expires=9223372036854775807"},
+                "https://c/v.mp4?Expires=-99999999999999"]}),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(t.progress, Some(100));
+        assert_eq!(t.files[0].expires_at, Some(MAX_INSTANT));
+        assert_eq!(t.files[1].expires_at, Some(MAX_INSTANT));
+        assert_eq!(t.files[2].expires_at.map(rfc3339).as_deref(), Some("0000-01-01T00:00:00Z"));
     }
 
     #[test]

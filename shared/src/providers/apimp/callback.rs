@@ -100,11 +100,12 @@ fn text(v: Option<&Value>) -> Option<String> {
 pub fn parse(upstream: Upstream, raw: &[u8]) -> Result<Callback, CallbackError> {
     let body: Value = serde_json::from_slice(raw).map_err(|_| CallbackError::NotObject)?;
     let obj = body.as_object().ok_or(CallbackError::NotObject)?;
-    let (id_field, status_fields): (&'static str, &[&'static str]) = match upstream {
-        Upstream::Kling => ("task_id", &["task_status"]),
-        Upstream::Doubao => ("id", &["status"]),
-        Upstream::Minimax => ("task_id", &["status"]),
-        Upstream::Vidu => ("id", &["state", "status"]),
+    // The task id field, the status field, and a fallback status field.
+    let (id_field, status_field, fallback): (&'static str, &'static str, Option<&str>) = match upstream {
+        Upstream::Kling => ("task_id", "task_status", None),
+        Upstream::Doubao => ("id", "status", None),
+        Upstream::Minimax => ("task_id", "status", None),
+        Upstream::Vidu => ("id", "state", Some("status")),
     };
     if upstream == Upstream::Minimax
         && let Some(challenge) = obj.get("challenge").filter(|_| !obj.contains_key("task_id"))
@@ -112,10 +113,9 @@ pub fn parse(upstream: Upstream, raw: &[u8]) -> Result<Callback, CallbackError> 
         return Ok(Callback::Challenge(challenge.clone()));
     }
     let upstream_task_id = text(obj.get(id_field)).ok_or(CallbackError::MissingTaskId(id_field))?;
-    let status = status_fields
-        .iter()
-        .find_map(|f| text(obj.get(*f)))
-        .ok_or(CallbackError::MissingStatus(status_fields[0]))?
+    let status = text(obj.get(status_field))
+        .or_else(|| text(obj.get(fallback?)))
+        .ok_or(CallbackError::MissingStatus(status_field))?
         .to_ascii_lowercase();
     let state = task_state(upstream, &status);
     Ok(Callback::Update(TaskUpdate { upstream_task_id, status, state, body }))

@@ -17,9 +17,14 @@ use http::HeaderMap;
 use time::OffsetDateTime;
 
 use crate::signature::{HmacSecrets, SignatureError};
+use crate::signed_url::from_epoch_secs;
 
 /// Largest accepted distance between `Date` and our clock.
 pub const MAX_SKEW: time::Duration = time::Duration::minutes(5);
+
+/// Most header names `X-HMAC-SIGNED-HEADERS` may list (Vidu signs two); more is refused
+/// before any work, so a long list cannot blow up the string to sign.
+pub const MAX_SIGNED_HEADERS: usize = 16;
 
 /// Why a Vidu signature is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +44,9 @@ pub enum ViduSignatureError {
     /// `Date` is not among the signed headers.
     #[error("Date is not signed")]
     DateNotSigned,
+    /// `X-HMAC-SIGNED-HEADERS` lists more than [`MAX_SIGNED_HEADERS`] names.
+    #[error("too many signed headers")]
+    TooManySignedHeaders,
     /// The signature is not base64 or does not match.
     #[error("signature: {0}")]
     Signature(SignatureError),
@@ -71,13 +79,20 @@ pub fn verify(
     }
     let date = header(headers, "date")?;
     let when = httpdate::parse_http_date(date).map_err(|_| ViduSignatureError::BadDate)?;
-    let when = OffsetDateTime::from(when);
-    if (now - when).abs() > MAX_SKEW {
+    // Seconds since the epoch (an HTTP date is 1970-9999), without `time`'s panicking
+    // `From<SystemTime>`.
+    let when = when.duration_since(std::time::UNIX_EPOCH).map_err(|_| ViduSignatureError::BadDate)?;
+    let when = from_epoch_secs(i64::try_from(when.as_secs()).map_err(|_| ViduSignatureError::BadDate)?);
+    if (now - when).unsigned_abs() > MAX_SKEW.unsigned_abs() {
         return Err(ViduSignatureError::Stale);
     }
     let names = header(headers, "x-hmac-signed-headers")?;
-    let mut signed = Vec::new();
-    for name in names.split(';').map(str::trim).filter(|n| !n.is_empty()) {
+    let names: Vec<&str> = names.split(';').map(str::trim).filter(|n| !n.is_empty()).collect();
+    if names.len() > MAX_SIGNED_HEADERS {
+        return Err(ViduSignatureError::TooManySignedHeaders);
+    }
+    let mut signed = Vec::with_capacity(names.len());
+    for name in names {
         let value = headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or_default();
         signed.push((name.to_string(), value.to_string()));
     }
@@ -187,5 +202,20 @@ mod tests {
         let mut pairs = sign(SECRET, "/p", "", DATE, "n");
         pairs[2].1 = "x-request-nonce".into();
         assert_eq!(verify(&headers(pairs), "/p", "", &secrets, NOW), Err(ViduSignatureError::DateNotSigned));
+        let mut pairs = sign(SECRET, "/p", "", DATE, "n");
+        pairs[2].1 = "date;".repeat(MAX_SIGNED_HEADERS + 1);
+        assert_eq!(verify(&headers(pairs), "/p", "", &secrets, NOW), Err(ViduSignatureError::TooManySignedHeaders));
+    }
+
+    #[test]
+    fn clocks_at_the_ends_of_time_are_only_stale() {
+        let secrets = HmacSecrets::new(SECRET, None);
+        let h = headers(sign(SECRET, "/p", "", DATE, "n"));
+        for now in [time::PrimitiveDateTime::MIN.assume_utc(), time::PrimitiveDateTime::MAX.assume_utc()] {
+            assert_eq!(verify(&h, "/p", "", &secrets, now), Err(ViduSignatureError::Stale));
+        }
+        let mut pairs = sign(SECRET, "/p", "", "Fri, 31 Dec 9999 23:59:59 GMT", "n");
+        pairs.truncate(6);
+        assert_eq!(verify(&headers(pairs), "/p", "", &secrets, NOW), Err(ViduSignatureError::Stale));
     }
 }

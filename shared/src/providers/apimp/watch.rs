@@ -54,7 +54,7 @@ pub fn registration(
             task_id: task_id.to_string(),
             upstream,
             registered_at: rfc3339(now),
-            horizon_at: now.unix_timestamp() + horizon.as_secs() as i64,
+            horizon_at: now.unix_timestamp().saturating_add(i64::try_from(horizon.as_secs()).unwrap_or(i64::MAX)),
         },
         polls: 0,
     })
@@ -100,5 +100,7 @@ mod tests {
         assert_eq!((body["type"].as_str(), body["watch"]["upstream"].as_str()), (Some("apimp.watch"), Some("kling")));
         assert!(matches!(registration("a b", "t", None, DEFAULT_HORIZON, now), Err(WatchError::BadReference)));
         assert!(matches!(registration("r", " ", None, DEFAULT_HORIZON, now), Err(WatchError::NoTaskId)));
+        // Overflowed before (`as i64` wrapped negative, then the addition overflowed).
+        assert_eq!(registration("r", "t", None, Duration::MAX, now).unwrap().watch.horizon_at, i64::MAX);
     }
 }

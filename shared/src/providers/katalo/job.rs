@@ -6,12 +6,16 @@
 //! `cancelled`; anything else is still running); `outputs` is a list of URL strings or
 //! `{url, expires_at | expires_in, ...}` objects, or an object of such (`primary`,
 //! `alternate`).
+//!
+//! Expiries are the provider's numbers: they saturate instead of overflowing (see
+//! [`crate::signed_url::offset_by_secs`]), so an absurd `expires_in` means "lives long
+//! enough" and an absurdly negative one "already expired".
 
 use serde_json::Value;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::domain::job::{Job, JobOutput, JobState};
-use crate::signed_url::{expiry_from_url, parse_instant};
+use crate::signed_url::{expiry_from_url, instant_from_json, offset_by_secs, secs_from_json};
 
 /// Reads a job from the API's JSON at `now` (needed for relative `expires_in`).
 pub fn parse_job(value: &Value, job_id: &str, now: OffsetDateTime) -> Result<Job, String> {
@@ -55,12 +59,8 @@ fn push_output(out: &mut Vec<JobOutput>, v: &Value, now: OffsetDateTime) {
         Value::String(url) => out.push(JobOutput { url: url.clone(), expires_at: expiry_from_url(url) }),
         Value::Object(o) => {
             let Some(url) = o.get("url").or(o.get("signed_url")).and_then(Value::as_str) else { return };
-            let given = o.get("expires_at").and_then(|e| match e {
-                Value::String(s) => parse_instant(s),
-                Value::Number(n) => n.as_i64().and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
-                _ => None,
-            });
-            let relative = o.get("expires_in").and_then(Value::as_i64).map(|s| now + Duration::seconds(s));
+            let given = o.get("expires_at").and_then(instant_from_json);
+            let relative = o.get("expires_in").and_then(secs_from_json).map(|s| offset_by_secs(now, s));
             let expires_at = given.or(relative).or_else(|| expiry_from_url(url));
             out.push(JobOutput { url: url.to_string(), expires_at });
         }
@@ -122,5 +122,26 @@ mod tests {
     fn failure_is_carried() {
         let v = json!({"status":"failed","failure":{"code":"nsfw","message":"blocked"}});
         assert_eq!(parse_job(&v, "j", NOW).unwrap().failure, Some(json!({"code":"nsfw","message":"blocked"})));
+    }
+
+    #[test]
+    fn huge_expiries_saturate() {
+        use crate::clock::{MAX_INSTANT, MIN_INSTANT};
+        let expiry = |output: Value| {
+            parse_job(&json!({"status":"succeeded","outputs":[output]}), "j", NOW).unwrap().outputs[0].expires_at
+        };
+        // `expires_in: i64::MAX` panicked before (`OffsetDateTime + Duration` overflow).
+        assert_eq!(expiry(json!({"url":"https://x/a.png","expires_in":i64::MAX})), Some(MAX_INSTANT));
+        assert_eq!(expiry(json!({"url":"https://x/a.png","expires_in":i64::MIN})), Some(MIN_INSTANT));
+        assert_eq!(expiry(json!({"url":"https://x/a.png","expires_in":1e20})), Some(MAX_INSTANT));
+        assert_eq!(
+            expiry(json!({"url":"https://x/a.png","expires_in":"60"})),
+            Some(datetime!(2026-11-23 12:01:00 UTC))
+        );
+        assert_eq!(expiry(json!({"url":"https://x/a.png","expires_at":u64::MAX})), Some(MAX_INSTANT));
+        assert_eq!(expiry(json!({"url":"https://x/a.png","expires_at":-1e300})), Some(MIN_INSTANT));
+        let u = "https://x/a.png?X-Amz-Date=20261123T120000Z&X-Amz-Expires=99999999999999999999";
+        assert_eq!(expiry(json!(u)), Some(MAX_INSTANT));
+        assert_eq!(expiry(json!({"url":"https://x/a.png","expires_in":{"nested":[]}})), None);
     }
 }

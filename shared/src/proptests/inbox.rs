@@ -1,0 +1,102 @@
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::{cases, deeply_nested, json, text};
+use crate::domain::inbox::{ApimpWatchMessage, InboxMessage, KataloWebhookMessage, MAX_POLLS};
+use crate::domain::watch::Watch;
+use crate::providers::apimp::Upstream;
+
+/// JSON without floats (whose text form does not always round-trip bit for bit).
+fn exact_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<String>().prop_map(Value::String)
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(any::<String>(), inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn message() -> impl Strategy<Value = InboxMessage> {
+    prop_oneof![
+        (any::<String>(), any::<String>(), any::<String>(), exact_json()).prop_map(|(k, j, e, payload)| {
+            InboxMessage::KataloWebhook(KataloWebhookMessage {
+                dedupe_key: k,
+                job_id: j,
+                event_type: e,
+                received_at: "2026-11-23T12:00:00Z".into(),
+                payload,
+            })
+        }),
+        (
+            any::<String>(),
+            any::<String>(),
+            prop::option::of(prop::sample::select(Upstream::ALL.to_vec())),
+            any::<i64>(),
+            0..=MAX_POLLS
+        )
+            .prop_map(|(reference, task_id, upstream, horizon_at, polls)| {
+                InboxMessage::ApimpWatch(ApimpWatchMessage {
+                    dedupe_key: format!("apimp#{task_id}#task"),
+                    watch: Watch { reference, task_id, upstream, registered_at: "r".into(), horizon_at },
+                    polls,
+                })
+            }),
+    ]
+}
+
+/// Objects shaped like inbox messages, with adversarial values in every field.
+fn message_like() -> impl Strategy<Value = Value> {
+    let ty = prop::sample::select(vec!["katalo.webhook", "apimp.callback", "apimp.watch", "nope"]);
+    let field = prop::sample::select(vec![
+        "dedupe_key",
+        "job_id",
+        "event_type",
+        "received_at",
+        "payload",
+        "upstream",
+        "reference",
+        "upstream_task_id",
+        "status",
+        "state",
+        "watch",
+        "polls",
+    ]);
+    let value = prop_oneof![json(), text().prop_map(Value::String), (0u64..=u64::MAX).prop_map(Value::from)];
+    (ty, prop::collection::vec((field, value), 0..8)).prop_map(|(ty, kv)| {
+        let mut o: serde_json::Map<String, Value> = kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        o.insert("type".into(), json!(ty));
+        Value::Object(o)
+    })
+}
+
+proptest! {
+    #![proptest_config(cases(256))]
+
+    #[test]
+    fn messages_round_trip(m in message()) {
+        let back: InboxMessage = serde_json::from_str(&m.to_json()).unwrap();
+        prop_assert_eq!(back, m);
+    }
+
+    #[test]
+    fn any_text_is_a_message_or_an_error(s in prop_oneof![text(), message_like().prop_map(|v| v.to_string())]) {
+        if let Ok(InboxMessage::ApimpWatch(w)) = serde_json::from_str::<InboxMessage>(&s) {
+            // What the worker does with it cannot overflow.
+            prop_assert!(w.polls <= MAX_POLLS && w.polls.checked_add(2).is_some());
+        }
+    }
+}
+
+#[test]
+fn deep_messages_are_errors() {
+    for raw in deeply_nested(50_000) {
+        assert!(serde_json::from_str::<InboxMessage>(&raw).is_err());
+    }
+}
