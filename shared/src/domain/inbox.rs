@@ -55,7 +55,7 @@ pub struct KataloWebhookMessage {
     pub payload: Value,
     /// Polls made so far while the job was still running (0 as the receiver sends it):
     /// the worker re-sends the message, delayed, for each later poll.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "bounded_polls")]
     pub polls: u32,
     /// Polling stops after this instant (epoch s); set by the first reschedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -25,15 +25,18 @@ fn exact_json() -> impl Strategy<Value = Value> {
 
 fn message() -> impl Strategy<Value = InboxMessage> {
     prop_oneof![
-        (any::<String>(), any::<String>(), any::<String>(), exact_json()).prop_map(|(k, j, e, payload)| {
-            InboxMessage::KataloWebhook(KataloWebhookMessage {
-                dedupe_key: k,
-                job_id: j,
-                event_type: e,
-                received_at: "2026-11-23T12:00:00Z".into(),
-                payload,
-            })
-        }),
+        (any::<String>(), any::<String>(), any::<String>(), exact_json(), 0..=MAX_POLLS, any::<Option<i64>>())
+            .prop_map(|(k, j, e, payload, polls, horizon_at)| {
+                InboxMessage::KataloWebhook(KataloWebhookMessage {
+                    dedupe_key: k,
+                    job_id: j,
+                    event_type: e,
+                    received_at: "2026-11-23T12:00:00Z".into(),
+                    payload,
+                    polls,
+                    horizon_at,
+                })
+            }),
         (
             any::<String>(),
             any::<String>(),
