@@ -326,6 +326,21 @@ mod tests {
     }
 
     #[test]
+    fn worker_config_debug_leaves_the_keys_out() {
+        let c = WorkerConfig::from_env(&env(&[
+            ("GENHOOK_TABLE", "t"),
+            ("GENHOOK_INBOX_QUEUE_URL", "http://q"),
+            ("GENHOOK_OUTBOX_QUEUE_URL", "http://o"),
+            ("KATALO_API_KEY", "kat_live_SECRET"),
+            ("APIMP_API_KEY", "apimp_SECRET"),
+            ("APIMP_API_BASE_URL", "https://api.example.com"),
+        ]))
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("SECRET") && shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
     fn receiver_defaults_and_errors() {
         let base =
             [("KATALO_WEBHOOK_SECRET", "s3cr3t"), ("GENHOOK_TABLE", "t"), ("GENHOOK_INBOX_QUEUE_URL", "http://q")];

@@ -362,3 +362,46 @@ async fn a_batch_publishes_with_one_send() {
     assert_eq!(rig.outbox.calls.load(std::sync::atomic::Ordering::SeqCst), 1, "one SendMessageBatch for ten events");
     assert_eq!(rig.inbox.calls.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing to delay");
 }
+
+#[tokio::test]
+async fn no_provider_call_starts_that_could_outlast_the_invocation() {
+    // Defect 4: one slow record used to cost the whole batch a Lambda timeout.
+    let api = ScriptedApi::new(vec![Ok(succeeded())]);
+    let rig = rig(api.clone());
+    let now_ms = NOW.unix_timestamp() * 1000;
+    // 12 s left: a 10 s call plus the 5 s reserve does not fit.
+    let report =
+        rig.worker.process_batch_by(vec![record("m1", "generation.completed", 1)], Some(now_ms + 12_000)).await;
+    assert_eq!(
+        (report.failed.clone(), report.deferred, report.published),
+        (vec!["m1".to_string()], 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(api.calls(), 0, "no call was started");
+    let delays = rig.inbox.delays();
+    assert!(delays[0].1 <= Duration::from_secs(5), "it comes back soon: {delays:?}");
+    assert_eq!(rig.store.record(KEY).map(|r| r.work_token), Some(None), "no lease left behind");
+    // With time enough, the same record is published.
+    let report =
+        rig.worker.process_batch_by(vec![record("m1", "generation.completed", 2)], Some(now_ms + 60_000)).await;
+    assert_eq!(report.published, 1, "{report:?}");
+}
+
+#[tokio::test]
+async fn a_watch_never_replaces_another_task_s_registration() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let now = NOW;
+    let first =
+        crate::providers::apimp::watch::registration("order-1", "task_A", None, Duration::from_secs(60), now).unwrap();
+    let second =
+        crate::providers::apimp::watch::registration("order-1", "task_B", None, Duration::from_secs(60), now).unwrap();
+    rig.store.put_watch(&first.watch).await.unwrap();
+    let body = InboxMessage::ApimpWatch(second).to_json();
+    let rec = InboxRecord { message_id: "m1".into(), receipt_handle: "rh".into(), body, receive_count: 1 };
+    let report = rig.worker.process_batch(vec![rec]).await;
+    assert_eq!(report.dead_lettered, 1, "{report:?}");
+    let reason =
+        rig.dlq.messages()[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1.clone();
+    assert!(reason.contains("task_A"), "{reason}");
+    assert_eq!(rig.store.get_watch("order-1").await.unwrap().unwrap().task_id, "task_A");
+}
