@@ -72,6 +72,18 @@ fn is_ccf<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
 }
 
+/// A conditional write's result: `true` if written, `false` if its condition failed.
+fn written<T, E: ProvideErrorMetadata + std::error::Error + 'static>(
+    op: &str,
+    result: Result<T, SdkError<E>>,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if is_ccf(&e) => Ok(false),
+        Err(e) => Err(err(op, e)),
+    }
+}
+
 #[async_trait]
 impl DedupeStore for DynamoDedupeStore {
     async fn claim(&self, claim: &Claim, now_ms: i64) -> Result<ClaimOutcome, StoreError> {
@@ -136,11 +148,7 @@ impl DedupeStore for DynamoDedupeStore {
             .expression_attribute_values(":claim", s(claim_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(err("UpdateItem", e)),
-        }
+        written("UpdateItem", result)
     }
 
     async fn release(&self, key: &str, claim_id: &str) -> Result<(), StoreError> {
@@ -156,11 +164,7 @@ impl DedupeStore for DynamoDedupeStore {
             .expression_attribute_values(":claim", s(claim_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_ccf(&e) => Ok(()),
-            Err(e) => Err(err("DeleteItem", e)),
-        }
+        written("DeleteItem", result).map(drop)
     }
 
     async fn note_conflict(&self, key: &str) -> Result<(), StoreError> {
@@ -174,11 +178,7 @@ impl DedupeStore for DynamoDedupeStore {
             .expression_attribute_values(":one", n(1))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_ccf(&e) => Ok(()),
-            Err(e) => Err(err("UpdateItem", e)),
-        }
+        written("UpdateItem", result).map(drop)
     }
 
     async fn get(&self, key: &str) -> Result<Option<DedupeRecord>, StoreError> {
@@ -260,11 +260,7 @@ impl DedupeStore for DynamoDedupeStore {
             .expression_attribute_values(":reason", s(reason))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_ccf(&e) => Ok(()),
-            Err(e) => Err(err("UpdateItem", e)),
-        }
+        written("UpdateItem", result).map(drop)
     }
 
     async fn mark_published(
@@ -292,11 +288,7 @@ impl DedupeStore for DynamoDedupeStore {
             .expression_attribute_values(":token", s(token))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(err("UpdateItem", e)),
-        }
+        written("UpdateItem", result)
     }
 
     async fn advance_polls(&self, key: &str, token: &str, from: u32) -> Result<bool, StoreError> {
@@ -316,11 +308,7 @@ impl DedupeStore for DynamoDedupeStore {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_ccf(&e) => Ok(false),
-            Err(e) => Err(err("UpdateItem", e)),
-        }
+        written("UpdateItem", result)
     }
 }
 

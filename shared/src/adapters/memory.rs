@@ -59,26 +59,6 @@ impl MemoryStore {
     }
 }
 
-/// The record a worker lease creates when the key has none (TTL passed, or a message
-/// outran its receiver's claim).
-fn recreated(lease: &WorkLease) -> DedupeRecord {
-    DedupeRecord {
-        key: lease.key.clone(),
-        status: RecordStatus::Enqueued,
-        claim_id: String::new(),
-        lease_until_ms: 0,
-        expires_at: lease.expires_at,
-        body_sha256: String::new(),
-        received_at: lease.received_at.clone(),
-        conflicts: 0,
-        work_lease_until_ms: None,
-        work_token: None,
-        event_id: None,
-        last_error: None,
-        poll_seq: 0,
-    }
-}
-
 #[async_trait]
 impl DedupeStore for MemoryStore {
     async fn claim(&self, claim: &Claim, now_ms: i64) -> Result<ClaimOutcome, StoreError> {
@@ -124,7 +104,7 @@ impl DedupeStore for MemoryStore {
 
     async fn acquire_work(&self, lease: &WorkLease, now_ms: i64) -> Result<LeaseOutcome, StoreError> {
         let mut map = self.lock()?;
-        let r = map.entry(lease.key.clone()).or_insert_with(|| recreated(lease));
+        let r = map.entry(lease.key.clone()).or_insert_with(|| lease.to_record());
         if r.status == RecordStatus::Published {
             return Ok(LeaseOutcome::AlreadyPublished);
         }

@@ -177,6 +177,28 @@ pub struct WorkLease {
     pub received_at: String,
 }
 
+impl WorkLease {
+    /// The record a lease creates when its key has none (TTL passed, or the message
+    /// outran its receiver's claim): ENQUEUED, with no claim and no body hash.
+    pub fn to_record(&self) -> DedupeRecord {
+        DedupeRecord {
+            key: self.key.clone(),
+            status: RecordStatus::Enqueued,
+            claim_id: String::new(),
+            lease_until_ms: 0,
+            expires_at: self.expires_at,
+            body_sha256: String::new(),
+            received_at: self.received_at.clone(),
+            conflicts: 0,
+            work_lease_until_ms: None,
+            work_token: None,
+            event_id: None,
+            last_error: None,
+            poll_seq: 0,
+        }
+    }
+}
+
 /// What a worker's lease attempt found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LeaseOutcome {

@@ -19,14 +19,7 @@ fn main() {
     while done < count {
         let n = chunk.min(count - done);
         match sim::run_many(first + done, n, rate) {
-            Ok(s) => {
-                total.deliveries += s.deliveries;
-                total.events += s.events;
-                total.republished += s.republished;
-                total.calls += s.calls;
-                total.failures += s.failures;
-                total.crashes += s.crashes;
-            }
+            Ok(s) => total.add(&s),
             Err(failure) => {
                 eprintln!("INVARIANT BROKEN after {done} good schedules\n{failure}");
                 std::process::exit(1);

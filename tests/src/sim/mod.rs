@@ -58,6 +58,19 @@ pub struct Stats {
     pub crashes: u64,
 }
 
+impl Stats {
+    /// Adds another run's counts to these.
+    pub fn add(&mut self, s: &Stats) {
+        self.deliveries += s.deliveries;
+        self.acked_jobs += s.acked_jobs;
+        self.events += s.events;
+        self.republished += s.republished;
+        self.calls += s.calls;
+        self.failures += s.failures;
+        self.crashes += s.crashes;
+    }
+}
+
 /// A broken invariant, with the seed that replays it.
 #[derive(Debug)]
 pub struct Failure {
@@ -432,14 +445,7 @@ pub fn run_many(first_seed: u64, count: u64, fault_rate: f64) -> Result<Stats, F
     })?;
     let mut total = Stats::default();
     for seed in first_seed..first_seed.saturating_add(count) {
-        let s = rt.block_on(run_schedule(seed, fault_rate))?;
-        total.deliveries += s.deliveries;
-        total.acked_jobs += s.acked_jobs;
-        total.events += s.events;
-        total.republished += s.republished;
-        total.calls += s.calls;
-        total.failures += s.failures;
-        total.crashes += s.crashes;
+        total.add(&rt.block_on(run_schedule(seed, fault_rate))?);
     }
     Ok(total)
 }
