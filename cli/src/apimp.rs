@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use genhook::clock::{Clock, SystemClock};
+use genhook::domain::clock::{Clock, SystemClock};
 use genhook::providers::apimp::Upstream;
 use genhook::providers::apimp::capability::{CapabilityError, mint_callback_url};
 use genhook::providers::apimp::watch::{DEFAULT_HORIZON, WatchError, watch};

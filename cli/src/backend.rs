@@ -11,7 +11,7 @@ use genhook::adapters::dynamodb::DynamoDedupeStore;
 use genhook::adapters::provision::{MAX_RECEIVES, ProvisionError, StackUrls, provision};
 use genhook::adapters::sqlite::{OpenError, QueueSettings, SqliteDb, SqliteQueue};
 use genhook::adapters::sqs::SqsQueue;
-use genhook::clock::SystemClock;
+use genhook::domain::clock::SystemClock;
 use genhook::config::Env;
 use genhook::ports::{DedupeStore, Queue, QueueConsumer, WatchStore};
 

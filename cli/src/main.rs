@@ -217,7 +217,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             if (200..300).contains(&status) { Ok(ExitCode::SUCCESS) } else { Err(CliError::Refused(status)) }
         }
         Command::Trigger { event, target, job_id, repeat } => {
-            let job_id = job_id.unwrap_or_else(|| format!("job_{}", &genhook::receiver::random_id()[..16]));
+            let job_id = job_id.unwrap_or_else(|| format!("job_{}", &genhook::domain::dedupe::random_id()[..16]));
             let body = event_body(event, &job_id);
             let mut worst = 200;
             for _ in 0..repeat.max(1) {

@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use genhook::clock::SystemClock;
+use genhook::domain::clock::SystemClock;
 use genhook::domain::job::{Job, JobState};
 use genhook::ports::{JobApi, JobApiError};
 use genhook::providers::katalo::api::KataloApi;

@@ -1,7 +1,7 @@
 //! APIMP's status response, and formatting every expiry it yields.
 #![no_main]
 
-use genhook::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
+use genhook::domain::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
 use genhook::providers::apimp::api::{media_from_url, parse_task};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,7 +1,7 @@
 //! Katalo's job response, and formatting every expiry it yields.
 #![no_main]
 
-use genhook::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
+use genhook::domain::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
 use genhook::providers::katalo::job::parse_job;
 use libfuzzer_sys::fuzz_target;
 use time::macros::datetime;

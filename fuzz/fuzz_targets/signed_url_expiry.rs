@@ -1,7 +1,7 @@
 //! Signed-URL expiries and instants, and formatting what they yield.
 #![no_main]
 
-use genhook::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
+use genhook::domain::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
 use genhook::signed_url::{expiry_from_url, parse_instant, redact};
 use libfuzzer_sys::fuzz_target;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::adapters::aws::load_sdk_config;
 use crate::adapters::dynamodb::DynamoDedupeStore;
 use crate::adapters::sqs::SqsQueue;
-use crate::clock::SystemClock;
+use crate::domain::clock::SystemClock;
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
 use crate::ports::{JobApi, NotConfigured};
 use crate::providers::apimp::api::ApimpApi;

@@ -8,8 +8,6 @@
 //! service; the Lambda binaries in `functions/` only translate events.
 
 pub mod adapters;
-pub mod backoff;
-pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod domain;

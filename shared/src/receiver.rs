@@ -12,9 +12,9 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use crate::clock::{Clock, rfc3339};
+use crate::domain::clock::{Clock, rfc3339};
 use crate::domain::carry::{self, MAX_ID_BYTES, MAX_JSON_DEPTH, MAX_KIND_BYTES, attribute_value};
-use crate::domain::dedupe::{Claim, ClaimOutcome, MIN_DEDUPE_TTL, RecordStatus, body_sha256, dedupe_key};
+use crate::domain::dedupe::{Claim, ClaimOutcome, MIN_DEDUPE_TTL, RecordStatus, body_sha256, dedupe_key, random_id};
 use crate::domain::inbox::{ApimpCallbackMessage, InboxMessage, KataloWebhookMessage};
 use crate::ports::{DedupeStore, OutgoingMessage, Queue, QueueError};
 use crate::providers::apimp::callback::{self, Callback};
@@ -387,11 +387,6 @@ fn unavailable(message: &str) -> Response<String> {
         reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "unavailable", "message": message, "retryable": true}));
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     r
-}
-
-/// A random 128-bit id in hex.
-pub fn random_id() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
 }
 
 #[cfg(test)]

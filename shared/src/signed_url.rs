@@ -5,7 +5,7 @@ use serde_json::Value;
 use time::{Duration, OffsetDateTime, PrimitiveDateTime, format_description::FormatItem, macros::format_description};
 use url::Url;
 
-use crate::clock::{MAX_INSTANT, MIN_INSTANT, clamp_instant};
+use crate::domain::clock::{MAX_INSTANT, MIN_INSTANT, clamp_instant};
 
 const AMZ_DATE: &[FormatItem<'static>] = format_description!("[year][month][day]T[hour][minute][second]Z");
 
@@ -175,14 +175,14 @@ mod tests {
     #[test]
     fn extreme_absolute_expiries_stay_formattable() {
         let t = expiry_from_url("https://d/o.png?Expires=-377705116800").unwrap();
-        assert_eq!((t, crate::clock::rfc3339(t).as_str()), (MIN_INSTANT, "0000-01-01T00:00:00Z"));
+        assert_eq!((t, crate::domain::clock::rfc3339(t).as_str()), (MIN_INSTANT, "0000-01-01T00:00:00Z"));
         assert_eq!(expiry_from_url("https://d/o.png?Expires=9223372036854775807"), Some(MAX_INSTANT));
         assert_eq!(parse_instant("-377705116800"), Some(MIN_INSTANT));
         assert_eq!(parse_instant("123456789012345678901234567890"), Some(MAX_INSTANT));
         assert_eq!(parse_instant("0000-01-01T00:00:00+01:00"), Some(MIN_INSTANT));
         assert_eq!(parse_instant("9999-12-31T23:59:59-01:00"), Some(MAX_INSTANT));
         let se = "https://a/c/o?se=0000-01-01T00%3A00%3A00%2B23%3A59&sig=x";
-        assert_eq!(expiry_from_url(se).map(crate::clock::rfc3339).as_deref(), Some("0000-01-01T00:00:00Z"));
+        assert_eq!(expiry_from_url(se).map(crate::domain::clock::rfc3339).as_deref(), Some("0000-01-01T00:00:00Z"));
     }
 
     #[test]

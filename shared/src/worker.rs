@@ -25,8 +25,8 @@ use futures_util::{StreamExt, future::join_all, stream};
 use serde_json::Value;
 use tracing::{info, warn};
 
-use crate::backoff::Backoff;
-use crate::clock::{Clock, rfc3339};
+use crate::domain::backoff::Backoff;
+use crate::domain::clock::{Clock, rfc3339};
 use crate::domain::carry::{attribute_value, clean_text};
 use crate::domain::dedupe::{LeaseOutcome, MIN_DEDUPE_TTL, WorkLease, body_sha256, dedupe_key, event_id};
 use crate::domain::event::{EventOutput, NormalizedEvent, SCHEMA_VERSION};
@@ -38,7 +38,7 @@ use crate::ports::{
     WatchStore,
 };
 use crate::providers::katalo;
-use crate::receiver::random_id;
+use crate::domain::dedupe::random_id;
 
 mod apimp;
 

@@ -18,7 +18,7 @@ use genhook::config::Env;
 
 /// A name no other test uses.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &genhook::receiver::random_id()[..12])
+    format!("{prefix}-{}", &genhook::domain::dedupe::random_id()[..12])
 }
 
 /// An [`Env`] over fixed pairs (the product's variables, without touching the process).

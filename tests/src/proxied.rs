@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use genhook::adapters::aws::load_sdk_config;
 use genhook::adapters::dynamodb::DynamoDedupeStore;
 use genhook::adapters::sqs::SqsQueue;
-use genhook::clock::SystemClock;
+use genhook::domain::clock::SystemClock;
 use genhook::config::{receiver_settings, worker_settings};
 use genhook::providers::katalo::api::KataloApi;
 use genhook::receiver::Receiver;

@@ -2,7 +2,7 @@
 //! handler with minted callback URLs, registrations and polls through the worker's, on
 //! DynamoDB Local + the SQS emulator, against a fake APIMP status API.
 
-use genhook::clock::{Clock, SystemClock};
+use genhook::domain::clock::{Clock, SystemClock};
 use genhook::providers::apimp::Upstream;
 use genhook::providers::apimp::capability::mint_callback_url;
 use genhook::providers::apimp::watch::{DEFAULT_HORIZON, watch};

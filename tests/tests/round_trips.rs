@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use genhook::adapters::dynamodb::DynamoDedupeStore;
 use genhook::adapters::sqs::SqsQueue;
-use genhook::clock::SystemClock;
+use genhook::domain::clock::SystemClock;
 use genhook::config::{WorkerConfig, receiver_settings};
 use genhook::providers::katalo::api::KataloApi;
 use genhook::receiver::Receiver;

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use genhook::backoff::Backoff;
-use genhook::clock::SystemClock;
+use genhook::domain::backoff::Backoff;
+use genhook::domain::clock::SystemClock;
 use genhook::config::{
     ApimpApiConfig, ConfigError, Env, apimp_callback_settings, katalo_api_base_url, receiver_settings, worker_settings,
 };

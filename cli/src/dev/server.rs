@@ -9,7 +9,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use genhook::clock::{Clock, SystemClock};
+use genhook::domain::clock::{Clock, SystemClock};
 use genhook::receiver::Receiver;
 use http::StatusCode;
 use tokio::net::TcpListener;

@@ -18,7 +18,7 @@ mod tests {
     use std::sync::Arc;
 
     use genhook::adapters::memory::{MemoryQueue, MemoryStore};
-    use genhook::clock::SystemClock;
+    use genhook::domain::clock::SystemClock;
     use genhook::receiver::ReceiverSettings;
     use genhook::signature::HmacSecrets;
 

@@ -42,7 +42,7 @@ mod tests {
 
     use async_trait::async_trait;
     use genhook::adapters::memory::{MemoryQueue, MemoryStore};
-    use genhook::clock::SystemClock;
+    use genhook::domain::clock::SystemClock;
     use genhook::domain::job::{Job, JobState};
     use genhook::ports::{JobApi, JobApiError};
     use genhook::worker::{WorkerPorts, WorkerSettings};

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
 use crate::domain::watch::Watch;
 use crate::ports::{DedupeStore, StoreError, WatchStore};
-use crate::providers::apimp::Upstream;
+use crate::domain::upstream::Upstream;
 
 type Item = HashMap<String, AttributeValue>;
 

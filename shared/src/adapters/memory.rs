@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::clock::{Clock, SystemClock};
+use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
 use crate::domain::watch::Watch;
 use crate::ports::{

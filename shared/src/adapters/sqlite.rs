@@ -22,14 +22,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::clock::Clock;
+use crate::domain::clock::Clock;
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
 use crate::domain::watch::Watch;
 use crate::ports::{
     DedupeStore, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage, StoreError, WatchStore,
 };
-use crate::providers::apimp::Upstream;
-use crate::receiver::random_id;
+use crate::domain::upstream::Upstream;
+use crate::domain::dedupe::random_id;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS dedupe (

@@ -232,6 +232,11 @@ pub fn event_id(key: &str) -> String {
     format!("evt_{}", &hex::encode(Sha256::digest(key.as_bytes()))[..32])
 }
 
+/// A random 128-bit id in hex (claim ids, lease tokens).
+pub fn random_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::domain::watch::Watch;
-use crate::providers::apimp::Upstream;
-use crate::providers::apimp::callback::TaskState;
+use crate::domain::upstream::Upstream;
+use crate::domain::job::JobState;
 
 /// One inbox message. Tagged by `type` so new kinds can be added without breaking
 /// messages already in flight.
@@ -81,7 +81,7 @@ pub struct ApimpCallbackMessage {
     /// The status word, lowercased.
     pub status: String,
     /// What the status means.
-    pub state: TaskState,
+    pub state: JobState,
     /// When the receiver accepted it (RFC 3339).
     pub received_at: String,
     /// The callback body.

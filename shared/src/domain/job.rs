@@ -3,21 +3,25 @@
 use serde_json::Value;
 use time::OffsetDateTime;
 
-/// Where a job is, as far as genhook is concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a job (or task) is, as far as genhook is concerned: every provider's status
+/// word maps to one of these. Serialized in inbox messages as `running`, `succeeded`,
+/// `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Finished with outputs.
     Succeeded,
-    /// Finished without outputs.
+    /// Finished without outputs (failed, expired, cancelled).
     Failed,
     /// Not finished (queued, running, or a state genhook does not know).
+    #[serde(rename = "running")]
     Pending,
 }
 
 impl JobState {
     /// Whether the job has finished.
-    pub fn is_terminal(&self) -> bool {
-        !matches!(self, Self::Pending)
+    pub fn is_terminal(self) -> bool {
+        self != Self::Pending
     }
 }
 

@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{body, cases, deeply_nested, json, number, text};
-use crate::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
+use crate::domain::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
 use crate::providers::apimp::api::{media_from_url, parse_task};
 use crate::providers::apimp::callback::{Callback, parse, task_state};
 use crate::providers::apimp::capability::{mint_callback_url, verify_query};

@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{body, cases, deeply_nested, json, number, text};
-use crate::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
+use crate::domain::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
 use crate::providers::katalo::job::parse_job;
 use crate::providers::katalo::webhook::{KataloWebhook, WebhookError};
 

@@ -2,7 +2,7 @@ use proptest::prelude::*;
 use time::{Duration, OffsetDateTime};
 
 use super::{cases, json, text};
-use crate::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
+use crate::domain::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
 use crate::signed_url::{expiry_from_url, instant_from_json, parse_instant, redact};
 
 fn bounded(t: OffsetDateTime) -> bool {
@@ -46,7 +46,7 @@ proptest! {
         if let Some(t) = t {
             let shown = rfc3339(t);
             let back = parse_instant(&shown).unwrap();
-            prop_assert_eq!(back, crate::clock::clamp_instant(t));
+            prop_assert_eq!(back, crate::domain::clock::clamp_instant(t));
         }
     }
 

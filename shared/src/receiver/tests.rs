@@ -9,7 +9,7 @@ use time::macros::datetime;
 
 use super::*;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
-use crate::clock::ManualClock;
+use crate::domain::clock::ManualClock;
 use crate::domain::dedupe::{LeaseOutcome, RecordStatus};
 use crate::signature::sign_hex;
 

@@ -13,7 +13,7 @@
 use tracing::info;
 
 use super::{Budget, Outcome, Worker};
-use crate::clock::rfc3339;
+use crate::domain::clock::rfc3339;
 use crate::domain::dedupe::{dedupe_key, event_id};
 use crate::domain::event::{EventOutput, NormalizedEvent, SCHEMA_VERSION};
 use crate::domain::inbox::{ApimpCallbackMessage, ApimpWatchMessage};
@@ -21,7 +21,7 @@ use crate::domain::watch::Watch;
 use crate::ports::MAX_DELAY;
 use crate::providers::apimp::PROVIDER;
 use crate::providers::apimp::api::{ApimpTask, media_from_url};
-use crate::providers::apimp::callback::TaskState;
+use crate::domain::job::JobState;
 use crate::providers::apimp::watch::watch_message;
 use crate::providers::katalo::{COMPLETED, FAILED};
 
@@ -167,7 +167,7 @@ impl Worker {
 }
 
 fn apimp_event(cx: &Context<'_>, task: ApimpTask, now: time::OffsetDateTime) -> NormalizedEvent {
-    let event_type = if task.state == TaskState::Succeeded { COMPLETED } else { FAILED };
+    let event_type = if task.state == JobState::Succeeded { COMPLETED } else { FAILED };
     NormalizedEvent {
         schema_version: SCHEMA_VERSION.into(),
         // Keyed by task and type: a callback and a poll of one task give one id.
@@ -185,7 +185,7 @@ fn apimp_event(cx: &Context<'_>, task: ApimpTask, now: time::OffsetDateTime) -> 
                 url: f.url,
             })
             .collect(),
-        failure: (task.state == TaskState::Failed)
+        failure: (task.state == JobState::Failed)
             .then(|| serde_json::json!({"message": task.error_message.unwrap_or_else(|| "the task failed".into())})),
         reference: Some(serde_json::Value::String(cx.watch.reference.clone())),
         metadata: task.progress.map(|p| serde_json::json!({"progress": p})),

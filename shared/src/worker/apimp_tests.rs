@@ -10,11 +10,11 @@ use time::macros::datetime;
 
 use super::*;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
-use crate::clock::ManualClock;
+use crate::domain::clock::ManualClock;
 use crate::domain::inbox::{ApimpCallbackMessage, ApimpWatchMessage};
 use crate::providers::apimp::Upstream;
 use crate::providers::apimp::api::ApimpTask;
-use crate::providers::apimp::callback::TaskState;
+use crate::domain::job::JobState;
 use crate::providers::apimp::watch::registration;
 
 const NOW: OffsetDateTime = datetime!(2026-11-23 12:00:00 UTC);
@@ -41,8 +41,8 @@ impl TaskApi for ScriptedTasks {
     }
 }
 
-fn task(status: &str, state: TaskState) -> ApimpTask {
-    let files = if state == TaskState::Succeeded {
+fn task(status: &str, state: JobState) -> ApimpTask {
+    let files = if state == JobState::Succeeded {
         vec![JobOutput {
             url: "https://cdn.example/out.mp4?sig=1".into(),
             expires_at: Some(NOW + time::Duration::hours(2)),
@@ -100,7 +100,7 @@ fn watch_record(id: &str) -> (InboxRecord, ApimpWatchMessage) {
     (as_record(id, &InboxMessage::ApimpWatch(m.clone())), m)
 }
 
-fn callback_record(id: &str, status: &str, state: TaskState) -> InboxRecord {
+fn callback_record(id: &str, status: &str, state: JobState) -> InboxRecord {
     as_record(
         id,
         &InboxMessage::ApimpCallback(ApimpCallbackMessage {
@@ -123,8 +123,8 @@ fn published(rig: &Rig) -> Vec<Value> {
 #[tokio::test]
 async fn a_callback_before_its_registration_waits_then_publishes() {
     let rig = rig();
-    rig.api.script(TASK, vec![Ok(task("finished", TaskState::Succeeded))]);
-    let early = rig.worker.process_batch(vec![callback_record("c1", "succeed", TaskState::Succeeded)]).await;
+    rig.api.script(TASK, vec![Ok(task("finished", JobState::Succeeded))]);
+    let early = rig.worker.process_batch(vec![callback_record("c1", "succeed", JobState::Succeeded)]).await;
     assert_eq!((early.retried, early.published, early.failed.as_slice()), (1, 0, ["c1".to_string()].as_slice()));
     assert!(rig.store.get_watch("order-7").await.unwrap().is_none());
 
@@ -132,7 +132,7 @@ async fn a_callback_before_its_registration_waits_then_publishes() {
     let (w, _) = watch_record("w1");
     assert_eq!(rig.worker.process_batch(vec![w]).await.published, 1);
     // The callback's retry finds the watch and the task's event already out: one event.
-    let later = rig.worker.process_batch(vec![callback_record("c1", "succeed", TaskState::Succeeded)]).await;
+    let later = rig.worker.process_batch(vec![callback_record("c1", "succeed", JobState::Succeeded)]).await;
     assert_eq!((later.skipped, later.published), (1, 0));
     let events = published(&rig);
     assert_eq!(events.len(), 1);
@@ -148,10 +148,10 @@ async fn a_callback_before_its_registration_waits_then_publishes() {
 #[tokio::test]
 async fn a_callback_publishes_with_its_upstream_ids_and_a_poll_then_finds_it_done() {
     let rig = rig();
-    rig.api.script(TASK, vec![Ok(task("finished", TaskState::Succeeded))]);
+    rig.api.script(TASK, vec![Ok(task("finished", JobState::Succeeded))]);
     let (_, m) = watch_record("w0");
     rig.store.put_watch(&m.watch).await.unwrap();
-    let r = rig.worker.process_batch(vec![callback_record("c1", "succeed", TaskState::Succeeded)]).await;
+    let r = rig.worker.process_batch(vec![callback_record("c1", "succeed", JobState::Succeeded)]).await;
     assert_eq!(r.published, 1);
     let e = &published(&rig)[0];
     assert_eq!((e["upstream"].as_str(), e["upstream_task_id"].as_str()), (Some("kling"), Some("kt_1")));
@@ -164,15 +164,15 @@ async fn a_callback_publishes_with_its_upstream_ids_and_a_poll_then_finds_it_don
 #[tokio::test]
 async fn callback_and_poll_in_one_batch_publish_one_event() {
     let rig = rig();
-    rig.api.script(TASK, vec![Ok(task("finished", TaskState::Succeeded))]);
+    rig.api.script(TASK, vec![Ok(task("finished", JobState::Succeeded))]);
     let (w, m) = watch_record("w1");
     rig.store.put_watch(&m.watch).await.unwrap();
-    let r = rig.worker.process_batch(vec![w, callback_record("c1", "succeed", TaskState::Succeeded)]).await;
+    let r = rig.worker.process_batch(vec![w, callback_record("c1", "succeed", JobState::Succeeded)]).await;
     // One takes the task's lease and publishes; the other waits for it and then skips.
     assert_eq!(r.published, 1, "{r:?}");
     assert_eq!(published(&rig).len(), 1);
     let event_id = published(&rig)[0]["event_id"].clone();
-    let again = rig.worker.process_batch(vec![callback_record("c1", "succeed", TaskState::Succeeded)]).await;
+    let again = rig.worker.process_batch(vec![callback_record("c1", "succeed", JobState::Succeeded)]).await;
     assert_eq!((again.skipped, published(&rig).len()), (1, 1));
     assert_eq!(published(&rig)[0]["event_id"], event_id);
 }
@@ -183,9 +183,9 @@ async fn a_polling_only_task_is_polled_with_delayed_messages_until_terminal() {
     rig.api.script(
         TASK,
         vec![
-            Ok(task("not_started", TaskState::Running)),
-            Ok(task("running", TaskState::Running)),
-            Ok(task("finished", TaskState::Succeeded)),
+            Ok(task("not_started", JobState::Pending)),
+            Ok(task("running", JobState::Pending)),
+            Ok(task("finished", JobState::Succeeded)),
         ],
     );
     let (w, _) = watch_record("w1");
@@ -215,7 +215,7 @@ async fn a_polling_only_task_is_polled_with_delayed_messages_until_terminal() {
 #[tokio::test]
 async fn past_the_horizon_a_running_task_is_dead_lettered() {
     let rig = rig();
-    rig.api.script(TASK, vec![Ok(task("running", TaskState::Running))]);
+    rig.api.script(TASK, vec![Ok(task("running", JobState::Pending))]);
     let (w, _) = watch_record("w1");
     rig.clock.advance(time::Duration::seconds(3600));
     let r = rig.worker.process_batch(vec![w]).await;
@@ -227,9 +227,9 @@ async fn past_the_horizon_a_running_task_is_dead_lettered() {
 #[tokio::test]
 async fn progress_callbacks_are_dropped_and_failed_tasks_publish_failed() {
     let rig = rig();
-    let r = rig.worker.process_batch(vec![callback_record("c0", "processing", TaskState::Running)]).await;
+    let r = rig.worker.process_batch(vec![callback_record("c0", "processing", JobState::Pending)]).await;
     assert_eq!((r.skipped, r.failed.len()), (1, 0));
-    let mut failed = task("failed", TaskState::Failed);
+    let mut failed = task("failed", JobState::Failed);
     failed.error_message = Some("upstream refused the prompt".into());
     rig.api.script(TASK, vec![Ok(failed)]);
     let (w, _) = watch_record("w1");
@@ -244,15 +244,15 @@ async fn progress_callbacks_are_dropped_and_failed_tasks_publish_failed() {
 #[tokio::test]
 async fn the_upstream_ahead_of_the_platform_is_retried_and_no_api_key_dead_letters() {
     let rig = rig();
-    rig.api.script(TASK, vec![Ok(task("running", TaskState::Running))]);
+    rig.api.script(TASK, vec![Ok(task("running", JobState::Pending))]);
     let (_, m) = watch_record("w0");
     rig.store.put_watch(&m.watch).await.unwrap();
-    let r = rig.worker.process_batch(vec![callback_record("c1", "succeed", TaskState::Succeeded)]).await;
+    let r = rig.worker.process_batch(vec![callback_record("c1", "succeed", JobState::Succeeded)]).await;
     assert_eq!((r.retried, r.published), (1, 0));
 
     let mut bare = rig.worker;
     bare.ports.apimp = None;
-    let r = bare.process_batch(vec![callback_record("c2", "succeed", TaskState::Succeeded)]).await;
+    let r = bare.process_batch(vec![callback_record("c2", "succeed", JobState::Succeeded)]).await;
     assert_eq!(r.dead_lettered, 1);
     assert!(rig.dlq.messages()[0].attributes[0].1.contains("APIMP_API_KEY"));
 }

@@ -10,7 +10,7 @@ use time::macros::datetime;
 
 use super::*;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
-use crate::clock::ManualClock;
+use crate::domain::clock::ManualClock;
 use crate::domain::dedupe::{Claim, RecordStatus};
 use crate::domain::job::JobOutput;
 

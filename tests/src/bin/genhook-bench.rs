@@ -60,7 +60,7 @@ async fn in_memory(n: usize) {
         Arc::new(MemoryStore::default()),
         Arc::new(MemoryQueue::default()),
         settings,
-        Arc::new(genhook::clock::SystemClock),
+        Arc::new(genhook::domain::clock::SystemClock),
     );
     let requests: Vec<_> = (0..n)
         .map(|i| {

@@ -18,7 +18,7 @@ use genhook::adapters::memory::{MemoryQueue, MemoryQueueSettings, MemoryStore};
 use genhook::adapters::provision::{create_queue, create_table, queue_arn};
 use genhook::adapters::sqlite::{QueueSettings, SqliteDb};
 use genhook::adapters::sqs::SqsQueue;
-use genhook::clock::{Clock, ManualClock, SystemClock};
+use genhook::domain::clock::{Clock, ManualClock, SystemClock};
 use genhook::ports::{DedupeStore, Queue, QueueConsumer, WatchStore};
 
 /// A dedupe store that also keeps watches (every adapter is both).

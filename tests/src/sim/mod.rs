@@ -18,8 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use genhook::adapters::memory::{MemoryQueue, MemoryQueueSettings, MemoryStore};
-use genhook::backoff::Backoff;
-use genhook::clock::{Clock, ManualClock};
+use genhook::domain::backoff::Backoff;
+use genhook::domain::clock::{Clock, ManualClock};
 use genhook::domain::dedupe::{RecordStatus, dedupe_key, event_id};
 use genhook::ports::QueueConsumer;
 use genhook::receiver::{Receiver, ReceiverSettings};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use genhook::adapters::memory::{MemoryQueue, MemoryStore};
-use genhook::clock::Clock;
+use genhook::domain::clock::Clock;
 use genhook::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
 use genhook::domain::job::{Job, JobOutput, JobState};
 use genhook::domain::watch::Watch;

@@ -4,7 +4,7 @@ use std::time::Duration;
 use time::macros::datetime;
 
 use super::*;
-use crate::clock::ManualClock;
+use crate::domain::clock::ManualClock;
 
 const T0_MS: i64 = 1_795_435_200_000; // 2026-11-23T12:00:00Z
 

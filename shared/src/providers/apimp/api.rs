@@ -16,7 +16,8 @@ use url::Url;
 use crate::domain::job::JobOutput;
 use crate::http::{get_json, http_client};
 use crate::ports::{JobApiError, TaskApi};
-use crate::providers::apimp::callback::{TaskState, platform_state};
+use crate::domain::job::JobState;
+use crate::providers::apimp::callback::platform_state;
 use crate::rate_limit::RateLimiter;
 use crate::signed_url::{expiry_from_url, instant_from_json};
 
@@ -28,7 +29,7 @@ pub struct ApimpTask {
     /// The status word, lowercased (`not_started`, `running`, `finished`, `failed`).
     pub status: String,
     /// What it means.
-    pub state: TaskState,
+    pub state: JobState,
     /// 0–100, when given.
     pub progress: Option<u8>,
     /// Output files.
@@ -141,23 +142,23 @@ mod tests {
             "x",
         )
         .unwrap();
-        assert_eq!((t.task_id.as_str(), t.state, t.progress), ("task_01HF8Z", TaskState::Running, Some(42)));
+        assert_eq!((t.task_id.as_str(), t.state, t.progress), ("task_01HF8Z", JobState::Pending, Some(42)));
         let t = parse_task(
             &json!({"data":{"status":"FINISHED","files":[{"file_url":"https://cdn.example/v.mp4?X-Amz-Date=20261123T120000Z&X-Amz-Expires=600","file_type":"image"}]}}),
             "task_2",
         )
         .unwrap();
-        assert_eq!((t.task_id.as_str(), t.status.as_str(), t.state), ("task_2", "finished", TaskState::Succeeded));
+        assert_eq!((t.task_id.as_str(), t.status.as_str(), t.state), ("task_2", "finished", JobState::Succeeded));
         assert_eq!(t.files[0].expires_at.map(|e| e.unix_timestamp()), Some(1_795_435_800));
         assert_eq!(media_from_url(&t.files[0].url), Some("video"), "file_type says image; the URL says video");
         let t = parse_task(&json!({"status":"failed","error_message":"upstream refused"}), "t3").unwrap();
-        assert_eq!((t.state, t.error_message.as_deref()), (TaskState::Failed, Some("upstream refused")));
+        assert_eq!((t.state, t.error_message.as_deref()), (JobState::Failed, Some("upstream refused")));
         assert!(parse_task(&json!({"code":200}), "t").is_err());
     }
 
     #[test]
     fn extreme_values_are_bounded() {
-        use crate::clock::{MAX_INSTANT, rfc3339};
+        use crate::domain::clock::{MAX_INSTANT, rfc3339};
         let t = parse_task(
             &json!({"status":"finished","progress":u64::MAX,"files":[
                 {"url":"https://c/v.mp4","expires_at":1e300},

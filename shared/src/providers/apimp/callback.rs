@@ -14,25 +14,7 @@
 use serde_json::Value;
 
 use super::Upstream;
-
-/// Where a task is, in genhook's terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskState {
-    /// Queued or running (or a state genhook does not know).
-    Running,
-    /// Finished with outputs.
-    Succeeded,
-    /// Finished without (failed, expired, cancelled).
-    Failed,
-}
-
-impl TaskState {
-    /// Whether the task is over.
-    pub fn is_terminal(self) -> bool {
-        self != Self::Running
-    }
-}
+use crate::domain::job::JobState;
 
 /// A parsed callback.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +33,7 @@ pub struct TaskUpdate {
     /// The status word as sent, lowercased.
     pub status: String,
     /// What the status means.
-    pub state: TaskState,
+    pub state: JobState,
     /// The whole body.
     pub body: Value,
 }
@@ -70,8 +52,8 @@ pub enum CallbackError {
     MissingStatus(&'static str),
 }
 
-/// Maps an upstream's status word (any case) to a [`TaskState`].
-pub fn task_state(upstream: Upstream, status: &str) -> TaskState {
+/// Maps an upstream's status word (any case) to a [`JobState`].
+pub fn task_state(upstream: Upstream, status: &str) -> JobState {
     let s = status.trim().to_ascii_lowercase();
     let (ok, failed): (&[&str], &[&str]) = match upstream {
         Upstream::Kling => (&["succeed", "succeeded"], &["failed"]),
@@ -80,11 +62,11 @@ pub fn task_state(upstream: Upstream, status: &str) -> TaskState {
         Upstream::Vidu => (&["success"], &["failed"]),
     };
     if ok.contains(&s.as_str()) {
-        TaskState::Succeeded
+        JobState::Succeeded
     } else if failed.contains(&s.as_str()) {
-        TaskState::Failed
+        JobState::Failed
     } else {
-        TaskState::Running
+        JobState::Pending
     }
 }
 
@@ -122,12 +104,12 @@ pub fn parse(upstream: Upstream, raw: &[u8]) -> Result<Callback, CallbackError> 
 }
 
 /// Maps APIMP's own status word (`not_started`, `running`, `finished`, `failed`; any
-/// case) to a [`TaskState`]; unknown words count as running.
-pub fn platform_state(status: &str) -> TaskState {
+/// case) to a [`JobState`]; unknown words count as running.
+pub fn platform_state(status: &str) -> JobState {
     match status.trim().to_ascii_lowercase().as_str() {
-        "finished" | "succeeded" | "success" | "completed" => TaskState::Succeeded,
-        "failed" | "error" | "cancelled" | "canceled" | "expired" => TaskState::Failed,
-        _ => TaskState::Running,
+        "finished" | "succeeded" | "success" | "completed" => JobState::Succeeded,
+        "failed" | "error" | "cancelled" | "canceled" | "expired" => JobState::Failed,
+        _ => JobState::Pending,
     }
 }
 
@@ -151,11 +133,11 @@ mod tests {
         );
         assert_eq!(
             (u.upstream_task_id.as_str(), u.status.as_str(), u.state),
-            ("kt_1", "succeed", TaskState::Succeeded)
+            ("kt_1", "succeed", JobState::Succeeded)
         );
-        assert_eq!(update(Upstream::Kling, r#"{"task_id":"k","task_status":"processing"}"#).state, TaskState::Running);
-        assert_eq!(update(Upstream::Kling, r#"{"task_id":"k","task_status":"submitted"}"#).state, TaskState::Running);
-        assert_eq!(update(Upstream::Kling, r#"{"task_id":"k","task_status":"failed"}"#).state, TaskState::Failed);
+        assert_eq!(update(Upstream::Kling, r#"{"task_id":"k","task_status":"processing"}"#).state, JobState::Pending);
+        assert_eq!(update(Upstream::Kling, r#"{"task_id":"k","task_status":"submitted"}"#).state, JobState::Pending);
+        assert_eq!(update(Upstream::Kling, r#"{"task_id":"k","task_status":"failed"}"#).state, JobState::Failed);
     }
 
     #[test]
@@ -164,13 +146,13 @@ mod tests {
             Upstream::Doubao,
             r#"{"id":"cgt-2025-abc","model":"doubao-seedance-1-0-pro-250528","status":"succeeded","content":{"video_url":"https://ark/v.mp4"},"created_at":1743414619,"updated_at":1743414673}"#,
         );
-        assert_eq!((u.upstream_task_id.as_str(), u.state), ("cgt-2025-abc", TaskState::Succeeded));
+        assert_eq!((u.upstream_task_id.as_str(), u.state), ("cgt-2025-abc", JobState::Succeeded));
         for (s, state) in [
-            ("queued", TaskState::Running),
-            ("running", TaskState::Running),
-            ("failed", TaskState::Failed),
-            ("expired", TaskState::Failed),
-            ("cancelled", TaskState::Failed),
+            ("queued", JobState::Pending),
+            ("running", JobState::Pending),
+            ("failed", JobState::Failed),
+            ("expired", JobState::Failed),
+            ("cancelled", JobState::Failed),
         ] {
             assert_eq!(task_state(Upstream::Doubao, s), state, "{s}");
         }
@@ -182,10 +164,10 @@ mod tests {
             Upstream::Minimax,
             r#"{"task_id":"115334141465231360","status":"success","file_id":"205258526306433","base_resp":{"status_code":0,"status_msg":"success"}}"#,
         );
-        assert_eq!((u.upstream_task_id.as_str(), u.state), ("115334141465231360", TaskState::Succeeded));
+        assert_eq!((u.upstream_task_id.as_str(), u.state), ("115334141465231360", JobState::Succeeded));
         assert_eq!(update(Upstream::Minimax, r#"{"task_id":42,"status":"Success"}"#).upstream_task_id, "42");
-        assert_eq!(update(Upstream::Minimax, r#"{"task_id":"1","status":"Fail"}"#).state, TaskState::Failed);
-        assert_eq!(update(Upstream::Minimax, r#"{"task_id":"1","status":"Queueing"}"#).state, TaskState::Running);
+        assert_eq!(update(Upstream::Minimax, r#"{"task_id":"1","status":"Fail"}"#).state, JobState::Failed);
+        assert_eq!(update(Upstream::Minimax, r#"{"task_id":"1","status":"Queueing"}"#).state, JobState::Pending);
         assert_eq!(
             parse(Upstream::Minimax, br#"{"challenge":"abc-123"}"#).unwrap(),
             Callback::Challenge(Value::String("abc-123".into()))
@@ -200,9 +182,9 @@ mod tests {
             Upstream::Vidu,
             r#"{"id":"vidu_1","state":"success","err_code":"","credits":4,"payload":"","creations":[{"id":"c","url":"https://v/c.mp4"}]}"#,
         );
-        assert_eq!((u.upstream_task_id.as_str(), u.state), ("vidu_1", TaskState::Succeeded));
-        assert_eq!(update(Upstream::Vidu, r#"{"id":"v","status":"failed"}"#).state, TaskState::Failed);
-        assert_eq!(update(Upstream::Vidu, r#"{"id":"v","state":"queueing"}"#).state, TaskState::Running);
+        assert_eq!((u.upstream_task_id.as_str(), u.state), ("vidu_1", JobState::Succeeded));
+        assert_eq!(update(Upstream::Vidu, r#"{"id":"v","status":"failed"}"#).state, JobState::Failed);
+        assert_eq!(update(Upstream::Vidu, r#"{"id":"v","state":"queueing"}"#).state, JobState::Pending);
     }
 
     #[test]
@@ -210,7 +192,7 @@ mod tests {
         let u = update(Upstream::Kling, r#"{"task_id":"k","task_status":"Teleporting","extra":{"a":1}}"#);
         assert_eq!(
             (u.status.as_str(), u.state, &u.body["extra"]["a"]),
-            ("teleporting", TaskState::Running, &Value::from(1))
+            ("teleporting", JobState::Pending, &Value::from(1))
         );
         assert_eq!(parse(Upstream::Kling, b"[1]"), Err(CallbackError::NotObject));
         assert_eq!(parse(Upstream::Kling, b"nope"), Err(CallbackError::NotObject));
@@ -220,9 +202,9 @@ mod tests {
 
     #[test]
     fn platform_states() {
-        assert_eq!(platform_state("not_started"), TaskState::Running);
-        assert_eq!(platform_state("RUNNING"), TaskState::Running);
-        assert_eq!(platform_state("finished"), TaskState::Succeeded);
-        assert_eq!(platform_state("failed"), TaskState::Failed);
+        assert_eq!(platform_state("not_started"), JobState::Pending);
+        assert_eq!(platform_state("RUNNING"), JobState::Pending);
+        assert_eq!(platform_state("finished"), JobState::Succeeded);
+        assert_eq!(platform_state("failed"), JobState::Failed);
     }
 }

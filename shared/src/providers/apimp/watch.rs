@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::clock::rfc3339;
+use crate::domain::clock::rfc3339;
 use crate::domain::inbox::{ApimpWatchMessage, InboxMessage};
 use crate::domain::watch::{Watch, publish_key};
 use crate::ports::{OutgoingMessage, Queue, QueueError};

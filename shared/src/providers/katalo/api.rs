@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use url::Url;
 
-use crate::clock::Clock;
+use crate::domain::clock::Clock;
 use crate::domain::job::Job;
 use crate::http::{get_json, http_client};
 use crate::ports::{JobApi, JobApiError};
@@ -82,7 +82,7 @@ impl JobApi for KataloApi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::SystemClock;
+    use crate::domain::clock::SystemClock;
     use crate::http::{ApiErrorBody, classify};
     use reqwest::StatusCode;
 

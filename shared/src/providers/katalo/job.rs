@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn huge_expiries_saturate() {
-        use crate::clock::{MAX_INSTANT, MIN_INSTANT};
+        use crate::domain::clock::{MAX_INSTANT, MIN_INSTANT};
         let expiry = |output: Value| {
             parse_job(&json!({"status":"succeeded","outputs":[output]}), "j", NOW).unwrap().outputs[0].expires_at
         };
