@@ -1,5 +1,10 @@
-//! Configuration from environment variables (the product's public interface) and the
-//! wiring that builds the services from it, once per cold start.
+//! The composition root: configuration from environment variables (the product's
+//! public interface) → the services, for the Lambdas (on DynamoDB and SQS, SDK clients
+//! built once per cold start) and for `genhook dev` (on whatever ports it opened). Every
+//! provider in [`crate::providers::ALL`] is asked for its halves; a provider whose
+//! variables are unset is mounted as [`receiver::Unconfigured`] /
+//! [`worker::Unconfigured`], so its deliveries and messages get a reason naming the
+//! variable.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,112 +12,50 @@ use std::time::Duration;
 use crate::adapters::aws::load_sdk_config;
 use crate::adapters::dynamodb::DynamoDedupeStore;
 use crate::adapters::sqs::SqsQueue;
-use crate::domain::clock::SystemClock;
+use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
-use crate::ports::{JobApi, NotConfigured};
-use crate::providers::apimp::api::ApimpApi;
-use crate::providers::katalo::api::{DEFAULT_BASE_URL, KataloApi};
-use crate::receiver::{ApimpCallbackSettings, Receiver, ReceiverSettings};
-use crate::signature::HmacSecrets;
-use crate::worker::{Worker, WorkerPorts, WorkerSettings};
+use crate::ports::provider::{Deps, Reconciler, WebhookSource};
+use crate::ports::{DedupeStore, Queue, WatchStore};
+use crate::providers::ALL;
+use crate::receiver::{self, Receiver, ReceiverSettings};
+use crate::worker::{self, Worker, WorkerPorts, WorkerSettings};
 
-/// A configuration problem, found at start-up.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A required variable is unset or empty.
-    #[error("environment variable {0} is required")]
-    Missing(&'static str),
-    /// A variable is set but unusable.
-    #[error("environment variable {name} is invalid: {reason}")]
-    Invalid {
-        /// The variable.
-        name: &'static str,
-        /// What is wrong (never the value itself: it may be a secret).
-        reason: String,
-    },
-}
+pub use crate::ports::env::{ConfigError, Env};
 
-/// Reads variables through a lookup function, so tests need not touch the process env.
-pub struct Env<F: Fn(&str) -> Option<String>>(pub F);
-
-impl Env<fn(&str) -> Option<String>> {
-    /// The process environment.
-    pub fn process() -> Self {
-        Env(|k| std::env::var(k).ok())
-    }
-}
-
-impl<F: Fn(&str) -> Option<String>> Env<F> {
-    /// A set, non-empty variable.
-    pub fn optional(&self, name: &str) -> Option<String> {
-        (self.0)(name).filter(|v| !v.trim().is_empty())
-    }
-
-    /// A required variable.
-    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.optional(name).ok_or(ConfigError::Missing(name))
-    }
-
-    /// A positive integer with a default.
-    pub fn number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
-        match self.optional(name) {
-            None => Ok(default),
-            Some(v) => match v.trim().parse::<u64>() {
-                Ok(n) if n > 0 => Ok(n),
-                _ => Err(ConfigError::Invalid { name, reason: format!("expected a positive whole number, got {v:?}") }),
-            },
-        }
-    }
-}
-
-/// The receiver's tunables from `KATALO_WEBHOOK_SECRET_PREVIOUS`, `GENHOOK_MAX_BODY_BYTES`,
-/// `GENHOOK_DEDUPE_TTL_SECS` and the APIMP variables, around the given current Katalo
-/// secret (`None`: the Katalo route is off).
-pub fn receiver_settings<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-    secret: Option<String>,
-) -> Result<ReceiverSettings, ConfigError> {
-    let previous = env.optional("KATALO_WEBHOOK_SECRET_PREVIOUS").map(String::into_bytes);
-    let mut settings = ReceiverSettings::without_katalo();
-    settings.katalo_secrets = secret.map(|s| HmacSecrets::new(s, previous));
-    settings.max_body_bytes = env.number("GENHOOK_MAX_BODY_BYTES", settings.max_body_bytes as u64)? as usize;
+/// The receiver's tunables: `GENHOOK_MAX_BODY_BYTES` (default 262144) and
+/// `GENHOOK_DEDUPE_TTL_SECS`.
+pub fn receiver_settings(env: &Env) -> Result<ReceiverSettings, ConfigError> {
+    let mut settings = ReceiverSettings::default();
+    settings.max_body_bytes =
+        usize::try_from(env.number("GENHOOK_MAX_BODY_BYTES", settings.max_body_bytes as u64)?).unwrap_or(usize::MAX);
     settings.dedupe_ttl = dedupe_ttl(env)?;
-    settings.apimp = env.optional("APIMP_CALLBACK_SECRET").map(|key| apimp_callback_settings(env, key));
     Ok(settings)
 }
 
-/// APIMP callbacks keyed by `current` (normally `APIMP_CALLBACK_SECRET`), with
-/// `APIMP_CALLBACK_SECRET_PREVIOUS` and `VIDU_CALLBACK_SECRET` from the environment.
-pub fn apimp_callback_settings<F: Fn(&str) -> Option<String>>(env: &Env<F>, current: String) -> ApimpCallbackSettings {
-    let previous = env.optional("APIMP_CALLBACK_SECRET_PREVIOUS").map(String::into_bytes);
-    ApimpCallbackSettings {
-        callback_secrets: HmacSecrets::new(current, previous),
-        vidu_secrets: env.optional("VIDU_CALLBACK_SECRET").map(|s| HmacSecrets::new(s, None)),
-    }
-}
-
 /// The worker's tunables (`GENHOOK_MIN_URL_TTL_SECS`, `GENHOOK_WORKER_CONCURRENCY`,
-/// `GENHOOK_DEDUPE_TTL_SECS`, `GENHOOK_RETRY_BASE_SECS`, `GENHOOK_RETRY_MAX_SECS`), each
-/// defaulting to the value in `defaults`.
-pub fn worker_settings<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-    mut settings: WorkerSettings,
-) -> Result<WorkerSettings, ConfigError> {
+/// `GENHOOK_DEDUPE_TTL_SECS`, `GENHOOK_HTTP_TIMEOUT_SECS`, `GENHOOK_RETRY_BASE_SECS`,
+/// `GENHOOK_RETRY_MAX_SECS`), each defaulting to the value in `defaults`.
+pub fn worker_settings(env: &Env, mut settings: WorkerSettings) -> Result<WorkerSettings, ConfigError> {
     settings.min_url_ttl = Duration::from_secs(env.number("GENHOOK_MIN_URL_TTL_SECS", settings.min_url_ttl.as_secs())?);
-    settings.concurrency = env.number("GENHOOK_WORKER_CONCURRENCY", settings.concurrency as u64)? as usize;
+    settings.concurrency =
+        usize::try_from(env.number("GENHOOK_WORKER_CONCURRENCY", settings.concurrency as u64)?).unwrap_or(usize::MAX);
     settings.dedupe_ttl = dedupe_ttl(env)?;
-    settings.katalo_poll_horizon =
-        Duration::from_secs(env.number("KATALO_POLL_HORIZON_SECS", settings.katalo_poll_horizon.as_secs())?);
+    settings.provider_call_timeout = http_timeout(env)?;
     settings.backoff.base =
         Duration::from_secs(env.number("GENHOOK_RETRY_BASE_SECS", settings.backoff.base.as_secs())?);
     settings.backoff.cap = Duration::from_secs(env.number("GENHOOK_RETRY_MAX_SECS", settings.backoff.cap.as_secs())?);
     Ok(settings)
 }
 
+/// `GENHOOK_HTTP_TIMEOUT_SECS` (default 10): the longest one provider API call may take.
+pub fn http_timeout(env: &Env) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_secs(env.number("GENHOOK_HTTP_TIMEOUT_SECS", 10)?))
+}
+
 /// `GENHOOK_DEDUPE_TTL_SECS` (default and minimum [`MIN_DEDUPE_TTL`], 15 days): a dedupe
 /// record must outlive every queued message that can still refer to it (SQS keeps
 /// messages, DLQs included, for up to 14 days), or a late redrive publishes again.
-pub fn dedupe_ttl<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Duration, ConfigError> {
+pub fn dedupe_ttl(env: &Env) -> Result<Duration, ConfigError> {
     let secs = env.number("GENHOOK_DEDUPE_TTL_SECS", MIN_DEDUPE_TTL.as_secs())?;
     if secs < MIN_DEDUPE_TTL.as_secs() {
         return Err(ConfigError::Invalid {
@@ -126,40 +69,104 @@ pub fn dedupe_ttl<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Duratio
     Ok(Duration::from_secs(secs))
 }
 
-/// `KATALO_API_BASE_URL` (default `https://app.katalo.ai`), checked to be an http(s) URL.
-pub fn katalo_api_base_url<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<String, ConfigError> {
-    let base = env.optional("KATALO_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into());
-    match url::Url::parse(&base) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(base),
-        _ => Err(ConfigError::Invalid { name: "KATALO_API_BASE_URL", reason: "expected an http(s) URL".into() }),
+/// Every provider's receiving side (an unconfigured one answers 404 naming its
+/// variable); an error when no provider is configured.
+pub fn sources(env: &Env) -> Result<Vec<Arc<dyn WebhookSource>>, ConfigError> {
+    let mut sources = Vec::with_capacity(ALL.len());
+    let mut configured = 0;
+    for &provider in ALL {
+        match provider.source(env)? {
+            Some(source) => {
+                configured += 1;
+                sources.push(source);
+            }
+            None => sources.push(Arc::new(receiver::Unconfigured(provider))),
+        }
     }
+    if configured == 0 {
+        return Err(ConfigError::NoProvider(
+            "KATALO_WEBHOOK_SECRET, APIMP_CALLBACK_SECRET or another provider's webhook secret".into(),
+        ));
+    }
+    Ok(sources)
 }
 
-/// Receiver configuration.
-#[derive(Debug, Clone)]
+/// Every provider's reconciling side (an unconfigured one dead-letters its messages
+/// naming its variable); an error when no provider is configured.
+pub fn reconcilers(env: &Env, deps: &Deps) -> Result<Vec<Arc<dyn Reconciler>>, ConfigError> {
+    let mut reconcilers = Vec::with_capacity(ALL.len());
+    let mut configured = 0;
+    for &provider in ALL {
+        match provider.reconciler(env, deps)? {
+            Some(r) => {
+                configured += 1;
+                reconcilers.push(r);
+            }
+            None => reconcilers.push(Arc::new(worker::Unconfigured(provider))),
+        }
+    }
+    if configured == 0 {
+        return Err(ConfigError::NoProvider("KATALO_API_KEY, APIMP_API_KEY or another provider's API key".into()));
+    }
+    Ok(reconcilers)
+}
+
+/// The receiver configured from `env` over the given store and inbox.
+pub fn receiver(
+    env: &Env,
+    store: Arc<dyn DedupeStore>,
+    inbox: Arc<dyn Queue>,
+    clock: Arc<dyn Clock>,
+) -> Result<Receiver, ConfigError> {
+    Ok(Receiver::new(store, inbox, sources(env)?, receiver_settings(env)?, clock))
+}
+
+/// The worker configured from `env` (tunables defaulting to `defaults`) over the given
+/// ports; task watches live in `watches`.
+pub fn worker(
+    env: &Env,
+    ports: WorkerPorts,
+    watches: Arc<dyn WatchStore>,
+    defaults: WorkerSettings,
+) -> Result<Worker, ConfigError> {
+    let settings = worker_settings(env, defaults)?;
+    let deps = Deps { clock: ports.clock.clone(), watches, http_timeout: settings.provider_call_timeout };
+    Ok(Worker::new(ports, reconcilers(env, &deps)?, settings))
+}
+
+/// The receiver Lambda's configuration.
 pub struct ReceiverConfig {
     /// `GENHOOK_TABLE`: the dedupe table.
     pub table: String,
     /// `GENHOOK_INBOX_QUEUE_URL`.
     pub inbox_queue_url: String,
-    /// `KATALO_WEBHOOK_SECRET` and `KATALO_WEBHOOK_SECRET_PREVIOUS`; `GENHOOK_MAX_BODY_BYTES`
-    /// (default 262144); `GENHOOK_DEDUPE_TTL_SECS` (default 604800).
+    /// The providers' receiving sides.
+    pub sources: Vec<Arc<dyn WebhookSource>>,
+    /// `GENHOOK_MAX_BODY_BYTES`, `GENHOOK_DEDUPE_TTL_SECS`.
     pub settings: ReceiverSettings,
 }
 
+impl std::fmt::Debug for ReceiverConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let providers: Vec<&str> = self.sources.iter().map(|s| s.provider()).collect();
+        f.debug_struct("ReceiverConfig")
+            .field("table", &self.table)
+            .field("inbox_queue_url", &self.inbox_queue_url)
+            .field("providers", &providers)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
 impl ReceiverConfig {
-    /// Reads the receiver's variables.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        // At least one provider: Katalo's secret, or APIMP's callback key.
-        let secret = env.optional("KATALO_WEBHOOK_SECRET");
-        let settings = receiver_settings(env, secret)?;
-        if settings.katalo_secrets.is_none() && settings.apimp.is_none() {
-            return Err(ConfigError::Missing("KATALO_WEBHOOK_SECRET"));
-        }
+    /// Reads the receiver's variables (at least one provider's webhook secret).
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let sources = sources(env)?;
         Ok(Self {
             table: env.required("GENHOOK_TABLE")?,
             inbox_queue_url: env.required("GENHOOK_INBOX_QUEUE_URL")?,
-            settings,
+            sources,
+            settings: receiver_settings(env)?,
         })
     }
 
@@ -168,81 +175,25 @@ impl ReceiverConfig {
         let sdk = load_sdk_config().await;
         let store = DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table);
         let inbox = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), self.inbox_queue_url);
-        Receiver::new(Arc::new(store), Arc::new(inbox), self.settings, Arc::new(SystemClock))
+        Receiver::new(Arc::new(store), Arc::new(inbox), self.sources, self.settings, Arc::new(SystemClock))
     }
 }
 
-/// APIMP's status API settings.
-#[derive(Clone)]
-pub struct ApimpApiConfig {
-    /// `APIMP_API_BASE_URL`.
-    pub base_url: String,
-    /// `APIMP_API_KEY`.
-    pub api_key: String,
-    /// `APIMP_API_MAX_RPS`.
-    pub max_rps: u32,
-}
-
-impl std::fmt::Debug for ApimpApiConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApimpApiConfig").field("base_url", &self.base_url).finish_non_exhaustive()
-    }
-}
-
-impl ApimpApiConfig {
-    /// Reads the APIMP variables; `None` when `APIMP_API_KEY` is unset.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Option<Self>, ConfigError> {
-        let Some(api_key) = env.optional("APIMP_API_KEY") else { return Ok(None) };
-        let base_url = env.required("APIMP_API_BASE_URL")?;
-        match url::Url::parse(&base_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => {
-                return Err(ConfigError::Invalid {
-                    name: "APIMP_API_BASE_URL",
-                    reason: "expected an http(s) URL".into(),
-                });
-            }
-        }
-        let max_rps = env.number("APIMP_API_MAX_RPS", 8)?.min(u32::MAX as u64) as u32;
-        Ok(Some(Self { base_url, api_key, max_rps }))
-    }
-
-    /// The client.
-    pub fn build(&self, timeout: Duration) -> ApimpApi {
-        ApimpApi::new(&self.base_url, self.api_key.clone(), timeout)
-            .expect("APIMP_API_BASE_URL was validated")
-            .with_rate_limit(self.max_rps)
-    }
-}
-
-/// Worker configuration. Its `Debug` leaves the API keys out.
+/// The worker Lambda's configuration. Its `Debug` leaves the environment (API keys) out.
 #[derive(Clone)]
 pub struct WorkerConfig {
     /// `GENHOOK_TABLE`.
     pub table: String,
-    /// `GENHOOK_INBOX_QUEUE_URL` (for retry delays).
+    /// `GENHOOK_INBOX_QUEUE_URL` (for retry delays and polls).
     pub inbox_queue_url: String,
     /// `GENHOOK_INBOX_DLQ_URL` (optional; without it dead records wait for the redrive policy).
     pub inbox_dlq_url: Option<String>,
     /// `GENHOOK_OUTBOX_QUEUE_URL`.
     pub outbox_queue_url: String,
-    /// `KATALO_API_BASE_URL` (default `https://app.katalo.ai`).
-    pub katalo_api_base_url: String,
-    /// `KATALO_API_KEY` (optional when APIMP is configured: Katalo messages are then
-    /// dead-lettered with that reason).
-    pub katalo_api_key: Option<String>,
-    /// `GENHOOK_HTTP_TIMEOUT_SECS` (default 10).
-    pub http_timeout: Duration,
-    /// `KATALO_API_MAX_RPS` (default 8): requests per second per worker instance.
-    pub katalo_max_rps: u32,
-    /// `APIMP_API_KEY` with `APIMP_API_BASE_URL` (both or neither) and
-    /// `APIMP_API_MAX_RPS` (default 8): APIMP's status API, for APIMP tasks.
-    pub apimp: Option<ApimpApiConfig>,
-    /// `GENHOOK_MIN_URL_TTL_SECS` (default 600), `GENHOOK_WORKER_CONCURRENCY` (default 8),
-    /// `GENHOOK_DEDUPE_TTL_SECS` (default and minimum 1296000), `KATALO_POLL_HORIZON_SECS`
-    /// (default 86400), `GENHOOK_RETRY_BASE_SECS` (default 10) and
-    /// `GENHOOK_RETRY_MAX_SECS` (default 900).
+    /// The worker's tunables (see [`worker_settings`]).
     pub settings: WorkerSettings,
+    /// Where the providers read their variables when the worker is built.
+    env: Env,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -252,77 +203,75 @@ impl std::fmt::Debug for WorkerConfig {
             .field("inbox_queue_url", &self.inbox_queue_url)
             .field("inbox_dlq_url", &self.inbox_dlq_url)
             .field("outbox_queue_url", &self.outbox_queue_url)
-            .field("katalo_api_base_url", &self.katalo_api_base_url)
-            .field("katalo_api_key", &self.katalo_api_key.as_ref().map(|_| "<redacted>"))
-            .field("http_timeout", &self.http_timeout)
-            .field("katalo_max_rps", &self.katalo_max_rps)
-            .field("apimp", &self.apimp)
             .field("settings", &self.settings)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
 impl WorkerConfig {
-    /// Reads the worker's variables.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let mut settings = worker_settings(env, WorkerSettings::default())?;
-        let http_timeout = Duration::from_secs(env.number("GENHOOK_HTTP_TIMEOUT_SECS", 10)?);
-        settings.provider_call_timeout = http_timeout;
-        let base = katalo_api_base_url(env)?;
-        let apimp = ApimpApiConfig::from_env(env)?;
-        if env.optional("KATALO_API_KEY").is_none() && apimp.is_none() {
-            return Err(ConfigError::Missing("KATALO_API_KEY"));
-        }
+    /// Reads the worker's own variables; the providers' are read by [`Self::build`].
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             table: env.required("GENHOOK_TABLE")?,
             inbox_queue_url: env.required("GENHOOK_INBOX_QUEUE_URL")?,
             inbox_dlq_url: env.optional("GENHOOK_INBOX_DLQ_URL"),
             outbox_queue_url: env.required("GENHOOK_OUTBOX_QUEUE_URL")?,
-            katalo_api_base_url: base,
-            katalo_api_key: env.optional("KATALO_API_KEY"),
-            http_timeout,
-            katalo_max_rps: env.number("KATALO_API_MAX_RPS", 8)?.min(u32::MAX as u64) as u32,
-            apimp,
-            settings,
+            settings: worker_settings(env, WorkerSettings::default())?,
+            env: env.clone(),
         })
     }
 
-    /// Builds the worker on DynamoDB, SQS and Katalo's HTTP API.
-    pub async fn build(self) -> Worker {
+    /// Builds the worker on DynamoDB, SQS and the providers' HTTP APIs (at least one
+    /// provider's API key).
+    pub async fn build(self) -> Result<Worker, ConfigError> {
         let sdk = load_sdk_config().await;
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let clock = Arc::new(SystemClock);
-        let katalo: Arc<dyn JobApi> = match self.katalo_api_key {
-            Some(key) => Arc::new(
-                KataloApi::new(&self.katalo_api_base_url, key, self.http_timeout, clock.clone())
-                    .expect("KATALO_API_BASE_URL was validated")
-                    .with_rate_limit(self.katalo_max_rps),
-            ),
-            None => Arc::new(NotConfigured("KATALO_API_KEY")),
-        };
         let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table));
         let ports = WorkerPorts {
             store: store.clone(),
-            watches: store,
-            apimp: self.apimp.map(|a| Arc::new(a.build(self.http_timeout)) as _),
             inbox: Arc::new(SqsQueue::new(sqs.clone(), self.inbox_queue_url)),
             inbox_dlq: self.inbox_dlq_url.map(|u| Arc::new(SqsQueue::new(sqs.clone(), u)) as _),
             outbox: Arc::new(SqsQueue::new(sqs, self.outbox_queue_url)),
-            katalo,
-            clock,
+            clock: Arc::new(SystemClock),
         };
-        Worker::new(ports, self.settings)
+        worker(&self.env, ports, store, self.settings)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::adapters::memory::{MemoryQueue, MemoryStore};
 
-    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Env(move |k| map.get(k).cloned())
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().copied())
+    }
+
+    fn deps() -> Deps {
+        Deps {
+            clock: Arc::new(SystemClock),
+            watches: Arc::new(MemoryStore::default()),
+            http_timeout: Duration::from_secs(1),
+        }
+    }
+
+    fn configured(sources: &[Arc<dyn WebhookSource>]) -> Vec<&'static str> {
+        sources
+            .iter()
+            .filter(|s| {
+                // An unconfigured source refuses every delivery with 404.
+                let headers = http::HeaderMap::new();
+                let d = crate::ports::provider::Delivery {
+                    path: "/",
+                    query: None,
+                    headers: &headers,
+                    body: b"",
+                    now: time::OffsetDateTime::UNIX_EPOCH,
+                };
+                !matches!(s.intake(&d), Err(crate::ports::provider::Refusal::NotFound(m)) if m.contains("not configured"))
+            })
+            .map(|s| s.provider())
+            .collect()
     }
 
     #[test]
@@ -337,7 +286,7 @@ mod tests {
         ]))
         .unwrap();
         let shown = format!("{c:?}");
-        assert!(!shown.contains("SECRET") && shown.contains("<redacted>"), "{shown}");
+        assert!(!shown.contains("SECRET") && shown.contains("outbox_queue_url"), "{shown}");
     }
 
     #[test]
@@ -347,12 +296,13 @@ mod tests {
         let c = ReceiverConfig::from_env(&env(&base)).unwrap();
         assert_eq!(c.settings.max_body_bytes, 262_144);
         assert_eq!(c.settings.dedupe_ttl, Duration::from_secs(1_296_000));
+        assert_eq!(configured(&c.sources), ["katalo"]);
         let mut short = base.to_vec();
         short.push(("GENHOOK_DEDUPE_TTL_SECS", "604800"));
         let err = ReceiverConfig::from_env(&env(&short)).unwrap_err().to_string();
         assert!(err.contains("GENHOOK_DEDUPE_TTL_SECS") && err.contains("14-day"), "{err}");
         let err = ReceiverConfig::from_env(&env(&base[1..])).unwrap_err();
-        assert!(matches!(err, ConfigError::Missing("KATALO_WEBHOOK_SECRET")));
+        assert!(matches!(&err, ConfigError::NoProvider(v) if v.contains("KATALO_WEBHOOK_SECRET")), "{err}");
         let mut bad = base.to_vec();
         bad.push(("GENHOOK_MAX_BODY_BYTES", "lots"));
         let err = ReceiverConfig::from_env(&env(&bad)).unwrap_err().to_string();
@@ -369,13 +319,13 @@ mod tests {
             ("KATALO_API_KEY", "k"),
         ];
         let c = WorkerConfig::from_env(&env(&base)).unwrap();
-        assert_eq!(c.katalo_api_base_url, DEFAULT_BASE_URL);
         assert_eq!(c.settings.min_url_ttl, Duration::from_secs(600));
         assert_eq!(c.inbox_dlq_url, None);
+        assert_eq!(reconcilers(&env(&base), &deps()).unwrap().len(), ALL.len());
         let mut bad = base.to_vec();
         bad.push(("KATALO_API_BASE_URL", "ftp://x"));
         assert!(matches!(
-            WorkerConfig::from_env(&env(&bad)),
+            reconcilers(&env(&bad), &deps()),
             Err(ConfigError::Invalid { name: "KATALO_API_BASE_URL", .. })
         ));
     }
@@ -389,24 +339,28 @@ mod tests {
             ("VIDU_CALLBACK_SECRET", "v"),
         ];
         let c = ReceiverConfig::from_env(&env(&receiver)).unwrap();
-        assert!(c.settings.katalo_secrets.is_none());
-        assert!(c.settings.apimp.as_ref().is_some_and(|a| a.vidu_secrets.is_some()));
-        assert!(matches!(
-            ReceiverConfig::from_env(&env(&receiver[..2])),
-            Err(ConfigError::Missing("KATALO_WEBHOOK_SECRET"))
-        ));
+        assert_eq!(configured(&c.sources), ["apimp"]);
+        assert!(matches!(ReceiverConfig::from_env(&env(&receiver[..2])), Err(ConfigError::NoProvider(_))));
 
-        let worker = [
-            ("GENHOOK_TABLE", "t"),
-            ("GENHOOK_INBOX_QUEUE_URL", "http://in"),
-            ("GENHOOK_OUTBOX_QUEUE_URL", "http://out"),
-            ("APIMP_API_KEY", "sk"),
-            ("APIMP_API_BASE_URL", "https://api.apimp.example"),
-        ];
-        let c = WorkerConfig::from_env(&env(&worker)).unwrap();
-        assert_eq!((c.katalo_api_key, c.apimp.map(|a| a.max_rps)), (None, Some(8)));
-        assert!(matches!(WorkerConfig::from_env(&env(&worker[..3])), Err(ConfigError::Missing("KATALO_API_KEY"))));
-        let no_base = [&worker[..4]].concat();
-        assert!(matches!(WorkerConfig::from_env(&env(&no_base)), Err(ConfigError::Missing("APIMP_API_BASE_URL"))));
+        let worker = [("APIMP_API_KEY", "sk"), ("APIMP_API_BASE_URL", "https://api.apimp.example")];
+        assert!(reconcilers(&env(&worker), &deps()).is_ok());
+        assert!(matches!(reconcilers(&env(&[]), &deps()), Err(ConfigError::NoProvider(_))));
+        assert!(matches!(reconcilers(&env(&worker[..1]), &deps()), Err(ConfigError::Missing("APIMP_API_BASE_URL"))));
+    }
+
+    #[tokio::test]
+    async fn one_root_for_every_runtime() {
+        let vars = env(&[("KATALO_WEBHOOK_SECRET", "s"), ("KATALO_API_KEY", "k")]);
+        let store = Arc::new(MemoryStore::default());
+        let inbox = Arc::new(MemoryQueue::default());
+        assert!(receiver(&vars, store.clone(), inbox.clone(), Arc::new(SystemClock)).is_ok());
+        let ports = WorkerPorts {
+            store: store.clone(),
+            inbox: inbox.clone(),
+            inbox_dlq: None,
+            outbox: inbox,
+            clock: Arc::new(SystemClock),
+        };
+        assert!(worker(&vars, ports, store, WorkerSettings::default()).is_ok());
     }
 }

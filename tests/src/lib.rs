@@ -12,8 +12,6 @@ pub mod proxied;
 pub mod proxy;
 pub mod sim;
 
-use std::collections::HashMap;
-
 use genhook::config::Env;
 
 /// A name no other test uses.
@@ -22,9 +20,8 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// An [`Env`] over fixed pairs (the product's variables, without touching the process).
-pub fn env(pairs: &[(&str, String)]) -> Env<impl Fn(&str) -> Option<String> + use<>> {
-    let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    Env(move |k: &str| map.get(k).cloned())
+pub fn env(pairs: &[(&str, String)]) -> Env {
+    Env::from_pairs(pairs.iter().cloned())
 }
 
 use aws::{Aws, Stack};
@@ -83,7 +80,8 @@ impl Harness {
         ]))
         .expect("worker config")
         .build()
-        .await;
+        .await
+        .expect("worker providers");
         Self { aws, stack, katalo, apimp, receiver, worker }
     }
 

@@ -10,11 +10,13 @@ use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use genhook::adapters::aws::load_sdk_config;
 use genhook::adapters::dynamodb::DynamoDedupeStore;
 use genhook::adapters::sqs::SqsQueue;
+use genhook::config::worker_settings;
 use genhook::domain::clock::SystemClock;
-use genhook::config::{receiver_settings, worker_settings};
+use genhook::providers::apimp::Apimp;
 use genhook::providers::katalo::api::KataloApi;
+use genhook::providers::katalo::reconcile::{DEFAULT_POLL_HORIZON, KataloReconciler};
 use genhook::receiver::Receiver;
-use genhook::worker::{Worker, WorkerPorts, WorkerSettings};
+use genhook::worker::{Unconfigured, Worker, WorkerPorts, WorkerSettings};
 
 use crate::aws::Aws;
 use crate::proxy::FaultProxy;
@@ -113,13 +115,14 @@ impl Harness {
     /// A receiver like the harness's, on `aws`'s clients.
     pub fn receiver_on(&self, aws: &Aws) -> Receiver {
         let vars = [
+            ("KATALO_WEBHOOK_SECRET", crate::WEBHOOK_SECRET.to_string()),
             ("KATALO_WEBHOOK_SECRET_PREVIOUS", crate::WEBHOOK_SECRET_PREVIOUS.to_string()),
             ("APIMP_CALLBACK_SECRET", crate::APIMP_CALLBACK_SECRET.to_string()),
         ];
-        let settings = receiver_settings(&env(&vars), Some(crate::WEBHOOK_SECRET.into())).expect("receiver settings");
         let store = DynamoDedupeStore::new(aws.ddb.clone(), self.stack.table.clone());
         let inbox = SqsQueue::new(aws.sqs.clone(), self.stack.inbox.clone());
-        Receiver::new(Arc::new(store), Arc::new(inbox), settings, Arc::new(SystemClock))
+        genhook::config::receiver(&env(&vars), Arc::new(store), Arc::new(inbox), Arc::new(SystemClock))
+            .expect("receiver config")
     }
 
     /// A Katalo worker like the harness's (same retry settings, same fake API), on
@@ -135,15 +138,13 @@ impl Harness {
         let store = Arc::new(DynamoDedupeStore::new(aws.ddb.clone(), self.stack.table.clone()));
         let ports = WorkerPorts {
             store: store.clone(),
-            watches: store,
-            apimp: None,
             inbox: Arc::new(SqsQueue::new(aws.sqs.clone(), self.stack.inbox.clone())),
             inbox_dlq: Some(Arc::new(SqsQueue::new(aws.sqs.clone(), self.stack.inbox_dlq.clone()))),
             outbox: Arc::new(SqsQueue::new(aws.sqs.clone(), self.stack.outbox.clone())),
-            katalo: Arc::new(katalo),
             clock,
         };
-        Worker::new(ports, settings)
+        let katalo = KataloReconciler::new(Arc::new(katalo), DEFAULT_POLL_HORIZON);
+        Worker::new(ports, vec![Arc::new(katalo), Arc::new(Unconfigured(&Apimp))], settings)
     }
 }
 

@@ -103,7 +103,7 @@ async fn a_polling_only_task_reaches_terminal_through_the_poller() {
     );
     assert!(events[0].get("upstream").is_none());
     assert_eq!(h.apimp.calls(&task), 3, "polled until terminal, then no more");
-    let key = genhook::domain::watch::publish_key(&task);
+    let key = genhook::providers::apimp::message::publish_key(&task);
     assert_eq!(h.aws.attr(&h.stack.table, &key, "status").await.as_deref(), Some("PUBLISHED"));
 }
 

@@ -2,15 +2,11 @@
 //! every HTTP attempt): what one webhook costs the receiver, and one record the worker.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use genhook::adapters::dynamodb::DynamoDedupeStore;
 use genhook::adapters::sqs::SqsQueue;
 use genhook::domain::clock::SystemClock;
-use genhook::config::{WorkerConfig, receiver_settings};
-use genhook::providers::katalo::api::KataloApi;
-use genhook::receiver::Receiver;
-use genhook::worker::{Worker, WorkerPorts};
+use genhook::worker::{WorkerPorts, WorkerSettings};
 use genhook_tests::calls::counted_aws;
 use genhook_tests::fake_katalo::{self, Answer, FakeKatalo, succeeded};
 use genhook_tests::lambda::{apigw_event, deliver, pump};
@@ -24,41 +20,23 @@ async fn a_delivery_costs_three_calls_a_duplicate_one_and_a_publish_three() {
     let (counted, calls) = counted_aws().await;
 
     let store = Arc::new(DynamoDedupeStore::new(counted.ddb.clone(), stack.table.clone()));
-    let settings =
-        receiver_settings(&env(&[("GENHOOK_TABLE", stack.table.clone())]), Some(WEBHOOK_SECRET.into())).unwrap();
-    let receiver = Receiver::new(
-        store.clone(),
-        Arc::new(SqsQueue::new(counted.sqs.clone(), stack.inbox.clone())),
-        settings,
-        Arc::new(SystemClock),
-    );
-    let config = WorkerConfig::from_env(&env(&[
-        ("GENHOOK_TABLE", stack.table.clone()),
-        ("GENHOOK_INBOX_QUEUE_URL", stack.inbox.clone()),
-        ("GENHOOK_OUTBOX_QUEUE_URL", stack.outbox.clone()),
+    let vars = env(&[
+        ("KATALO_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
         ("KATALO_API_BASE_URL", katalo.base_url.clone()),
         ("KATALO_API_KEY", fake_katalo::API_KEY.into()),
         ("KATALO_API_MAX_RPS", "1000".into()),
-    ]))
-    .unwrap();
-    let clock = Arc::new(SystemClock);
-    let worker = Worker::new(
-        WorkerPorts {
-            store: store.clone(),
-            watches: store,
-            inbox: Arc::new(SqsQueue::new(counted.sqs.clone(), stack.inbox.clone())),
-            inbox_dlq: Some(Arc::new(SqsQueue::new(counted.sqs.clone(), stack.inbox_dlq.clone()))),
-            outbox: Arc::new(SqsQueue::new(counted.sqs.clone(), stack.outbox.clone())),
-            katalo: Arc::new(
-                KataloApi::new(&katalo.base_url, fake_katalo::API_KEY, Duration::from_secs(2), clock.clone())
-                    .unwrap()
-                    .with_rate_limit(1000),
-            ),
-            apimp: None,
-            clock,
-        },
-        config.settings,
-    );
+        ("GENHOOK_HTTP_TIMEOUT_SECS", "2".into()),
+    ]);
+    let inbox = Arc::new(SqsQueue::new(counted.sqs.clone(), stack.inbox.clone()));
+    let receiver = genhook::config::receiver(&vars, store.clone(), inbox.clone(), Arc::new(SystemClock)).unwrap();
+    let ports = WorkerPorts {
+        store: store.clone(),
+        inbox,
+        inbox_dlq: Some(Arc::new(SqsQueue::new(counted.sqs.clone(), stack.inbox_dlq.clone()))),
+        outbox: Arc::new(SqsQueue::new(counted.sqs.clone(), stack.outbox.clone())),
+        clock: Arc::new(SystemClock),
+    };
+    let worker = genhook::config::worker(&vars, ports, store.clone(), WorkerSettings::default()).unwrap();
     katalo.script("job_rt", vec![Answer::Job(succeeded("job_rt", 3600))]);
     let body = webhook("job_rt", "generation.completed");
     let post = || {

@@ -13,16 +13,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use genhook::config::{ConfigError, Env};
 use genhook::domain::backoff::Backoff;
 use genhook::domain::clock::SystemClock;
-use genhook::config::{
-    ApimpApiConfig, ConfigError, Env, apimp_callback_settings, katalo_api_base_url, receiver_settings, worker_settings,
-};
-use genhook::ports::{JobApi, TaskApi};
-use genhook::providers::apimp::api::ApimpApi;
-use genhook::providers::katalo::api::KataloApi;
-use genhook::receiver::{KATALO_ROUTE, Receiver};
-use genhook::worker::{BatchReport, Worker, WorkerPorts, WorkerSettings};
+use genhook::providers::katalo::ROUTE as KATALO_ROUTE;
+use genhook::worker::{BatchReport, WorkerPorts, WorkerSettings};
 use tokio::sync::watch;
 
 use crate::backend::{BackendArgs, BackendError};
@@ -143,54 +138,51 @@ impl Running {
     }
 }
 
-/// Starts the receiver and the worker.
+/// Starts the receiver and the worker, built by the same composition root as the
+/// Lambdas ([`genhook::config`]) from the process environment with local defaults: the
+/// built-in simulator for the provider APIs whose keys are unset (always, with `--demo`)
+/// and local webhook secrets.
 pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     let backend = args.backend.open().await?;
-    let env = Env::process();
-    let http_timeout = Duration::from_secs(env.number("GENHOOK_HTTP_TIMEOUT_SECS", 10)?);
+    let mut env = Env::process();
     let clock = Arc::new(SystemClock);
 
     // The demo's jobs exist only in the simulator, so it always uses one.
-    let api_key = if args.demo { None } else { env.optional("KATALO_API_KEY") };
-    let (katalo, simulator): (Arc<dyn JobApi>, _) = match api_key {
-        Some(key) => {
-            let base = katalo_api_base_url(&env)?;
-            let api = KataloApi::new(&base, key, http_timeout, clock.clone())
-                .expect("the base URL was validated")
-                .with_rate_limit(env.number("KATALO_API_MAX_RPS", 8)? as u32);
-            eprintln!("genhook dev: provider API {}", genhook::signed_url::redact(&base));
-            (Arc::new(api), None)
+    let simulator = if args.demo || env.optional("KATALO_API_KEY").is_none() {
+        // The demo also has the API fail now and then, to show the worker's retries.
+        let error_rate = if args.demo { 0.2 } else { 0.0 };
+        let opts = ApiOptions { adopt_unknown_jobs: true, error_rate, ..ApiOptions::default() };
+        let sim = KataloSimulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), opts).await?;
+        eprintln!("genhook dev: no KATALO_API_KEY, so jobs are read from the built-in simulator at {}", sim.base_url());
+        let apimp_configured = env.optional("APIMP_API_KEY").is_some();
+        let mut over = vec![
+            ("KATALO_API_KEY", SIM_API_KEY.to_string()),
+            ("KATALO_API_BASE_URL", sim.base_url()),
+            ("KATALO_API_MAX_RPS", "1000".to_string()),
+        ];
+        if !apimp_configured {
+            over.extend([
+                ("APIMP_API_KEY", SIM_API_KEY.to_string()),
+                ("APIMP_API_BASE_URL", sim.base_url()),
+                ("APIMP_API_MAX_RPS", "1000".to_string()),
+            ]);
         }
-        None => {
-            // The demo also has the API fail now and then, to show the worker's retries.
-            let error_rate = if args.demo { 0.2 } else { 0.0 };
-            let opts = ApiOptions { adopt_unknown_jobs: true, error_rate, ..ApiOptions::default() };
-            let sim = KataloSimulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), opts).await?;
-            let api = KataloApi::new(&sim.base_url(), SIM_API_KEY, http_timeout, clock.clone())
-                .expect("the simulator's URL is valid");
-            eprintln!(
-                "genhook dev: no KATALO_API_KEY, so jobs are read from the built-in simulator at {}",
-                sim.base_url()
-            );
-            (Arc::new(api), Some(sim))
-        }
+        env = env.overlaid(over);
+        Some(sim)
+    } else {
+        let base = env.http_url("KATALO_API_BASE_URL", Some(genhook::providers::katalo::api::DEFAULT_BASE_URL))?;
+        eprintln!("genhook dev: provider API {}", genhook::signed_url::redact(&base));
+        None
     };
-
-    // APIMP: the configured API, else the simulator's APIMP status route.
-    let apimp: Option<Arc<dyn TaskApi>> = match (ApimpApiConfig::from_env(&env)?, &simulator) {
-        (Some(cfg), _) => Some(Arc::new(cfg.build(http_timeout))),
-        (None, Some(sim)) => Some(Arc::new(
-            ApimpApi::new(&sim.base_url(), SIM_API_KEY, http_timeout).expect("the simulator's URL is valid"),
-        )),
-        (None, None) => None,
-    };
-    let secret = env.optional("KATALO_WEBHOOK_SECRET").unwrap_or_else(|| DEV_WEBHOOK_SECRET.to_string());
-    let mut settings = receiver_settings(&env, Some(secret.clone()))?;
-    // APIMP callbacks are always on locally, with a local key unless one is configured.
-    let apimp_callback_secret =
-        env.optional("APIMP_CALLBACK_SECRET").unwrap_or_else(|| DEV_APIMP_CALLBACK_SECRET.to_string());
-    settings.apimp = Some(apimp_callback_settings(&env, apimp_callback_secret.clone()));
-    let receiver = Arc::new(Receiver::new(backend.store.clone(), backend.inbox.clone(), settings, clock.clone()));
+    // Local webhook secrets unless configured; APIMP callbacks are always on locally.
+    let env = env.or_defaults([
+        ("KATALO_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
+        ("APIMP_CALLBACK_SECRET", DEV_APIMP_CALLBACK_SECRET),
+    ]);
+    let secret = env.required("KATALO_WEBHOOK_SECRET")?;
+    let apimp_callback_secret = env.required("APIMP_CALLBACK_SECRET")?;
+    let receiver =
+        Arc::new(genhook::config::receiver(&env, backend.store.clone(), backend.inbox.clone(), clock.clone())?);
 
     let visibility = Duration::from_secs(args.backend.visibility_timeout_secs.into());
     let defaults = WorkerSettings {
@@ -200,20 +192,14 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
         lease: visibility,
         ..WorkerSettings::default()
     };
-    let outbox = Arc::new(PrintingOutbox::new(backend.outbox.clone()));
-    let worker = Arc::new(Worker::new(
-        WorkerPorts {
-            store: backend.store.clone(),
-            inbox: backend.inbox.clone(),
-            inbox_dlq: Some(backend.inbox_dlq.clone()),
-            outbox,
-            katalo,
-            apimp,
-            watches: backend.watches.clone(),
-            clock,
-        },
-        worker_settings(&env, defaults)?,
-    ));
+    let ports = WorkerPorts {
+        store: backend.store.clone(),
+        inbox: backend.inbox.clone(),
+        inbox_dlq: Some(backend.inbox_dlq.clone()),
+        outbox: Arc::new(PrintingOutbox::new(backend.outbox.clone())),
+        clock,
+    };
+    let worker = Arc::new(genhook::config::worker(&env, ports, backend.watches.clone(), defaults)?);
 
     let listen = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], if args.demo { 0 } else { 8080 })));
     let listener =

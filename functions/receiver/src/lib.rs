@@ -18,9 +18,8 @@ mod tests {
     use std::sync::Arc;
 
     use genhook::adapters::memory::{MemoryQueue, MemoryStore};
+    use genhook::config::Env;
     use genhook::domain::clock::SystemClock;
-    use genhook::receiver::ReceiverSettings;
-    use genhook::signature::HmacSecrets;
 
     use super::*;
 
@@ -30,8 +29,10 @@ mod tests {
     #[tokio::test]
     async fn accepts_the_api_gateway_fixture() {
         let inbox = Arc::new(MemoryQueue::default());
-        let settings = ReceiverSettings::new(HmacSecrets::new("whsec_fixture_secret_0001", None));
-        let receiver = Receiver::new(Arc::new(MemoryStore::default()), inbox.clone(), settings, Arc::new(SystemClock));
+        let env = Env::from_pairs([("KATALO_WEBHOOK_SECRET", "whsec_fixture_secret_0001")]);
+        let receiver =
+            genhook::config::receiver(&env, Arc::new(MemoryStore::default()), inbox.clone(), Arc::new(SystemClock))
+                .unwrap();
         let request = lambda_http::request::from_str(FIXTURE).unwrap();
         let response = function_handler(&receiver, request).await.unwrap();
         assert_eq!(response.status(), 200);

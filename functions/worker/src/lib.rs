@@ -45,6 +45,7 @@ mod tests {
     use genhook::domain::clock::SystemClock;
     use genhook::domain::job::{Job, JobState};
     use genhook::ports::{JobApi, JobApiError};
+    use genhook::providers::katalo::reconcile::{DEFAULT_POLL_HORIZON, KataloReconciler};
     use genhook::worker::{WorkerPorts, WorkerSettings};
     use lambda_runtime::Context;
 
@@ -75,16 +76,14 @@ mod tests {
         let outbox = Arc::new(MemoryQueue::default());
         let store = Arc::new(MemoryStore::default());
         let ports = WorkerPorts {
-            store: store.clone(),
-            watches: store,
-            apimp: None,
+            store,
             inbox: Arc::new(MemoryQueue::default()),
             inbox_dlq: None,
             outbox: outbox.clone(),
-            katalo: Arc::new(Done),
             clock: Arc::new(SystemClock),
         };
-        let worker = Worker::new(ports, WorkerSettings::default());
+        let katalo = Arc::new(KataloReconciler::new(Arc::new(Done), DEFAULT_POLL_HORIZON));
+        let worker = Worker::new(ports, vec![katalo], WorkerSettings::default());
         let event: SqsEvent = serde_json::from_str(FIXTURE).unwrap();
         let response = function_handler(&worker, LambdaEvent::new(event, Context::default())).await.unwrap();
         // msg-1 is published; msg-2 is not JSON and, with no DLQ configured, is reported

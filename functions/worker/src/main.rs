@@ -8,7 +8,7 @@ use lambda_runtime::{Error, run, service_fn, tracing};
 async fn main() -> Result<(), Error> {
     tracing::init_default_subscriber();
     // Configuration, SDK clients and the HTTP client are built once per cold start.
-    let worker = WorkerConfig::from_env(&Env::process())?.build().await;
+    let worker = WorkerConfig::from_env(&Env::process())?.build().await?;
     let worker = &worker;
     run(service_fn(move |event| function_handler(worker, event))).await
 }

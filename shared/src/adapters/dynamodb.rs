@@ -10,9 +10,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
+use crate::domain::upstream::Upstream;
 use crate::domain::watch::Watch;
 use crate::ports::{DedupeStore, StoreError, WatchStore};
-use crate::domain::upstream::Upstream;
 
 type Item = HashMap<String, AttributeValue>;
 

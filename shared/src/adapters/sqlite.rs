@@ -23,13 +23,13 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::domain::clock::Clock;
+use crate::domain::dedupe::random_id;
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
+use crate::domain::upstream::Upstream;
 use crate::domain::watch::Watch;
 use crate::ports::{
     DedupeStore, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage, StoreError, WatchStore,
 };
-use crate::domain::upstream::Upstream;
-use crate::domain::dedupe::random_id;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS dedupe (

@@ -20,6 +20,15 @@ pub const MAX_ATTRIBUTE_BYTES: usize = 256;
 /// The deepest nesting of arrays and objects in a JSON text (0 for a scalar), read
 /// without parsing; brackets inside strings do not count. Stops counting at
 /// `MAX_JSON_DEPTH + 1`.
+/// The first field longer than a later step allows, as the reason to refuse the delivery
+/// (a retry cannot change it): `(name, value, max bytes)` each.
+pub fn check_lengths(fields: &[(&str, &str, usize)]) -> Result<(), String> {
+    match fields.iter().find(|(_, value, max)| value.len() > *max) {
+        Some((name, _, max)) => Err(format!("`{name}` is longer than {max} bytes")),
+        None => Ok(()),
+    }
+}
+
 pub fn json_depth(raw: &[u8]) -> usize {
     let (mut depth, mut max) = (0usize, 0usize);
     let (mut in_string, mut escaped) = (false, false);

@@ -3,6 +3,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+/// The event type of a job that finished with outputs.
+pub const COMPLETED: &str = "generation.completed";
+/// The event type of a job that finished without.
+pub const FAILED: &str = "generation.failed";
+
 /// Version of the outbox event schema.
 pub const SCHEMA_VERSION: &str = "1";
 

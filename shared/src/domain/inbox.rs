@@ -1,113 +1,49 @@
 //! Messages on the inbox queue, between the receiver and the worker.
+//!
+//! Every message is a JSON object tagged by `type` (`<provider>.<kind>`, e.g.
+//! `katalo.webhook`, `apimp.watch`) and carrying its `dedupe_key`; the rest is the
+//! provider's own (each provider defines its message types in its folder). The worker
+//! reads the [`Envelope`] and hands the whole message to the provider named by the type.
 
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
 
-use crate::domain::watch::Watch;
-use crate::domain::upstream::Upstream;
-use crate::domain::job::JobState;
-
-/// One inbox message. Tagged by `type` so new kinds can be added without breaking
-/// messages already in flight.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum InboxMessage {
-    /// A verified Katalo webhook delivery.
-    #[serde(rename = "katalo.webhook")]
-    KataloWebhook(KataloWebhookMessage),
-    /// An APIMP upstream's callback (a hint: the worker confirms it with APIMP).
-    #[serde(rename = "apimp.callback")]
-    ApimpCallback(ApimpCallbackMessage),
-    /// A registration of an APIMP task, and each scheduled poll of it.
-    #[serde(rename = "apimp.watch")]
-    ApimpWatch(ApimpWatchMessage),
-}
-
-impl InboxMessage {
+/// The part of every inbox message the worker reads itself.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Envelope {
+    /// `<provider>.<kind>`.
+    #[serde(rename = "type")]
+    pub kind: String,
     /// The dedupe key the message belongs to.
-    pub fn dedupe_key(&self) -> &str {
-        match self {
-            Self::KataloWebhook(m) => &m.dedupe_key,
-            Self::ApimpCallback(m) => &m.dedupe_key,
-            Self::ApimpWatch(m) => &m.dedupe_key,
-        }
+    pub dedupe_key: String,
+}
+
+impl Envelope {
+    /// Reads the envelope of a message body.
+    pub fn parse(body: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(body)
     }
 
-    /// JSON text of the message.
-    pub fn to_json(&self) -> String {
-        // Infallible: plain structs of strings, numbers and `Value`s (string-keyed maps).
-        crate::domain::carry::sqs_safe_json(serde_json::to_string(self).expect("inbox messages always serialize"))
+    /// The provider the message is for: the type up to its first dot.
+    pub fn provider(&self) -> &str {
+        self.kind.split_once('.').map_or(self.kind.as_str(), |(p, _)| p)
     }
 }
 
-/// A verified Katalo webhook, as the receiver enqueued it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KataloWebhookMessage {
-    /// `katalo#<job_id>#<event_type>`.
-    pub dedupe_key: String,
-    /// Katalo's job id.
-    pub job_id: String,
-    /// The webhook's `event_type`, as sent.
-    pub event_type: String,
-    /// When the receiver accepted the delivery (RFC 3339).
-    pub received_at: String,
-    /// The verified webhook body.
-    pub payload: Value,
-    /// Polls made so far while the job was still running (0 as the receiver sends it):
-    /// the worker re-sends the message, delayed, for each later poll.
-    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "bounded_polls")]
-    pub polls: u32,
-    /// Polling stops after this instant (epoch s); set by the first reschedule.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub horizon_at: Option<i64>,
+/// JSON text of a message, safe to put on SQS (see [`crate::domain::carry::sqs_safe_json`]).
+pub fn to_json<T: Serialize>(message: &T) -> String {
+    // Infallible for the plain structs of strings, numbers and `Value`s (string-keyed
+    // maps) messages are made of.
+    crate::domain::carry::sqs_safe_json(serde_json::to_string(message).expect("inbox messages always serialize"))
 }
 
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-/// An APIMP upstream's callback, as the receiver enqueued it after checking the
-/// callback URL's token.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ApimpCallbackMessage {
-    /// `apimp#<upstream>:<upstream task id>#<status>`.
-    pub dedupe_key: String,
-    /// Which upstream called.
-    pub upstream: Upstream,
-    /// The reference from the callback URL.
-    pub reference: String,
-    /// The upstream's own task id.
-    pub upstream_task_id: String,
-    /// The status word, lowercased.
-    pub status: String,
-    /// What the status means.
-    pub state: JobState,
-    /// When the receiver accepted it (RFC 3339).
-    pub received_at: String,
-    /// The callback body.
-    pub payload: Value,
-}
-
-/// `apimp.watch`: registers `reference` → `task_id` and polls the task until it is
-/// terminal or `horizon_at` passes. Send it with [`crate::providers::apimp::watch`] or
-/// `genhook watch`; the worker re-sends it, delayed, for each later poll.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ApimpWatchMessage {
-    /// `apimp#<task_id>#task`.
-    pub dedupe_key: String,
-    /// The registration.
-    pub watch: Watch,
-    /// Polls made so far (0 for the registration itself), at most [`MAX_POLLS`].
-    #[serde(default, deserialize_with = "bounded_polls")]
-    pub polls: u32,
-}
-
-/// The most polls a watch message may carry. Even one second apart that is eleven days
-/// of polling (at the worker's 15-minute cap, decades); a larger count is a forged or
+/// The most polls a message may carry. Even one second apart that is eleven days of
+/// polling (at the worker's 15-minute cap, decades); a larger count is a forged or
 /// corrupt message, refused as malformed so counting on from it cannot overflow.
 pub const MAX_POLLS: u32 = 1_000_000;
 
-fn bounded_polls<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+/// Deserializes a poll count, refusing more than [`MAX_POLLS`]
+/// (`#[serde(deserialize_with = "bounded_polls")]`).
+pub fn bounded_polls<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     let polls = u32::deserialize(d)?;
     if polls > MAX_POLLS {
         return Err(serde::de::Error::custom(format_args!("polls must be at most {MAX_POLLS}")));
@@ -115,38 +51,36 @@ fn bounded_polls<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     Ok(polls)
 }
 
+/// Whether a poll count is zero (`skip_serializing_if`).
+pub fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn watch(polls: &str) -> String {
-        format!(
-            r#"{{"type":"apimp.watch","dedupe_key":"apimp#t#task","polls":{polls},
-            "watch":{{"reference":"r","task_id":"t","upstream":null,"registered_at":"x","horizon_at":9223372036854775807}}}}"#
-        )
-    }
-
     #[test]
-    fn poll_counts_that_would_overflow_are_refused() {
-        // Accepted before; the worker's `polls + 1` then overflowed.
-        assert!(serde_json::from_str::<InboxMessage>(&watch("4294967295")).is_err());
-        assert!(serde_json::from_str::<InboxMessage>(&watch(&(MAX_POLLS + 1).to_string())).is_err());
-        assert!(serde_json::from_str::<InboxMessage>(&watch("-1")).is_err());
-        let m = serde_json::from_str::<InboxMessage>(&watch(&MAX_POLLS.to_string())).unwrap();
-        assert!(matches!(&m, InboxMessage::ApimpWatch(w) if w.polls == MAX_POLLS));
-        assert_eq!(serde_json::from_str::<InboxMessage>(&m.to_json()).unwrap(), m);
+    fn envelopes_name_the_provider() {
+        let e = Envelope::parse(r#"{"type":"apimp.watch","dedupe_key":"k","watch":{}}"#).unwrap();
+        assert_eq!((e.provider(), e.dedupe_key.as_str()), ("apimp", "k"));
+        assert_eq!(Envelope::parse(r#"{"type":"solo","dedupe_key":"k"}"#).unwrap().provider(), "solo");
     }
 
     #[test]
     fn deep_or_odd_messages_are_errors() {
         let deep = format!(
-            r#"{{"type":"katalo.webhook","dedupe_key":"k","job_id":"j","event_type":"e","received_at":"r","payload":{}{}}}"#,
+            r#"{{"type":"katalo.webhook","dedupe_key":"k","payload":{}{}}}"#,
             "[".repeat(100_000),
             "]".repeat(100_000)
         );
-        assert!(serde_json::from_str::<InboxMessage>(&deep).is_err());
-        for odd in ["", "null", "{}", r#"{"type":"nope"}"#, r#"{"type":"apimp.watch"}"#, "\u{0}"] {
-            assert!(serde_json::from_str::<InboxMessage>(odd).is_err(), "{odd}");
+        // The envelope skips the payload without recursing (the provider's typed parse
+        // then refuses it); either way nothing overflows the stack.
+        assert_eq!(Envelope::parse(&deep).map(|e| e.dedupe_key).ok().as_deref(), Some("k"));
+        for odd in
+            ["", "null", "{}", r#"{"type":"nope"}"#, r#"{"dedupe_key":"k"}"#, r#"{"type":1,"dedupe_key":"k"}"#, "\u{0}"]
+        {
+            assert!(Envelope::parse(odd).is_err(), "{odd}");
         }
     }
 }

@@ -1,18 +1,18 @@
-//! APIMP task watches: the mapping from the caller's reference (chosen before submit
-//! and carried in the callback URL) to APIMP's `task_id` (known after submit), and the
+//! Task watches: the mapping from the caller's reference (chosen before submit and
+//! carried in the callback URL) to the provider's task id (known after submit), and the
 //! polling horizon. Callbacks find their task through it; the poller keeps it alive.
+//! APIMP registers its tasks this way.
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::dedupe::dedupe_key;
-use crate::providers::apimp::{PROVIDER, Upstream};
+use crate::domain::upstream::Upstream;
 
 /// A registered task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Watch {
     /// The caller's reference (the callback URL's `ref`).
     pub reference: String,
-    /// APIMP's task id.
+    /// The provider's task id.
     pub task_id: String,
     /// The upstream, when the task can call back.
     pub upstream: Option<Upstream>,
@@ -20,20 +20,4 @@ pub struct Watch {
     pub registered_at: String,
     /// Polling stops after this instant (epoch s).
     pub horizon_at: i64,
-}
-
-/// The key every path that can publish a task's event works under (callbacks and polls
-/// alike), so one task publishes once.
-pub fn publish_key(task_id: &str) -> String {
-    dedupe_key(PROVIDER, task_id, "task")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_key_per_task() {
-        assert_eq!(publish_key("task_01H"), "apimp#task_01H#task");
-    }
 }

@@ -2,9 +2,35 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::{cases, deeply_nested, json, text};
-use crate::domain::inbox::{ApimpWatchMessage, InboxMessage, KataloWebhookMessage, MAX_POLLS};
+use crate::domain::inbox::{Envelope, MAX_POLLS};
 use crate::domain::watch::Watch;
 use crate::providers::apimp::Upstream;
+use crate::providers::apimp::message::{ApimpMessage, ApimpWatchMessage};
+use crate::providers::katalo::message::{KataloMessage, KataloWebhookMessage};
+
+/// One provider's inbox message.
+#[derive(Debug, Clone, PartialEq)]
+enum InboxMessage {
+    Katalo(KataloMessage),
+    Apimp(ApimpMessage),
+}
+
+impl InboxMessage {
+    fn to_json(&self) -> String {
+        match self {
+            Self::Katalo(KataloMessage::Webhook(m)) => m.to_json(),
+            Self::Apimp(m) => m.to_json(),
+        }
+    }
+
+    /// Parses a message as the worker does: the envelope, then the provider's type.
+    fn parse(s: &str) -> Result<Self, serde_json::Error> {
+        match Envelope::parse(s)?.provider() {
+            "katalo" => serde_json::from_str(s).map(Self::Katalo),
+            _ => serde_json::from_str(s).map(Self::Apimp),
+        }
+    }
+}
 
 /// JSON without floats (whose text form does not always round-trip bit for bit).
 fn exact_json() -> impl Strategy<Value = Value> {
@@ -27,7 +53,7 @@ fn message() -> impl Strategy<Value = InboxMessage> {
     prop_oneof![
         (any::<String>(), any::<String>(), any::<String>(), exact_json(), 0..=MAX_POLLS, any::<Option<i64>>())
             .prop_map(|(k, j, e, payload, polls, horizon_at)| {
-                InboxMessage::KataloWebhook(KataloWebhookMessage {
+                InboxMessage::Katalo(KataloMessage::Webhook(KataloWebhookMessage {
                     dedupe_key: k,
                     job_id: j,
                     event_type: e,
@@ -35,7 +61,7 @@ fn message() -> impl Strategy<Value = InboxMessage> {
                     payload,
                     polls,
                     horizon_at,
-                })
+                }))
             }),
         (
             any::<String>(),
@@ -45,11 +71,11 @@ fn message() -> impl Strategy<Value = InboxMessage> {
             0..=MAX_POLLS
         )
             .prop_map(|(reference, task_id, upstream, horizon_at, polls)| {
-                InboxMessage::ApimpWatch(ApimpWatchMessage {
+                InboxMessage::Apimp(ApimpMessage::Watch(ApimpWatchMessage {
                     dedupe_key: format!("apimp#{task_id}#task"),
                     watch: Watch { reference, task_id, upstream, registered_at: "r".into(), horizon_at },
                     polls,
-                })
+                }))
             }),
     ]
 }
@@ -84,13 +110,13 @@ proptest! {
 
     #[test]
     fn messages_round_trip(m in message()) {
-        let back: InboxMessage = serde_json::from_str(&m.to_json()).unwrap();
+        let back = InboxMessage::parse(&m.to_json()).unwrap();
         prop_assert_eq!(back, m);
     }
 
     #[test]
     fn any_text_is_a_message_or_an_error(s in prop_oneof![text(), message_like().prop_map(|v| v.to_string())]) {
-        if let Ok(InboxMessage::ApimpWatch(w)) = serde_json::from_str::<InboxMessage>(&s) {
+        if let Ok(InboxMessage::Apimp(ApimpMessage::Watch(w))) = InboxMessage::parse(&s) {
             // What the worker does with it cannot overflow.
             prop_assert!(w.polls <= MAX_POLLS && w.polls.checked_add(2).is_some());
         }
@@ -100,6 +126,6 @@ proptest! {
 #[test]
 fn deep_messages_are_errors() {
     for raw in deeply_nested(50_000) {
-        assert!(serde_json::from_str::<InboxMessage>(&raw).is_err());
+        assert!(InboxMessage::parse(&raw).is_err());
     }
 }

@@ -1,4 +1,18 @@
-//! Provider adapters: webhook formats, verification and job APIs, one module each.
+//! Providers: one folder each, implementing [`crate::ports::provider::Provider`] (its
+//! routes and authentication, its inbox messages, its API and status vocabulary). A
+//! provider depends on the domain, the ports and the toolkit modules (`signature`,
+//! `standard_webhooks`, `http`, `signed_url`, `rate_limit`), never on another provider or
+//! on an adapter. See `docs/architecture.md`, "Adding a provider".
+
+use crate::ports::provider::Provider;
 
 pub mod apimp;
 pub mod katalo;
+
+/// Every provider genhook knows, in routing order: registering a provider is one line here.
+pub static ALL: &[&dyn Provider] = &[&katalo::Katalo, &apimp::Apimp];
+
+/// The registered provider with this name.
+pub fn named(name: &str) -> Option<&'static dyn Provider> {
+    ALL.iter().copied().find(|p| p.name() == name)
+}

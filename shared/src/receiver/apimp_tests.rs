@@ -11,6 +11,10 @@ use super::*;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::domain::clock::ManualClock;
 use crate::providers::apimp::capability::mint_callback_url;
+use crate::providers::apimp::source::ApimpSource;
+use crate::providers::apimp::{Upstream, vidu};
+use crate::providers::katalo::source::KataloSource;
+use crate::signature::HmacSecrets;
 
 const CALLBACK_SECRET: &str = "apimp-callback-secret";
 const VIDU_SECRET: &str = "vidu-signing-secret";
@@ -25,12 +29,14 @@ fn rig(vidu: bool) -> Rig {
     let store = Arc::new(MemoryStore::default());
     let inbox = Arc::new(MemoryQueue::default());
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-23 12:00:00 UTC)));
-    let mut settings = ReceiverSettings::new(HmacSecrets::new("katalo", None));
-    settings.apimp = Some(ApimpCallbackSettings {
+    let apimp = ApimpSource {
         callback_secrets: HmacSecrets::new(CALLBACK_SECRET, None),
         vidu_secrets: vidu.then(|| HmacSecrets::new(VIDU_SECRET, None)),
-    });
-    Rig { receiver: Receiver::new(store.clone(), inbox.clone(), settings, clock), store, inbox }
+    };
+    let sources: Vec<Arc<dyn WebhookSource>> =
+        vec![Arc::new(KataloSource::new(HmacSecrets::new("katalo", None))), Arc::new(apimp)];
+    let receiver = Receiver::new(store.clone(), inbox.clone(), sources, ReceiverSettings::default(), clock);
+    Rig { receiver, store, inbox }
 }
 
 /// The path and query of a minted callback URL.
@@ -181,7 +187,8 @@ async fn routes_methods_and_payloads() {
     let plain = Receiver::new(
         Arc::new(MemoryStore::default()),
         Arc::new(MemoryQueue::default()),
-        ReceiverSettings::new(HmacSecrets::new("k", None)),
+        super::tests::katalo_only(HmacSecrets::new("k", None)),
+        ReceiverSettings::default(),
         Arc::new(ManualClock::new(datetime!(2026-11-23 12:00:00 UTC))),
     );
     let resp = plain.handle(post(&minted(Upstream::Kling, "r"), &fixtures()[0].1), None).await;

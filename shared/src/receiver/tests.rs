@@ -10,8 +10,11 @@ use time::macros::datetime;
 use super::*;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::domain::clock::ManualClock;
-use crate::domain::dedupe::{LeaseOutcome, RecordStatus};
-use crate::signature::sign_hex;
+use crate::domain::dedupe::{Claim, ClaimOutcome, LeaseOutcome, RecordStatus, body_sha256};
+use crate::ports::{OutgoingMessage, QueueError};
+use crate::providers::apimp::Apimp;
+use crate::providers::katalo::source::KataloSource;
+use crate::signature::{HmacSecrets, sign_hex};
 
 const SECRET: &str = "test-secret-current";
 const KEY: &str = "katalo#job_1#generation.completed";
@@ -27,9 +30,14 @@ fn rig() -> Rig {
     let store = Arc::new(MemoryStore::default());
     let inbox = Arc::new(MemoryQueue::default());
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-23 12:00:00 UTC)));
-    let settings = ReceiverSettings::new(HmacSecrets::new(SECRET, Some(b"test-secret-previous".to_vec())));
-    let receiver = Receiver::new(store.clone(), inbox.clone(), settings, clock.clone());
+    let sources = katalo_only(HmacSecrets::new(SECRET, Some(b"test-secret-previous".to_vec())));
+    let receiver = Receiver::new(store.clone(), inbox.clone(), sources, ReceiverSettings::default(), clock.clone());
     Rig { receiver, store, inbox, clock }
+}
+
+/// Katalo's route signed with `secrets`; APIMP's routes off.
+pub(super) fn katalo_only(secrets: HmacSecrets) -> Vec<Arc<dyn WebhookSource>> {
+    vec![Arc::new(KataloSource::new(secrets)), Arc::new(Unconfigured(&Apimp))]
 }
 
 fn body(job: &str, event_type: &str) -> Vec<u8> {
@@ -293,7 +301,8 @@ async fn what_cannot_be_carried_is_refused_with_a_reason_not_a_503() {
     let receiver = Receiver::new(
         rig.store.clone(),
         Arc::new(Refusing),
-        ReceiverSettings::new(HmacSecrets::new(SECRET, None)),
+        katalo_only(HmacSecrets::new(SECRET, None)),
+        ReceiverSettings::default(),
         rig.clock.clone(),
     );
     let resp = receiver.handle(signed(&body("job_9", "generation.completed"), SECRET), None).await;

@@ -11,11 +11,14 @@ use time::macros::datetime;
 use super::*;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::domain::clock::ManualClock;
-use crate::domain::inbox::{ApimpCallbackMessage, ApimpWatchMessage};
+use crate::domain::job::{Job, JobOutput, JobState};
+use crate::ports::{JobApi, WatchStore};
 use crate::providers::apimp::Upstream;
 use crate::providers::apimp::api::ApimpTask;
-use crate::domain::job::JobState;
+use crate::providers::apimp::message::{ApimpCallbackMessage, ApimpMessage, ApimpWatchMessage};
+use crate::providers::apimp::reconcile::ApimpReconciler;
 use crate::providers::apimp::watch::registration;
+use crate::providers::katalo::Katalo;
 
 const NOW: OffsetDateTime = datetime!(2026-11-23 12:00:00 UTC);
 const TASK: &str = "task_01HF8Z";
@@ -33,11 +36,12 @@ impl ScriptedTasks {
 }
 
 #[async_trait]
-impl TaskApi for ScriptedTasks {
-    async fn get_task(&self, task_id: &str) -> Result<ApimpTask, JobApiError> {
+impl JobApi for ScriptedTasks {
+    async fn get_job(&self, task_id: &str) -> Result<Job, JobApiError> {
         let mut all = self.answers.lock().unwrap();
         let a = all.get_mut(task_id).expect("scripted task");
-        if a.len() > 1 { a.pop_front().unwrap() } else { a.front().cloned().unwrap() }
+        let answer = if a.len() > 1 { a.pop_front().unwrap() } else { a.front().cloned().unwrap() };
+        answer.map(ApimpTask::into_job)
     }
 }
 
@@ -63,15 +67,6 @@ struct Rig {
     clock: Arc<ManualClock>,
 }
 
-struct NoKatalo;
-
-#[async_trait]
-impl JobApi for NoKatalo {
-    async fn get_job(&self, _: &str) -> Result<Job, JobApiError> {
-        unreachable!("APIMP tests never read Katalo")
-    }
-}
-
 fn rig() -> Rig {
     let store = Arc::new(MemoryStore::default());
     let (inbox, dlq, outbox) =
@@ -83,27 +78,27 @@ fn rig() -> Rig {
         inbox: inbox.clone(),
         inbox_dlq: Some(dlq.clone()),
         outbox: outbox.clone(),
-        katalo: Arc::new(NoKatalo),
-        apimp: Some(api.clone()),
-        watches: store.clone(),
         clock: clock.clone(),
     };
-    Rig { worker: Worker::new(ports, WorkerSettings::default()), store, inbox, dlq, outbox, api, clock }
+    let reconcilers: Vec<Arc<dyn Reconciler>> =
+        vec![Arc::new(Unconfigured(&Katalo)), Arc::new(ApimpReconciler::new(api.clone(), store.clone()))];
+    let worker = Worker::new(ports, reconcilers, WorkerSettings::default());
+    Rig { worker, store, inbox, dlq, outbox, api, clock }
 }
 
-fn as_record(id: &str, message: &InboxMessage) -> InboxRecord {
+fn as_record(id: &str, message: &ApimpMessage) -> InboxRecord {
     InboxRecord { message_id: id.into(), receipt_handle: format!("rh-{id}"), body: message.to_json(), receive_count: 1 }
 }
 
 fn watch_record(id: &str) -> (InboxRecord, ApimpWatchMessage) {
     let m = registration("order-7", TASK, None, Duration::from_secs(3600), NOW).unwrap();
-    (as_record(id, &InboxMessage::ApimpWatch(m.clone())), m)
+    (as_record(id, &ApimpMessage::Watch(m.clone())), m)
 }
 
 fn callback_record(id: &str, status: &str, state: JobState) -> InboxRecord {
     as_record(
         id,
-        &InboxMessage::ApimpCallback(ApimpCallbackMessage {
+        &ApimpMessage::Callback(ApimpCallbackMessage {
             dedupe_key: format!("apimp#kling:kt_1#{status}"),
             upstream: Upstream::Kling,
             reference: "order-7".into(),
@@ -157,7 +152,7 @@ async fn a_callback_publishes_with_its_upstream_ids_and_a_poll_then_finds_it_don
     assert_eq!((e["upstream"].as_str(), e["upstream_task_id"].as_str()), (Some("kling"), Some("kt_1")));
     // The poller's next visit sees the task published: it stops.
     let poll = ApimpWatchMessage { polls: 3, ..m };
-    let r = rig.worker.process_batch(vec![as_record("w2", &InboxMessage::ApimpWatch(poll))]).await;
+    let r = rig.worker.process_batch(vec![as_record("w2", &ApimpMessage::Watch(poll))]).await;
     assert_eq!((r.skipped, r.rescheduled, published(&rig).len()), (1, 0, 1));
 }
 
@@ -251,8 +246,27 @@ async fn the_upstream_ahead_of_the_platform_is_retried_and_no_api_key_dead_lette
     assert_eq!((r.retried, r.published), (1, 0));
 
     let mut bare = rig.worker;
-    bare.ports.apimp = None;
+    bare.reconcilers = vec![Arc::new(Unconfigured(&crate::providers::apimp::Apimp))];
     let r = bare.process_batch(vec![callback_record("c2", "succeed", JobState::Succeeded)]).await;
     assert_eq!(r.dead_lettered, 1);
     assert!(rig.dlq.messages()[0].attributes[0].1.contains("APIMP_API_KEY"));
+}
+
+#[tokio::test]
+async fn a_watch_never_replaces_another_task_s_registration() {
+    let rig = rig();
+    let now = NOW;
+    let first =
+        crate::providers::apimp::watch::registration("order-1", "task_A", None, Duration::from_secs(60), now).unwrap();
+    let second =
+        crate::providers::apimp::watch::registration("order-1", "task_B", None, Duration::from_secs(60), now).unwrap();
+    rig.store.put_watch(&first.watch).await.unwrap();
+    let body = ApimpMessage::Watch(second).to_json();
+    let rec = InboxRecord { message_id: "m1".into(), receipt_handle: "rh".into(), body, receive_count: 1 };
+    let report = rig.worker.process_batch(vec![rec]).await;
+    assert_eq!(report.dead_lettered, 1, "{report:?}");
+    let reason =
+        rig.dlq.messages()[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1.clone();
+    assert!(reason.contains("task_A"), "{reason}");
+    assert_eq!(rig.store.get_watch("order-1").await.unwrap().unwrap().task_id, "task_A");
 }

@@ -11,8 +11,12 @@ use time::macros::datetime;
 use super::*;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::domain::clock::ManualClock;
-use crate::domain::dedupe::{Claim, RecordStatus};
-use crate::domain::job::JobOutput;
+use crate::domain::dedupe::{Claim, RecordStatus, event_id};
+use crate::domain::job::{Job, JobState};
+use crate::ports::JobApi;
+use crate::providers::apimp::Apimp;
+use crate::providers::katalo::message::KataloWebhookMessage;
+use crate::providers::katalo::reconcile::{DEFAULT_POLL_HORIZON, KataloReconciler};
 
 const NOW: OffsetDateTime = datetime!(2026-11-23 12:00:00 UTC);
 const KEY: &str = "katalo#job_1#generation.completed";
@@ -76,16 +80,15 @@ fn rig(api: Arc<ScriptedApi>) -> Rig {
         inbox: inbox.clone(),
         inbox_dlq: Some(dlq.clone()),
         outbox: outbox.clone(),
-        katalo: api,
-        apimp: None,
-        watches: store.clone(),
         clock: Arc::new(ManualClock::new(NOW)),
     };
-    Rig { worker: Worker::new(ports, WorkerSettings::default()), store, inbox, dlq, outbox }
+    let reconcilers: Vec<Arc<dyn Reconciler>> =
+        vec![Arc::new(KataloReconciler::new(api, DEFAULT_POLL_HORIZON)), Arc::new(Unconfigured(&Apimp))];
+    Rig { worker: Worker::new(ports, reconcilers, WorkerSettings::default()), store, inbox, dlq, outbox }
 }
 
 fn record(id: &str, event_type: &str, receive_count: u32) -> InboxRecord {
-    let msg = InboxMessage::KataloWebhook(KataloWebhookMessage {
+    let msg = KataloWebhookMessage {
         dedupe_key: format!("katalo#job_1#{event_type}"),
         job_id: "job_1".into(),
         event_type: event_type.into(),
@@ -93,7 +96,7 @@ fn record(id: &str, event_type: &str, receive_count: u32) -> InboxRecord {
         payload: json!({"job_id": "job_1", "event_type": event_type, "reference": "ref-1", "failure": {"code": "hint"}}),
         polls: 0,
         horizon_at: None,
-    });
+    };
     InboxRecord { message_id: id.into(), receipt_handle: format!("rh-{id}"), body: msg.to_json(), receive_count }
 }
 
@@ -173,7 +176,7 @@ async fn a_running_job_is_rescheduled_not_retried() {
 #[tokio::test]
 async fn a_job_running_past_the_horizon_is_dead_lettered_with_the_reason() {
     let rig = rig(ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[]))]));
-    let msg = InboxMessage::KataloWebhook(KataloWebhookMessage {
+    let msg = KataloWebhookMessage {
         dedupe_key: KEY.into(),
         job_id: "job_1".into(),
         event_type: "generation.completed".into(),
@@ -181,7 +184,7 @@ async fn a_job_running_past_the_horizon_is_dead_lettered_with_the_reason() {
         payload: json!({}),
         polls: 30,
         horizon_at: Some(NOW.unix_timestamp()),
-    });
+    };
     let rec =
         InboxRecord { message_id: "m1".into(), receipt_handle: "rh".into(), body: msg.to_json(), receive_count: 1 };
     let report = rig.worker.process_batch(vec![rec]).await;
@@ -340,7 +343,7 @@ async fn a_batch_publishes_with_one_send() {
     let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
     let records: Vec<_> = (0..10)
         .map(|i| {
-            let msg = InboxMessage::KataloWebhook(KataloWebhookMessage {
+            let msg = KataloWebhookMessage {
                 dedupe_key: format!("katalo#job_{i}#generation.completed"),
                 job_id: format!("job_{i}"),
                 event_type: "generation.completed".into(),
@@ -348,7 +351,7 @@ async fn a_batch_publishes_with_one_send() {
                 payload: json!({}),
                 polls: 0,
                 horizon_at: None,
-            });
+            };
             InboxRecord {
                 message_id: format!("m{i}"),
                 receipt_handle: format!("rh{i}"),
@@ -385,23 +388,4 @@ async fn no_provider_call_starts_that_could_outlast_the_invocation() {
     let report =
         rig.worker.process_batch_by(vec![record("m1", "generation.completed", 2)], Some(now_ms + 60_000)).await;
     assert_eq!(report.published, 1, "{report:?}");
-}
-
-#[tokio::test]
-async fn a_watch_never_replaces_another_task_s_registration() {
-    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
-    let now = NOW;
-    let first =
-        crate::providers::apimp::watch::registration("order-1", "task_A", None, Duration::from_secs(60), now).unwrap();
-    let second =
-        crate::providers::apimp::watch::registration("order-1", "task_B", None, Duration::from_secs(60), now).unwrap();
-    rig.store.put_watch(&first.watch).await.unwrap();
-    let body = InboxMessage::ApimpWatch(second).to_json();
-    let rec = InboxRecord { message_id: "m1".into(), receipt_handle: "rh".into(), body, receive_count: 1 };
-    let report = rig.worker.process_batch(vec![rec]).await;
-    assert_eq!(report.dead_lettered, 1, "{report:?}");
-    let reason =
-        rig.dlq.messages()[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1.clone();
-    assert!(reason.contains("task_A"), "{reason}");
-    assert_eq!(rig.store.get_watch("order-1").await.unwrap().unwrap().task_id, "task_A");
 }

@@ -53,15 +53,16 @@ async fn run(h: &Arc<Harness>, label: &str, jobs: Arc<Vec<Vec<u8>>>, concurrency
 /// (signature check, parse, claim logic, message build), no network.
 async fn in_memory(n: usize) {
     use genhook::adapters::memory::{MemoryQueue, MemoryStore};
-    use genhook::receiver::{Receiver, ReceiverSettings};
-    use genhook::signature::{HmacSecrets, sign_hex};
-    let settings = ReceiverSettings::new(HmacSecrets::new(genhook_tests::WEBHOOK_SECRET, None));
-    let receiver = Receiver::new(
+    use genhook::config::Env;
+    use genhook::signature::sign_hex;
+    let env = Env::from_pairs([("KATALO_WEBHOOK_SECRET", genhook_tests::WEBHOOK_SECRET)]);
+    let receiver = genhook::config::receiver(
+        &env,
         Arc::new(MemoryStore::default()),
         Arc::new(MemoryQueue::default()),
-        settings,
         Arc::new(genhook::domain::clock::SystemClock),
-    );
+    )
+    .expect("receiver config");
     let requests: Vec<_> = (0..n)
         .map(|i| {
             let body = webhook(&format!("job_mem_{i}"), "generation.completed");

@@ -22,9 +22,12 @@ use genhook::domain::backoff::Backoff;
 use genhook::domain::clock::{Clock, ManualClock};
 use genhook::domain::dedupe::{RecordStatus, dedupe_key, event_id};
 use genhook::ports::QueueConsumer;
-use genhook::receiver::{Receiver, ReceiverSettings};
+use genhook::providers::apimp::Apimp;
+use genhook::providers::katalo::reconcile::KataloReconciler;
+use genhook::providers::katalo::source::KataloSource;
+use genhook::receiver::{self, Receiver, ReceiverSettings};
 use genhook::signature::{HmacSecrets, sign_hex};
-use genhook::worker::{InboxRecord, Worker, WorkerPorts, WorkerSettings};
+use genhook::worker::{self, InboxRecord, Worker, WorkerPorts, WorkerSettings};
 use http::Request;
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -181,13 +184,13 @@ impl World {
         let receiver = Receiver::new(
             faulty_store.clone(),
             faulty(&inbox, "inbox"),
-            ReceiverSettings::new(HmacSecrets::new(SECRET, None)),
+            vec![Arc::new(KataloSource::new(HmacSecrets::new(SECRET, None))), Arc::new(receiver::Unconfigured(&Apimp))],
+            ReceiverSettings::default(),
             clock.clone(),
         );
         let settings = WorkerSettings {
             concurrency: 4,
             backoff: Backoff { base: Duration::from_secs(5), cap: Duration::from_secs(300), jitter: false },
-            katalo_poll_horizon: Duration::from_secs(6 * 3600),
             ..WorkerSettings::default()
         };
         let outbox_q = Arc::new(FaultyQueue {
@@ -199,14 +202,18 @@ impl World {
         let worker = Worker::new(
             WorkerPorts {
                 store: faulty_store.clone(),
-                watches: faulty_store,
                 inbox: faulty(&inbox, "inbox"),
                 inbox_dlq: Some(faulty(&inbox_dlq, "dlq")),
                 outbox: outbox_q,
-                katalo: Arc::new(SimKatalo { jobs: jobs.clone(), chaos: chaos.clone() }),
-                apimp: None,
                 clock: clock.clone(),
             },
+            vec![
+                Arc::new(KataloReconciler::new(
+                    Arc::new(SimKatalo { jobs: jobs.clone(), chaos: chaos.clone() }),
+                    Duration::from_secs(6 * 3600),
+                )),
+                Arc::new(worker::Unconfigured(&Apimp)),
+            ],
             settings,
         );
         Self {

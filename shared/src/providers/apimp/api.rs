@@ -13,10 +13,10 @@ use async_trait::async_trait;
 use serde_json::Value;
 use url::Url;
 
-use crate::domain::job::JobOutput;
-use crate::http::{get_json, http_client};
-use crate::ports::{JobApiError, TaskApi};
 use crate::domain::job::JobState;
+use crate::domain::job::{Job, JobOutput};
+use crate::http::{get_json, http_client};
+use crate::ports::{JobApi, JobApiError};
 use crate::providers::apimp::callback::platform_state;
 use crate::rate_limit::RateLimiter;
 use crate::signed_url::{expiry_from_url, instant_from_json};
@@ -36,6 +36,26 @@ pub struct ApimpTask {
     pub files: Vec<JobOutput>,
     /// Why it failed, when it did.
     pub error_message: Option<String>,
+}
+
+impl ApimpTask {
+    /// The task as the domain's job: a failure carries `{"message": ...}`, the progress
+    /// goes in `metadata` as `{"progress": n}`.
+    pub fn into_job(self) -> Job {
+        let failed = self.state == JobState::Failed;
+        Job {
+            job_id: self.task_id,
+            state: self.state,
+            status: self.status,
+            outputs: self.files,
+            failure: failed.then(
+                || serde_json::json!({"message": self.error_message.unwrap_or_else(|| "the task failed".into())}),
+            ),
+            reference: None,
+            metadata: self.progress.map(|p| serde_json::json!({"progress": p})),
+            source_asset_id: None,
+        }
+    }
 }
 
 /// Reads a status response.
@@ -119,14 +139,21 @@ impl ApimpApi {
     }
 }
 
-#[async_trait]
-impl TaskApi for ApimpApi {
-    async fn get_task(&self, task_id: &str) -> Result<ApimpTask, JobApiError> {
+impl ApimpApi {
+    /// Reads a task's status.
+    pub async fn get_task(&self, task_id: &str) -> Result<ApimpTask, JobApiError> {
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await;
         }
         let value = get_json(&self.http, self.status_url(task_id), &self.api_key).await?;
         parse_task(&value, task_id).map_err(|reason| JobApiError::Transient { reason, retry_after: None })
+    }
+}
+
+#[async_trait]
+impl JobApi for ApimpApi {
+    async fn get_job(&self, task_id: &str) -> Result<Job, JobApiError> {
+        self.get_task(task_id).await.map(ApimpTask::into_job)
     }
 }
 

@@ -131,10 +131,7 @@ mod tests {
             r#"{"task_id":"kt_1","task_status":"succeed","task_status_msg":"","created_at":1722769557708,"updated_at":1722769557708,
                 "task_info":{"external_task_id":"ext"},"task_result":{"videos":[{"id":"v","url":"https://k/v.mp4","duration":"5"}]}}"#,
         );
-        assert_eq!(
-            (u.upstream_task_id.as_str(), u.status.as_str(), u.state),
-            ("kt_1", "succeed", JobState::Succeeded)
-        );
+        assert_eq!((u.upstream_task_id.as_str(), u.status.as_str(), u.state), ("kt_1", "succeed", JobState::Succeeded));
         assert_eq!(update(Upstream::Kling, r#"{"task_id":"k","task_status":"processing"}"#).state, JobState::Pending);
         assert_eq!(update(Upstream::Kling, r#"{"task_id":"k","task_status":"submitted"}"#).state, JobState::Pending);
         assert_eq!(update(Upstream::Kling, r#"{"task_id":"k","task_status":"failed"}"#).state, JobState::Failed);

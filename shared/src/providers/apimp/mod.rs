@@ -3,20 +3,73 @@
 //! polling-only. Callbacks are hints: the worker confirms each with APIMP's
 //! `GET /api/generate/status/{task_id}` before publishing anything.
 //!
-//! - [`capability`]: minting and checking the callback URL's reference token.
-//! - [`callback`]: each upstream's payload, parsed tolerantly.
-//! - [`vidu`]: Vidu's `X-HMAC-*` callback signature.
-//! - [`api`]: the status API client; [`watch`]: registering a task for polling.
+//! - [`source`]: the routes; [`capability`]: minting and checking the callback URL's
+//!   reference token; [`vidu`]: Vidu's `X-HMAC-*` signature; [`callback`]: each
+//!   upstream's payload, parsed tolerantly.
+//! - [`message`]: the `apimp.*` inbox messages; [`watch`]: registering a task for
+//!   polling; [`reconcile`]: the worker's side; [`api`]: the status API client.
+//!
+//! Variables: `APIMP_CALLBACK_SECRET` (+ `_PREVIOUS`) and `VIDU_CALLBACK_SECRET` turn the
+//! routes on; `APIMP_API_KEY`, `APIMP_API_BASE_URL` and `APIMP_API_MAX_RPS` configure the
+//! reconciler.
+
+use std::sync::Arc;
+
+use crate::ports::env::{ConfigError, Env};
+use crate::ports::provider::{Deps, Provider, Reconciler, RouteMatch, WebhookSource};
+use crate::signature::HmacSecrets;
 
 pub mod api;
 pub mod callback;
 pub mod capability;
+pub mod message;
+pub mod reconcile;
+pub mod source;
 pub mod vidu;
 pub mod watch;
+
+pub use crate::domain::upstream::Upstream;
 
 /// The provider name in dedupe keys and events.
 pub const PROVIDER: &str = "apimp";
 /// The route prefix; the upstream's name follows.
 pub const ROUTE_PREFIX: &str = "/webhooks/apimp/";
 
-pub use crate::domain::upstream::Upstream;
+/// APIMP, as registered in [`crate::providers::ALL`].
+pub struct Apimp;
+
+impl Provider for Apimp {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn route(&self, path: &str) -> RouteMatch {
+        source::route(path)
+    }
+
+    fn receive_hint(&self) -> &'static str {
+        "APIMP callbacks are not configured (set APIMP_CALLBACK_SECRET)"
+    }
+
+    fn reconcile_hint(&self) -> &'static str {
+        "APIMP_API_KEY is not configured: cannot confirm APIMP tasks"
+    }
+
+    fn source(&self, env: &Env) -> Result<Option<Arc<dyn WebhookSource>>, ConfigError> {
+        let Some(current) = env.optional("APIMP_CALLBACK_SECRET") else { return Ok(None) };
+        let previous = env.optional("APIMP_CALLBACK_SECRET_PREVIOUS").map(String::into_bytes);
+        Ok(Some(Arc::new(source::ApimpSource {
+            callback_secrets: HmacSecrets::new(current, previous),
+            vidu_secrets: env.optional("VIDU_CALLBACK_SECRET").map(|s| HmacSecrets::new(s, None)),
+        })))
+    }
+
+    fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError> {
+        let Some(key) = env.optional("APIMP_API_KEY") else { return Ok(None) };
+        let base = env.http_url("APIMP_API_BASE_URL", None)?;
+        let client = api::ApimpApi::new(&base, key, deps.http_timeout)
+            .map_err(|e| ConfigError::Invalid { name: "APIMP_API_BASE_URL", reason: e.to_string() })?
+            .with_rate_limit(env.small_number("APIMP_API_MAX_RPS", 8)?);
+        Ok(Some(Arc::new(reconcile::ApimpReconciler::new(Arc::new(client), deps.watches.clone()))))
+    }
+}

@@ -1,19 +1,19 @@
 //! Registering an APIMP task: after submitting with a minted callback URL (or with none,
 //! for polling-only models), tell genhook which `task_id` the reference became. The
 //! `apimp.watch` inbox message records the mapping and starts polling; see
-//! [`crate::worker`] for what happens next.
+//! [`super::reconcile`] for what happens next.
 
 use std::time::Duration;
 
 use time::OffsetDateTime;
 
 use crate::domain::clock::rfc3339;
-use crate::domain::inbox::{ApimpWatchMessage, InboxMessage};
-use crate::domain::watch::{Watch, publish_key};
-use crate::ports::{OutgoingMessage, Queue, QueueError};
+use crate::domain::watch::Watch;
+use crate::ports::{Queue, QueueError};
 
+use super::Upstream;
 use super::capability::valid_reference;
-use super::{PROVIDER, Upstream};
+use super::message::{ApimpWatchMessage, publish_key, watch_message};
 
 /// How long a task is polled by default (`APIMP_WATCH_HORIZON_SECS`).
 pub const DEFAULT_HORIZON: Duration = Duration::from_secs(24 * 60 * 60);
@@ -58,17 +58,6 @@ pub fn registration(
         },
         polls: 0,
     })
-}
-
-/// The queue message for a registration or a later poll (`delay`: when it is due).
-pub fn watch_message(m: &ApimpWatchMessage, delay: Option<Duration>) -> OutgoingMessage {
-    OutgoingMessage {
-        body: InboxMessage::ApimpWatch(m.clone()).to_json(),
-        attributes: vec![("provider".into(), PROVIDER.into()), ("message_type".into(), "apimp.watch".into())],
-        group_id: Some(m.dedupe_key.clone()),
-        dedup_id: Some(format!("{}#poll{}", m.dedupe_key, m.polls)),
-        delay,
-    }
 }
 
 /// Registers a task by putting its `apimp.watch` message on the inbox; returns the

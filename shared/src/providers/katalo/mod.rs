@@ -1,14 +1,70 @@
 //! Katalo: signed `generation.*` webhooks and `GET /api/v1/generations/{job_id}`.
+//!
+//! - [`source`]: the route and its signature check; [`webhook`]: the body's fields.
+//! - [`message`]: the `katalo.webhook` inbox message; [`reconcile`]: the worker's side.
+//! - [`api`]: the job API client; [`job`]: its tolerant job parser.
+//!
+//! Variables: `KATALO_WEBHOOK_SECRET` (+ `_PREVIOUS`) turn the route on;
+//! `KATALO_API_KEY`, `KATALO_API_BASE_URL`, `KATALO_API_MAX_RPS` and
+//! `KATALO_POLL_HORIZON_SECS` configure the reconciler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ports::env::{ConfigError, Env};
+use crate::ports::provider::{Deps, Provider, Reconciler, RouteMatch, WebhookSource};
+use crate::signature::HmacSecrets;
 
 pub mod api;
 pub mod job;
+pub mod message;
+pub mod reconcile;
+pub mod source;
 pub mod webhook;
 
 /// The provider name used in dedupe keys and events.
 pub const PROVIDER: &str = "katalo";
+/// The webhook route.
+pub const ROUTE: &str = "/webhooks/katalo";
 /// The signature header (matched case-insensitively, as all HTTP headers).
 pub const SIGNATURE_HEADER: &str = "x-katalo-signature";
-/// The job-completed event type.
-pub const COMPLETED: &str = "generation.completed";
-/// The job-failed event type.
-pub const FAILED: &str = "generation.failed";
+/// Katalo's webhook event types are the normalized event's (`generation.completed`,
+/// `generation.failed`).
+pub use crate::domain::event::{COMPLETED, FAILED};
+
+/// Katalo, as registered in [`crate::providers::ALL`].
+pub struct Katalo;
+
+impl Provider for Katalo {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    fn route(&self, path: &str) -> RouteMatch {
+        source::route(path)
+    }
+
+    fn receive_hint(&self) -> &'static str {
+        "Katalo webhooks are not configured (set KATALO_WEBHOOK_SECRET)"
+    }
+
+    fn reconcile_hint(&self) -> &'static str {
+        "KATALO_API_KEY is not configured"
+    }
+
+    fn source(&self, env: &Env) -> Result<Option<Arc<dyn WebhookSource>>, ConfigError> {
+        let Some(current) = env.optional("KATALO_WEBHOOK_SECRET") else { return Ok(None) };
+        let previous = env.optional("KATALO_WEBHOOK_SECRET_PREVIOUS").map(String::into_bytes);
+        Ok(Some(Arc::new(source::KataloSource::new(HmacSecrets::new(current, previous)))))
+    }
+
+    fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError> {
+        let horizon = env.number("KATALO_POLL_HORIZON_SECS", reconcile::DEFAULT_POLL_HORIZON.as_secs())?;
+        let Some(key) = env.optional("KATALO_API_KEY") else { return Ok(None) };
+        let base = env.http_url("KATALO_API_BASE_URL", Some(api::DEFAULT_BASE_URL))?;
+        let client = api::KataloApi::new(&base, key, deps.http_timeout, deps.clock.clone())
+            .map_err(|e| ConfigError::Invalid { name: "KATALO_API_BASE_URL", reason: e.to_string() })?
+            .with_rate_limit(env.small_number("KATALO_API_MAX_RPS", 8)?);
+        Ok(Some(Arc::new(reconcile::KataloReconciler::new(Arc::new(client), Duration::from_secs(horizon)))))
+    }
+}

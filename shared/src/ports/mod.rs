@@ -1,5 +1,10 @@
-//! Ports: what the receiver and worker need from the outside world. One adapter per real
-//! service lives in [`crate::adapters`]; in-memory ones serve unit tests.
+//! Ports: what the receiver and worker need from the outside world, as traits over
+//! [`crate::domain`] types (and nothing else in the crate). One adapter per real service
+//! lives in [`crate::adapters`]; each provider implements [`provider`]'s traits in its
+//! folder under [`crate::providers`].
+
+pub mod env;
+pub mod provider;
 
 use std::time::Duration;
 
@@ -7,6 +12,7 @@ use async_trait::async_trait;
 
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, WorkLease};
 use crate::domain::job::Job;
+use crate::domain::watch::Watch;
 
 /// A dedupe-store failure (the store could not be reached or answered oddly).
 #[derive(Debug, thiserror::Error)]
@@ -156,9 +162,6 @@ pub enum JobApiError {
         /// The API's `retry_after`, if any.
         retry_after: Option<Duration>,
     },
-    /// The provider's API is not configured (its key is unset).
-    #[error("{0} is not configured")]
-    NotConfigured(&'static str),
     /// A failure that retrying will not fix (404, auth, validation).
     #[error("provider API refused: HTTP {status}: {reason}")]
     Permanent {
@@ -169,40 +172,20 @@ pub enum JobApiError {
     },
 }
 
-/// A provider's job-status API.
+/// A provider's job-status API: the truth a provider's reconciler publishes.
 #[async_trait]
 pub trait JobApi: Send + Sync {
     /// Reads the job's current state, with freshly signed output URLs.
     async fn get_job(&self, job_id: &str) -> Result<Job, JobApiError>;
 }
 
-/// A [`JobApi`] for a provider whose key is unset: every read fails with
-/// [`JobApiError::NotConfigured`] naming the variable, so its messages are dead-lettered
-/// with a reason an operator can act on (then redriven).
-#[derive(Debug, Clone, Copy)]
-pub struct NotConfigured(pub &'static str);
-
-#[async_trait]
-impl JobApi for NotConfigured {
-    async fn get_job(&self, _job_id: &str) -> Result<Job, JobApiError> {
-        Err(JobApiError::NotConfigured(self.0))
-    }
-}
-
-/// APIMP's task-status API.
-#[async_trait]
-pub trait TaskApi: Send + Sync {
-    /// Reads the task's current, platform-normalized state.
-    async fn get_task(&self, task_id: &str) -> Result<crate::providers::apimp::api::ApimpTask, JobApiError>;
-}
-
-/// Where APIMP task watches (reference → task id) are kept: the dedupe table.
+/// Where task watches (reference → task id) are kept: the dedupe table.
 #[async_trait]
 pub trait WatchStore: Send + Sync {
     /// Records a watch unless its reference is already registered; returns the watch in
     /// force (the existing one when there was one, which is never replaced).
-    async fn put_watch(&self, watch: &crate::domain::watch::Watch) -> Result<crate::domain::watch::Watch, StoreError>;
+    async fn put_watch(&self, watch: &Watch) -> Result<Watch, StoreError>;
 
     /// The watch registered under `reference`, if any.
-    async fn get_watch(&self, reference: &str) -> Result<Option<crate::domain::watch::Watch>, StoreError>;
+    async fn get_watch(&self, reference: &str) -> Result<Option<Watch>, StoreError>;
 }

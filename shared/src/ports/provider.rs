@@ -1,0 +1,228 @@
+//! The provider port: what the provider-agnostic receiver and worker ask of a provider.
+//!
+//! A provider is one folder under `crate::providers` with one [`Provider`] (registered
+//! in `crate::providers::ALL`), which builds from configuration:
+//! - a [`WebhookSource`]: its routes, its authentication (signature, capability token,
+//!   handshake) and the parsing of a delivery into a dedupe key and an inbox message;
+//! - a [`Reconciler`]: the inbox messages it sent, turned into the key to publish under
+//!   and a [`Reconciliation`] that reads the job from the provider's API, decides whether
+//!   it is ready, and maps it to the normalized event.
+//!
+//! The receiver does the rest (size limit, JSON depth, the dedupe claim, the inbox send,
+//! every HTTP answer); the worker does the batch mechanics (lease, publish in batches,
+//! retry with backoff, dead letters, poll chains, the invocation deadline, URL freshness).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http::HeaderMap;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::env::{ConfigError, Env};
+use super::{JobApiError, OutgoingMessage, WatchStore};
+use crate::domain::backoff::Backoff;
+use crate::domain::clock::Clock;
+use crate::domain::event::NormalizedEvent;
+use crate::domain::job::Job;
+
+/// What every provider's pieces may be built with, besides its own variables.
+#[derive(Clone)]
+pub struct Deps {
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Task watches (in the dedupe table), for providers that register tasks.
+    pub watches: Arc<dyn WatchStore>,
+    /// The longest one provider API call may take (`GENHOOK_HTTP_TIMEOUT_SECS`).
+    pub http_timeout: Duration,
+}
+
+/// A provider, as registered: static facts plus the factories of its two halves.
+pub trait Provider: Sync {
+    /// The name in dedupe keys, inbox message types (`<name>.<kind>`) and events.
+    fn name(&self) -> &'static str;
+
+    /// Whether a request path is one of this provider's routes (whether or not the
+    /// provider is configured).
+    fn route(&self, path: &str) -> RouteMatch;
+
+    /// The 404 message for this provider's routes when its receiving side is off (names
+    /// the variable that turns it on).
+    fn receive_hint(&self) -> &'static str;
+
+    /// The dead-letter reason for its messages when its API is not configured (names the
+    /// variable).
+    fn reconcile_hint(&self) -> &'static str;
+
+    /// The receiving side from `env`; `Ok(None)` when its variables are unset.
+    fn source(&self, env: &Env) -> Result<Option<Arc<dyn WebhookSource>>, ConfigError>;
+
+    /// The reconciling side from `env`; `Ok(None)` when its API is not configured.
+    fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError>;
+}
+
+/// How a request path relates to a provider's routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMatch {
+    /// Not this provider's.
+    NotMine,
+    /// One of its routes.
+    Mine,
+    /// Under its prefix, but naming nothing (answered 404 with this message).
+    Unknown(&'static str),
+}
+
+/// One HTTP delivery, as the receiver hands it to a source (after the size check).
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The path, without a trailing slash.
+    pub path: &'a str,
+    /// The raw query string, if any.
+    pub query: Option<&'a str>,
+    /// The request headers.
+    pub headers: &'a HeaderMap,
+    /// The exact raw body bytes (verify signatures over these).
+    pub body: &'a [u8],
+    /// When it arrived.
+    pub now: OffsetDateTime,
+}
+
+/// What a source made of an authentic delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intake {
+    /// Claim `key` and put the message on the inbox; acknowledge once queued.
+    Enqueue(Enqueue),
+    /// Answer 200 with this JSON at once, storing and queueing nothing (a handshake).
+    Reply(Value),
+}
+
+/// A delivery to claim and enqueue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enqueue {
+    /// The dedupe key (`<provider>#<id>#<kind>`), also the message group.
+    pub key: String,
+    /// The inbox message (JSON text with `type` and `dedupe_key`; see
+    /// [`crate::domain::inbox`]).
+    pub message: String,
+    /// Message attributes, `provider` first.
+    pub attributes: Vec<(String, String)>,
+}
+
+/// Why a source refused a delivery; the receiver answers with the status and logs the
+/// detail (the caller learns nothing about a failed check beyond its kind).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// 401 `invalid_signature` / `invalid_token`.
+    #[error("{what}: {detail}")]
+    Unauthenticated {
+        /// The error code (`invalid_signature`, `invalid_token`).
+        code: &'static str,
+        /// The answer's message.
+        message: &'static str,
+        /// What was checked, for the log (`signature`, `callback token`).
+        what: &'static str,
+        /// Why it failed, for the log only.
+        detail: String,
+    },
+    /// 400 `invalid_payload`, with the reason in the answer.
+    #[error("payload: {0}")]
+    Invalid(String),
+    /// 404 with this message.
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+/// The receiving half of a provider.
+pub trait WebhookSource: Send + Sync {
+    /// The provider's name.
+    fn provider(&self) -> &'static str;
+
+    /// Whether a path is one of this source's routes.
+    fn route(&self, path: &str) -> RouteMatch;
+
+    /// Authenticates a delivery to one of its routes and parses it (POST only; the body is
+    /// within the size limit). Verify over `delivery.body` before parsing anything.
+    fn intake(&self, delivery: &Delivery<'_>) -> Result<Intake, Refusal>;
+}
+
+/// What the worker knows when it hands a message to a reconciler.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkContext {
+    /// How many times the message has been received, this time included.
+    pub receive_count: u32,
+    /// Now.
+    pub now: OffsetDateTime,
+    /// The worker's retry delays (for retries and poll schedules).
+    pub backoff: Backoff,
+}
+
+impl WorkContext {
+    /// The backoff delay for this receive.
+    pub fn retry_delay(&self) -> Duration {
+        self.backoff.delay(self.receive_count)
+    }
+}
+
+/// What a reconciler asks the worker to do instead of publishing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Nothing to publish for this message (e.g. a progress callback): done.
+    Skip {
+        /// Why, for the log.
+        reason: String,
+    },
+    /// Try the message again after `delay`.
+    Retry {
+        /// How long to hide it.
+        delay: Duration,
+        /// Why.
+        reason: String,
+    },
+    /// It can never succeed: dead-letter it with the reason.
+    Dead {
+        /// Why.
+        reason: String,
+    },
+    /// Done with this message; send `message` (delayed: the next poll) to the inbox if
+    /// this message, poll number `from`, is where the record's poll chain stands.
+    Reschedule {
+        /// The follow-up.
+        message: OutgoingMessage,
+        /// This message's poll number.
+        from: u32,
+        /// Why, for the log.
+        reason: String,
+    },
+}
+
+/// The reconciling half of a provider: takes the inbox messages whose `type` starts
+/// with `<provider>.`.
+#[async_trait]
+pub trait Reconciler: Send + Sync {
+    /// The provider's name.
+    fn provider(&self) -> &'static str;
+
+    /// Parses a message (the raw inbox body) and does what must precede the lease (e.g.
+    /// recording a registration, resolving a callback to its task); returns what to
+    /// reconcile under the lease, or the step to take instead.
+    async fn prepare(&self, body: &str, cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step>;
+}
+
+/// One message's reconciliation, done under the worker's lease on [`Self::key`].
+#[async_trait]
+pub trait Reconciliation: Send + Sync {
+    /// The dedupe key the event is published under (leased by the worker).
+    fn key(&self) -> &str;
+
+    /// Reads the job from the provider's API (freshly signed URLs each time).
+    async fn read(&self) -> Result<Job, JobApiError>;
+
+    /// Whether the job as read can be published: `None` when it can (the worker then
+    /// checks that its URLs live long enough), or the step to take instead (e.g. the
+    /// next poll of a job still running).
+    fn assess(&self, job: &Job, cx: &WorkContext) -> Option<Step>;
+
+    /// The normalized event for a publishable job.
+    fn event(&self, job: Job, now: OffsetDateTime) -> NormalizedEvent;
+}

@@ -1,0 +1,207 @@
+//! APIMP's reconciling side. Callbacks are hints and polls are timers; both end in the
+//! same place: read `GET /api/generate/status/{task_id}` and, once the task is terminal
+//! with URLs that live long enough, publish one event under the task's key.
+//!
+//! - `apimp.watch` records reference → task id (first delivery only), then polls: a
+//!   running task is polled again later by sending the message anew with an SQS delay
+//!   (so receive counts never push a long-running task into the DLQ), until the task
+//!   is terminal or the horizon passes.
+//! - `apimp.callback` finds its task through the reference's watch; before the watch is
+//!   registered it waits (retry with backoff). Progress callbacks (non-terminal) are
+//!   deduped by the receiver and dropped here: genhook publishes terminal events only.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::domain::clock::rfc3339;
+use crate::domain::dedupe::{dedupe_key, event_id};
+use crate::domain::event::{COMPLETED, EventOutput, FAILED, NormalizedEvent, SCHEMA_VERSION};
+use crate::domain::job::{Job, JobState};
+use crate::domain::upstream::Upstream;
+use crate::domain::watch::Watch;
+use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
+use crate::ports::{JobApi, JobApiError, MAX_DELAY, WatchStore};
+
+use super::PROVIDER;
+use super::api::media_from_url;
+use super::message::{ApimpCallbackMessage, ApimpMessage, ApimpWatchMessage, publish_key, watch_message};
+
+/// Reconciles `apimp.*` messages with APIMP's status API and the task watches.
+pub struct ApimpReconciler {
+    api: Arc<dyn JobApi>,
+    watches: Arc<dyn WatchStore>,
+}
+
+impl ApimpReconciler {
+    /// Reads tasks through `api` (its jobs are APIMP tasks); watches live in `watches`.
+    pub fn new(api: Arc<dyn JobApi>, watches: Arc<dyn WatchStore>) -> Self {
+        Self { api, watches }
+    }
+
+    /// The watch of a callback's reference; or why the callback cannot be worked yet.
+    /// Waiting for a registration backs off with the receive count, so a late
+    /// registration has hours (20 receives, up to 15 minutes apart) before the DLQ.
+    async fn resolve_callback(&self, m: &ApimpCallbackMessage, cx: &WorkContext) -> Result<Watch, Step> {
+        if !m.state.is_terminal() {
+            return Err(Step::Skip { reason: format!("progress callback ({}): deduped and dropped", m.status) });
+        }
+        match self.watches.get_watch(&m.reference).await {
+            Ok(Some(w)) => Ok(w),
+            Ok(None) => Err(Step::Retry {
+                delay: cx.retry_delay(),
+                reason: format!("no task registered for reference {} yet (genhook watch)", m.reference),
+            }),
+            Err(e) => Err(Step::Retry { delay: cx.retry_delay(), reason: e.to_string() }),
+        }
+    }
+
+    /// Records a registration; `Err` is the retry when the store is down, or the dead
+    /// letter when the reference is already registered to another task (a registration
+    /// never replaces another).
+    async fn register_watch(&self, m: &ApimpWatchMessage, cx: &WorkContext) -> Result<(), Step> {
+        if m.polls > 0 {
+            return Ok(());
+        }
+        let in_force = self
+            .watches
+            .put_watch(&m.watch)
+            .await
+            .map_err(|e| Step::Retry { delay: cx.backoff.delay(1), reason: format!("cannot record the watch: {e}") })?;
+        if in_force.task_id != m.watch.task_id {
+            return Err(Step::Dead {
+                reason: format!(
+                    "reference {} is already registered to task {}; not replaced by task {}",
+                    m.watch.reference, in_force.task_id, m.watch.task_id
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Reconciler for ApimpReconciler {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+
+    async fn prepare(&self, body: &str, cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
+        let message: ApimpMessage =
+            serde_json::from_str(body).map_err(|e| Step::Dead { reason: format!("malformed inbox message: {e}") })?;
+        let (watch, path) = match message {
+            ApimpMessage::Watch(m) => {
+                self.register_watch(&m, cx).await?;
+                (m.watch.clone(), Path::Poll(m))
+            }
+            ApimpMessage::Callback(m) => (self.resolve_callback(&m, cx).await?, Path::Callback(m)),
+        };
+        Ok(Box::new(ApimpTask { api: self.api.clone(), key: publish_key(&watch.task_id), watch, path }))
+    }
+}
+
+/// How a task came to be read.
+enum Path {
+    /// A registration or a scheduled poll.
+    Poll(ApimpWatchMessage),
+    /// A terminal callback from an upstream.
+    Callback(ApimpCallbackMessage),
+}
+
+/// One task's reconciliation, under the task's key.
+struct ApimpTask {
+    api: Arc<dyn JobApi>,
+    key: String,
+    watch: Watch,
+    path: Path,
+}
+
+#[async_trait]
+impl Reconciliation for ApimpTask {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    async fn read(&self) -> Result<Job, JobApiError> {
+        self.api.get_job(&self.watch.task_id).await
+    }
+
+    fn assess(&self, task: &Job, cx: &WorkContext) -> Option<Step> {
+        if task.state.is_terminal() {
+            return None;
+        }
+        Some(match &self.path {
+            Path::Callback(m) => Step::Retry {
+                delay: cx.retry_delay(),
+                reason: format!("the upstream says {} but APIMP still reports {}", m.status, task.status),
+            },
+            Path::Poll(m) => {
+                if cx.now.unix_timestamp() >= m.watch.horizon_at {
+                    return Some(Step::Dead {
+                        reason: format!("polling horizon passed; task {} is still {}", m.watch.task_id, task.status),
+                    });
+                }
+                let polls = m.polls.saturating_add(1);
+                let delay = cx.backoff.delay(polls).min(MAX_DELAY);
+                let next = ApimpWatchMessage { polls, ..m.clone() };
+                Step::Reschedule {
+                    message: watch_message(&next, Some(delay)),
+                    from: m.polls,
+                    reason: format!(
+                        "task is still {}; poll {} in {} s",
+                        task.status,
+                        polls.saturating_add(1),
+                        delay.as_secs()
+                    ),
+                }
+            }
+        })
+    }
+
+    fn event(&self, task: Job, now: OffsetDateTime) -> NormalizedEvent {
+        let (received_at, upstream_task_id, upstream) = match &self.path {
+            Path::Poll(_) => (self.watch.registered_at.as_str(), None, self.watch.upstream),
+            // The upstream that called back, over the one registered.
+            Path::Callback(m) => (m.received_at.as_str(), Some(m.upstream_task_id.clone()), Some(m.upstream)),
+        };
+        apimp_event(&self.watch, task, received_at, upstream_task_id, upstream, now)
+    }
+}
+
+fn apimp_event(
+    watch: &Watch,
+    task: Job,
+    received_at: &str,
+    upstream_task_id: Option<String>,
+    upstream: Option<Upstream>,
+    now: OffsetDateTime,
+) -> NormalizedEvent {
+    let event_type = if task.state == JobState::Succeeded { COMPLETED } else { FAILED };
+    NormalizedEvent {
+        schema_version: SCHEMA_VERSION.into(),
+        // Keyed by task and type: a callback and a poll of one task give one id.
+        event_id: event_id(&dedupe_key(PROVIDER, &watch.task_id, event_type)),
+        event_type: event_type.into(),
+        provider: PROVIDER.into(),
+        job_id: watch.task_id.clone(),
+        status: task.status,
+        outputs: task
+            .outputs
+            .into_iter()
+            .map(|f| EventOutput {
+                media: media_from_url(&f.url).map(str::to_string),
+                expires_at: f.expires_at.map(rfc3339),
+                url: f.url,
+            })
+            .collect(),
+        failure: task.failure,
+        reference: Some(serde_json::Value::String(watch.reference.clone())),
+        metadata: task.metadata,
+        source_asset_id: None,
+        received_at: received_at.to_string(),
+        reconciled_at: rfc3339(now),
+        upstream: upstream.map(|u| u.as_str().to_string()),
+        upstream_task_id,
+    }
+}

@@ -1,0 +1,85 @@
+//! Katalo's inbox message: `katalo.webhook`, a verified webhook as the receiver enqueued
+//! it, and each scheduled poll of its job (the same message with its poll number).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::dedupe::body_sha256;
+use crate::domain::inbox::{bounded_polls, is_zero, to_json};
+use crate::ports::OutgoingMessage;
+
+use super::PROVIDER;
+
+/// Katalo's inbox messages, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum KataloMessage {
+    /// A verified Katalo webhook delivery (or a poll of its job).
+    #[serde(rename = "katalo.webhook")]
+    Webhook(KataloWebhookMessage),
+}
+
+/// A verified Katalo webhook, as the receiver enqueued it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KataloWebhookMessage {
+    /// `katalo#<job_id>#<event_type>`.
+    pub dedupe_key: String,
+    /// Katalo's job id.
+    pub job_id: String,
+    /// The webhook's `event_type`, as sent.
+    pub event_type: String,
+    /// When the receiver accepted the delivery (RFC 3339).
+    pub received_at: String,
+    /// The verified webhook body.
+    pub payload: Value,
+    /// Polls made so far while the job was still running (0 as the receiver sends it):
+    /// the worker re-sends the message, delayed, for each later poll.
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "bounded_polls")]
+    pub polls: u32,
+    /// Polling stops after this instant (epoch s); set by the first reschedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon_at: Option<i64>,
+}
+
+impl KataloWebhookMessage {
+    /// JSON text of the message (tagged `katalo.webhook`).
+    pub fn to_json(&self) -> String {
+        to_json(&KataloMessage::Webhook(self.clone()))
+    }
+
+    /// A scheduled poll of the job: this message, due after `delay`.
+    pub fn poll_message(&self, delay: Duration) -> OutgoingMessage {
+        OutgoingMessage {
+            body: self.to_json(),
+            attributes: vec![("provider".into(), PROVIDER.into()), ("message_type".into(), "katalo.poll".into())],
+            group_id: Some(self.dedupe_key.clone()),
+            dedup_id: Some(body_sha256(format!("{}#poll{}", self.dedupe_key, self.polls).as_bytes())),
+            delay: Some(delay),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inbox::MAX_POLLS;
+
+    fn message(polls: &str) -> String {
+        format!(
+            r#"{{"type":"katalo.webhook","dedupe_key":"katalo#j#e","job_id":"j","event_type":"e","received_at":"r","payload":{{}},"polls":{polls}}}"#
+        )
+    }
+
+    #[test]
+    fn poll_counts_that_would_overflow_are_refused() {
+        assert!(serde_json::from_str::<KataloMessage>(&message("4294967295")).is_err());
+        assert!(serde_json::from_str::<KataloMessage>(&message(&(MAX_POLLS + 1).to_string())).is_err());
+        assert!(serde_json::from_str::<KataloMessage>(&message("-1")).is_err());
+        let KataloMessage::Webhook(m) =
+            serde_json::from_str::<KataloMessage>(&message(&MAX_POLLS.to_string())).unwrap();
+        assert_eq!(m.polls, MAX_POLLS);
+        assert_eq!(serde_json::from_str::<KataloMessage>(&m.to_json()).unwrap(), KataloMessage::Webhook(m));
+    }
+}

@@ -1,0 +1,139 @@
+//! Katalo's reconciling side: the webhook is a hint, `GET /api/v1/generations/{job_id}`
+//! the truth. A known event type (`generation.completed|failed`) waits for the job to be
+//! terminal, polling it (the message re-sent with a delay and its poll number) until
+//! `KATALO_POLL_HORIZON_SECS` after the first poll; an unknown type is forwarded with the
+//! job as it is now.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::domain::clock::rfc3339;
+use crate::domain::dedupe::{dedupe_key, event_id};
+use crate::domain::event::{EventOutput, NormalizedEvent, SCHEMA_VERSION};
+use crate::domain::job::{Job, JobState};
+use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
+use crate::ports::{JobApi, JobApiError, MAX_DELAY};
+
+use super::message::{KataloMessage, KataloWebhookMessage};
+use super::{COMPLETED, FAILED, PROVIDER};
+
+/// How long a job still running is polled by default (`KATALO_POLL_HORIZON_SECS`).
+pub const DEFAULT_POLL_HORIZON: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Reconciles `katalo.webhook` messages with Katalo's job API.
+pub struct KataloReconciler {
+    api: Arc<dyn JobApi>,
+    poll_horizon: Duration,
+}
+
+impl KataloReconciler {
+    /// Reads jobs through `api`; polls a running job for `poll_horizon` from its first poll.
+    pub fn new(api: Arc<dyn JobApi>, poll_horizon: Duration) -> Self {
+        Self { api, poll_horizon }
+    }
+}
+
+#[async_trait]
+impl Reconciler for KataloReconciler {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+
+    async fn prepare(&self, body: &str, _cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
+        let KataloMessage::Webhook(msg) =
+            serde_json::from_str(body).map_err(|e| Step::Dead { reason: format!("malformed inbox message: {e}") })?;
+        Ok(Box::new(KataloJob { api: self.api.clone(), poll_horizon: self.poll_horizon, msg }))
+    }
+}
+
+/// One webhook's (or poll's) reconciliation.
+struct KataloJob {
+    api: Arc<dyn JobApi>,
+    poll_horizon: Duration,
+    msg: KataloWebhookMessage,
+}
+
+impl KataloJob {
+    fn known(&self) -> bool {
+        self.msg.event_type == COMPLETED || self.msg.event_type == FAILED
+    }
+
+    /// The next poll of a job still running, or the dead letter past the horizon.
+    fn next_poll(&self, status: &str, cx: &WorkContext) -> Step {
+        let msg = &self.msg;
+        let now = cx.now.unix_timestamp();
+        let horizon = i64::try_from(self.poll_horizon.as_secs()).unwrap_or(i64::MAX);
+        let horizon_at = msg.horizon_at.unwrap_or_else(|| now.saturating_add(horizon));
+        if now >= horizon_at {
+            return Step::Dead { reason: format!("polling horizon passed; job {} is still {status}", msg.job_id) };
+        }
+        let polls = msg.polls.saturating_add(1);
+        let delay = cx.backoff.delay(polls).min(MAX_DELAY);
+        let next = KataloWebhookMessage { polls, horizon_at: Some(horizon_at), ..msg.clone() };
+        Step::Reschedule {
+            message: next.poll_message(delay),
+            from: msg.polls,
+            reason: format!("job is still {status}; poll {} in {} s", polls.saturating_add(1), delay.as_secs()),
+        }
+    }
+}
+
+#[async_trait]
+impl Reconciliation for KataloJob {
+    fn key(&self) -> &str {
+        &self.msg.dedupe_key
+    }
+
+    async fn read(&self) -> Result<Job, JobApiError> {
+        self.api.get_job(&self.msg.job_id).await
+    }
+
+    fn assess(&self, job: &Job, cx: &WorkContext) -> Option<Step> {
+        // Unknown event types are forwarded with the job as it is now; known ones wait
+        // for a terminal state.
+        (self.known() && !job.state.is_terminal()).then(|| self.next_poll(&job.status, cx))
+    }
+
+    fn event(&self, job: Job, now: OffsetDateTime) -> NormalizedEvent {
+        katalo_event(&self.msg, job, self.known(), now)
+    }
+}
+
+/// Builds the normalized event from the job (truth) and the webhook (fallbacks).
+fn katalo_event(msg: &KataloWebhookMessage, job: Job, known: bool, now: OffsetDateTime) -> NormalizedEvent {
+    let event_type = match (known, job.state) {
+        (true, JobState::Succeeded) => COMPLETED.to_string(),
+        (true, JobState::Failed) => FAILED.to_string(),
+        _ => msg.event_type.clone(),
+    };
+    let hint = |k: &str| msg.payload.get(k).filter(|v| !v.is_null()).cloned();
+    // Keyed by what is published, so contradicting hints for one job converge on one id.
+    let id = event_id(&dedupe_key(PROVIDER, &msg.job_id, &event_type));
+    NormalizedEvent {
+        schema_version: SCHEMA_VERSION.into(),
+        event_id: id,
+        event_type,
+        provider: PROVIDER.into(),
+        job_id: msg.job_id.clone(),
+        status: job.status,
+        outputs: job
+            .outputs
+            .into_iter()
+            .map(|o| EventOutput { url: o.url, expires_at: o.expires_at.map(rfc3339), media: None })
+            .collect(),
+        failure: job.failure.or_else(|| if job.state == JobState::Failed { hint("failure") } else { None }),
+        reference: job.reference.or_else(|| hint("reference")),
+        metadata: job.metadata.or_else(|| hint("metadata")),
+        source_asset_id: job
+            .source_asset_id
+            .or_else(|| msg.payload.get("source_asset_id").and_then(Value::as_str).map(str::to_string)),
+        received_at: msg.received_at.clone(),
+        reconciled_at: rfc3339(now),
+        upstream: None,
+        upstream_task_id: None,
+    }
+}

@@ -1,0 +1,105 @@
+//! The receiver's dedupe state machine: claim the key → send to the inbox → mark
+//! ENQUEUED, or the answer that refuses the delivery.
+
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::json;
+use tracing::warn;
+
+use super::{Receiver, reply, unavailable};
+use crate::domain::clock::rfc3339;
+use crate::domain::dedupe::{Claim, ClaimOutcome, RecordStatus, body_sha256, random_id};
+use crate::ports::provider::Enqueue;
+use crate::ports::{OutgoingMessage, QueueError};
+
+/// How an accepted delivery turned out (for the 2xx body and for tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Accepted {
+    New,
+    Duplicate,
+}
+
+impl Receiver {
+    /// Claims the key, sends the message, marks it ENQUEUED; or the refusal.
+    pub(super) async fn accept(
+        &self,
+        enqueue: Enqueue,
+        body: &[u8],
+        deadline_ms: Option<i64>,
+    ) -> Result<Accepted, Response<String>> {
+        let Enqueue { key, message, attributes } = enqueue;
+        let key = key.as_str();
+        let body_hash = body_sha256(body);
+        let now = self.clock.now();
+        let now_ms = self.clock.now_ms();
+        let default_lease = i64::try_from(self.settings.default_lease.as_millis()).unwrap_or(i64::MAX);
+        let lease_until_ms = deadline_ms.filter(|d| *d > now_ms).unwrap_or(now_ms.saturating_add(default_lease));
+        let ttl = i64::try_from(self.settings.dedupe_ttl.as_secs()).unwrap_or(i64::MAX);
+        let claim = Claim {
+            key: key.to_string(),
+            claim_id: random_id(),
+            lease_until_ms,
+            expires_at: now.unix_timestamp().saturating_add(ttl),
+            body_sha256: body_hash.clone(),
+            received_at: rfc3339(now),
+        };
+        let outcome = self.store.claim(&claim, now_ms).await.map_err(|e| {
+            warn!(key, error = %e, "dedupe store unavailable");
+            unavailable("dedupe store unavailable")
+        })?;
+        match outcome {
+            ClaimOutcome::Claimed => {}
+            ClaimOutcome::Existing(record) => {
+                // A record a worker recreated has no body hash to compare.
+                if !record.body_sha256.is_empty() && record.body_sha256 != body_hash {
+                    warn!(key, metric = "body_conflict", "same dedupe key, different body: keeping the first");
+                    if let Err(e) = self.store.note_conflict(key).await {
+                        warn!(key, error = %e, "could not count the body conflict");
+                    }
+                }
+                return match record.status {
+                    RecordStatus::Enqueued | RecordStatus::Published => Ok(Accepted::Duplicate),
+                    RecordStatus::InProgress => {
+                        let wait = (record.lease_until_ms.saturating_sub(now_ms) / 1000).clamp(1, 60);
+                        let mut r = reply(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            json!({"error": "in_progress", "message": "the same event is being accepted right now; retry", "retryable": true}),
+                        );
+                        r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
+                        Err(r)
+                    }
+                };
+            }
+        }
+        let out = OutgoingMessage {
+            body: message,
+            attributes,
+            group_id: Some(key.to_string()),
+            dedup_id: Some(body_sha256(key.as_bytes())),
+            delay: None,
+        };
+        if let Err(e) = self.inbox.send(out).await {
+            // The send may have reached the queue all the same (a timeout); the release
+            // only deletes a claim no worker has leased, so a message that did arrive is
+            // never orphaned from its record.
+            warn!(key, error = %e, "inbox send failed: releasing the claim");
+            if let Err(e) = self.store.release(key, &claim.claim_id).await {
+                warn!(key, error = %e, "could not release the claim; it expires with its lease");
+            }
+            return Err(match e {
+                // The queue refused this message itself: a retry would be refused too.
+                QueueError::Rejected(why) => reply(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"error": "unqueueable", "message": format!("the inbox refused this delivery: {why}"), "retryable": false}),
+                ),
+                QueueError::Unavailable(_) => unavailable("inbox unavailable"),
+            });
+        }
+        // The message is safely queued: from here on the answer is 2xx. If the mark fails,
+        // the claim's lease runs out and a retry may enqueue again; the worker's own
+        // lease and PUBLISHED mark keep that from publishing twice.
+        if let Err(e) = self.store.mark_enqueued(key, &claim.claim_id).await {
+            warn!(key, error = %e, "could not mark the record ENQUEUED");
+        }
+        Ok(Accepted::New)
+    }
+}

@@ -1,0 +1,222 @@
+//! The batch's second half: publish the events in batches and mark them PUBLISHED,
+//! schedule the next polls and move the poll chains on, dead-letter with the reason, and
+//! hide what must be retried for its delay.
+
+use futures_util::future::join_all;
+use tracing::{info, warn};
+
+use super::{BatchReport, MARK_ATTEMPTS, Retry, Work, Worker};
+use crate::domain::carry::{attribute_value, clean_text};
+use crate::domain::clock::rfc3339;
+use crate::domain::event::NormalizedEvent;
+use crate::ports::{MAX_VISIBILITY, OutgoingMessage, QueueError};
+
+/// Message attribute carrying why a message was dead-lettered.
+pub const FAILURE_REASON_ATTRIBUTE: &str = "genhook_failure_reason";
+
+impl Worker {
+    /// A retry after a failed send, with the record's backoff.
+    pub(super) fn retry_after_send_failure(&self, work: Work, what: &str, e: impl std::fmt::Display) -> Retry {
+        let delay = self.settings.backoff.delay(work.record.receive_count);
+        Retry { work, delay, reason: format!("{what}: {e}") }
+    }
+
+    /// Sends all publishable events in batches, then marks each sent one PUBLISHED.
+    pub(super) async fn publish(
+        &self,
+        publish: Vec<(Work, Box<NormalizedEvent>)>,
+        retry: &mut Vec<Retry>,
+        report: &mut BatchReport,
+    ) {
+        if publish.is_empty() {
+            return;
+        }
+        // Only under a live lease: past it another worker may hold the record.
+        let now_ms = self.ports.clock.now_ms();
+        let (publish, expired): (Vec<_>, Vec<_>) =
+            publish.into_iter().partition(|(w, _)| w.lease.as_ref().is_some_and(|l| l.until_ms > now_ms));
+        for (work, _) in expired {
+            let delay = self.settings.backoff.delay(work.record.receive_count);
+            retry.push(Retry { work, delay, reason: "the worker lease ran out before publishing".into() });
+        }
+        if publish.is_empty() {
+            return;
+        }
+        let messages = publish.iter().map(|(_, e)| event_message(e)).collect();
+        let mut results = self.ports.outbox.send_batch(messages).await.into_iter();
+        let published_at = rfc3339(self.ports.clock.now());
+        let mut marks = Vec::new();
+        for (work, event) in publish {
+            let key = work.key.clone().unwrap_or_default();
+            let token = work.lease.as_ref().map(|l| l.token.clone()).unwrap_or_default();
+            let result = results.next().unwrap_or_else(|| Err(QueueError::Unavailable("no result for message".into())));
+            match result {
+                Ok(_) => {
+                    info!(key = %key, event_id = %event.event_id, event_type = %event.event_type, status = %event.status, "published");
+                    report.published += 1;
+                    let store = self.ports.store.clone();
+                    let at = published_at.clone();
+                    marks.push(async move {
+                        // The event is out. A failed mark is tried twice more; if it still
+                        // fails, the record stays ENQUEUED (later deliveries of the key are
+                        // still acknowledged as duplicates) and only a redelivery of this
+                        // message republishes, with the same event_id consumers dedupe on.
+                        for attempt in 1..=MARK_ATTEMPTS {
+                            match store.mark_published(&key, &token, &event.event_id, &at).await {
+                                Ok(true) => return,
+                                Ok(false) => return warn!(key = %key, "could not mark PUBLISHED: the lease was lost"),
+                                Err(e) => warn!(key = %key, attempt, error = %e, "could not mark PUBLISHED"),
+                            }
+                        }
+                    });
+                }
+                Err(e) => {
+                    warn!(key = %key, error = %e, "outbox send failed");
+                    retry.push(self.retry_after_send_failure(work, "outbox", e));
+                }
+            }
+        }
+        join_all(marks).await;
+    }
+
+    /// Sends each follow-up message (delayed), moves the poll chain on, and lets the
+    /// current message go. A message the chain has moved past (a duplicate, or the
+    /// redelivery of one whose follow-up was sent) schedules nothing: it is dropped.
+    pub(super) async fn reschedule(
+        &self,
+        later: Vec<(Work, OutgoingMessage, u32, String)>,
+        retry: &mut Vec<Retry>,
+        report: &mut BatchReport,
+    ) {
+        let mut due = Vec::new();
+        for (work, message, from, reason) in later {
+            if work.lease.as_ref().is_some_and(|l| l.poll_seq == from) {
+                due.push((work, message, from, reason));
+            } else {
+                info!(
+                    key = work.key.as_deref().unwrap_or("-"),
+                    poll = from,
+                    "stale poll: the chain has moved on; dropped"
+                );
+                self.release(&work, "stale poll dropped").await;
+                report.skipped += 1;
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
+        let (works, messages): (Vec<_>, Vec<_>) = due.into_iter().map(|(w, m, f, r)| ((w, f, r), m)).unzip();
+        let mut results = self.ports.inbox.send_batch(messages).await.into_iter();
+        for (work, from, reason) in works {
+            match results.next().unwrap_or_else(|| Err(QueueError::Unavailable("no result for message".into()))) {
+                Ok(_) => {
+                    info!(key = work.key.as_deref().unwrap_or("-"), reason = %reason, "next poll scheduled");
+                    let advanced = match (&work.key, &work.lease) {
+                        (Some(key), Some(lease)) => self.ports.store.advance_polls(key, &lease.token, from).await,
+                        _ => Ok(false),
+                    };
+                    match advanced {
+                        Ok(true) => {
+                            self.release(&work, &reason).await;
+                            report.rescheduled += 1;
+                        }
+                        // The follow-up is out but the chain still points here, so the
+                        // follow-up would be dropped as stale: keep this message, whose
+                        // redelivery sends another and moves the chain on (the chain then
+                        // drops whichever follow-up comes second).
+                        Ok(false) => retry.push(self.retry_after_send_failure(work, "poll chain", "lease lost")),
+                        Err(e) => retry.push(self.retry_after_send_failure(work, "poll chain", e)),
+                    }
+                }
+                Err(e) => retry.push(self.retry_after_send_failure(work, "inbox", e)),
+            }
+        }
+    }
+
+    /// Moves records that can never succeed to the DLQ with the reason attached.
+    pub(super) async fn dead_letter(
+        &self,
+        dead: Vec<(Work, String)>,
+        retry: &mut Vec<Retry>,
+        report: &mut BatchReport,
+    ) {
+        for (work, reason) in dead {
+            warn!(message_id = %work.record.message_id, key = work.key.as_deref().unwrap_or("-"), reason = %reason, "dead-lettering");
+            self.release(&work, &reason).await;
+            let Some(dlq) = &self.ports.inbox_dlq else {
+                // No DLQ configured: keep failing; the queue's redrive policy moves it.
+                report.failed.push(work.record.message_id.clone());
+                continue;
+            };
+            let msg = OutgoingMessage {
+                body: work.record.body.clone(),
+                attributes: vec![
+                    (FAILURE_REASON_ATTRIBUTE.into(), clean_text(&reason, 1024)),
+                    ("genhook_source_message_id".into(), attribute_value(&work.record.message_id)),
+                ],
+                group_id: work.key.clone(),
+                dedup_id: Some(work.record.message_id.clone()),
+                delay: None,
+            };
+            match dlq.send(msg).await {
+                Ok(_) => report.dead_lettered += 1,
+                Err(e) => {
+                    warn!(error = %e, "DLQ send failed; retrying the record later");
+                    retry.push(self.retry_after_send_failure(work, "dlq", e));
+                }
+            }
+        }
+    }
+
+    /// Releases leases, hides the records for their delays, and reports them failed.
+    pub(super) async fn schedule_retries(&self, retry: Vec<Retry>, report: &mut BatchReport) {
+        if retry.is_empty() {
+            return;
+        }
+        let mut delays = Vec::with_capacity(retry.len());
+        for r in &retry {
+            info!(message_id = %r.work.record.message_id, key = r.work.key.as_deref().unwrap_or("-"), delay_s = r.delay.as_secs(), reason = %r.reason, "retrying later");
+            delays.push((r.work.record.receipt_handle.clone(), r.delay.min(MAX_VISIBILITY)));
+            report.failed.push(r.work.record.message_id.clone());
+        }
+        join_all(retry.iter().map(|r| self.release(&r.work, &r.reason))).await;
+        report.retried += retry.len();
+        if let Err(e) = self.ports.inbox.delay_retries(delays).await {
+            // The messages still come back, after the queue's default visibility timeout.
+            warn!(error = %e, "could not set retry delays");
+        }
+    }
+
+    pub(super) async fn release(&self, work: &Work, reason: &str) {
+        if let (Some(key), Some(lease)) = (&work.key, &work.lease)
+            && let Err(e) = self.ports.store.release_work(key, &lease.token, &truncate(reason, 1024)).await
+        {
+            warn!(key = %key, error = %e, "could not release the worker lease; it expires");
+        }
+    }
+}
+
+fn event_message(e: &NormalizedEvent) -> OutgoingMessage {
+    OutgoingMessage {
+        body: e.to_json(),
+        attributes: vec![
+            ("event_type".into(), attribute_value(&e.event_type)),
+            ("provider".into(), attribute_value(&e.provider)),
+            ("event_id".into(), attribute_value(&e.event_id)),
+        ],
+        group_id: Some(format!("{}#{}", e.provider, e.job_id)),
+        dedup_id: Some(e.event_id.clone()),
+        delay: None,
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
