@@ -1,14 +1,23 @@
 //! genhook: a receiver for AI-generation webhooks on AWS Lambda.
 //!
-//! Flow: API Gateway → [`receiver`] (verify the signature over the raw body → claim the
-//! dedupe key in DynamoDB → SQS inbox) → [`worker`] (re-read the job from the provider's
-//! API → fresh signed URLs → normalized event on the SQS outbox).
+//! This is the library crate `genhook`, kept in the workspace folder `shared/` (the
+//! design card's name for it).
 //!
-//! Logic lives here behind [`ports`]; [`adapters`] hold one implementation per real
-//! service; the Lambda binaries in `functions/` only translate events.
+//! Flow: API Gateway → [`receiver`] (route to the provider's source, verify over the raw
+//! body → claim the dedupe key in DynamoDB → SQS inbox) → [`worker`] (hand each message
+//! to its provider's reconciler, re-read the job from the provider's API → fresh signed
+//! URLs → normalized event on the SQS outbox).
+//!
+//! Layers (see `docs/architecture.md`; `tests/layers.rs` enforces them): [`domain`]
+//! depends on nothing; [`ports`] only on the domain; the toolkit ([`signature`],
+//! [`standard_webhooks`], [`signed_url`], [`http`], [`rate_limit`]) on those; each
+//! provider in [`providers`] implements [`ports::provider::Provider`]; [`adapters`] hold
+//! one implementation per real service; [`config`] is the one composition root. The
+//! Lambda binaries in `functions/` only translate events.
 
 pub mod adapters;
 pub mod config;
+#[cfg(feature = "dev")]
 pub mod consumer;
 pub mod domain;
 pub mod http;

@@ -3,7 +3,9 @@
 
 pub mod aws;
 pub mod dynamodb;
+#[cfg(any(test, feature = "dev"))]
 pub mod memory;
+#[cfg(feature = "dev")]
 pub mod provision;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
