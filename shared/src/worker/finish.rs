@@ -5,7 +5,7 @@
 use futures_util::future::join_all;
 use tracing::{info, warn};
 
-use super::{BatchReport, MARK_ATTEMPTS, Retry, Work, Worker};
+use super::{BatchReport, MARK_ATTEMPTS, Retry, Work, WorkerPorts, WorkerSettings};
 use crate::domain::carry::{attribute_value, clean_text};
 use crate::domain::clock::rfc3339;
 use crate::domain::event::NormalizedEvent;
@@ -14,7 +14,13 @@ use crate::ports::{MAX_VISIBILITY, OutgoingMessage, QueueError};
 /// Message attribute carrying why a message was dead-lettered.
 pub const FAILURE_REASON_ATTRIBUTE: &str = "genhook_failure_reason";
 
-impl Worker {
+/// What finishing a batch needs of the worker.
+pub(super) struct Finish<'w> {
+    pub(super) ports: &'w WorkerPorts,
+    pub(super) settings: &'w WorkerSettings,
+}
+
+impl Finish<'_> {
     /// A retry after a failed send, with the record's backoff.
     pub(super) fn retry_after_send_failure(&self, work: Work, what: &str, e: impl std::fmt::Display) -> Retry {
         let delay = self.settings.backoff.delay(work.record.receive_count);
