@@ -20,6 +20,7 @@ pub mod rate_limit;
 pub mod receiver;
 pub mod signature;
 pub mod signed_url;
+pub mod standard_webhooks;
 pub mod worker;
 
 #[cfg(test)]

@@ -7,8 +7,10 @@ mod apimp;
 mod http;
 mod inbox;
 mod katalo;
+mod replicate;
 mod signature;
 mod signed_url;
+mod standard_webhooks;
 
 use proptest::prelude::*;
 use serde_json::Value;

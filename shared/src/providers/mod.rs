@@ -2,3 +2,4 @@
 
 pub mod apimp;
 pub mod katalo;
+pub mod replicate;
