@@ -2,27 +2,13 @@
 
 use serde_json::Value;
 
+pub use crate::providers::body::WebhookError;
+use crate::providers::body::{json_object, required_text};
+
 use super::prediction::{normalize_status, state_of};
 
 /// The longest prediction id accepted, in bytes (Replicate's are 26 characters).
 pub const MAX_ID_BYTES: usize = 256;
-
-/// Why a verified body is not a usable Replicate webhook (answered with 400).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebhookError {
-    /// Not JSON at all.
-    #[error("body is not valid JSON: {0}")]
-    NotJson(String),
-    /// JSON, but not an object.
-    #[error("body must be a JSON object")]
-    NotObject,
-    /// A required field is missing, empty or not a string.
-    #[error("`{0}` must be a non-empty string")]
-    MissingField(&'static str),
-    /// A field is longer than genhook accepts.
-    #[error("`{0}` is too long")]
-    TooLong(&'static str),
-}
 
 /// The fields of a Replicate webhook genhook needs; everything else is carried in `body`.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,18 +26,13 @@ impl ReplicateWebhook {
     /// Parses a body whose signature was already verified. Extra fields are kept in
     /// `body` and otherwise ignored.
     pub fn parse(raw: &[u8]) -> Result<Self, WebhookError> {
-        let body: Value = serde_json::from_slice(raw).map_err(|e| WebhookError::NotJson(e.to_string()))?;
-        let obj = body.as_object().ok_or(WebhookError::NotObject)?;
-        let text = |field: &'static str| match obj.get(field).and_then(Value::as_str).map(str::trim) {
-            Some(s) if !s.is_empty() => Ok(s),
-            _ => Err(WebhookError::MissingField(field)),
-        };
-        let prediction_id = text("id")?;
+        let body = json_object(raw)?;
+        let prediction_id = required_text(&body, "id")?;
         if prediction_id.len() > MAX_ID_BYTES {
             return Err(WebhookError::TooLong("id"));
         }
         let prediction_id = prediction_id.to_string();
-        let status = normalize_status(text("status")?);
+        let status = normalize_status(required_text(&body, "status")?);
         Ok(Self { prediction_id, status, body })
     }
 
