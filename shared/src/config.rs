@@ -84,9 +84,8 @@ pub fn sources(env: &Env) -> Result<Vec<Arc<dyn WebhookSource>>, ConfigError> {
         }
     }
     if configured == 0 {
-        return Err(ConfigError::NoProvider(
-            "KATALO_WEBHOOK_SECRET, APIMP_CALLBACK_SECRET or another provider's webhook secret".into(),
-        ));
+        let hints: Vec<&str> = ALL.iter().map(|p| p.receive_hint()).collect();
+        return Err(ConfigError::NoProvider(hints.join("; ")));
     }
     Ok(sources)
 }
@@ -106,7 +105,8 @@ pub fn reconcilers(env: &Env, deps: &Deps) -> Result<Vec<Arc<dyn Reconciler>>, C
         }
     }
     if configured == 0 {
-        return Err(ConfigError::NoProvider("KATALO_API_KEY, APIMP_API_KEY or another provider's API key".into()));
+        let hints: Vec<&str> = ALL.iter().map(|p| p.reconcile_hint()).collect();
+        return Err(ConfigError::NoProvider(hints.join("; ")));
     }
     Ok(reconcilers)
 }

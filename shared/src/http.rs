@@ -28,8 +28,8 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(12 * 60 * 60);
 pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// How much of an error body's `code` / `message` is kept (they end up in logs).
-const MAX_CODE_CHARS: usize = 128;
-const MAX_MESSAGE_CHARS: usize = 512;
+pub(crate) const MAX_CODE_CHARS: usize = 128;
+pub(crate) const MAX_MESSAGE_CHARS: usize = 512;
 
 /// A provider's wait in (fractional) seconds as a [`Duration`], clamped to
 /// [`MAX_RETRY_AFTER`]; `None` for negative, infinite or NaN values.
@@ -40,7 +40,8 @@ pub fn retry_after_secs(secs: f64) -> Option<Duration> {
     Duration::try_from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())).ok()
 }
 
-fn clip(s: &str, max_chars: usize) -> String {
+/// `s` cut to `max_chars` characters, with `…` when cut.
+pub(crate) fn clip(s: &str, max_chars: usize) -> String {
     match s.char_indices().nth(max_chars) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_string(),
@@ -121,6 +122,17 @@ pub async fn get_json(
     url: url::Url,
     api_key: &str,
 ) -> Result<serde_json::Value, JobApiError> {
+    get_json_with(client, url, api_key, ApiErrorBody::parse).await
+}
+
+/// [`get_json`] for an API whose error bodies have another shape: `parse_error` reads
+/// them (`None` when a body is not of that shape).
+pub async fn get_json_with(
+    client: &reqwest::Client,
+    url: url::Url,
+    api_key: &str,
+    parse_error: fn(&[u8]) -> Option<ApiErrorBody>,
+) -> Result<serde_json::Value, JobApiError> {
     let transient = |reason: String, retry_after| JobApiError::Transient { reason, retry_after };
     let mut resp = client
         .get(url)
@@ -141,7 +153,7 @@ pub async fn get_json(
     if status.is_success() {
         return serde_json::from_slice(&body).map_err(|e| transient(format!("response is not JSON: {e}"), None));
     }
-    Err(classify(status, ApiErrorBody::parse(&body), header_retry))
+    Err(classify(status, parse_error(&body), header_retry))
 }
 
 /// The `Retry-After` header as a wait from now (see [`parse_retry_after`]).

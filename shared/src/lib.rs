@@ -10,7 +10,7 @@
 //!
 //! Layers (see `docs/architecture.md`; `tests/layers.rs` enforces them): [`domain`]
 //! depends on nothing; [`ports`] only on the domain; the toolkit ([`signature`],
-//! [`standard_webhooks`], [`signed_url`], [`http`], [`rate_limit`]) on those; each
+//! [`standard_webhooks`], [`signed_url`], [`webhook_body`], [`http`], [`rate_limit`]) on those; each
 //! provider in [`providers`] implements [`ports::provider::Provider`]; [`adapters`] hold
 //! one implementation per real service; [`config`] is the one composition root. The
 //! Lambda binaries in `functions/` only translate events.
@@ -27,6 +27,8 @@ pub mod rate_limit;
 pub mod receiver;
 pub mod signature;
 pub mod signed_url;
+pub mod standard_webhooks;
+pub mod webhook_body;
 pub mod worker;
 
 #[cfg(test)]

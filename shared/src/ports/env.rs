@@ -20,7 +20,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// No provider is configured for this function.
-    #[error("no provider is configured: set {0}")]
+    #[error("no provider is configured ({0})")]
     NoProvider(String),
 }
 

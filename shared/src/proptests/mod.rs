@@ -7,8 +7,10 @@ mod apimp;
 mod http;
 mod inbox;
 mod katalo;
+mod replicate;
 mod signature;
 mod signed_url;
+mod standard_webhooks;
 
 use proptest::prelude::*;
 use serde_json::Value;
@@ -67,6 +69,26 @@ fn text() -> impl Strategy<Value = String> {
         "[0-9+\\-eE.:TZ ]{0,24}",
         any::<String>(),
     ]
+}
+
+/// Clock readings a parser may be handed: an ordinary one, genhook's extremes and
+/// `time`'s (which RFC 3339 cannot write).
+fn instants() -> impl Strategy<Value = time::OffsetDateTime> {
+    prop::sample::select(vec![
+        time::macros::datetime!(2026-11-23 12:00:00 UTC),
+        crate::domain::clock::MIN_INSTANT,
+        crate::domain::clock::MAX_INSTANT,
+        time::PrimitiveDateTime::MIN.assume_utc(),
+        time::PrimitiveDateTime::MAX.assume_utc(),
+    ])
+}
+
+/// Fails unless `t` is an instant genhook can write: within `MIN_INSTANT..=MAX_INSTANT`,
+/// and formatted without panicking.
+fn writable(t: time::OffsetDateTime) -> Result<(), TestCaseError> {
+    prop_assert!((crate::domain::clock::MIN_INSTANT..=crate::domain::clock::MAX_INSTANT).contains(&t), "{t}");
+    let _ = crate::domain::clock::rfc3339(t);
+    Ok(())
 }
 
 /// Keys the parsers look for, and some they do not.

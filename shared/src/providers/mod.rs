@@ -8,9 +8,10 @@ use crate::ports::provider::Provider;
 
 pub mod apimp;
 pub mod katalo;
+pub mod replicate;
 
 /// Every provider genhook knows, in routing order: registering a provider is one line here.
-pub static ALL: &[&dyn Provider] = &[&katalo::Katalo, &apimp::Apimp];
+pub static ALL: &[&dyn Provider] = &[&katalo::Katalo, &apimp::Apimp, &replicate::Replicate];
 
 /// The registered provider with this name.
 pub fn named(name: &str) -> Option<&'static dyn Provider> {

@@ -1,20 +1,9 @@
 //! Parsing a (verified) Katalo webhook body.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-/// Why a verified body is not a usable Katalo webhook (answered with 400).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WebhookError {
-    /// Not JSON at all.
-    #[error("body is not valid JSON: {0}")]
-    NotJson(String),
-    /// JSON, but not an object.
-    #[error("body must be a JSON object")]
-    NotObject,
-    /// A required field is missing, empty or not a string.
-    #[error("`{0}` must be a non-empty string")]
-    MissingField(&'static str),
-}
+pub use crate::webhook_body::WebhookError;
+use crate::webhook_body::{json_object, required_text};
 
 /// The fields of a Katalo webhook genhook needs; everything else is carried in `body`.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,18 +19,10 @@ pub struct KataloWebhook {
 impl KataloWebhook {
     /// Parses a body whose signature was already verified.
     pub fn parse(raw: &[u8]) -> Result<Self, WebhookError> {
-        let body: Value = serde_json::from_slice(raw).map_err(|e| WebhookError::NotJson(e.to_string()))?;
-        let obj = body.as_object().ok_or(WebhookError::NotObject)?;
-        let job_id = required(obj, "job_id")?;
-        let event_type = required(obj, "event_type")?;
+        let body = json_object(raw)?;
+        let job_id = required_text(&body, "job_id")?.to_string();
+        let event_type = required_text(&body, "event_type")?.to_string();
         Ok(Self { job_id, event_type, body })
-    }
-}
-
-fn required(obj: &Map<String, Value>, field: &'static str) -> Result<String, WebhookError> {
-    match obj.get(field).and_then(Value::as_str).map(str::trim) {
-        Some(s) if !s.is_empty() => Ok(s.to_string()),
-        _ => Err(WebhookError::MissingField(field)),
     }
 }
 

@@ -1,0 +1,102 @@
+//! Replicate's reconciling side: a terminal webhook (`succeeded`, `failed`, `canceled`,
+//! `aborted`) is confirmed with `GET /v1/predictions/{id}` and published once per
+//! prediction, with its outputs (which Replicate removes an hour after an API-created
+//! prediction ends). Earlier deliveries (`starting`, `processing`) are deduped by the
+//! receiver and dropped here: genhook publishes terminal events only.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::domain::clock::rfc3339;
+use crate::domain::dedupe::{dedupe_key, event_id};
+use crate::domain::event::{COMPLETED, EventOutput, FAILED, NormalizedEvent, SCHEMA_VERSION};
+use crate::domain::job::{Job, JobState};
+use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
+use crate::ports::{JobApi, JobApiError};
+
+use super::PROVIDER;
+use super::message::{ReplicateMessage, ReplicateWebhookMessage, publish_key};
+use super::prediction::state_of;
+
+/// Reconciles `replicate.webhook` messages with Replicate's prediction API.
+pub struct ReplicateReconciler {
+    api: Arc<dyn JobApi>,
+}
+
+impl ReplicateReconciler {
+    /// Reads predictions through `api`.
+    pub fn new(api: Arc<dyn JobApi>) -> Self {
+        Self { api }
+    }
+}
+
+#[async_trait]
+impl Reconciler for ReplicateReconciler {
+    fn provider(&self) -> &'static str {
+        PROVIDER
+    }
+
+    async fn prepare(&self, body: &str, _cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
+        let ReplicateMessage::Webhook(msg) =
+            serde_json::from_str(body).map_err(|e| Step::Dead { reason: format!("malformed inbox message: {e}") })?;
+        if !state_of(&msg.status).is_terminal() {
+            return Err(Step::Skip {
+                reason: format!("prediction {} is {}: progress only", msg.prediction_id, msg.status),
+            });
+        }
+        Ok(Box::new(Prediction { api: self.api.clone(), key: publish_key(&msg.prediction_id), msg }))
+    }
+}
+
+/// One prediction's reconciliation, under the prediction's key.
+struct Prediction {
+    api: Arc<dyn JobApi>,
+    key: String,
+    msg: ReplicateWebhookMessage,
+}
+
+#[async_trait]
+impl Reconciliation for Prediction {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    async fn read(&self) -> Result<Job, JobApiError> {
+        self.api.get_job(&self.msg.prediction_id).await
+    }
+
+    fn assess(&self, job: &Job, cx: &WorkContext) -> Option<Step> {
+        (!job.state.is_terminal()).then(|| Step::Retry {
+            delay: cx.retry_delay(),
+            reason: format!("the webhook says {} but the prediction API still reports {}", self.msg.status, job.status),
+        })
+    }
+
+    fn event(&self, job: Job, now: OffsetDateTime) -> NormalizedEvent {
+        let event_type = if job.state == JobState::Succeeded { COMPLETED } else { FAILED };
+        NormalizedEvent {
+            schema_version: SCHEMA_VERSION.into(),
+            // Keyed by prediction and type: every delivery of one prediction gives one id.
+            event_id: event_id(&dedupe_key(PROVIDER, &self.msg.prediction_id, event_type)),
+            event_type: event_type.into(),
+            provider: PROVIDER.into(),
+            job_id: self.msg.prediction_id.clone(),
+            status: job.status,
+            outputs: job
+                .outputs
+                .into_iter()
+                .map(|o| EventOutput { url: o.url, expires_at: o.expires_at.map(rfc3339), media: None })
+                .collect(),
+            failure: job.failure,
+            reference: job.reference,
+            metadata: job.metadata,
+            source_asset_id: None,
+            received_at: self.msg.received_at.clone(),
+            reconciled_at: rfc3339(now),
+            upstream: None,
+            upstream_task_id: None,
+        }
+    }
+}
