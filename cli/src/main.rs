@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use genhook::signature::{HmacSecrets, sign_hex};
+use genhook::standard_webhooks::Secret as WebhookSecret;
+use genhook_cli::simulate::Provider;
+use genhook_cli::simulate::replicate::{Prediction, message_id, prediction_id};
 use serde_json::json;
 
 /// genhook: the webhook pipeline for AI-generation APIs (Katalo, APIMP) on your machine,
-/// a faithful provider simulator, signed test webhooks, and operator tools for a deployed
-/// stack.
+/// a faithful provider simulator (Katalo, Replicate), signed test webhooks, and operator
+/// tools for a deployed stack.
 ///
 /// Start with `genhook dev --demo`.
 #[derive(Parser)]
@@ -67,25 +70,43 @@ enum Command {
     Send {
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        secret: Secret,
         /// The body file; standard input when omitted or `-`.
         file: Option<PathBuf>,
     },
-    /// Send a realistic signed Katalo event to a receiver.
+    /// Send a realistic signed Katalo event, or Replicate prediction webhook, to a receiver
     ///
-    /// Example: genhook trigger completed --url http://127.0.0.1:8080/webhooks/katalo
+    /// Replicate's is signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature`): one message id for all --repeat copies, each signed at the
+    /// time it is sent.
+    ///
+    /// Examples:
+    ///   genhook trigger completed --url http://127.0.0.1:8080/webhooks/katalo
+    ///   genhook trigger --provider replicate failed --secret whsec_... \
+    ///       --url http://127.0.0.1:8080/webhooks/replicate
+    #[command(verbatim_doc_comment)]
     Trigger {
         /// Which event to send.
         event: Event,
+        /// Whose webhook to send.
+        #[arg(long, value_enum, default_value_t = Provider::Katalo)]
+        provider: Provider,
         #[command(flatten)]
         target: Target,
-        /// The job id (a fresh random one when omitted).
+        /// The signing secret [default: $KATALO_WEBHOOK_SECRET, or $REPLICATE_WEBHOOK_SECRET
+        /// with --provider replicate]; Replicate's is `whsec_<base64>`.
+        #[arg(long)]
+        secret: Option<String>,
+        /// The job id, or Replicate prediction id (a fresh random one when omitted).
         #[arg(long)]
         job_id: Option<String>,
         /// Send the same delivery this many times (the provider's at-least-once retries).
         #[arg(long, default_value_t = 1)]
         repeat: u32,
     },
-    /// Run a fake Katalo provider: its status API, and signed webhook deliveries to a URL.
+    /// Run a fake Katalo (or Replicate) provider: its status API, and signed webhook
+    /// deliveries to a URL.
     Simulate(genhook_cli::simulate::SimulateArgs),
 }
 
@@ -101,8 +122,6 @@ struct Target {
     /// The receiver's webhook URL.
     #[arg(long, env = "GENHOOK_WEBHOOK_URL")]
     url: String,
-    #[command(flatten)]
-    secret: Secret,
     /// Sign with a wrong secret instead (to see a forged delivery rejected).
     #[arg(long)]
     forge: bool,
@@ -110,9 +129,9 @@ struct Target {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Event {
-    /// generation.completed
+    /// generation.completed (Replicate: a succeeded prediction)
     Completed,
-    /// generation.failed
+    /// generation.failed (Replicate: a failed prediction)
     Failed,
 }
 
@@ -125,6 +144,10 @@ enum CliError {
     Send { url: String, reason: String },
     #[error("the receiver answered HTTP {0}")]
     Refused(u16),
+    #[error("sending needs the signing secret: pass --secret or set {0}")]
+    MissingSecret(&'static str),
+    #[error("invalid --secret: {0} (Replicate's comes from GET /v1/webhooks/default/secret)")]
+    BadSecret(#[from] genhook::standard_webhooks::SecretError),
     #[error("simulate: {0}")]
     Simulate(#[from] genhook_cli::simulate::SimulateError),
     #[error("dev: {0}")]
@@ -150,21 +173,54 @@ fn read_body(file: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
     }
 }
 
-async fn post(target: &Target, body: Vec<u8>) -> Result<u16, CliError> {
-    let secret = if target.forge { b"not-the-signing-secret".as_slice() } else { target.secret.secret.as_bytes() };
-    let signature = sign_hex(secret, &body);
-    let resp = genhook::http::http_client(Duration::from_secs(30))
-        .post(&target.url)
+/// POSTs `body` with `headers` (the signature) and prints the answer.
+async fn post(url: &str, headers: &[(&'static str, String)], body: Vec<u8>) -> Result<u16, CliError> {
+    let mut request = genhook::http::http_client(Duration::from_secs(30))
+        .post(url)
         .header("content-type", "application/json")
-        .header(genhook::providers::katalo::SIGNATURE_HEADER, signature)
-        .body(body)
+        .body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let resp = request
         .send()
         .await
-        .map_err(|e| CliError::Send { url: target.url.clone(), reason: e.without_url().to_string() })?;
+        .map_err(|e| CliError::Send { url: url.to_string(), reason: e.without_url().to_string() })?;
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
     println!("{status} {text}");
     Ok(status)
+}
+
+/// The wrong key `--forge` signs with.
+const FORGED_SECRET: &[u8] = b"not-the-signing-secret";
+
+/// Katalo's signature header for `body`.
+fn katalo_signature(target: &Target, secret: &str, body: &[u8]) -> [(&'static str, String); 1] {
+    let secret = if target.forge { FORGED_SECRET } else { secret.as_bytes() };
+    [(genhook::providers::katalo::SIGNATURE_HEADER, sign_hex(secret, body))]
+}
+
+/// A realistic Replicate prediction webhook body: a prediction that just ended.
+fn prediction_body(event: Event, id: &str) -> Vec<u8> {
+    let now = time::OffsetDateTime::now_utc();
+    let (status, output, error) = match event {
+        Event::Completed => ("succeeded", json!([format!("https://replicate.delivery/xezq/{id}/out-0.webp")]), None),
+        Event::Failed => ("failed", json!(null), Some("CUDA out of memory. Tried to allocate 2.00 GiB")),
+    };
+    Prediction {
+        id,
+        status,
+        output,
+        error,
+        created_at: now - time::Duration::seconds(9),
+        started_at: Some(now - time::Duration::seconds(8)),
+        completed_at: Some(now),
+        api_base: genhook::providers::replicate::DEFAULT_BASE_URL,
+    }
+    .to_json()
+    .to_string()
+    .into_bytes()
 }
 
 fn event_body(event: Event, job_id: &str) -> Vec<u8> {
@@ -212,16 +268,39 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 }
             }
         }
-        Command::Send { target, file } => {
-            let status = post(&target, read_body(file.as_ref())?).await?;
+        Command::Send { target, secret, file } => {
+            let body = read_body(file.as_ref())?;
+            let status = post(&target.url, &katalo_signature(&target, &secret.secret, &body), body).await?;
             if (200..300).contains(&status) { Ok(ExitCode::SUCCESS) } else { Err(CliError::Refused(status)) }
         }
-        Command::Trigger { event, target, job_id, repeat } => {
-            let job_id = job_id.unwrap_or_else(|| format!("job_{}", &genhook::domain::dedupe::random_id()[..16]));
-            let body = event_body(event, &job_id);
+        Command::Trigger { event, provider, target, secret, job_id, repeat } => {
+            let secret = Provider::or_env(secret, provider.secret_var())
+                .ok_or(CliError::MissingSecret(provider.secret_var()))?;
             let mut worst = 200;
-            for _ in 0..repeat.max(1) {
-                worst = worst.max(post(&target, body.clone()).await?);
+            match provider {
+                Provider::Katalo => {
+                    let job_id =
+                        job_id.unwrap_or_else(|| format!("job_{}", &genhook::domain::dedupe::random_id()[..16]));
+                    let body = event_body(event, &job_id);
+                    let signature = katalo_signature(&target, &secret, &body);
+                    for _ in 0..repeat.max(1) {
+                        worst = worst.max(post(&target.url, &signature, body.clone()).await?);
+                    }
+                }
+                Provider::Replicate => {
+                    let key = if target.forge {
+                        WebhookSecret::from_bytes(FORGED_SECRET)?
+                    } else {
+                        WebhookSecret::parse(&secret)?
+                    };
+                    let body = prediction_body(event, &job_id.unwrap_or_else(prediction_id));
+                    // One message: every copy carries its id, each signed when it is sent.
+                    let message = message_id();
+                    for _ in 0..repeat.max(1) {
+                        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                        worst = worst.max(post(&target.url, &key.headers(&message, now, &body), body.clone()).await?);
+                    }
+                }
             }
             if (200..300).contains(&worst) { Ok(ExitCode::SUCCESS) } else { Err(CliError::Refused(worst)) }
         }

@@ -20,16 +20,28 @@ use genhook::domain::job::{Job, JobState};
 use genhook::ports::{JobApi, JobApiError};
 use genhook::providers::katalo::api::KataloApi;
 use genhook::providers::katalo::webhook::KataloWebhook;
+use genhook::providers::replicate::api::ReplicateApi;
+use genhook::providers::replicate::webhook::ReplicateWebhook;
 use genhook::signature::HmacSecrets;
+use genhook::standard_webhooks::Secrets;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 const SECRET: &str = "whsec_simulate_test_0123456789";
 const KEY: &str = "sim-test-key";
+/// The Standard Webhooks reference libraries' example secret.
+const REPLICATE_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 fn genhook() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_genhook"));
-    for var in ["GENHOOK_WEBHOOK_URL", "KATALO_WEBHOOK_SECRET", "KATALO_API_KEY", "RUST_LOG"] {
+    for var in [
+        "GENHOOK_WEBHOOK_URL",
+        "KATALO_WEBHOOK_SECRET",
+        "KATALO_API_KEY",
+        "REPLICATE_WEBHOOK_SECRET",
+        "REPLICATE_API_TOKEN",
+        "RUST_LOG",
+    ] {
         cmd.env_remove(var);
     }
     cmd
@@ -68,6 +80,10 @@ impl Sim {
 
     fn api(&self, key: &str) -> KataloApi {
         KataloApi::new(&self.base, key, Duration::from_secs(5), Arc::new(SystemClock)).expect("valid base URL")
+    }
+
+    fn replicate(&self, key: &str) -> ReplicateApi {
+        ReplicateApi::new(&self.base, key, Duration::from_secs(5), Arc::new(SystemClock)).expect("valid base URL")
     }
 
     async fn create(&self, body: Value) -> Value {
@@ -304,23 +320,18 @@ async fn run(args: Vec<String>) -> Output {
     tokio::task::spawn_blocking(move || genhook().args(args).output().expect("run genhook")).await.expect("join")
 }
 
-/// The value of a summary row.
-fn row(stdout: &str, label: &str) -> u32 {
-    let line = stdout.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no `{label}` row: {stdout}"));
-    line[label.len()..].trim().parse().unwrap_or_else(|_| panic!("`{label}` is not a number: {line}"))
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn deliveries_are_signed_retried_duplicated_forged_and_summarized() {
-    let (url, seen) = start_receiver(true).await;
+/// Runs `genhook simulate` delivering 12 jobs to `url` (a quarter fail, half are sent
+/// twice, 3 forgeries, reordered, short delays and run times, quick retries) plus
+/// `extra`; checks it succeeded without printing the secret; returns standard output.
+async fn deliver_busy(url: &str, secret: &str, extra: &[&str]) -> String {
     let args = [
         "simulate",
         "--listen",
         "127.0.0.1:0",
         "--url",
-        &url,
+        url,
         "--secret",
-        SECRET,
+        secret,
         "--jobs",
         "12",
         "--fail-rate",
@@ -338,13 +349,24 @@ async fn deliveries_are_signed_retried_duplicated_forged_and_summarized() {
         "20",
         "--max-runtime-ms",
         "300",
-        "--concurrency",
-        "4",
     ];
-    let out = run(args.iter().map(|s| s.to_string()).collect()).await;
+    let out = run(args.iter().chain(extra).map(|s| s.to_string()).collect()).await;
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "the secret is never printed");
+    assert!(!stdout.contains(secret) && !stderr.contains(secret), "the secret is never printed");
+    stdout.into_owned()
+}
+
+/// The value of a summary row.
+fn row(stdout: &str, label: &str) -> u32 {
+    let line = stdout.lines().find(|l| l.starts_with(label)).unwrap_or_else(|| panic!("no `{label}` row: {stdout}"));
+    line[label.len()..].trim().parse().unwrap_or_else(|_| panic!("`{label}` is not a number: {line}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_are_signed_retried_duplicated_forged_and_summarized() {
+    let (url, seen) = start_receiver(true).await;
+    let stdout = deliver_busy(&url, SECRET, &["--concurrency", "4"]).await;
     assert_eq!(stdout.lines().count(), 10, "standard output is only the table: {stdout}");
 
     let seen = seen.lock().expect("lock");
@@ -420,4 +442,156 @@ fn usage_errors_say_what_to_do() {
     let out = genhook().args(["simulate", "--help"]).output().expect("run genhook");
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("Examples:") && help.contains("--duplicate-rate"), "{help}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicate_mode_serves_predictions_with_replicates_error_bodies() {
+    let sim = Sim::start(&["--provider", "replicate"]);
+    let created = sim.create(json!({"runs_for_ms": 0})).await;
+    let id = created["job_id"].as_str().expect("job_id").to_string();
+    let job = sim.replicate(KEY).get_job(&id).await.expect("prediction read");
+    assert_eq!((job.job_id.as_str(), job.state, job.status.as_str()), (id.as_str(), JobState::Succeeded, "succeeded"));
+    for out in &job.outputs {
+        assert!(out.url.starts_with(&format!("{}/files/{id}/", sim.base)), "{}", out.url);
+        assert_eq!(out.expires_at, genhook::signed_url::expiry_from_url(&out.url), "the fake signs its URLs");
+    }
+    let (status, _, body) = get(&format!("{}/v1/predictions/{id}", sim.base), Some(KEY)).await;
+    let body: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!((status, &body["urls"]["get"]), (200, &json!(format!("{}/v1/predictions/{id}", sim.base))));
+    assert!(body["output"].is_array() && body["metrics"]["predict_time"].is_number(), "{body}");
+
+    let err = sim.replicate("wrong-key").get_job(&id).await.unwrap_err();
+    assert!(matches!(err, JobApiError::Permanent { status: 401, .. }), "{err:?}");
+    let err = sim.replicate(KEY).get_job("nope").await.unwrap_err();
+    assert!(
+        matches!(&err, JobApiError::Permanent { status: 404, reason } if reason.contains("No prediction")),
+        "{err:?}"
+    );
+    let (_, _, body) = get(&format!("{}/v1/predictions/nope", sim.base), Some(KEY)).await;
+    let body: Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!((&body["title"], &body["status"]), (&json!("Not Found"), &json!(404)), "problem details: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicate_mode_throttles_like_replicate() {
+    // Six reads a minute (a burst of one), and every admitted read fails transiently.
+    let sim = Sim::start(&["--provider", "replicate", "--rate-limit-per-min", "6", "--error-rate", "1"]);
+    let err = sim.replicate(KEY).get_job("p").await.unwrap_err();
+    assert!(matches!(err, JobApiError::Transient { retry_after: None, .. }), "no retry hint from Replicate: {err:?}");
+    let (status, headers, body) = get(&format!("{}/v1/predictions/p", sim.base), Some(KEY)).await;
+    assert_eq!(status, 429);
+    assert!(headers.get("retry-after").is_none(), "Replicate says when in the text only");
+    assert!(body.contains("Request was throttled. Your rate limit resets in ~"), "{body}");
+    let err = sim.replicate(KEY).get_job("p").await.unwrap_err();
+    assert!(
+        matches!(err, JobApiError::RateLimited { retry_after: Some(d) } if (1..=10).contains(&d.as_secs())),
+        "the wait is read from the text: {err:?}"
+    );
+}
+
+/// What the in-test Replicate receiver saw.
+#[derive(Default)]
+struct ReplicateSeen {
+    requests: u32,
+    forged: u32,
+    /// Attempts per message id.
+    attempts: HashMap<String, u32>,
+    /// Final messages answered 400 on their first attempt.
+    refused_first: u32,
+    /// What was answered 2xx: (message id, status, body).
+    acked: Vec<(String, String, Vec<u8>)>,
+}
+
+/// Verifies per Standard Webhooks like genhook's receiver will, answers the first
+/// attempt of every other final message 400 (Replicate retries a final webhook on a
+/// 4xx), and acknowledges the rest.
+async fn replicate_receiver(
+    State(seen): State<Arc<Mutex<ReplicateSeen>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let mut seen = seen.lock().expect("lock");
+    seen.requests += 1;
+    let secrets = Secrets::parse([REPLICATE_SECRET]).expect("secret");
+    let Ok(verified) = secrets.verify(&headers, &body, OffsetDateTime::now_utc()) else {
+        seen.forged += 1;
+        return StatusCode::UNAUTHORIZED;
+    };
+    let hook = ReplicateWebhook::parse(&body).expect("the receiver's parser accepts it");
+    let finals = seen.attempts.keys().count();
+    let attempts = seen.attempts.entry(verified.id.clone()).or_default();
+    *attempts += 1;
+    if hook.is_terminal() && *attempts == 1 && finals % 2 == 0 {
+        seen.refused_first += 1;
+        return StatusCode::BAD_REQUEST;
+    }
+    seen.acked.push((verified.id, hook.status, body.to_vec()));
+    StatusCode::OK
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replicate_deliveries_are_signed_per_standard_webhooks_retried_and_summarized() {
+    let seen = Arc::new(Mutex::new(ReplicateSeen::default()));
+    let app = Router::new().route("/webhooks/replicate", post(replicate_receiver)).with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+    let url = format!("http://{}/webhooks/replicate", listener.local_addr().expect("address"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("receiver serves") });
+    let stdout = deliver_busy(&url, REPLICATE_SECRET, &["--provider", "replicate"]).await;
+    assert_eq!(stdout.lines().count(), 11, "the table, with its progress row: {stdout}");
+
+    let seen = seen.lock().expect("lock");
+    assert_eq!((row(&stdout, "jobs"), row(&stdout, "progress sent"), row(&stdout, "duplicate copies")), (12, 12, 6));
+    assert_eq!(row(&stdout, "acknowledged"), 30, "12 starting, 12 final and 6 copies: {stdout}");
+    assert_eq!((row(&stdout, "forged sent"), row(&stdout, "rejected"), seen.forged), (3, 3, 3));
+    assert_eq!((row(&stdout, "gave up"), row(&stdout, "forged accepted")), (0, 0));
+    assert!(seen.refused_first >= 1);
+    assert_eq!(row(&stdout, "retried"), seen.refused_first, "each 400 on a final webhook was retried once");
+    assert_eq!(row(&stdout, "attempts sent"), seen.requests);
+
+    // Per message id: a final message's copies and retries are the same bytes under the
+    // same id; each prediction has one `starting` message with an id of its own.
+    let mut messages: HashMap<&str, Vec<(&str, &Vec<u8>)>> = HashMap::new();
+    for (id, status, body) in &seen.acked {
+        messages.entry(id).or_default().push((status, body));
+    }
+    let (starting, finals): (Vec<_>, Vec<_>) = messages.values().partition(|m| m[0].0 == "starting");
+    assert_eq!((starting.len(), finals.len()), (12, 12));
+    assert!(starting.iter().all(|m| m.len() == 1), "starting webhooks are sent once");
+    assert_eq!(finals.iter().filter(|m| m.len() == 2).count(), 6);
+    assert!(finals.iter().all(|m| m.iter().all(|c| c.1 == m[0].1)), "copies are the same bytes");
+    let prediction = |m: &Vec<(&str, &Vec<u8>)>| ReplicateWebhook::parse(m[0].1).expect("parses");
+    let mut started: Vec<String> = starting.iter().map(|m| prediction(m).prediction_id).collect();
+    let mut ended: Vec<String> = finals.iter().map(|m| prediction(m).prediction_id).collect();
+    started.sort();
+    ended.sort();
+    assert_eq!(started, ended, "every prediction started, then ended");
+    let status_count = |s: &str| finals.iter().filter(|m| m[0].0 == s).count();
+    assert_eq!(
+        (status_count("succeeded"), status_count("failed"), status_count("canceled")),
+        (9, 2, 1),
+        "round(12 × 0.25) fail, every second of them canceled"
+    );
+    for m in finals.iter().filter(|m| m[0].0 == "succeeded") {
+        let job =
+            genhook::providers::replicate::prediction::parse_prediction_bytes(m[0].1, "x", OffsetDateTime::now_utc())
+                .expect("a prediction");
+        assert!(!job.outputs.is_empty() && job.outputs.iter().all(|o| o.expires_at.is_some()), "{job:?}");
+    }
+}
+
+#[test]
+fn replicate_usage_errors_name_replicates_variables() {
+    let url = ["simulate", "--provider", "replicate", "--url", "http://127.0.0.1:9/hook", "--listen", "127.0.0.1:0"];
+    let out = genhook().args(url).output().expect("run genhook");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --secret or set REPLICATE_WEBHOOK_SECRET"));
+    let out = genhook().args(url).args(["--secret", "not-a-whsec!"]).output().expect("run genhook");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("whsec_"));
+    // The Replicate variable is read in Replicate mode only.
+    let out = genhook().args(url).env("REPLICATE_WEBHOOK_SECRET", "oops!").output().expect("run genhook");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("whsec_"), "the variable was read");
+    let katalo = genhook().arg("simulate").args(&url[3..]).env("REPLICATE_WEBHOOK_SECRET", REPLICATE_SECRET).output();
+    let katalo = katalo.expect("run genhook");
+    assert!(String::from_utf8_lossy(&katalo.stderr).contains("pass --secret or set KATALO_WEBHOOK_SECRET"));
 }

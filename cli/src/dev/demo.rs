@@ -35,6 +35,7 @@ pub async fn run(running: &Running, jobs: u32) -> Result<ExitCode, DevError> {
         retry_base: Duration::from_millis(200),
         concurrency: 4,
         progress: true,
+        ..DeliveryOptions::default()
     };
     eprintln!(
         "genhook dev --demo: {jobs} simulated jobs; their signed webhooks arrive reordered, some twice, plus {} forged deliveries",

@@ -1,6 +1,8 @@
 //! The fake Katalo API: `GET /api/v1/generations/{job_id}` (Bearer key, rate limit,
 //! injected transient errors, fresh signed URLs on every read), `POST
-//! /api/v1/generations`, the signed output files under `/files/`, and `/healthz`.
+//! /api/v1/generations`, the signed output files under `/files/`, and `/healthz`. The
+//! same jobs are Replicate predictions at `GET /v1/predictions/{id}` (same key, limit
+//! and injected errors, with Replicate's problem-details error bodies).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -16,11 +18,11 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::SimulateError;
 use super::files::{PNG, s3_error};
 use super::jobs::{JobBook, JobOutcome, JobRecord, JobSpec, Phase};
 use super::limit::{TokenBucket, retry_after_secs};
 use super::urls::{Denied, UrlSigner};
+use super::{Provider, SimulateError};
 
 /// The API key the simulator accepts unless told otherwise (not a secret).
 pub const SIM_API_KEY: &str = "sim_katalo_local_key";
@@ -163,27 +165,48 @@ impl KataloSimulator {
         self.shared.book.create(spec, None)
     }
 
-    /// The job's `generation.completed` / `generation.failed` webhook body, with output
-    /// URLs minted now; `None` while the job runs or when there is no such job.
-    pub fn webhook_body(&self, job_id: &str) -> Option<Vec<u8>> {
+    /// The job's final webhook body as `provider` sends it (Katalo's
+    /// `generation.completed` / `generation.failed` event, or the Replicate prediction),
+    /// with output URLs minted now; `None` while the job runs or when there is no such job.
+    pub fn webhook_body_for(&self, provider: Provider, job_id: &str) -> Option<Vec<u8>> {
         let job = self.shared.book.get(job_id)?;
         let phase = job.phase();
-        let body = job.webhook_json(phase, self.shared.outputs(&job, OffsetDateTime::now_utc()))?;
+        let body = match provider {
+            Provider::Katalo => job.webhook_json(phase, self.shared.outputs(&job, OffsetDateTime::now_utc()))?,
+            Provider::Replicate if phase.is_terminal() => self.shared.prediction_json(&job, phase),
+            Provider::Replicate => return None,
+        };
         serde_json::to_vec(&body).ok()
     }
 
-    /// Waits until the job is finished and returns its webhook body (see
-    /// [`webhook_body`](Self::webhook_body)); `None` when there is no such job.
-    pub async fn wait_for_webhook_body(&self, job_id: &str) -> Option<Vec<u8>> {
+    /// The job's Katalo webhook body (see [`webhook_body_for`](Self::webhook_body_for)).
+    pub fn webhook_body(&self, job_id: &str) -> Option<Vec<u8>> {
+        self.webhook_body_for(Provider::Katalo, job_id)
+    }
+
+    /// Replicate's first webhook for the job: the prediction as it starts (`starting`).
+    pub fn start_body(&self, job_id: &str) -> Option<Vec<u8>> {
+        let job = self.shared.book.get(job_id)?;
+        serde_json::to_vec(&self.shared.prediction_json(&job, Phase::Queued)).ok()
+    }
+
+    /// Waits until the job is finished and returns its final webhook body (see
+    /// [`webhook_body_for`](Self::webhook_body_for)); `None` when there is no such job.
+    pub async fn wait_for_webhook_body_for(&self, provider: Provider, job_id: &str) -> Option<Vec<u8>> {
         let finishes_at = self.shared.book.get(job_id)?.finishes_at();
         tokio::time::sleep_until(finishes_at.into()).await;
         loop {
-            if let Some(body) = self.webhook_body(job_id) {
+            if let Some(body) = self.webhook_body_for(provider, job_id) {
                 return Some(body);
             }
             // Only reachable if the clock reads a hair early.
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// [`wait_for_webhook_body_for`](Self::wait_for_webhook_body_for) Katalo.
+    pub async fn wait_for_webhook_body(&self, job_id: &str) -> Option<Vec<u8>> {
+        self.wait_for_webhook_body_for(Provider::Katalo, job_id).await
     }
 }
 
@@ -204,39 +227,81 @@ impl Shared {
             .collect()
     }
 
-    fn job_json(&self, job: &JobRecord) -> Value {
+    /// The job as `provider`'s API answers it now.
+    fn job_json(&self, job: &JobRecord, provider: Provider) -> Value {
         let phase = job.phase();
-        job.to_json(phase, self.outputs(job, OffsetDateTime::now_utc()))
+        match provider {
+            Provider::Katalo => job.to_json(phase, self.outputs(job, OffsetDateTime::now_utc())),
+            Provider::Replicate => self.prediction_json(job, phase),
+        }
     }
 
-    /// The 401 answer, unless the request carries the API key.
-    fn unauthorized(&self, headers: &HeaderMap) -> Option<Response> {
+    /// The job as a Replicate prediction in `phase`, its output URLs minted now.
+    fn prediction_json(&self, job: &JobRecord, phase: Phase) -> Value {
+        let urls = self.outputs(job, OffsetDateTime::now_utc()).into_iter().map(|o| o["url"].clone()).collect();
+        job.prediction_json(phase, urls, &self.base_url)
+    }
+
+    /// Whether the request carries the API key.
+    fn authorized(&self, headers: &HeaderMap) -> bool {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
             .map(|(_, key)| key.trim());
-        if given == Some(self.opts.api_key.as_str()) {
-            return None;
-        }
-        let mut resp = api_error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Missing or invalid API key: send `Authorization: Bearer <api key>`.",
-            None,
-        );
-        resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        Some(resp)
+        given == Some(self.opts.api_key.as_str())
     }
 
-    /// Takes a token from the key's bucket, or gives the 429 answer.
-    fn over_limit(&self) -> Option<Response> {
-        let mut bucket = lock(&self.bucket);
-        let wait = bucket.as_mut()?.try_take(Instant::now()).err()?;
-        drop(bucket);
-        let message = format!("Read limit of {} requests per minute exceeded.", self.opts.rate_limit_per_min);
-        Some(api_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &message, Some(retry_after_secs(wait))))
+    /// Takes a token from the key's bucket, or says how long until one is available.
+    fn over_limit(&self) -> Option<Duration> {
+        lock(&self.bucket).as_mut()?.try_take(Instant::now()).err()
+    }
+
+    /// The 429 answer after a refused [`over_limit`](Self::over_limit): Katalo's names
+    /// the limit and gives `retry_after`; Replicate's says when it resets, in its text.
+    fn rate_limited(&self, provider: Provider, wait: Duration) -> Response {
+        let secs = retry_after_secs(wait);
+        match provider {
+            Provider::Katalo => {
+                let message = format!("Read limit of {} requests per minute exceeded.", self.opts.rate_limit_per_min);
+                api_error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", &message, Some(secs))
+            }
+            Provider::Replicate => problem(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Request was throttled. Your rate limit resets in ~{secs}s."),
+            ),
+        }
+    }
+
+    /// A job read through `provider`'s API: auth, then the rate limit, then injected
+    /// errors, then the job (or an adopted one, or 404).
+    fn read(&self, provider: Provider, job_id: &str, headers: &HeaderMap) -> Response {
+        if !self.authorized(headers) {
+            return unauthorized(provider);
+        }
+        if let Some(wait) = self.over_limit() {
+            return self.rate_limited(provider, wait);
+        }
+        if self.opts.error_rate > 0.0 && rand::random::<f64>() < self.opts.error_rate {
+            let (status, code) = [
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+                (StatusCode::BAD_GATEWAY, "upstream_unavailable"),
+                (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
+            ][rand::random_range(0..3)];
+            return error_response(provider, status, code, "Simulated transient failure; retry later.", Some(1));
+        }
+        let adoptable = self.opts.adopt_unknown_jobs
+            && job_id.len() <= 128
+            && job_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+        match self.book.get(job_id) {
+            Some(job) => job_response(StatusCode::OK, self.job_json(&job, provider)),
+            None if adoptable => job_response(StatusCode::OK, self.job_json(&self.book.get_or_adopt(job_id), provider)),
+            None => {
+                let what = if provider == Provider::Katalo { "generation job" } else { "prediction" };
+                error_response(provider, StatusCode::NOT_FOUND, "not_found", &format!("No {what} `{job_id}`."), None)
+            }
+        }
     }
 }
 
@@ -249,6 +314,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { axum::Json(json!({"ok": true})) }))
         .route("/api/v1/generations", axum::routing::post(create))
         .route("/api/v1/generations/{job_id}", get(read))
+        .route("/v1/predictions/{prediction_id}", get(read_prediction))
         .route("/files/{job_id}/{file}", get(file))
         .route("/api/generate/status/{task_id}", get(apimp_status))
         .fallback(|| async {
@@ -274,33 +340,51 @@ fn api_error(status: StatusCode, code: &str, message: &str, retry_after: Option<
     resp
 }
 
+/// Replicate's error body: RFC 7807 problem details `{title, detail, status}`.
+fn problem(status: StatusCode, detail: &str) -> Response {
+    let body =
+        json!({"title": status.canonical_reason().unwrap_or("Error"), "detail": detail, "status": status.as_u16()});
+    let mut resp = (status, axum::Json(body)).into_response();
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// An error answer in `provider`'s shape (Replicate's has no retry hint).
+fn error_response(
+    provider: Provider,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    retry_after: Option<u64>,
+) -> Response {
+    match provider {
+        Provider::Katalo => api_error(status, code, message, retry_after),
+        Provider::Replicate => problem(status, message),
+    }
+}
+
+/// The answer to a request without the API key.
+fn unauthorized(provider: Provider) -> Response {
+    let message = "Missing or invalid API key: send `Authorization: Bearer <api key>`.";
+    let mut resp = error_response(provider, StatusCode::UNAUTHORIZED, "unauthorized", message, None);
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
 fn job_response(status: StatusCode, job: Value) -> Response {
     let mut resp = (status, axum::Json(job)).into_response();
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
-/// `GET /api/v1/generations/{job_id}`: auth, then the rate limit, then injected errors.
+/// `GET /api/v1/generations/{job_id}`: the job as Katalo's API answers it.
 async fn read(State(s): State<Arc<Shared>>, Path(job_id): Path<String>, headers: HeaderMap) -> Response {
-    if let Some(resp) = s.unauthorized(&headers).or_else(|| s.over_limit()) {
-        return resp;
-    }
-    if s.opts.error_rate > 0.0 && rand::random::<f64>() < s.opts.error_rate {
-        let (status, code) = [
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
-            (StatusCode::BAD_GATEWAY, "upstream_unavailable"),
-            (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
-        ][rand::random_range(0..3)];
-        return api_error(status, code, "Simulated transient failure; retry later.", Some(1));
-    }
-    let adoptable = s.opts.adopt_unknown_jobs
-        && job_id.len() <= 128
-        && job_id.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-    match s.book.get(&job_id) {
-        Some(job) => job_response(StatusCode::OK, s.job_json(&job)),
-        None if adoptable => job_response(StatusCode::OK, s.job_json(&s.book.get_or_adopt(&job_id))),
-        None => api_error(StatusCode::NOT_FOUND, "not_found", &format!("No generation job `{job_id}`."), None),
-    }
+    s.read(Provider::Katalo, &job_id, &headers)
+}
+
+/// `GET /v1/predictions/{prediction_id}`: the job as a Replicate prediction.
+async fn read_prediction(State(s): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    s.read(Provider::Replicate, &id, &headers)
 }
 
 /// `GET /api/generate/status/{task_id}`: the same jobs seen through APIMP's status API
@@ -312,11 +396,11 @@ async fn apimp_status(State(s): State<Arc<Shared>>, Path(task_id): Path<String>,
         let body = json!({"code": status.as_u16(), "error": {"message": message, "type": kind}});
         (status, axum::Json(body)).into_response()
     };
-    if s.unauthorized(&headers).is_some() {
+    if !s.authorized(&headers) {
         return apimp_error(StatusCode::UNAUTHORIZED, "unauthorized", "invalid api key");
     }
-    if let Some(resp) = s.over_limit() {
-        return resp;
+    if let Some(wait) = s.over_limit() {
+        return s.rate_limited(Provider::Katalo, wait);
     }
     let job = match s.book.get(&task_id) {
         Some(job) => job,
@@ -360,8 +444,8 @@ struct CreateRequest {
 /// metadata}`. An `Idempotency-Key` seen before returns the same job for the same body
 /// and 409 for a different one, as Katalo does.
 async fn create(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(resp) = s.unauthorized(&headers) {
-        return resp;
+    if !s.authorized(&headers) {
+        return unauthorized(Provider::Katalo);
     }
     let req: CreateRequest = if body.iter().all(u8::is_ascii_whitespace) {
         CreateRequest::default()
@@ -388,7 +472,7 @@ async fn create(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -
             return api_error(StatusCode::CONFLICT, "idempotency_key_reused", message, None);
         }
         if let Some(job) = s.book.get(job_id) {
-            return job_response(StatusCode::OK, s.job_json(&job));
+            return job_response(StatusCode::OK, s.job_json(&job, Provider::Katalo));
         }
     }
     let spec = JobSpec { outcome: req.outcome, runs_for, reference: req.reference };
@@ -398,7 +482,7 @@ async fn create(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -
     }
     drop(seen);
     match s.book.get(&job_id) {
-        Some(job) => job_response(StatusCode::CREATED, s.job_json(&job)),
+        Some(job) => job_response(StatusCode::CREATED, s.job_json(&job, Provider::Katalo)),
         None => api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "The job vanished.", Some(1)),
     }
 }
@@ -453,7 +537,7 @@ mod tests {
         assert!(sim.base_url().starts_with("http://127.0.0.1:"));
         let id = sim.create_job(JobSpec { runs_for: Duration::ZERO, ..JobSpec::default() });
         let job = sim.shared.book.get(&id).unwrap();
-        let value = sim.shared.job_json(&job);
+        let value = sim.shared.job_json(&job, Provider::Katalo);
         let parsed = genhook::providers::katalo::job::parse_job(&value, &id, OffsetDateTime::now_utc()).unwrap();
         assert_eq!(parsed.state, genhook::domain::job::JobState::Succeeded);
         assert!(!parsed.outputs.is_empty() && parsed.outputs.len() <= 2);
@@ -465,6 +549,36 @@ mod tests {
         let hook = genhook::providers::katalo::webhook::KataloWebhook::parse(&body).unwrap();
         assert_eq!(hook.event_type, "generation.completed");
         assert!(sim.webhook_body("job_nope").is_none());
+    }
+
+    #[tokio::test]
+    async fn the_same_jobs_are_replicate_predictions() {
+        use genhook::providers::replicate::prediction::parse_prediction;
+        use genhook::providers::replicate::webhook::ReplicateWebhook;
+        let sim = KataloSimulator::start("127.0.0.1:0".parse().unwrap(), ApiOptions::default()).await.unwrap();
+        let done = sim.create_job(JobSpec { runs_for: Duration::ZERO, ..JobSpec::default() });
+        let job = sim.shared.book.get(&done).unwrap();
+        let value = sim.shared.job_json(&job, Provider::Replicate);
+        assert_eq!(value["urls"]["get"], format!("{}/v1/predictions/{done}", sim.base_url()));
+        let parsed = parse_prediction(&value, "x", OffsetDateTime::now_utc()).unwrap();
+        assert_eq!((parsed.job_id.as_str(), parsed.state), (done.as_str(), genhook::domain::job::JobState::Succeeded));
+        for out in &parsed.outputs {
+            assert_eq!(out.expires_at, genhook::signed_url::expiry_from_url(&out.url), "the signed URL's own expiry");
+        }
+        let hook = ReplicateWebhook::parse(&sim.webhook_body_for(Provider::Replicate, &done).unwrap()).unwrap();
+        assert_eq!((hook.prediction_id.as_str(), hook.status.as_str()), (done.as_str(), "succeeded"));
+        let start = ReplicateWebhook::parse(&sim.start_body(&done).unwrap()).unwrap();
+        assert_eq!(start.status, "starting");
+        assert!(start.body["output"].is_null() && start.body["started_at"].is_null());
+
+        let canceled =
+            sim.create_job(JobSpec { outcome: JobOutcome::Canceled, runs_for: Duration::ZERO, reference: None });
+        let hook = ReplicateWebhook::parse(&sim.webhook_body_for(Provider::Replicate, &canceled).unwrap()).unwrap();
+        assert_eq!((hook.status.as_str(), &hook.body["error"]), ("canceled", &Value::Null));
+        let katalo = sim.webhook_body(&canceled).unwrap();
+        assert!(String::from_utf8_lossy(&katalo).contains("generation.failed"), "Katalo has no cancel event");
+        let running = sim.create_job(JobSpec { runs_for: Duration::from_secs(3600), ..JobSpec::default() });
+        assert!(sim.webhook_body_for(Provider::Replicate, &running).is_none());
     }
 
     #[tokio::test]

@@ -1,6 +1,10 @@
 //! The webhook delivery engine: creates jobs in the simulator, waits for each to finish,
-//! and POSTs its signed webhook the way Katalo does (at-least-once, retried with bounded
-//! exponential backoff; see [`retry`](super::retry) for which answers are retried).
+//! and POSTs its signed webhook the way the provider does (at-least-once, retried with
+//! bounded exponential backoff; see [`retry`](super::retry) for which answers are
+//! retried). Katalo signs the body (`x-katalo-signature`); Replicate signs each attempt
+//! per Standard Webhooks (the same `webhook-id` on every attempt and copy of a message, a
+//! fresh `webhook-timestamp`), and also sends each prediction's `starting` webhook, which
+//! it never retries.
 
 use std::time::Duration;
 
@@ -11,22 +15,28 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use serde_json::json;
 
-use super::SimulateError;
+use genhook::standard_webhooks::Secret;
+
 use super::api::KataloSimulator;
 use super::jobs::{JobOutcome, JobSpec, random_hex};
+use super::replicate::{Prediction, message_id, prediction_id};
 use super::retry::{Backoff, Verdict, judge};
 use super::summary::{End, Kind, Outcome, Summary};
+use super::{Provider, SimulateError};
 
 /// How [`deliver`] sends webhooks.
 #[derive(Clone, PartialEq)]
 pub struct DeliveryOptions {
+    /// Whose webhooks to send.
+    pub provider: Provider,
     /// The receiver's webhook URL (http or https).
     pub url: String,
     /// The webhook signing secret (never printed).
     pub secret: String,
     /// Jobs to create; each gets one webhook.
     pub jobs: u32,
-    /// Fraction (0–1) of jobs that end `failed` (`generation.failed`).
+    /// Fraction (0–1) of jobs that end `failed` (`generation.failed`); for Replicate,
+    /// every second of them ends `canceled` instead.
     pub fail_rate: f64,
     /// Fraction (0–1) of jobs whose webhook is sent twice (same bytes).
     pub duplicate_rate: f64,
@@ -43,6 +53,9 @@ pub struct DeliveryOptions {
     /// exponential backoff". Read as transient, and retried: no answer (connection error,
     /// timeout), `408`, `429` and `5xx`. Final: `2xx` (acknowledged) and every other
     /// status (rejected, e.g. `401` for a bad signature, `400` for an unusable body).
+    ///
+    /// Replicate retries only a prediction's final webhook, on no answer, `4xx` or `5xx`;
+    /// its `starting` webhooks (and forged deliveries) get one attempt.
     pub max_attempts: u32,
     /// First retry delay; it doubles per retry, capped at 32 × this, with jitter.
     pub retry_base: Duration,
@@ -91,6 +104,7 @@ impl Default for DeliveryOptions {
     /// The `genhook simulate` defaults, with an empty URL and secret to fill in.
     fn default() -> Self {
         Self {
+            provider: Provider::Katalo,
             url: String::new(),
             secret: String::new(),
             jobs: 10,
@@ -110,6 +124,7 @@ impl Default for DeliveryOptions {
 impl std::fmt::Debug for DeliveryOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeliveryOptions")
+            .field("provider", &self.provider)
             .field("url", &genhook::signed_url::redact(&self.url))
             .field("secret", &"<redacted>")
             .field("jobs", &self.jobs)
@@ -140,7 +155,11 @@ impl DeliveryOptions {
             });
         }
         if self.secret.is_empty() {
-            return Err(SimulateError::MissingSecret);
+            return Err(SimulateError::MissingSecret(self.provider.secret_var()));
+        }
+        if self.provider == Provider::Replicate && Secret::parse(&self.secret).is_err() {
+            let reason = "a Replicate signing secret is `whsec_` followed by base64 (GET /v1/webhooks/default/secret)";
+            return Err(SimulateError::invalid("secret", reason));
         }
         super::check_fraction("fail rate", self.fail_rate)?;
         super::check_fraction("duplicate rate", self.duplicate_rate)?;
@@ -189,14 +208,26 @@ fn plan<R: Rng>(opts: &DeliveryOptions, pacing: &Pacing, rng: &mut R) -> Plan {
     let delay = |rng: &mut R| random_delay(opts.max_delay, rng);
     let failing = pick(opts.jobs, opts.fail_rate, rng);
     let doubled = pick(opts.jobs, opts.duplicate_rate, rng);
+    let replicate = opts.provider == Provider::Replicate;
     let mut specs = Vec::new();
     let mut deliveries = Vec::new();
+    let mut failures = 0;
     for i in 0..opts.jobs as usize {
+        let outcome = if failing[i] {
+            failures += 1;
+            // Replicate: every second failing prediction is canceled instead.
+            if replicate && failures % 2 == 0 { JobOutcome::Canceled } else { JobOutcome::Failed }
+        } else {
+            JobOutcome::Completed
+        };
         specs.push(JobSpec {
-            outcome: if failing[i] { JobOutcome::Failed } else { JobOutcome::Completed },
+            outcome,
             runs_for: rng.random_range(pacing.runs_for_min..=pacing.runs_for_max),
             reference: Some(format!("sim-{:04}", i + 1)),
         });
+        if replicate {
+            deliveries.push(Planned { job: Some(i), kind: Kind::Progress, delay: delay(rng) });
+        }
         deliveries.push(Planned { job: Some(i), kind: Kind::Original, delay: delay(rng) });
         if doubled[i] {
             deliveries.push(Planned { job: Some(i), kind: Kind::Duplicate, delay: delay(rng) });
@@ -231,14 +262,17 @@ pub async fn deliver_with(
     let Plan { specs, deliveries } = plan(opts, pacing, &mut rand::rng());
     let job_ids: Vec<String> = specs.into_iter().map(|spec| sim.create_job(spec)).collect();
     let bodies: Vec<tokio::sync::OnceCell<Bytes>> = job_ids.iter().map(|_| tokio::sync::OnceCell::new()).collect();
+    let (right, wrong) = Key::pair(opts)?;
     let ctx = Ctx {
         sim,
         opts,
         job_ids: &job_ids,
+        message_ids: job_ids.iter().map(|_| message_id()).collect(),
         bodies: &bodies,
         client: genhook::http::http_client(pacing.timeout),
         backoff: Backoff::new(opts.retry_base),
-        wrong_secret: format!("whsec_forged_{}", random_hex(16)),
+        right,
+        wrong,
     };
     let bar = progress_bar(opts, deliveries.len());
     let outcomes: Vec<Outcome> = futures_util::stream::iter(deliveries)
@@ -269,29 +303,69 @@ fn progress_bar(opts: &DeliveryOptions, len: usize) -> ProgressBar {
     bar
 }
 
+/// A signing key: Katalo's (hex HMAC of the body) or a Standard Webhooks secret.
+enum Key {
+    Katalo(Vec<u8>),
+    Standard(Secret),
+}
+
+impl Key {
+    /// The run's signing key and a wrong one for forgeries.
+    fn pair(opts: &DeliveryOptions) -> Result<(Key, Key), SimulateError> {
+        Ok(match opts.provider {
+            Provider::Katalo => (
+                Key::Katalo(opts.secret.as_bytes().to_vec()),
+                Key::Katalo(format!("whsec_forged_{}", random_hex(16)).into_bytes()),
+            ),
+            Provider::Replicate => {
+                let invalid = |_| SimulateError::invalid("secret", "not a `whsec_` secret");
+                let wrong = Secret::from_bytes(&rand::random::<[u8; 24]>()).map_err(invalid)?;
+                (Key::Standard(Secret::parse(&opts.secret).map_err(invalid)?), Key::Standard(wrong))
+            }
+        })
+    }
+
+    /// The signature headers of one attempt to deliver message `id` (Standard Webhooks
+    /// signs each attempt at its own time; Katalo signs the body alone).
+    fn headers(&self, id: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+        match self {
+            Key::Katalo(secret) => {
+                vec![(genhook::providers::katalo::SIGNATURE_HEADER, genhook::signature::sign_hex(secret, body))]
+            }
+            Key::Standard(secret) => {
+                secret.headers(id, time::OffsetDateTime::now_utc().unix_timestamp(), body).to_vec()
+            }
+        }
+    }
+}
+
 /// What every delivery of a run shares.
 struct Ctx<'a> {
     sim: &'a KataloSimulator,
     opts: &'a DeliveryOptions,
     job_ids: &'a [String],
-    /// Each job's webhook body, minted once when it is first delivered, so duplicates
-    /// and retries are the same bytes.
+    /// Each job's final webhook's message id (Standard Webhooks): the same on its copies
+    /// and retries.
+    message_ids: Vec<String>,
+    /// Each job's final webhook body, minted once when it is first delivered, so
+    /// duplicates and retries are the same bytes.
     bodies: &'a [tokio::sync::OnceCell<Bytes>],
     client: reqwest::Client,
     backoff: Backoff,
-    wrong_secret: String,
+    right: Key,
+    wrong: Key,
 }
 
 impl Ctx<'_> {
     async fn run(&self, p: Planned) -> Outcome {
-        let body = match p.job {
-            Some(i) => self.job_body(i).await,
-            None => self.forged_body(),
+        let (body, id) = match (p.job, p.kind) {
+            (Some(i), Kind::Progress) => (self.start_body(i), message_id()),
+            (Some(i), _) => (self.job_body(i).await, self.message_ids[i].clone()),
+            (None, _) => (self.forged_body(), message_id()),
         };
         tokio::time::sleep(p.delay).await;
-        let secret = if p.kind == Kind::Forged { self.wrong_secret.as_bytes() } else { self.opts.secret.as_bytes() };
-        let signature = genhook::signature::sign_hex(secret, &body);
-        let (attempts, end) = self.send(body, &signature).await;
+        let key = if p.kind == Kind::Forged { &self.wrong } else { &self.right };
+        let (attempts, end) = self.send(body, key, &id, p.kind).await;
         Outcome { kind: p.kind, attempts, end }
     }
 
@@ -299,46 +373,83 @@ impl Ctx<'_> {
         self.bodies[i]
             .get_or_init(|| async {
                 // The job was created by this run, so it exists.
-                Bytes::from(self.sim.wait_for_webhook_body(&self.job_ids[i]).await.unwrap_or_default())
+                let body = self.sim.wait_for_webhook_body_for(self.opts.provider, &self.job_ids[i]).await;
+                Bytes::from(body.unwrap_or_default())
             })
             .await
             .clone()
     }
 
+    /// Replicate's `starting` webhook for job `i`.
+    fn start_body(&self, i: usize) -> Bytes {
+        Bytes::from(self.sim.start_body(&self.job_ids[i]).unwrap_or_default())
+    }
+
     /// A plausible completion for a job nobody created, pointing at someone else's file.
     fn forged_body(&self) -> Bytes {
-        let body = json!({
-            "event_type": genhook::providers::katalo::COMPLETED,
-            "job_id": format!("job_sim_{}", random_hex(8)),
-            "source_asset_id": format!("src_sim_{}", random_hex(6)),
-            "reference": "forged",
-            "outputs": [{"url": "https://attacker.example/payload.png"}],
-            "failure": null,
-            "metadata": {},
-        });
+        let body = match self.opts.provider {
+            Provider::Katalo => json!({
+                "event_type": genhook::providers::katalo::COMPLETED,
+                "job_id": format!("job_sim_{}", random_hex(8)),
+                "source_asset_id": format!("src_sim_{}", random_hex(6)),
+                "reference": "forged",
+                "outputs": [{"url": "https://attacker.example/payload.png"}],
+                "failure": null,
+                "metadata": {},
+            }),
+            Provider::Replicate => {
+                let now = time::OffsetDateTime::now_utc();
+                Prediction {
+                    id: &prediction_id(),
+                    status: "succeeded",
+                    output: json!(["https://attacker.example/payload.png"]),
+                    error: None,
+                    created_at: now,
+                    started_at: Some(now),
+                    completed_at: Some(now),
+                    api_base: genhook::providers::replicate::DEFAULT_BASE_URL,
+                }
+                .to_json()
+            }
+        };
         Bytes::from(body.to_string())
     }
 
-    /// POSTs with retries; returns the attempts made and how it ended.
-    async fn send(&self, body: Bytes, signature: &str) -> (u32, End) {
+    /// How many attempts a delivery gets, and whether a `4xx` is retried: Katalo retries
+    /// every delivery on transient failures; Replicate retries only final webhooks, on
+    /// any failure, and sends the rest (and a forger's) once.
+    fn policy(&self, kind: Kind) -> (u32, bool) {
+        match (self.opts.provider, kind) {
+            (Provider::Katalo, _) => (self.opts.max_attempts, false),
+            (Provider::Replicate, Kind::Original | Kind::Duplicate) => (self.opts.max_attempts, true),
+            (Provider::Replicate, Kind::Progress | Kind::Forged) => (1, false),
+        }
+    }
+
+    /// POSTs with retries, signing each attempt; returns the attempts made and how it ended.
+    async fn send(&self, body: Bytes, key: &Key, id: &str, kind: Kind) -> (u32, End) {
+        let (max_attempts, retry_client_errors) = self.policy(kind);
+        let user_agent = match self.opts.provider {
+            Provider::Katalo => "Katalo-Webhooks/1.0 (genhook simulate)",
+            Provider::Replicate => "genhook-simulate (Replicate webhooks)",
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let verdict = match self
+            let mut request = self
                 .client
                 .post(&self.opts.url)
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(reqwest::header::USER_AGENT, "Katalo-Webhooks/1.0 (genhook simulate)")
-                .header(genhook::providers::katalo::SIGNATURE_HEADER, signature)
-                .body(body.clone())
-                .send()
-                .await
-            {
+                .header(reqwest::header::USER_AGENT, user_agent);
+            for (name, value) in key.headers(id, &body) {
+                request = request.header(name, value);
+            }
+            let verdict = match request.body(body.clone()).send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
                     let retry_after = genhook::http::retry_after_header(resp.headers());
                     let answer = resp.bytes().await.unwrap_or_default();
-                    judge(status, &answer, retry_after)
+                    judge(status, &answer, retry_after, retry_client_errors)
                 }
                 Err(e) => {
                     tracing::debug!(error = %e.without_url(), attempt, "delivery attempt failed");
@@ -351,7 +462,7 @@ impl Ctx<'_> {
                     tracing::debug!(status, attempt, "delivery rejected");
                     return (attempt, End::Rejected);
                 }
-                Verdict::Retry { .. } if attempt >= self.opts.max_attempts => return (attempt, End::GaveUp),
+                Verdict::Retry { .. } if attempt >= max_attempts => return (attempt, End::GaveUp),
                 Verdict::Retry { retry_after } => {
                     tokio::time::sleep(self.backoff.delay(attempt, retry_after)).await;
                 }
@@ -384,6 +495,39 @@ mod tests {
         let order: Vec<usize> = p.deliveries.iter().filter_map(|d| d.job).collect();
         assert!(order.windows(2).all(|w| w[0] <= w[1]));
         assert!(p.deliveries.iter().all(|d| d.delay.is_zero()));
+    }
+
+    #[test]
+    fn replicate_plans_a_starting_webhook_per_job_and_cancels_every_second_failure() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let o = DeliveryOptions { provider: Provider::Replicate, jobs: 20, fail_rate: 0.25, forged: 2, ..opts() };
+        let p = plan(&o, &Pacing::default(), &mut rng);
+        let count = |k: Kind| p.deliveries.iter().filter(|d| d.kind == k).count();
+        assert_eq!((count(Kind::Progress), count(Kind::Original), count(Kind::Forged)), (20, 20, 2));
+        let outcome = |w: JobOutcome| p.specs.iter().filter(|s| s.outcome == w).count();
+        assert_eq!(
+            (outcome(JobOutcome::Failed), outcome(JobOutcome::Canceled)),
+            (3, 2),
+            "5 failing: 3 failed, 2 canceled"
+        );
+        // Without reordering, a job's starting webhook comes before its final one.
+        for i in 0..20 {
+            let at = |k: Kind| p.deliveries.iter().position(|d| d.job == Some(i) && d.kind == k);
+            assert!(at(Kind::Progress) < at(Kind::Original), "job {i}");
+        }
+        let katalo = plan(&DeliveryOptions { fail_rate: 1.0, ..opts() }, &Pacing::default(), &mut rng);
+        assert!(katalo.specs.iter().all(|s| s.outcome == JobOutcome::Failed), "Katalo jobs never cancel");
+        assert!(katalo.deliveries.iter().all(|d| d.kind != Kind::Progress));
+    }
+
+    #[test]
+    fn replicate_needs_a_whsec_secret() {
+        let o = DeliveryOptions { provider: Provider::Replicate, ..opts() };
+        assert!(o.validate().unwrap_err().to_string().contains("whsec_"));
+        let o = DeliveryOptions { secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(), ..o };
+        assert!(o.validate().is_ok());
+        let missing = DeliveryOptions { secret: String::new(), ..o };
+        assert!(missing.validate().unwrap_err().to_string().contains("REPLICATE_WEBHOOK_SECRET"));
     }
 
     #[test]

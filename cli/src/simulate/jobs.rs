@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use super::replicate::Prediction;
+
 /// How a simulated job ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -17,6 +19,10 @@ pub enum JobOutcome {
     Completed,
     /// `failed`, with a `failure {code, message}` (`generation.failed`).
     Failed,
+    /// Canceled: Replicate's `canceled` (no error); on the Katalo API, `failed` like
+    /// [`Failed`](Self::Failed).
+    #[serde(alias = "cancelled")]
+    Canceled,
 }
 
 /// A job to simulate.
@@ -72,7 +78,7 @@ pub(crate) fn phase(elapsed: Duration, runs_for: Duration, outcome: JobOutcome) 
     if elapsed >= runs_for {
         return match outcome {
             JobOutcome::Completed => Phase::Succeeded,
-            JobOutcome::Failed => Phase::Failed,
+            JobOutcome::Failed | JobOutcome::Canceled => Phase::Failed,
         };
     }
     if elapsed < runs_for / 5 {
@@ -153,6 +159,32 @@ impl JobRecord {
             "failure": self.failure_json(phase),
             "metadata": self.metadata,
         }))
+    }
+
+    /// The job as a Replicate prediction in `phase` (what `GET /v1/predictions/{id}`
+    /// answers and Replicate's webhooks carry), with output URLs `outputs` and its
+    /// `urls` under `api_base`.
+    pub(crate) fn prediction_json(&self, phase: Phase, outputs: Vec<Value>, api_base: &str) -> Value {
+        let canceled = self.spec.outcome == JobOutcome::Canceled;
+        let (status, error) = match phase {
+            Phase::Queued => ("starting", None),
+            Phase::Processing { .. } => ("processing", None),
+            Phase::Succeeded => ("succeeded", None),
+            Phase::Failed if canceled => ("canceled", None),
+            Phase::Failed => ("failed", Some(self.failure.1)),
+        };
+        let started = self.created_at + self.spec.runs_for / 5;
+        Prediction {
+            id: &self.id,
+            status,
+            output: if phase == Phase::Succeeded { Value::Array(outputs) } else { Value::Null },
+            error,
+            created_at: self.created_at,
+            started_at: (phase != Phase::Queued).then_some(started),
+            completed_at: phase.is_terminal().then(|| self.created_at + self.spec.runs_for),
+            api_base,
+        }
+        .to_json()
     }
 
     fn failure_json(&self, phase: Phase) -> Value {

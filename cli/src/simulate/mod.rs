@@ -1,12 +1,17 @@
-//! `genhook simulate`: a faithful fake Katalo provider.
+//! `genhook simulate`: a faithful fake Katalo provider, and with `--provider replicate`
+//! a fake Replicate.
 //!
 //! - [`KataloSimulator`] serves Katalo's job API on loopback: `GET
 //!   /api/v1/generations/{job_id}` with a Bearer key, a per-key rate limit answered with
 //!   429 + `retry_after`, optional injected 5xx errors, job states that follow the wall
-//!   clock, and output URLs signed like S3 pre-signed URLs that really expire.
-//! - [`deliver`] creates jobs in it and POSTs their signed `generation.*` webhooks to a
-//!   receiver the way Katalo does: at least once, retried with bounded exponential
-//!   backoff, optionally duplicated, delayed, reordered and mixed with forgeries.
+//!   clock, and output URLs signed like S3 pre-signed URLs that really expire. The same
+//!   jobs are served as Replicate predictions at `GET /v1/predictions/{id}`, with
+//!   Replicate's error bodies.
+//! - [`deliver`] creates jobs in it and POSTs their webhooks to a receiver the way the
+//!   provider does: Katalo's signed `generation.*` events, or Replicate's
+//!   Standard-Webhooks-signed predictions (a `starting` delivery, then the final one). At
+//!   least once, retried with bounded exponential backoff, optionally duplicated,
+//!   delayed, reordered and mixed with forgeries.
 //! - [`run`] is the `genhook simulate` command.
 
 mod api;
@@ -14,6 +19,7 @@ mod deliver;
 mod files;
 mod jobs;
 mod limit;
+pub mod replicate;
 mod retry;
 mod summary;
 mod urls;
@@ -26,6 +32,48 @@ pub use api::{ApiOptions, KataloSimulator, SIM_API_KEY};
 pub use deliver::{DeliveryOptions, Pacing, deliver, deliver_with};
 pub use jobs::{JobOutcome, JobSpec};
 pub use summary::Summary;
+
+/// Whose API and webhooks are simulated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Provider {
+    /// Katalo: `generation.*` events signed with `x-katalo-signature`.
+    #[default]
+    Katalo,
+    /// Replicate: prediction objects signed per Standard Webhooks (`webhook-*` headers).
+    Replicate,
+}
+
+impl Provider {
+    /// The variable holding this provider's webhook signing secret.
+    pub fn secret_var(self) -> &'static str {
+        match self {
+            Provider::Katalo => "KATALO_WEBHOOK_SECRET",
+            Provider::Replicate => "REPLICATE_WEBHOOK_SECRET",
+        }
+    }
+
+    /// The variable holding this provider's API key.
+    pub fn api_key_var(self) -> &'static str {
+        match self {
+            Provider::Katalo => "KATALO_API_KEY",
+            Provider::Replicate => "REPLICATE_API_TOKEN",
+        }
+    }
+
+    /// The provider's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Katalo => "Katalo",
+            Provider::Replicate => "Replicate",
+        }
+    }
+
+    /// A value given on the command line, else the provider's variable (empty counts as
+    /// unset).
+    pub fn or_env(given: Option<String>, var: &str) -> Option<String> {
+        given.or_else(|| std::env::var(var).ok()).filter(|v| !v.is_empty())
+    }
+}
 
 const EXAMPLES: &str = "\
 Without --url: serve the fake API until Ctrl-C; the first line printed is its base URL.
@@ -52,6 +100,13 @@ Examples:
   # A hostile API: 20 % transient errors, 60 reads a minute, URLs that live 30 s:
   genhook simulate --error-rate 0.2 --rate-limit-per-min 60 --url-ttl-secs 30
 
+  # Replicate: predictions at GET /v1/predictions/<id>, and Standard-Webhooks-signed
+  # deliveries (each prediction's `starting` webhook, then its final one; a failing
+  # prediction ends `failed` or `canceled`):
+  genhook simulate --provider replicate --url http://127.0.0.1:8080/webhooks/replicate \\
+       --secret \"$REPLICATE_WEBHOOK_SECRET\" --jobs 20 --fail-rate 0.2 --forged 2 --reorder
+  curl -s -H 'Authorization: Bearer sim_katalo_local_key' http://127.0.0.1:8787/v1/predictions/<id>
+
 Exit status: 0 when every genuine delivery was acknowledged and no forged one was,
 1 otherwise, 2 on bad usage.";
 
@@ -62,9 +117,14 @@ pub struct SimulateArgs {
     /// Address the fake API listens on; port 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
-    /// The API key the fake API accepts as `Authorization: Bearer <key>`.
-    #[arg(long, env = "KATALO_API_KEY", hide_env_values = true, default_value = SIM_API_KEY)]
-    pub api_key: String,
+    /// Whose API and webhooks to simulate.
+    #[arg(long, value_enum, default_value_t = Provider::Katalo)]
+    pub provider: Provider,
+    /// The API key the fake API accepts as `Authorization: Bearer <key>` [default:
+    /// $KATALO_API_KEY, or $REPLICATE_API_TOKEN with --provider replicate; else
+    /// sim_katalo_local_key].
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
     /// Job reads allowed per minute (bursts of ten seconds' worth; 0 = no limit).
     #[arg(long, value_name = "N", default_value_t = 1200)]
     pub rate_limit_per_min: u32,
@@ -82,13 +142,16 @@ pub struct SimulateArgs {
     /// Deliver webhooks to this receiver URL (else only serve the API).
     #[arg(long, env = "GENHOOK_WEBHOOK_URL", help_heading = "Webhook delivery")]
     pub url: Option<String>,
-    /// The webhook signing secret (required with --url).
-    #[arg(long, env = "KATALO_WEBHOOK_SECRET", hide_env_values = true, help_heading = "Webhook delivery")]
+    /// The webhook signing secret (required with --url) [default: $KATALO_WEBHOOK_SECRET,
+    /// or $REPLICATE_WEBHOOK_SECRET with --provider replicate]. Replicate's is
+    /// `whsec_<base64>`.
+    #[arg(long, value_name = "SECRET", help_heading = "Webhook delivery")]
     pub secret: Option<String>,
     /// Jobs to create, one webhook each.
     #[arg(long, value_name = "N", default_value_t = 10, help_heading = "Webhook delivery")]
     pub jobs: u32,
     /// Fraction (0-1) of jobs that end failed (generation.failed); exactly round(jobs x fraction).
+    /// With --provider replicate, every second failing prediction ends canceled instead.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.1, value_parser = fraction, help_heading = "Webhook delivery")]
     pub fail_rate: f64,
     /// Fraction (0-1) of webhooks sent twice (identical bytes, as at-least-once delivery
@@ -157,9 +220,9 @@ pub enum SimulateError {
         /// Why.
         reason: String,
     },
-    /// Deliveries need the signing secret.
-    #[error("delivering webhooks needs the signing secret: pass --secret or set KATALO_WEBHOOK_SECRET")]
-    MissingSecret,
+    /// Deliveries need the signing secret (held in the named variable, or passed).
+    #[error("delivering webhooks needs the signing secret: pass --secret or set {0}")]
+    MissingSecret(&'static str),
     /// Waiting for Ctrl-C failed.
     #[error("cannot wait for Ctrl-C: {0}")]
     Signal(std::io::Error),
@@ -188,10 +251,12 @@ fn fraction(s: &str) -> Result<f64, String> {
 
 /// Runs `genhook simulate`: serves the fake API and, with `--url`, delivers webhooks.
 pub async fn run(args: SimulateArgs) -> Result<ExitCode, SimulateError> {
+    let provider = args.provider;
     // Check the delivery options before anything starts listening.
     let delivery = args.url.clone().map(|url| delivery_options(&args, url)).transpose()?;
+    let api_key = Provider::or_env(args.api_key.clone(), provider.api_key_var());
     let api = ApiOptions {
-        api_key: args.api_key.clone(),
+        api_key: api_key.clone().unwrap_or_else(|| SIM_API_KEY.into()),
         rate_limit_per_min: args.rate_limit_per_min,
         error_rate: args.error_rate,
         url_ttl: Duration::from_secs(args.url_ttl_secs),
@@ -200,22 +265,30 @@ pub async fn run(args: SimulateArgs) -> Result<ExitCode, SimulateError> {
     let sim = KataloSimulator::start(args.listen, api).await?;
     let base = sim.base_url();
     // The default key is public; a key the user passed may be a real one, so it is never shown.
-    let key_hint = if args.api_key == SIM_API_KEY {
-        format!("KATALO_API_KEY at {SIM_API_KEY}")
-    } else {
-        "KATALO_API_KEY at the key you passed".to_string()
+    let key_var = provider.api_key_var();
+    let key_hint = match api_key.as_deref() {
+        None | Some(SIM_API_KEY) => format!("{key_var} at {SIM_API_KEY}"),
+        Some(_) => format!("{key_var} at the key you passed"),
     };
     let Some((opts, pacing)) = delivery else {
-        stdout(&format!(
-            "{base}\nKatalo simulator: point KATALO_API_BASE_URL at {base} and {key_hint}.\n\
-             Create a job with POST {base}/api/v1/generations, read it with GET {base}/api/v1/generations/<job_id>.\n"
-        ));
+        let read = match provider {
+            Provider::Katalo => format!(
+                "point KATALO_API_BASE_URL at {base} and {key_hint}.\n\
+                 Create a job with POST {base}/api/v1/generations, read it with GET {base}/api/v1/generations/<job_id>.\n"
+            ),
+            Provider::Replicate => format!(
+                "point the Replicate API base URL at {base} and {key_hint}.\n\
+                 Read a prediction with GET {base}/v1/predictions/<id>; create one with POST {base}/api/v1/generations.\n"
+            ),
+        };
+        stdout(&format!("{base}\n{} simulator: {read}", provider.name()));
         eprintln!("Serving until Ctrl-C.");
         tokio::signal::ctrl_c().await.map_err(SimulateError::Signal)?;
         return Ok(ExitCode::SUCCESS);
     };
     eprintln!(
-        "Katalo simulator at {base} ({key_hint}); delivering {} job webhook(s) to {}",
+        "{} simulator at {base} ({key_hint}); delivering {} job webhook(s) to {}",
+        provider.name(),
         opts.jobs,
         genhook::signed_url::redact(&opts.url)
     );
@@ -249,7 +322,9 @@ fn stdout(text: &str) {
 fn delivery_options(args: &SimulateArgs, url: String) -> Result<(DeliveryOptions, Pacing), SimulateError> {
     let opts = DeliveryOptions {
         url,
-        secret: args.secret.clone().filter(|s| !s.is_empty()).ok_or(SimulateError::MissingSecret)?,
+        provider: args.provider,
+        secret: Provider::or_env(args.secret.clone(), args.provider.secret_var())
+            .ok_or(SimulateError::MissingSecret(args.provider.secret_var()))?,
         jobs: args.jobs,
         fail_rate: args.fail_rate,
         duplicate_rate: args.duplicate_rate,

@@ -8,6 +8,10 @@
 //! body the receiver cannot use, and `1xx`/`3xx`, which a webhook sender does not follow)
 //! rejects it. Retries wait `min(cap, base · 2^(n-1))` with jitter over its upper half,
 //! and at least as long as a `Retry-After` the receiver sent (itself capped).
+//!
+//! Replicate documents its policy: only a prediction's final webhook is retried, when
+//! the request fails or is answered `4xx` or `5xx`, on an exponential backoff; webhooks
+//! of intermediate states are never retried.
 
 use std::time::Duration;
 
@@ -25,11 +29,13 @@ pub(crate) enum Verdict {
     Rejected { status: u16 },
 }
 
-/// Judges an HTTP answer.
-pub(crate) fn judge(status: u16, body: &[u8], retry_after: Option<Duration>) -> Verdict {
+/// Judges an HTTP answer. With `retry_client_errors` (Replicate's final webhooks), every
+/// `4xx` is retried too.
+pub(crate) fn judge(status: u16, body: &[u8], retry_after: Option<Duration>, retry_client_errors: bool) -> Verdict {
     match status {
         200..=299 => Verdict::Acked { duplicate: says_duplicate(body) },
         408 | 429 | 500..=599 => Verdict::Retry { retry_after },
+        400..=499 if retry_client_errors => Verdict::Retry { retry_after },
         _ => Verdict::Rejected { status },
     }
 }
@@ -75,16 +81,21 @@ mod tests {
 
     #[test]
     fn which_answers_are_retried() {
-        assert_eq!(judge(200, br#"{"ok":true}"#, None), Verdict::Acked { duplicate: false });
-        assert_eq!(judge(202, br#"{"ok":true,"duplicate":true}"#, None), Verdict::Acked { duplicate: true });
-        assert_eq!(judge(204, b"", None), Verdict::Acked { duplicate: false });
-        assert_eq!(judge(200, br#"{"duplicate":"yes"}"#, None), Verdict::Acked { duplicate: false });
+        assert_eq!(judge(200, br#"{"ok":true}"#, None, false), Verdict::Acked { duplicate: false });
+        assert_eq!(judge(202, br#"{"ok":true,"duplicate":true}"#, None, false), Verdict::Acked { duplicate: true });
+        assert_eq!(judge(204, b"", None, false), Verdict::Acked { duplicate: false });
+        assert_eq!(judge(200, br#"{"duplicate":"yes"}"#, None, false), Verdict::Acked { duplicate: false });
         for s in [408, 429, 500, 502, 503, 504] {
-            assert_eq!(judge(s, b"", Some(MS(5))), Verdict::Retry { retry_after: Some(MS(5)) }, "{s}");
+            assert_eq!(judge(s, b"", Some(MS(5)), false), Verdict::Retry { retry_after: Some(MS(5)) }, "{s}");
         }
         for s in [301, 400, 401, 403, 404, 410, 413, 422] {
-            assert_eq!(judge(s, b"", None), Verdict::Rejected { status: s }, "{s}");
+            assert_eq!(judge(s, b"", None, false), Verdict::Rejected { status: s }, "{s}");
         }
+        // Replicate's final webhooks: any 4xx is retried, other statuses as before.
+        for s in [400, 401, 404, 410, 422] {
+            assert_eq!(judge(s, b"", None, true), Verdict::Retry { retry_after: None }, "{s}");
+        }
+        assert_eq!(judge(301, b"", None, true), Verdict::Rejected { status: 301 });
     }
 
     #[test]

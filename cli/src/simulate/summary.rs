@@ -11,6 +11,8 @@ pub(crate) enum Kind {
     Duplicate,
     /// A body signed with a wrong secret.
     Forged,
+    /// A webhook sent while the job runs (Replicate's `starting`), never retried.
+    Progress,
 }
 
 /// How one delivery ended.
@@ -41,7 +43,7 @@ pub struct Summary {
     pub jobs: u32,
     /// HTTP attempts made, retries, duplicates and forged deliveries included.
     pub sent: u32,
-    /// Genuine deliveries (originals and duplicates) that got a `2xx`.
+    /// Genuine deliveries (originals, duplicates and in-progress ones) that got a `2xx`.
     pub acknowledged: u32,
     /// Extra copies of a job's webhook sent (identical bytes).
     pub duplicates: u32,
@@ -57,6 +59,8 @@ pub struct Summary {
     pub forged: u32,
     /// Forged deliveries the receiver acknowledged (a receiver that does this is broken).
     pub forged_accepted: u32,
+    /// Webhooks sent while their job ran (Replicate's `starting`; none for Katalo).
+    pub progress: u32,
 }
 
 impl Summary {
@@ -70,6 +74,7 @@ impl Summary {
                 Kind::Original => {}
                 Kind::Duplicate => s.duplicates += 1,
                 Kind::Forged => s.forged += 1,
+                Kind::Progress => s.progress += 1,
             }
             match (o.end, o.kind) {
                 (End::Acked { duplicate }, kind) => {
@@ -89,12 +94,15 @@ impl Summary {
 
     /// Whether every genuine delivery was acknowledged and no forged one was.
     pub fn all_acknowledged(&self) -> bool {
-        self.acknowledged == self.jobs + self.duplicates && self.forged_accepted == 0
+        self.acknowledged == self.jobs + self.duplicates + self.progress && self.forged_accepted == 0
     }
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let progress = [("progress sent", self.progress)];
+        // Katalo sends none: its table stays as it always was.
+        let progress = if self.progress > 0 { &progress[..] } else { &[] };
         let rows = [
             ("jobs", self.jobs),
             ("attempts sent", self.sent),
@@ -107,7 +115,8 @@ impl fmt::Display for Summary {
             ("forged sent", self.forged),
             ("forged accepted", self.forged_accepted),
         ];
-        let width = rows.iter().map(|(_, v)| v.to_string().len()).max().unwrap_or(1);
+        let rows = rows.iter().chain(progress);
+        let width = rows.clone().map(|(_, v)| v.to_string().len()).max().unwrap_or(1);
         for (label, value) in rows {
             writeln!(f, "{label:<16} {value:>width$}")?;
         }
@@ -147,6 +156,7 @@ mod tests {
             duplicate_acks: 1,
             forged: 1,
             forged_accepted: 0,
+            progress: 0,
         };
         assert_eq!(s, expected);
         assert!(!s.all_acknowledged(), "one job gave up");
@@ -164,6 +174,20 @@ mod tests {
         assert_eq!((s.acknowledged, s.forged_accepted), (1, 1));
         assert!(!s.all_acknowledged());
         assert!(Summary::tally(1, &[o(Kind::Original, 2, End::Acked { duplicate: false })]).all_acknowledged());
+    }
+
+    #[test]
+    fn in_progress_deliveries_count_and_show() {
+        let acked = End::Acked { duplicate: false };
+        let s = Summary::tally(1, &[o(Kind::Progress, 1, acked), o(Kind::Original, 1, acked)]);
+        assert_eq!((s.progress, s.acknowledged, s.sent), (1, 2, 2));
+        assert!(s.all_acknowledged());
+        assert!(
+            !Summary::tally(1, &[o(Kind::Progress, 1, End::GaveUp), o(Kind::Original, 1, acked)]).all_acknowledged()
+        );
+        let table = s.to_string();
+        assert_eq!(table.lines().last(), Some("progress sent    1"));
+        assert!(!Summary::default().to_string().contains("progress"));
     }
 
     #[test]
