@@ -14,7 +14,7 @@ use crate::adapters::dynamodb::DynamoDedupeStore;
 use crate::adapters::sqs::SqsQueue;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
-use crate::ports::provider::{Deps, Reconciler, WebhookSource};
+use crate::ports::provider::{Deps, Provider, Reconciler, WebhookSource};
 use crate::ports::{DedupeStore, Queue, WatchStore};
 use crate::providers::ALL;
 use crate::receiver::{self, Receiver, ReceiverSettings};
@@ -72,43 +72,38 @@ pub fn dedupe_ttl(env: &Env) -> Result<Duration, ConfigError> {
 /// Every provider's receiving side (an unconfigured one answers 404 naming its
 /// variable); an error when no provider is configured.
 pub fn sources(env: &Env) -> Result<Vec<Arc<dyn WebhookSource>>, ConfigError> {
-    let mut sources = Vec::with_capacity(ALL.len());
-    let mut configured = 0;
-    for &provider in ALL {
-        match provider.source(env)? {
-            Some(source) => {
-                configured += 1;
-                sources.push(source);
-            }
-            None => sources.push(Arc::new(receiver::Unconfigured(provider))),
-        }
-    }
-    if configured == 0 {
-        let hints: Vec<&str> = ALL.iter().map(|p| p.receive_hint()).collect();
-        return Err(ConfigError::NoProvider(hints.join("; ")));
-    }
-    Ok(sources)
+    mount(|p| p.source(env), |p| Arc::new(receiver::Unconfigured(p)), |p| p.receive_hint())
 }
 
 /// Every provider's reconciling side (an unconfigured one dead-letters its messages
 /// naming its variable); an error when no provider is configured.
 pub fn reconcilers(env: &Env, deps: &Deps) -> Result<Vec<Arc<dyn Reconciler>>, ConfigError> {
-    let mut reconcilers = Vec::with_capacity(ALL.len());
-    let mut configured = 0;
+    mount(|p| p.reconciler(env, deps), |p| Arc::new(worker::Unconfigured(p)), |p| p.reconcile_hint())
+}
+
+/// One half of every registered provider: `build`'s, or `unconfigured`'s when its
+/// variables are unset; an error listing every provider's `hint` when none is configured.
+fn mount<T: ?Sized>(
+    build: impl Fn(&'static dyn Provider) -> Result<Option<Arc<T>>, ConfigError>,
+    unconfigured: impl Fn(&'static dyn Provider) -> Arc<T>,
+    hint: impl Fn(&'static dyn Provider) -> &'static str,
+) -> Result<Vec<Arc<T>>, ConfigError> {
+    let mut halves = Vec::with_capacity(ALL.len());
+    let mut configured = false;
     for &provider in ALL {
-        match provider.reconciler(env, deps)? {
-            Some(r) => {
-                configured += 1;
-                reconcilers.push(r);
+        match build(provider)? {
+            Some(half) => {
+                configured = true;
+                halves.push(half);
             }
-            None => reconcilers.push(Arc::new(worker::Unconfigured(provider))),
+            None => halves.push(unconfigured(provider)),
         }
     }
-    if configured == 0 {
-        let hints: Vec<&str> = ALL.iter().map(|p| p.reconcile_hint()).collect();
+    if !configured {
+        let hints: Vec<&str> = ALL.iter().map(|&p| hint(p)).collect();
         return Err(ConfigError::NoProvider(hints.join("; ")));
     }
-    Ok(reconcilers)
+    Ok(halves)
 }
 
 /// The receiver configured from `env` over the given store and inbox.
@@ -121,15 +116,14 @@ pub fn receiver(
     Ok(Receiver::new(store, inbox, sources(env)?, receiver_settings(env)?, clock))
 }
 
-/// The worker configured from `env` (tunables defaulting to `defaults`) over the given
-/// ports; task watches live in `watches`.
+/// The worker with `settings` (see [`worker_settings`]) and the providers configured from
+/// `env`, over the given ports; task watches live in `watches`.
 pub fn worker(
     env: &Env,
     ports: WorkerPorts,
     watches: Arc<dyn WatchStore>,
-    defaults: WorkerSettings,
+    settings: WorkerSettings,
 ) -> Result<Worker, ConfigError> {
-    let settings = worker_settings(env, defaults)?;
     let deps = Deps { clock: ports.clock.clone(), watches, http_timeout: settings.provider_call_timeout };
     Ok(Worker::new(ports, reconcilers(env, &deps)?, settings))
 }

@@ -31,6 +31,28 @@ pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 pub(crate) const MAX_CODE_CHARS: usize = 128;
 pub(crate) const MAX_MESSAGE_CHARS: usize = 512;
 
+/// A provider API's base URL: absolute, `http(s)`, able to take a path.
+pub fn api_base(base_url: &str) -> Result<url::Url, url::ParseError> {
+    let base = url::Url::parse(base_url)?;
+    if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+        return Err(url::ParseError::RelativeUrlWithCannotBeABaseBase);
+    }
+    Ok(base)
+}
+
+/// `base` followed by `segments`, each percent-encoded as one path segment (a base path
+/// is kept as a prefix); `None` for a base that cannot take a path (see [`api_base`]).
+pub fn api_url(base: &url::Url, segments: &[&str]) -> Option<url::Url> {
+    let mut url = base.clone();
+    url.path_segments_mut().ok()?.pop_if_empty().extend(segments);
+    Some(url)
+}
+
+/// The error for a request that was never made because its URL could not be built.
+pub fn unbuildable_url() -> JobApiError {
+    JobApiError::Permanent { status: 400, reason: "the API base URL cannot take a path (no request was made)".into() }
+}
+
 /// A provider's wait in (fractional) seconds as a [`Duration`], clamped to
 /// [`MAX_RETRY_AFTER`]; `None` for negative, infinite or NaN values.
 pub fn retry_after_secs(secs: f64) -> Option<Duration> {
@@ -177,6 +199,17 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_bases_take_paths() {
+        for bad in ["mailto:a@b.example", "ftp://x.example", "data:text/plain,x", "/relative"] {
+            assert!(api_base(bad).is_err(), "{bad}");
+        }
+        let base = api_base("https://api.example.com/v/").unwrap();
+        assert_eq!(api_url(&base, &["a", "b c/d"]).unwrap().as_str(), "https://api.example.com/v/a/b%20c%2Fd");
+        let opaque = url::Url::parse("mailto:a@b.example").unwrap();
+        assert_eq!(api_url(&opaque, &["a"]), None, "no panic on a base that cannot take a path");
+    }
 
     #[test]
     fn error_bodies() {

@@ -36,7 +36,7 @@ use crate::domain::event::NormalizedEvent;
 use crate::domain::inbox::Envelope;
 use crate::domain::job::JobOutput;
 use crate::ports::provider::{Provider, Reconciler, Reconciliation, Step, WorkContext};
-use crate::ports::{JobApiError, MAX_VISIBILITY, OutgoingMessage};
+use crate::ports::{JobApiError, MAX_VISIBILITY};
 
 mod finish;
 mod types;
@@ -55,41 +55,27 @@ pub struct Worker {
     settings: WorkerSettings,
 }
 
-/// What to do with one record.
+/// What to do with one record: publish, what a reconciler (or the engine) decided
+/// instead, or nothing yet because the invocation deadline is too near.
 #[derive(Debug)]
 enum Outcome {
     Publish(Box<NormalizedEvent>),
-    Skip,
-    Retry {
-        delay: Duration,
-        reason: String,
-    },
-    Dead {
-        reason: String,
-    },
-    /// Done with this message; a follow-up (the next poll) goes to the inbox, delayed,
-    /// if this message (poll number `from`) is where the record's poll chain stands.
-    Reschedule {
-        message: OutgoingMessage,
-        from: u32,
-        reason: String,
-    },
-    /// Not started: the invocation deadline is too near.
+    Step(Step),
     Deferred,
 }
 
 impl From<Step> for Outcome {
     fn from(step: Step) -> Self {
-        match step {
-            Step::Skip { reason } => {
-                info!(reason = %reason, "nothing to publish");
-                Self::Skip
-            }
-            Step::Retry { delay, reason } => Self::Retry { delay, reason },
-            Step::Dead { reason } => Self::Dead { reason },
-            Step::Reschedule { message, from, reason } => Self::Reschedule { message, from, reason },
-        }
+        Self::Step(step)
     }
+}
+
+fn retry(delay: Duration, reason: impl Into<String>) -> Outcome {
+    Outcome::Step(Step::Retry { delay, reason: reason.into() })
+}
+
+fn dead(reason: impl Into<String>) -> Outcome {
+    Outcome::Step(Step::Dead { reason: reason.into() })
 }
 
 /// One record's attempt: the record and its lease, and the outcome.
@@ -153,10 +139,13 @@ impl Worker {
         for Attempt { work, outcome } in attempts {
             match outcome {
                 Outcome::Publish(event) => publish.push((work, event)),
-                Outcome::Skip => report.skipped += 1,
-                Outcome::Retry { delay, reason } => retry.push(Retry { work, delay, reason }),
-                Outcome::Dead { reason } => dead.push((work, reason)),
-                Outcome::Reschedule { message, from, reason } => later.push((work, message, from, reason)),
+                Outcome::Step(Step::Skip { reason }) => {
+                    info!(key = work.key.as_deref().unwrap_or("-"), reason = %reason, "nothing to publish");
+                    report.skipped += 1;
+                }
+                Outcome::Step(Step::Retry { delay, reason }) => retry.push(Retry { work, delay, reason }),
+                Outcome::Step(Step::Dead { reason }) => dead.push((work, reason)),
+                Outcome::Step(Step::Reschedule { message, from, reason }) => later.push((work, *message, from, reason)),
                 Outcome::Deferred => {
                     report.deferred += 1;
                     let delay = self.settings.deadline_reserve.max(Duration::from_secs(1));
@@ -183,7 +172,7 @@ impl Worker {
             Ok(m) => m,
             Err(e) => {
                 let reason = format!("malformed inbox message: {e}");
-                return Attempt { work: Work { record, key: None, lease: None }, outcome: Outcome::Dead { reason } };
+                return Attempt { work: Work { record, key: None, lease: None }, outcome: dead(reason) };
             }
         };
         let key = Some(envelope.dedupe_key.clone());
@@ -192,7 +181,7 @@ impl Worker {
         }
         let Some(reconciler) = self.reconcilers.iter().find(|r| r.provider() == envelope.provider()) else {
             let reason = format!("no provider handles inbox messages of type {:?}", envelope.kind);
-            return Attempt { work: Work { record, key, lease: None }, outcome: Outcome::Dead { reason } };
+            return Attempt { work: Work { record, key, lease: None }, outcome: dead(reason) };
         };
         // What the message resolved to, under the key the event is published under (for
         // APIMP: the task's, shared by its callbacks and polls).
@@ -217,16 +206,11 @@ impl Worker {
             received_at: rfc3339(now),
         };
         let outcome = match self.ports.store.acquire_work(&lease, now_ms).await {
-            Err(e) => {
-                Outcome::Retry { delay: self.settings.backoff.delay(record.receive_count), reason: e.to_string() }
-            }
-            Ok(LeaseOutcome::AlreadyPublished) => {
-                info!(key = %key, "already published");
-                Outcome::Skip
-            }
+            Err(e) => retry(self.settings.backoff.delay(record.receive_count), e.to_string()),
+            Ok(LeaseOutcome::AlreadyPublished) => Step::Skip { reason: "already published".into() }.into(),
             Ok(LeaseOutcome::Busy { until_ms }) => {
                 let wait = Duration::from_millis(u64::try_from(until_ms.saturating_sub(now_ms)).unwrap_or(0).max(1000));
-                Outcome::Retry { delay: wait, reason: "another worker holds this record".into() }
+                retry(wait, "another worker holds this record")
             }
             Ok(LeaseOutcome::Acquired { poll_seq }) => {
                 let outcome = self.reconcile(task.as_ref(), record.receive_count, budget).await;
@@ -262,7 +246,7 @@ impl Worker {
                     "output URLs expire within {} s even after re-reading the job",
                     self.settings.min_url_ttl.as_secs()
                 );
-                return Outcome::Retry { delay: self.settings.backoff.delay(receive_count), reason };
+                return retry(self.settings.backoff.delay(receive_count), reason);
             }
             return Outcome::Publish(Box::new(task.event(job, now)));
         }
@@ -289,15 +273,14 @@ impl Worker {
     fn api_error_outcome(&self, e: JobApiError, receive_count: u32) -> Outcome {
         let backoff = self.settings.backoff.delay(receive_count);
         match e {
-            JobApiError::RateLimited { retry_after } => Outcome::Retry {
-                delay: retry_after.map_or(backoff, |d| d.clamp(Duration::from_secs(1), MAX_VISIBILITY)),
-                reason: "rate limited by the provider API".into(),
-            },
-            JobApiError::Transient { reason, retry_after } => Outcome::Retry {
-                delay: retry_after.map_or(backoff, |d| d.clamp(Duration::from_secs(1), MAX_VISIBILITY)),
-                reason,
-            },
-            e @ JobApiError::Permanent { .. } => Outcome::Dead { reason: e.to_string() },
+            JobApiError::RateLimited { retry_after } => retry(
+                retry_after.map_or(backoff, |d| d.clamp(Duration::from_secs(1), MAX_VISIBILITY)),
+                "rate limited by the provider API",
+            ),
+            JobApiError::Transient { reason, retry_after } => {
+                retry(retry_after.map_or(backoff, |d| d.clamp(Duration::from_secs(1), MAX_VISIBILITY)), reason)
+            }
+            e @ JobApiError::Permanent { .. } => dead(e.to_string()),
         }
     }
 }

@@ -36,7 +36,8 @@ async fn a_delivery_costs_three_calls_a_duplicate_one_and_a_publish_three() {
         outbox: Arc::new(SqsQueue::new(counted.sqs.clone(), stack.outbox.clone())),
         clock: Arc::new(SystemClock),
     };
-    let worker = genhook::config::worker(&vars, ports, store.clone(), WorkerSettings::default()).unwrap();
+    let settings = genhook::config::worker_settings(&vars, WorkerSettings::default()).unwrap();
+    let worker = genhook::config::worker(&vars, ports, store.clone(), settings).unwrap();
     katalo.script("job_rt", vec![Answer::Job(succeeded("job_rt", 3600))]);
     let body = webhook("job_rt", "generation.completed");
     let post = || {

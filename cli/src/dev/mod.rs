@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use genhook::config::{ConfigError, Env};
+use genhook::config::{ConfigError, Env, worker_settings};
 use genhook::domain::backoff::Backoff;
 use genhook::domain::clock::SystemClock;
 use genhook::providers::katalo::ROUTE as KATALO_ROUTE;
@@ -199,7 +199,8 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
         outbox: Arc::new(PrintingOutbox::new(backend.outbox.clone())),
         clock,
     };
-    let worker = Arc::new(genhook::config::worker(&env, ports, backend.watches.clone(), defaults)?);
+    let worker =
+        Arc::new(genhook::config::worker(&env, ports, backend.watches.clone(), worker_settings(&env, defaults)?)?);
 
     let listen = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], if args.demo { 0 } else { 8080 })));
     let listener =

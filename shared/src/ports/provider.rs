@@ -187,13 +187,21 @@ pub enum Step {
     /// Done with this message; send `message` (delayed: the next poll) to the inbox if
     /// this message, poll number `from`, is where the record's poll chain stands.
     Reschedule {
-        /// The follow-up.
-        message: OutgoingMessage,
+        /// The follow-up (boxed: it is much larger than the other steps).
+        message: Box<OutgoingMessage>,
         /// This message's poll number.
         from: u32,
         /// Why, for the log.
         reason: String,
     },
+}
+
+impl Step {
+    /// A provider's inbox message read from its raw body; a body that is not one can
+    /// never be worked, so it is dead-lettered as malformed.
+    pub fn parse_message<T: serde::de::DeserializeOwned>(body: &str) -> Result<T, Step> {
+        serde_json::from_str(body).map_err(|e| Step::Dead { reason: format!("malformed inbox message: {e}") })
+    }
 }
 
 /// The reconciling half of a provider: takes the inbox messages whose `type` starts

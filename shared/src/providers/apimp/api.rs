@@ -15,7 +15,7 @@ use url::Url;
 
 use crate::domain::job::JobState;
 use crate::domain::job::{Job, JobOutput};
-use crate::http::{get_json, http_client};
+use crate::http::{api_base, api_url, get_json, http_client, unbuildable_url};
 use crate::ports::{JobApi, JobApiError};
 use crate::providers::apimp::callback::platform_state;
 use crate::rate_limit::RateLimiter;
@@ -120,7 +120,7 @@ impl std::fmt::Debug for ApimpApi {
 impl ApimpApi {
     /// A client for the API at `base_url`; `timeout` bounds each request.
     pub fn new(base_url: &str, api_key: impl Into<String>, timeout: Duration) -> Result<Self, url::ParseError> {
-        Ok(Self { http: http_client(timeout), base: Url::parse(base_url)?, api_key: api_key.into(), limiter: None })
+        Ok(Self { http: http_client(timeout), base: api_base(base_url)?, api_key: api_key.into(), limiter: None })
     }
 
     /// Caps this client at `per_second` requests per second.
@@ -129,23 +129,19 @@ impl ApimpApi {
         self
     }
 
-    fn status_url(&self, task_id: &str) -> Url {
-        let mut url = self.base.clone();
-        url.path_segments_mut()
-            .expect("http(s) base URLs have path segments")
-            .pop_if_empty()
-            .extend(["api", "generate", "status", task_id]);
-        url
+    fn status_url(&self, task_id: &str) -> Option<Url> {
+        api_url(&self.base, &["api", "generate", "status", task_id])
     }
 }
 
 impl ApimpApi {
     /// Reads a task's status.
     pub async fn get_task(&self, task_id: &str) -> Result<ApimpTask, JobApiError> {
+        let url = self.status_url(task_id).ok_or_else(unbuildable_url)?;
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await;
         }
-        let value = get_json(&self.http, self.status_url(task_id), &self.api_key).await?;
+        let value = get_json(&self.http, url, &self.api_key).await?;
         parse_task(&value, task_id).map_err(|reason| JobApiError::Transient { reason, retry_after: None })
     }
 }
@@ -203,6 +199,9 @@ mod tests {
     #[test]
     fn status_urls_escape_and_keep_a_base_path() {
         let api = ApimpApi::new("https://api.example.com/v/", "k", Duration::from_secs(1)).unwrap();
-        assert_eq!(api.status_url("task 1").as_str(), "https://api.example.com/v/api/generate/status/task%201");
+        assert_eq!(
+            api.status_url("task 1").unwrap().as_str(),
+            "https://api.example.com/v/api/generate/status/task%201"
+        );
     }
 }

@@ -88,8 +88,7 @@ impl Reconciler for ApimpReconciler {
     }
 
     async fn prepare(&self, body: &str, cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
-        let message: ApimpMessage =
-            serde_json::from_str(body).map_err(|e| Step::Dead { reason: format!("malformed inbox message: {e}") })?;
+        let message: ApimpMessage = Step::parse_message(body)?;
         let (watch, path) = match message {
             ApimpMessage::Watch(m) => {
                 self.register_watch(&m, cx).await?;
@@ -146,7 +145,7 @@ impl Reconciliation for ApimpTask {
                 let delay = cx.backoff.delay(polls).min(MAX_DELAY);
                 let next = ApimpWatchMessage { polls, ..m.clone() };
                 Step::Reschedule {
-                    message: watch_message(&next, Some(delay)),
+                    message: Box::new(watch_message(&next, Some(delay))),
                     from: m.polls,
                     reason: format!(
                         "task is still {}; poll {} in {} s",

@@ -8,7 +8,7 @@ use url::Url;
 
 use crate::domain::clock::Clock;
 use crate::domain::job::Job;
-use crate::http::{get_json, http_client};
+use crate::http::{api_base, api_url, get_json, http_client, unbuildable_url};
 use crate::ports::{JobApi, JobApiError};
 use crate::providers::katalo::job::parse_job;
 use crate::rate_limit::RateLimiter;
@@ -41,7 +41,7 @@ impl KataloApi {
     ) -> Result<Self, url::ParseError> {
         Ok(Self {
             http: http_client(timeout),
-            base: Url::parse(base_url)?,
+            base: api_base(base_url)?,
             api_key: api_key.into(),
             clock,
             limiter: None,
@@ -55,25 +55,19 @@ impl KataloApi {
         self
     }
 
-    fn job_url(&self, job_id: &str) -> Url {
-        let mut url = self.base.clone();
-        url.path_segments_mut().expect("http(s) base URLs have path segments").pop_if_empty().extend([
-            "api",
-            "v1",
-            "generations",
-            job_id,
-        ]);
-        url
+    fn job_url(&self, job_id: &str) -> Option<Url> {
+        api_url(&self.base, &["api", "v1", "generations", job_id])
     }
 }
 
 #[async_trait]
 impl JobApi for KataloApi {
     async fn get_job(&self, job_id: &str) -> Result<Job, JobApiError> {
+        let url = self.job_url(job_id).ok_or_else(unbuildable_url)?;
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await;
         }
-        let value = get_json(&self.http, self.job_url(job_id), &self.api_key).await?;
+        let value = get_json(&self.http, url, &self.api_key).await?;
         parse_job(&value, job_id, self.clock.now())
             .map_err(|reason| JobApiError::Transient { reason, retry_after: None })
     }
@@ -90,9 +84,12 @@ mod tests {
     fn job_urls_escape_the_id_and_keep_a_base_path() {
         let api = KataloApi::new("https://api.example.com/prefix/", "k", Duration::from_secs(1), Arc::new(SystemClock))
             .unwrap();
-        assert_eq!(api.job_url("job 1/x").as_str(), "https://api.example.com/prefix/api/v1/generations/job%201%2Fx");
+        assert_eq!(
+            api.job_url("job 1/x").unwrap().as_str(),
+            "https://api.example.com/prefix/api/v1/generations/job%201%2Fx"
+        );
         let api = KataloApi::new("http://127.0.0.1:9", "k", Duration::from_secs(1), Arc::new(SystemClock)).unwrap();
-        assert_eq!(api.job_url("j").as_str(), "http://127.0.0.1:9/api/v1/generations/j");
+        assert_eq!(api.job_url("j").unwrap().as_str(), "http://127.0.0.1:9/api/v1/generations/j");
     }
 
     #[test]

@@ -44,8 +44,7 @@ impl Reconciler for KataloReconciler {
     }
 
     async fn prepare(&self, body: &str, _cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
-        let KataloMessage::Webhook(msg) =
-            serde_json::from_str(body).map_err(|e| Step::Dead { reason: format!("malformed inbox message: {e}") })?;
+        let KataloMessage::Webhook(msg) = Step::parse_message(body)?;
         Ok(Box::new(KataloJob { api: self.api.clone(), poll_horizon: self.poll_horizon, msg }))
     }
 }
@@ -75,7 +74,7 @@ impl KataloJob {
         let delay = cx.backoff.delay(polls).min(MAX_DELAY);
         let next = KataloWebhookMessage { polls, horizon_at: Some(horizon_at), ..msg.clone() };
         Step::Reschedule {
-            message: next.poll_message(delay),
+            message: Box::new(next.poll_message(delay)),
             from: msg.polls,
             reason: format!("job is still {status}; poll {} in {} s", polls.saturating_add(1), delay.as_secs()),
         }

@@ -16,7 +16,8 @@ use url::Url;
 use crate::domain::clock::Clock;
 use crate::domain::job::Job;
 use crate::http::{
-    ApiErrorBody, MAX_CODE_CHARS, MAX_MESSAGE_CHARS, clip, get_json_with, http_client, retry_after_secs,
+    ApiErrorBody, MAX_CODE_CHARS, MAX_MESSAGE_CHARS, api_base, api_url, clip, get_json_with, http_client,
+    retry_after_secs,
 };
 use crate::ports::{JobApi, JobApiError};
 use crate::rate_limit::RateLimiter;
@@ -48,11 +49,7 @@ impl ReplicateApi {
         timeout: Duration,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, url::ParseError> {
-        let base = Url::parse(base_url)?;
-        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
-            return Err(url::ParseError::RelativeUrlWithCannotBeABaseBase);
-        }
-        Ok(Self { http: http_client(timeout), base, token: token.into(), clock, limiter: None })
+        Ok(Self { http: http_client(timeout), base: api_base(base_url)?, token: token.into(), clock, limiter: None })
     }
 
     /// Caps this client at `per_second` requests per second. Replicate allows 3,000
@@ -68,9 +65,7 @@ impl ReplicateApi {
         if id.is_empty() || id.len() > MAX_ID_BYTES || id == "." || id == ".." {
             return None;
         }
-        let mut url = self.base.clone();
-        url.path_segments_mut().ok()?.pop_if_empty().extend(["v1", "predictions", id]);
-        Some(url)
+        api_url(&self.base, &["v1", "predictions", id])
     }
 }
 

@@ -39,8 +39,7 @@ impl Reconciler for ReplicateReconciler {
     }
 
     async fn prepare(&self, body: &str, _cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
-        let ReplicateMessage::Webhook(msg) =
-            serde_json::from_str(body).map_err(|e| Step::Dead { reason: format!("malformed inbox message: {e}") })?;
+        let ReplicateMessage::Webhook(msg) = Step::parse_message(body)?;
         if !state_of(&msg.status).is_terminal() {
             return Err(Step::Skip {
                 reason: format!("prediction {} is {}: progress only", msg.prediction_id, msg.status),
