@@ -20,6 +20,19 @@ const API_KEY: &str = "cli-test-key";
 /// Generous: a pass never depends on speed, only a hang fails.
 const PATIENCE: Duration = Duration::from_secs(60);
 
+/// An event line, checked against the published schema (every event the CLI prints is).
+fn event(line: &str) -> Value {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = SCHEMA.get_or_init(|| {
+        let schema: Value = serde_json::from_str(include_str!("../../schema/event.schema.json")).unwrap();
+        jsonschema::options().should_validate_formats(true).build(&schema).unwrap()
+    });
+    let event: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+    let errors: Vec<String> = validator.iter_errors(&event).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "event does not match schema/event.schema.json: {errors:?}\n{line}");
+    event
+}
+
 /// How the fake Katalo API answers.
 #[derive(Clone, Copy)]
 #[repr(u8)]
@@ -145,7 +158,7 @@ impl Dev {
             .map(|i| {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let line = self.events.recv_timeout(left).unwrap_or_else(|_| panic!("only {i} of {n} events"));
-                serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))
+                event(&line)
             })
             .collect()
     }
@@ -230,7 +243,7 @@ fn a_restart_mid_stream_loses_nothing_and_publishes_each_job_once() {
     // `tail` reads the same events back from the embedded outbox.
     let tail = genhook().args(["tail", "--state-dir"]).arg(state.path()).output().unwrap();
     assert!(tail.status.success());
-    let tailed: Vec<Value> = stdout(&tail).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let tailed: Vec<Value> = stdout(&tail).lines().map(event).collect();
     assert_eq!(job_ids(&tailed), jobs);
 }
 
@@ -293,7 +306,7 @@ fn the_demo_runs_end_to_end_on_a_fresh_state_dir() {
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed: {log}");
-    let events: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<Value> = stdout(&out).lines().map(event).collect();
     assert_eq!(events.len(), 8, "one event per Katalo job and per APIMP task: {}", stdout(&out));
     let apimp: Vec<&Value> = events.iter().filter(|e| e["provider"] == "apimp").collect();
     assert_eq!(apimp.len(), 2, "a called-back task and a polling-only one");
@@ -366,13 +379,10 @@ fn init_then_dev_and_tail_on_dynamodb_local_and_the_sqs_emulator() {
     assert!(!bare.status.success() && String::from_utf8_lossy(&bare.stderr).contains("--ack"));
     let peek = genhook().args(["tail", "--aws", "--peek"]).envs(vars.iter().map(|(k, v)| (k, v))).output().unwrap();
     assert!(peek.status.success(), "{}", String::from_utf8_lossy(&peek.stderr));
-    assert_eq!(
-        job_ids(&stdout(&peek).lines().map(|l| serde_json::from_str(l).unwrap()).collect::<Vec<Value>>()),
-        ["job_aws_1"]
-    );
+    assert_eq!(job_ids(&stdout(&peek).lines().map(event).collect::<Vec<Value>>()), ["job_aws_1"]);
     let tail = genhook().args(["tail", "--aws", "--ack"]).envs(vars.iter().map(|(k, v)| (k, v))).output().unwrap();
     assert!(tail.status.success(), "{}", String::from_utf8_lossy(&tail.stderr));
-    let tailed: Vec<Value> = stdout(&tail).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let tailed: Vec<Value> = stdout(&tail).lines().map(event).collect();
     assert_eq!(job_ids(&tailed), ["job_aws_1"]);
 }
 
@@ -416,7 +426,7 @@ fn callback_urls_and_watches_drive_apimp_tasks_through_dev() {
         }
     };
     let dev = Dev { child, url, events, log };
-    let first: Value = serde_json::from_str(&dev.events.recv_timeout(PATIENCE).unwrap()).unwrap();
+    let first: Value = event(&dev.events.recv_timeout(PATIENCE).unwrap());
     assert_eq!((first["provider"].as_str(), first["job_id"].as_str()), (Some("apimp"), Some("task_cli_1")));
 
     // A callback URL minted by the CLI is accepted by dev's receiver.
@@ -441,7 +451,7 @@ fn callback_urls_and_watches_drive_apimp_tasks_through_dev() {
         resp.status().as_u16()
     });
     assert_eq!(sent, 200);
-    let second: Value = serde_json::from_str(&dev.events.recv_timeout(PATIENCE).unwrap()).unwrap();
+    let second: Value = event(&dev.events.recv_timeout(PATIENCE).unwrap());
     assert_eq!(second["job_id"], "task_cli_2");
     dev.no_more_events(Duration::from_millis(1500));
     dev.stop();

@@ -33,3 +33,5 @@ pub mod worker;
 
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod schema_check;

@@ -10,6 +10,7 @@ pub mod fake_katalo;
 pub mod lambda;
 pub mod proxied;
 pub mod proxy;
+pub mod schema;
 pub mod sim;
 
 use genhook::config::Env;
@@ -127,12 +128,7 @@ impl Harness {
 
     /// Every event on the outbox, parsed.
     pub async fn events(&self) -> Vec<serde_json::Value> {
-        self.aws
-            .receive_all(&self.stack.outbox)
-            .await
-            .iter()
-            .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
-            .collect()
+        self.aws.receive_all(&self.stack.outbox).await.iter().map(|m| schema::parse_event(m.body().unwrap())).collect()
     }
 }
 

@@ -61,7 +61,9 @@ async fn a_delivery_costs_three_calls_a_duplicate_one_and_a_publish_three() {
     let pumped = pump(&aws, &worker, &stack.inbox).await;
     assert_eq!((pumped.received, pumped.failed.len()), (1, 0));
     assert_eq!(calls.take(), ["UpdateItem", "SendMessageBatch", "UpdateItem"]);
-    assert_eq!(aws.receive_all(&stack.outbox).await.len(), 1);
+    let events = aws.receive_all(&stack.outbox).await;
+    assert_eq!(events.len(), 1);
+    genhook_tests::schema::parse_event(events[0].body().unwrap());
     assert_eq!(
         aws.attr(&stack.table, "katalo#job_rt#generation.completed", "status").await.as_deref(),
         Some("PUBLISHED")

@@ -66,6 +66,7 @@ mod tests {
                 failure: None,
                 reference: None,
                 metadata: None,
+                progress: None,
                 source_asset_id: None,
             })
         }

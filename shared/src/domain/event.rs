@@ -2,14 +2,27 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::domain::clock::rfc3339;
+use crate::domain::dedupe::{dedupe_key, event_id};
+use crate::domain::job::{Job, JobState};
 
 /// The event type of a job that finished with outputs.
 pub const COMPLETED: &str = "generation.completed";
-/// The event type of a job that finished without.
+/// The event type of a job that finished without (failed, canceled or expired).
 pub const FAILED: &str = "generation.failed";
+/// The event type of a refresh: a finished job's outputs with freshly signed URLs.
+pub const URLS_REFRESHED: &str = "generation.urls_refreshed";
 
-/// Version of the outbox event schema.
-pub const SCHEMA_VERSION: &str = "1";
+/// Version of the outbox event schema. 2: `status` is genhook's word
+/// ([`JobState::word`]), the provider's own is `provider_status`; `progress` added.
+pub const SCHEMA_VERSION: &str = "2";
+
+/// The event type a finished job is published under.
+pub fn terminal_type(state: JobState) -> &'static str {
+    if state == JobState::Succeeded { COMPLETED } else { FAILED }
+}
 
 /// One reconciled, deduplicated event, as consumers read it from the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,8 +38,14 @@ pub struct NormalizedEvent {
     pub provider: String,
     /// The provider's job id.
     pub job_id: String,
-    /// The job's status as the provider's API reported it at reconciliation.
+    /// genhook's status word for the job at reconciliation ([`JobState::word`]):
+    /// `succeeded`, `failed`, `canceled`, `expired` (or `running` for a forwarded
+    /// non-terminal event).
     pub status: String,
+    /// The job's status word as the provider's API reported it (lowercased).
+    pub provider_status: String,
+    /// Progress in percent, when the provider reports it.
+    pub progress: Option<u8>,
     /// Output files with URLs that were checked to live at least the configured minimum.
     pub outputs: Vec<EventOutput>,
     /// Failure details, when the job failed.
@@ -48,6 +67,10 @@ pub struct NormalizedEvent {
     /// APIMP only: the upstream's own task id, when a callback told it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream_task_id: Option<String>,
+    /// `generation.urls_refreshed` only: the `event_id` of the job's
+    /// `generation.completed` event, whose outputs these are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_event_id: Option<String>,
 }
 
 /// One output in a normalized event.
@@ -61,9 +84,50 @@ pub struct EventOutput {
     /// cannot be trusted (APIMP says "image" for everything).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<String>,
+    /// A link on the stack's own API that always redirects to a live URL of this output
+    /// (present when the stack serves links).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
 }
 
 impl NormalizedEvent {
+    /// The event of `provider`'s job `job_id` as `job` reports it, typed `event_type`,
+    /// its id keyed by provider, job and type (so every path that publishes one job's
+    /// type gives one id). Providers add what only they know (upstream, media, hints).
+    pub fn for_job(
+        provider: &str,
+        job_id: &str,
+        event_type: &str,
+        job: Job,
+        received_at: String,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION.into(),
+            event_id: event_id(&dedupe_key(provider, job_id, event_type)),
+            event_type: event_type.into(),
+            provider: provider.into(),
+            job_id: job_id.into(),
+            status: job.state.word().into(),
+            provider_status: job.status,
+            progress: job.progress,
+            outputs: job
+                .outputs
+                .into_iter()
+                .map(|o| EventOutput { url: o.url, expires_at: o.expires_at.map(rfc3339), media: None, link: None })
+                .collect(),
+            failure: job.failure,
+            reference: job.reference,
+            metadata: job.metadata,
+            source_asset_id: job.source_asset_id,
+            received_at,
+            reconciled_at: rfc3339(now),
+            upstream: None,
+            upstream_task_id: None,
+            original_event_id: None,
+        }
+    }
+
     /// JSON text of the event.
     pub fn to_json(&self) -> String {
         // Infallible: plain structs of strings, numbers and `Value`s (string-keyed maps).
@@ -74,42 +138,86 @@ impl NormalizedEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::job::JobOutput;
+    use time::macros::datetime;
+
+    fn schema() -> Value {
+        serde_json::from_str(include_str!("../../../schema/event.schema.json")).unwrap()
+    }
+
+    fn names(v: &Value) -> Vec<&str> {
+        let mut names: Vec<&str> = match v {
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            Value::Object(o) => o.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        names.sort();
+        names
+    }
+
+    fn job(state: JobState) -> Job {
+        Job {
+            job_id: "j".into(),
+            state,
+            status: "finished".into(),
+            outputs: vec![JobOutput { url: "https://x/y.png".into(), expires_at: None }],
+            failure: None,
+            reference: None,
+            metadata: None,
+            progress: Some(100),
+            source_asset_id: None,
+        }
+    }
+
+    fn event(provider: &str, state: JobState) -> NormalizedEvent {
+        let (received, now) = ("2026-11-23T12:00:00Z".into(), datetime!(2026-11-23 12:00:01 UTC));
+        NormalizedEvent::for_job(provider, "j", terminal_type(state), job(state), received, now)
+    }
+
+    fn completed() -> NormalizedEvent {
+        event("katalo", JobState::Succeeded)
+    }
 
     /// The published JSON Schema and this type describe the same fields.
     #[test]
     fn matches_the_published_schema() {
-        let schema: Value = serde_json::from_str(include_str!("../../../schema/event.schema.json")).unwrap();
-        let event = NormalizedEvent {
-            schema_version: SCHEMA_VERSION.into(),
-            event_id: "evt_00000000000000000000000000000000".into(),
-            event_type: "generation.completed".into(),
-            provider: "katalo".into(),
-            job_id: "j".into(),
-            status: "succeeded".into(),
-            outputs: vec![EventOutput { url: "https://x/y.png".into(), expires_at: None, media: None }],
-            failure: None,
-            reference: None,
-            metadata: None,
-            source_asset_id: None,
-            received_at: "2026-11-23T12:00:00Z".into(),
-            reconciled_at: "2026-11-23T12:00:01Z".into(),
-            upstream: None,
-            upstream_task_id: None,
-        };
+        let schema = schema();
+        let event = completed();
         let json: Value = serde_json::from_str(&event.to_json()).unwrap();
-        let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-        let mut required: Vec<&str> =
-            schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-        let mut declared: Vec<&str> = schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
-        keys.sort();
-        required.sort();
-        declared.sort();
-        assert_eq!(keys, required, "every field is required (nullable ones are null)");
-        // Declared beyond the required ones: the APIMP-only fields, absent here.
-        declared.retain(|k| !["upstream", "upstream_task_id"].contains(k));
+        let keys = names(&json);
+        assert_eq!(keys, names(&schema["required"]), "every field is required (nullable ones are null)");
+        let mut declared = names(&schema["properties"]);
+        // Declared beyond the required ones: the optional fields, absent here.
+        declared.retain(|k| !["upstream", "upstream_task_id", "original_event_id"].contains(k));
         assert_eq!(keys, declared);
         assert_eq!(schema["properties"]["schema_version"]["const"], SCHEMA_VERSION);
-        let output_keys: Vec<&str> = json["outputs"][0].as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(output_keys.len(), schema["properties"]["outputs"]["items"]["required"].as_array().unwrap().len());
+        let items = &schema["properties"]["outputs"]["items"];
+        assert_eq!(names(&json["outputs"][0]), names(&items["required"]));
+        let mut output = event.outputs[0].clone();
+        (output.media, output.link) = (Some("image".into()), Some("https://l/outputs/katalo/j/0?token=t".into()));
+        assert_eq!(names(&serde_json::to_value(&output).unwrap()), names(&items["properties"]));
+        let words: Vec<&str> = JobState::ALL.iter().map(|s| s.word()).collect();
+        assert_eq!(schema["properties"]["status"]["enum"], serde_json::json!(words));
+    }
+
+    #[test]
+    fn status_is_genhooks_word_and_the_providers_is_kept() {
+        for state in JobState::ALL {
+            let e = event("apimp", state);
+            assert_eq!((e.status.as_str(), e.provider_status.as_str()), (state.word(), "finished"));
+            assert_eq!(e.event_id, event_id(&dedupe_key("apimp", "j", terminal_type(state))));
+            crate::schema_check::assert_valid_event(&e.to_json());
+        }
+    }
+
+    /// The checker used on every published event in the tests can fail.
+    #[test]
+    fn the_schema_check_refuses_a_bad_event() {
+        let e = completed();
+        let mut v: Value = serde_json::from_str(&e.to_json()).unwrap();
+        assert!(crate::schema_check::errors(&v).is_empty());
+        v["status"] = "finished".into();
+        v["outputs"][0]["expires_at"] = "soon".into();
+        assert_eq!(crate::schema_check::errors(&v).len(), 2, "{:?}", crate::schema_check::errors(&v));
     }
 }

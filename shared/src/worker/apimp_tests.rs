@@ -136,7 +136,12 @@ async fn a_callback_before_its_registration_waits_then_publishes() {
         (e["provider"].as_str(), e["job_id"].as_str(), e["type"].as_str()),
         (Some("apimp"), Some(TASK), Some("generation.completed"))
     );
-    assert_eq!((e["reference"].as_str(), e["status"].as_str()), (Some("order-7"), Some("finished")));
+    assert_eq!(
+        (e["reference"].as_str(), e["status"].as_str(), e["provider_status"].as_str()),
+        (Some("order-7"), Some("succeeded"), Some("finished"))
+    );
+    assert_eq!(e["metadata"], serde_json::Value::Null, "APIMP does not echo metadata; progress has its own field");
+    assert_eq!(e["progress"], 100);
     assert_eq!(e["outputs"][0]["media"], "video", "file_type is ignored; the URL says video");
 }
 

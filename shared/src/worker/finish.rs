@@ -203,8 +203,12 @@ impl Finish<'_> {
 }
 
 fn event_message(e: &NormalizedEvent) -> OutgoingMessage {
+    let body = e.to_json();
+    // Every event published in the library's tests matches the published schema.
+    #[cfg(test)]
+    crate::schema_check::assert_valid_event(&body);
     OutgoingMessage {
-        body: e.to_json(),
+        body,
         attributes: vec![
             ("event_type".into(), attribute_value(&e.event_type)),
             ("provider".into(), attribute_value(&e.provider)),

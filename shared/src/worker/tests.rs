@@ -54,6 +54,7 @@ fn job(status: &str, state: JobState, urls: &[(&str, Option<OffsetDateTime>)]) -
         outputs: urls.iter().map(|(u, e)| JobOutput { url: u.to_string(), expires_at: *e }).collect(),
         failure: None,
         reference: None,
+        progress: None,
         metadata: Some(json!({"from": "api"})),
         source_asset_id: Some("src_1".into()),
     }
@@ -111,7 +112,7 @@ async fn publishes_the_reconciled_event_once() {
     assert_eq!((report.published, report.failed.len()), (1, 0));
     let events = published(&rig);
     let e = &events[0];
-    assert_eq!(e["schema_version"], "1");
+    assert_eq!(e["schema_version"], "2");
     assert_eq!(e["type"], "generation.completed");
     assert_eq!(e["provider"], "katalo");
     assert_eq!(e["job_id"], "job_1");
@@ -282,7 +283,10 @@ async fn unknown_event_types_are_forwarded_with_the_current_state() {
     let report = rig.worker.process_batch(vec![record("m1", "generation.progress", 1)]).await;
     assert_eq!(report.published, 1);
     let e = &published(&rig)[0];
-    assert_eq!((e["type"].as_str(), e["status"].as_str()), (Some("generation.progress"), Some("processing")));
+    assert_eq!(
+        (e["type"].as_str(), e["status"].as_str(), e["provider_status"].as_str()),
+        (Some("generation.progress"), Some("running"), Some("processing"))
+    );
 }
 
 #[tokio::test]

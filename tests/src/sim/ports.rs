@@ -121,7 +121,7 @@ impl FaultyQueue {
     fn observe(&self, msgs: &[OutgoingMessage]) {
         let Some((store, log)) = &self.publications else { return };
         for m in msgs {
-            let Ok(e) = serde_json::from_str::<serde_json::Value>(&m.body) else { continue };
+            let e = crate::schema::parse_event(&m.body);
             let job_id = e["job_id"].as_str().unwrap_or_default().to_string();
             let event_type = e["type"].as_str().unwrap_or_default().to_string();
             let key = genhook::domain::dedupe::dedupe_key("katalo", &job_id, &event_type);
@@ -222,6 +222,7 @@ impl JobApi for SimKatalo {
                 outputs,
                 failure: failed.then(|| serde_json::json!({"code": "nsfw"})),
                 reference: None,
+                progress: None,
                 metadata: None,
                 source_asset_id: None,
             })

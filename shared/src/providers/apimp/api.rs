@@ -39,10 +39,10 @@ pub struct ApimpTask {
 }
 
 impl ApimpTask {
-    /// The task as the domain's job: a failure carries `{"message": ...}`, the progress
-    /// goes in `metadata` as `{"progress": n}`.
+    /// The task as the domain's job: a failure carries `{"message": ...}`. APIMP does
+    /// not echo the caller's metadata.
     pub fn into_job(self) -> Job {
-        let failed = self.state == JobState::Failed;
+        let failed = self.state.is_terminal() && self.state != JobState::Succeeded;
         Job {
             job_id: self.task_id,
             state: self.state,
@@ -52,7 +52,8 @@ impl ApimpTask {
                 || serde_json::json!({"message": self.error_message.unwrap_or_else(|| "the task failed".into())}),
             ),
             reference: None,
-            metadata: self.progress.map(|p| serde_json::json!({"progress": p})),
+            metadata: None,
+            progress: self.progress,
             source_asset_id: None,
         }
     }

@@ -64,7 +64,8 @@ pub fn task_state(upstream: Upstream, status: &str) -> JobState {
     if ok.contains(&s.as_str()) {
         JobState::Succeeded
     } else if failed.contains(&s.as_str()) {
-        JobState::Failed
+        // `expired` and `cancelled` say more than "failed".
+        JobState::terminal_word(&s).filter(|st| *st != JobState::Succeeded).unwrap_or(JobState::Failed)
     } else {
         JobState::Pending
     }
@@ -108,7 +109,9 @@ pub fn parse(upstream: Upstream, raw: &[u8]) -> Result<Callback, CallbackError> 
 pub fn platform_state(status: &str) -> JobState {
     match status.trim().to_ascii_lowercase().as_str() {
         "finished" | "succeeded" | "success" | "completed" => JobState::Succeeded,
-        "failed" | "error" | "cancelled" | "canceled" | "expired" => JobState::Failed,
+        "failed" | "error" => JobState::Failed,
+        "cancelled" | "canceled" => JobState::Canceled,
+        "expired" => JobState::Expired,
         _ => JobState::Pending,
     }
 }
@@ -148,8 +151,8 @@ mod tests {
             ("queued", JobState::Pending),
             ("running", JobState::Pending),
             ("failed", JobState::Failed),
-            ("expired", JobState::Failed),
-            ("cancelled", JobState::Failed),
+            ("expired", JobState::Expired),
+            ("cancelled", JobState::Canceled),
         ] {
             assert_eq!(task_state(Upstream::Doubao, s), state, "{s}");
         }

@@ -15,10 +15,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::clock::rfc3339;
-use crate::domain::dedupe::{dedupe_key, event_id};
-use crate::domain::event::{COMPLETED, EventOutput, FAILED, NormalizedEvent, SCHEMA_VERSION};
-use crate::domain::job::{Job, JobState};
+use crate::domain::event::{NormalizedEvent, terminal_type};
+use crate::domain::job::Job;
 use crate::domain::upstream::Upstream;
 use crate::domain::watch::Watch;
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
@@ -176,31 +174,14 @@ fn apimp_event(
     upstream: Option<Upstream>,
     now: OffsetDateTime,
 ) -> NormalizedEvent {
-    let event_type = if task.state == JobState::Succeeded { COMPLETED } else { FAILED };
-    NormalizedEvent {
-        schema_version: SCHEMA_VERSION.into(),
-        // Keyed by task and type: a callback and a poll of one task give one id.
-        event_id: event_id(&dedupe_key(PROVIDER, &watch.task_id, event_type)),
-        event_type: event_type.into(),
-        provider: PROVIDER.into(),
-        job_id: watch.task_id.clone(),
-        status: task.status,
-        outputs: task
-            .outputs
-            .into_iter()
-            .map(|f| EventOutput {
-                media: media_from_url(&f.url).map(str::to_string),
-                expires_at: f.expires_at.map(rfc3339),
-                url: f.url,
-            })
-            .collect(),
-        failure: task.failure,
-        reference: Some(serde_json::Value::String(watch.reference.clone())),
-        metadata: task.metadata,
-        source_asset_id: None,
-        received_at: received_at.to_string(),
-        reconciled_at: rfc3339(now),
-        upstream: upstream.map(|u| u.as_str().to_string()),
-        upstream_task_id,
+    // Keyed by task and type: a callback and a poll of one task give one id.
+    let event_type = terminal_type(task.state);
+    let mut e = NormalizedEvent::for_job(PROVIDER, &watch.task_id, event_type, task, received_at.to_string(), now);
+    for output in &mut e.outputs {
+        output.media = media_from_url(&output.url).map(str::to_string);
     }
+    e.reference = Some(serde_json::Value::String(watch.reference.clone()));
+    e.upstream = upstream.map(|u| u.as_str().to_string());
+    e.upstream_task_id = upstream_task_id;
+    e
 }

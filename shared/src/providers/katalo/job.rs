@@ -2,8 +2,9 @@
 //!
 //! Katalo's docs do not show this response, so it is read tolerantly (the decision is
 //! recorded in the README): the job may be bare or wrapped in `data` / `job`; `status`
-//! is matched case-insensitively (`succeeded`/`completed`/`success`, `failed`/`error`,
-//! `cancelled`; anything else is still running); `outputs` is a list of URL strings or
+//! is matched case-insensitively with [`JobState::terminal_word`] (`succeeded`/`completed`/
+//! `success`, `failed`/`error`, `cancelled`, `expired`; anything else is still running);
+//! `progress` is read when it is a number; `outputs` is a list of URL strings or
 //! `{url, expires_at | expires_in, ...}` objects, or an object of such (`primary`,
 //! `alternate`).
 //!
@@ -26,11 +27,7 @@ pub fn parse_job(value: &Value, job_id: &str, now: OffsetDateTime) -> Result<Job
         .ok_or("job response has no string `status`")?
         .trim()
         .to_ascii_lowercase();
-    let state = match status.as_str() {
-        "succeeded" | "completed" | "complete" | "success" | "done" => JobState::Succeeded,
-        "failed" | "error" | "errored" | "failure" | "cancelled" | "canceled" => JobState::Failed,
-        _ => JobState::Pending,
-    };
+    let state = JobState::terminal_word(&status).unwrap_or(JobState::Pending);
     let mut outputs = Vec::new();
     match job.get("outputs") {
         Some(Value::Array(items)) => items.iter().for_each(|v| push_output(&mut outputs, v, now)),
@@ -50,6 +47,7 @@ pub fn parse_job(value: &Value, job_id: &str, now: OffsetDateTime) -> Result<Job
         failure: present("failure").or_else(|| present("error")),
         reference: present("reference"),
         metadata: present("metadata"),
+        progress: job.get("progress").and_then(Value::as_u64).map(|p| u8::try_from(p.min(100)).unwrap_or(100)),
         source_asset_id: job.get("source_asset_id").and_then(Value::as_str).map(str::to_string),
     })
 }

@@ -11,9 +11,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::domain::clock::rfc3339;
-use crate::domain::dedupe::{dedupe_key, event_id};
-use crate::domain::event::{EventOutput, NormalizedEvent, SCHEMA_VERSION};
+use crate::domain::event::{NormalizedEvent, terminal_type};
 use crate::domain::job::{Job, JobState};
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
 use crate::ports::{JobApi, JobApiError, MAX_DELAY};
@@ -104,35 +102,15 @@ impl Reconciliation for KataloJob {
 
 /// Builds the normalized event from the job (truth) and the webhook (fallbacks).
 fn katalo_event(msg: &KataloWebhookMessage, job: Job, known: bool, now: OffsetDateTime) -> NormalizedEvent {
-    let event_type = match (known, job.state) {
-        (true, JobState::Succeeded) => COMPLETED.to_string(),
-        (true, JobState::Failed) => FAILED.to_string(),
-        _ => msg.event_type.clone(),
-    };
-    let hint = |k: &str| msg.payload.get(k).filter(|v| !v.is_null()).cloned();
     // Keyed by what is published, so contradicting hints for one job converge on one id.
-    let id = event_id(&dedupe_key(PROVIDER, &msg.job_id, &event_type));
-    NormalizedEvent {
-        schema_version: SCHEMA_VERSION.into(),
-        event_id: id,
-        event_type,
-        provider: PROVIDER.into(),
-        job_id: msg.job_id.clone(),
-        status: job.status,
-        outputs: job
-            .outputs
-            .into_iter()
-            .map(|o| EventOutput { url: o.url, expires_at: o.expires_at.map(rfc3339), media: None })
-            .collect(),
-        failure: job.failure.or_else(|| if job.state == JobState::Failed { hint("failure") } else { None }),
-        reference: job.reference.or_else(|| hint("reference")),
-        metadata: job.metadata.or_else(|| hint("metadata")),
-        source_asset_id: job
-            .source_asset_id
-            .or_else(|| msg.payload.get("source_asset_id").and_then(Value::as_str).map(str::to_string)),
-        received_at: msg.received_at.clone(),
-        reconciled_at: rfc3339(now),
-        upstream: None,
-        upstream_task_id: None,
-    }
+    let event_type = if known && job.state.is_terminal() { terminal_type(job.state) } else { &msg.event_type };
+    let finished_without = job.state.is_terminal() && job.state != JobState::Succeeded;
+    let hint = |k: &str| msg.payload.get(k).filter(|v| !v.is_null()).cloned();
+    let mut e = NormalizedEvent::for_job(PROVIDER, &msg.job_id, event_type, job, msg.received_at.clone(), now);
+    e.failure = e.failure.or_else(|| if finished_without { hint("failure") } else { None });
+    e.reference = e.reference.or_else(|| hint("reference"));
+    e.metadata = e.metadata.or_else(|| hint("metadata"));
+    e.source_asset_id =
+        e.source_asset_id.or_else(|| msg.payload.get("source_asset_id").and_then(Value::as_str).map(str::to_string));
+    e
 }

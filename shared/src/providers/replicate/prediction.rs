@@ -2,8 +2,8 @@
 //! into a [`Job`].
 //!
 //! - `status`: `starting` and `processing` are running; `succeeded` is done with
-//!   outputs; `failed`, `canceled` and `aborted` (a deadline passed before it started)
-//!   are done without. Anything else is treated as still running.
+//!   outputs; `failed`, `canceled` and `aborted` (a deadline passed before it started:
+//!   genhook's `expired`) are done without. Anything else is treated as still running.
 //! - `output` is whatever the model returns: `null`, a string, an array, an object, or
 //!   nested arrays and objects of those. Every `http(s)` URL in it is an output file, in
 //!   document order, at most [`MAX_OUTPUTS`]; other values (text, numbers) are not files.
@@ -55,7 +55,10 @@ pub enum PredictionError {
 pub fn state_of(status: &str) -> JobState {
     match status {
         "succeeded" => JobState::Succeeded,
-        "failed" | "canceled" | "cancelled" | "aborted" => JobState::Failed,
+        "failed" => JobState::Failed,
+        "canceled" | "cancelled" => JobState::Canceled,
+        // Terminated before it started because its deadline passed: it never ran in time.
+        "aborted" => JobState::Expired,
         _ => JobState::Pending,
     }
 }
@@ -104,7 +107,7 @@ pub fn parse_prediction(value: &Value, prediction_id: &str, now: OffsetDateTime)
     } else {
         Vec::new()
     };
-    let failure = (state == JobState::Failed)
+    let failure = (state.is_terminal() && state != JobState::Succeeded)
         .then(|| json!({"status": status, "error": p.get("error").cloned().unwrap_or(Value::Null)}));
     let job_id =
         p.get("id").and_then(Value::as_str).map(str::trim).filter(|id| !id.is_empty()).unwrap_or(prediction_id);
@@ -116,6 +119,7 @@ pub fn parse_prediction(value: &Value, prediction_id: &str, now: OffsetDateTime)
         failure,
         reference: None,
         metadata: None,
+        progress: None,
         source_asset_id: None,
     })
 }
@@ -263,7 +267,8 @@ mod tests {
         assert!(job.outputs.is_empty(), "a failed prediction publishes no files");
         assert_eq!(job.failure, Some(json!({"status": "failed", "error": "CUDA out of memory"})));
         assert_eq!(st("canceled").failure, Some(json!({"status": "canceled", "error": null})));
-        assert_eq!(st("aborted").state, JobState::Failed);
+        assert_eq!(st("canceled").state, JobState::Canceled);
+        assert_eq!(st("aborted").state, JobState::Expired);
         assert_eq!(st("CANCELLED").status, "cancelled");
     }
 

@@ -9,10 +9,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::domain::clock::rfc3339;
-use crate::domain::dedupe::{dedupe_key, event_id};
-use crate::domain::event::{COMPLETED, EventOutput, FAILED, NormalizedEvent, SCHEMA_VERSION};
-use crate::domain::job::{Job, JobState};
+use crate::domain::event::{NormalizedEvent, terminal_type};
+use crate::domain::job::Job;
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
 use crate::ports::{JobApi, JobApiError};
 
@@ -74,28 +72,8 @@ impl Reconciliation for Prediction {
     }
 
     fn event(&self, job: Job, now: OffsetDateTime) -> NormalizedEvent {
-        let event_type = if job.state == JobState::Succeeded { COMPLETED } else { FAILED };
-        NormalizedEvent {
-            schema_version: SCHEMA_VERSION.into(),
-            // Keyed by prediction and type: every delivery of one prediction gives one id.
-            event_id: event_id(&dedupe_key(PROVIDER, &self.msg.prediction_id, event_type)),
-            event_type: event_type.into(),
-            provider: PROVIDER.into(),
-            job_id: self.msg.prediction_id.clone(),
-            status: job.status,
-            outputs: job
-                .outputs
-                .into_iter()
-                .map(|o| EventOutput { url: o.url, expires_at: o.expires_at.map(rfc3339), media: None })
-                .collect(),
-            failure: job.failure,
-            reference: job.reference,
-            metadata: job.metadata,
-            source_asset_id: None,
-            received_at: self.msg.received_at.clone(),
-            reconciled_at: rfc3339(now),
-            upstream: None,
-            upstream_task_id: None,
-        }
+        // Keyed by prediction and type: every delivery of one prediction gives one id.
+        let event_type = terminal_type(job.state);
+        NormalizedEvent::for_job(PROVIDER, &self.msg.prediction_id, event_type, job, self.msg.received_at.clone(), now)
     }
 }
