@@ -1,17 +1,12 @@
 //! APIMP commands: `genhook callback-url` mints the capability URL to pass as
-//! `input.metadata.callback_url`; `genhook watch` registers the task id a submit
-//! returned, so its callbacks can be confirmed and it is polled until terminal.
+//! `input.metadata.callback_url` (`genhook watch`, in [`crate::jobs`], then registers the
+//! task id the submit returned).
 
 use std::process::ExitCode;
-use std::time::Duration;
 
-use genhook::domain::clock::{Clock, SystemClock};
 use genhook::providers::apimp::Upstream;
 use genhook::providers::apimp::capability::{CapabilityError, mint_callback_url};
-use genhook::providers::apimp::watch::{DEFAULT_HORIZON, WatchError, watch};
 use genhook::signature::HmacSecrets;
-
-use crate::backend::{BackendArgs, BackendError};
 
 /// What can go wrong in the APIMP commands.
 #[derive(Debug, thiserror::Error)]
@@ -19,12 +14,6 @@ pub enum ApimpError {
     /// The URL cannot be minted.
     #[error("{0}")]
     Capability(#[from] CapabilityError),
-    /// The registration was refused.
-    #[error("{0}")]
-    Watch(#[from] WatchError),
-    /// The backend cannot be opened.
-    #[error(transparent)]
-    Backend(#[from] BackendError),
 }
 
 /// `genhook callback-url` arguments.
@@ -48,7 +37,7 @@ pub struct CallbackUrlArgs {
     pub secret: String,
 }
 
-fn parse_upstream(s: &str) -> Result<Upstream, String> {
+pub(crate) fn parse_upstream(s: &str) -> Result<Upstream, String> {
     Upstream::parse(s).ok_or_else(|| format!("unknown upstream {s:?}: use kling, doubao, minimax or vidu"))
 }
 
@@ -56,38 +45,5 @@ fn parse_upstream(s: &str) -> Result<Upstream, String> {
 pub fn callback_url(args: CallbackUrlArgs) -> Result<ExitCode, ApimpError> {
     let secrets = HmacSecrets::new(args.secret, None);
     println!("{}", mint_callback_url(&args.base_url, args.upstream, &args.reference, &secrets)?);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `genhook watch` arguments.
-#[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:
-  genhook watch --ref order-42 --task-id task_01HF8Z --upstream kling   # a task that calls back
-  genhook watch --ref render-9 --task-id task_01HF90                    # polling-only (Sora, Veo, ...)
-  genhook watch --aws --ref order-42 --task-id task_01HF8Z              # on the deployed stack's inbox")]
-pub struct WatchArgs {
-    /// The reference used in the callback URL (any reference, for polling-only tasks).
-    #[arg(long = "ref")]
-    pub reference: String,
-    /// APIMP's task id, from the submit response.
-    #[arg(long)]
-    pub task_id: String,
-    /// The upstream, when the task calls back.
-    #[arg(long, value_parser = parse_upstream)]
-    pub upstream: Option<Upstream>,
-    /// Stop polling after this many seconds.
-    #[arg(long, env = "APIMP_WATCH_HORIZON_SECS", default_value_t = DEFAULT_HORIZON.as_secs())]
-    pub horizon_secs: u64,
-    #[command(flatten)]
-    pub backend: BackendArgs,
-}
-
-/// Runs `genhook watch`: queues the registration on the inbox.
-pub async fn watch_command(args: WatchArgs) -> Result<ExitCode, ApimpError> {
-    let backend = args.backend.open().await?;
-    let horizon = Duration::from_secs(args.horizon_secs);
-    let id = watch(backend.inbox.as_ref(), &args.reference, &args.task_id, args.upstream, horizon, SystemClock.now())
-        .await?;
-    println!("watching {} as {} (registration {id})", args.task_id, args.reference);
     Ok(ExitCode::SUCCESS)
 }

@@ -4,5 +4,6 @@
 pub mod apimp;
 pub mod backend;
 pub mod dev;
+pub mod jobs;
 pub mod ops;
 pub mod simulate;

@@ -40,9 +40,9 @@ enum Command {
     Init(genhook_cli::ops::InitArgs),
     /// Print an APIMP callback URL carrying a reference and its token.
     CallbackUrl(genhook_cli::apimp::CallbackUrlArgs),
-    /// Register an APIMP task (reference -> task id): its callbacks are confirmed and it
-    /// is polled until terminal.
-    Watch(genhook_cli::apimp::WatchArgs),
+    /// Register a job right after creating it: it is polled until terminal and published
+    /// even if its webhook never comes (Katalo), or its callbacks are confirmed (APIMP).
+    Watch(genhook_cli::jobs::WatchArgs),
     /// Print the x-katalo-signature (hex HMAC-SHA256) of a body.
     ///
     /// Example: genhook sign --secret "$KATALO_WEBHOOK_SECRET" body.json
@@ -156,6 +156,8 @@ enum CliError {
     Ops(#[from] genhook_cli::ops::OpsError),
     #[error("{0}")]
     Apimp(#[from] genhook_cli::apimp::ApimpError),
+    #[error("{0}")]
+    Jobs(#[from] genhook_cli::jobs::JobsError),
 }
 
 fn read_body(file: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
@@ -310,7 +312,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Redrive(args) => Ok(genhook_cli::ops::redrive_command(args).await?),
         Command::Init(args) => Ok(genhook_cli::ops::init(args).await?),
         Command::CallbackUrl(args) => Ok(genhook_cli::apimp::callback_url(args)?),
-        Command::Watch(args) => Ok(genhook_cli::apimp::watch_command(args).await?),
+        Command::Watch(args) => Ok(genhook_cli::jobs::watch_command(args).await?),
     }
 }
 

@@ -307,12 +307,13 @@ fn the_demo_runs_end_to_end_on_a_fresh_state_dir() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed: {log}");
     let events: Vec<Value> = stdout(&out).lines().map(event).collect();
-    assert_eq!(events.len(), 8, "one event per Katalo job and per APIMP task: {}", stdout(&out));
+    assert_eq!(events.len(), 9, "one event per Katalo job (6 + 1 watched) and per APIMP task: {}", stdout(&out));
     let apimp: Vec<&Value> = events.iter().filter(|e| e["provider"] == "apimp").collect();
     assert_eq!(apimp.len(), 2, "a called-back task and a polling-only one");
     assert_eq!(apimp.iter().filter(|e| e["upstream"] == "kling").count(), 1);
     assert!(log.contains("exactly once"), "{log}");
     assert!(log.contains("2 rejected"), "the forged deliveries were refused: {log}");
+    assert!(log.contains("watched only"), "{log}");
 }
 
 #[test]

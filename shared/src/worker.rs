@@ -162,8 +162,8 @@ impl Worker {
         report
     }
 
-    fn context(&self, receive_count: u32) -> WorkContext {
-        WorkContext { receive_count, now: self.ports.clock.now(), backoff: self.settings.backoff }
+    fn context(&self, receive_count: u32, poll_seq: u32) -> WorkContext {
+        WorkContext { receive_count, now: self.ports.clock.now(), backoff: self.settings.backoff, poll_seq }
     }
 
     /// Parses, leases and reconciles one record.
@@ -185,7 +185,7 @@ impl Worker {
         };
         // What the message resolved to, under the key the event is published under (for
         // APIMP: the task's, shared by its callbacks and polls).
-        let task = match reconciler.prepare(&record.body, &self.context(record.receive_count)).await {
+        let task = match reconciler.prepare(&record.body, &self.context(record.receive_count, 0)).await {
             Ok(task) => task,
             Err(step) => return Attempt { work: Work { record, key, lease: None }, outcome: step.into() },
         };
@@ -213,7 +213,7 @@ impl Worker {
                 retry(wait, "another worker holds this record")
             }
             Ok(LeaseOutcome::Acquired { poll_seq }) => {
-                let outcome = self.reconcile(task.as_ref(), record.receive_count, budget).await;
+                let outcome = self.reconcile(task.as_ref(), record.receive_count, poll_seq, budget).await;
                 let held = Held { token: lease.token, until_ms: lease.until_ms, poll_seq };
                 return Attempt { work: Work { record, key: Some(key), lease: Some(held) }, outcome };
             }
@@ -223,7 +223,7 @@ impl Worker {
 
     /// Reads the job until the provider's reconciliation accepts it and its URLs live
     /// long enough, then builds the event. The API is the truth; the message is a hint.
-    async fn reconcile(&self, task: &dyn Reconciliation, receive_count: u32, budget: Budget) -> Outcome {
+    async fn reconcile(&self, task: &dyn Reconciliation, receive_count: u32, poll_seq: u32, budget: Budget) -> Outcome {
         let mut refreshes = 0;
         loop {
             if !self.has_time(budget, self.settings.provider_call_timeout) {
@@ -233,7 +233,7 @@ impl Worker {
                 Ok(job) => job,
                 Err(e) => return self.api_error_outcome(e, receive_count),
             };
-            if let Some(step) = task.assess(&job, &self.context(receive_count)) {
+            if let Some(step) = task.assess(&job, &self.context(receive_count, poll_seq)) {
                 return step.into();
             }
             let now = self.ports.clock.now();

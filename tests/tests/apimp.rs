@@ -99,7 +99,7 @@ async fn a_polling_only_task_reaches_terminal_through_the_poller() {
     assert_eq!(events.len(), 1);
     assert_eq!(
         (events[0]["type"].as_str(), events[0]["status"].as_str()),
-        (Some("generation.completed"), Some("finished"))
+        (Some("generation.completed"), Some("succeeded"))
     );
     assert!(events[0].get("upstream").is_none());
     assert_eq!(h.apimp.calls(&task), 3, "polled until terminal, then no more");

@@ -44,8 +44,15 @@ async fn drain_with(h: &Harness, worker: &genhook::worker::Worker) -> Vec<Pump> 
     pumps
 }
 
+/// The job's key: the worker leases it and marks it PUBLISHED (the receiver's record of
+/// the delivery, under [`key`], stays ENQUEUED).
+fn job_key(job: &str) -> String {
+    genhook::providers::katalo::message::publish_key(job)
+}
+
+/// The status of the job's record.
 async fn status(h: &Harness, job: &str) -> Option<String> {
-    h.aws.attr(&h.stack.table, &key(job), "status").await
+    h.aws.attr(&h.stack.table, &job_key(job), "status").await
 }
 
 #[tokio::test]
@@ -195,8 +202,9 @@ async fn a_release_racing_a_worker_does_not_publish_twice() {
 }
 
 /// Scenario 3: the store goes down right after the claim, so the ENQUEUED mark fails. The
-/// message is queued, so the receiver still acknowledges; the record stays IN_PROGRESS
-/// (a retry meanwhile is told to come back) and the worker publishes once.
+/// message is queued, so the receiver still acknowledges; the delivery's record stays
+/// IN_PROGRESS (a retry meanwhile is told to come back) and the worker publishes once
+/// under the job's key.
 #[tokio::test]
 async fn the_store_failing_after_the_claim_still_acknowledges_and_publishes_once() {
     let h = Harness::new().await;
@@ -211,7 +219,7 @@ async fn the_store_failing_after_the_claim_still_acknowledges_and_publishes_once
     let (code, answer) = h.post_with(&receiver, &body).await;
     assert_eq!((code, &answer["duplicate"]), (200, &json!(false)), "queued, so acknowledged: {answer}");
     assert_eq!(p.ddb.count("UpdateItem", Stage::Refused), 1, "the ENQUEUED mark failed: {:#?}", p.ddb.log());
-    assert_eq!(status(&h, job).await.as_deref(), Some("IN_PROGRESS"));
+    assert_eq!(h.aws.attr(&h.stack.table, &key(job), "status").await.as_deref(), Some("IN_PROGRESS"));
     assert_eq!(h.aws.depth(&h.stack.inbox).await, 1);
 
     // A duplicate delivery while the claim's lease runs is asked to retry, not queued.
@@ -223,8 +231,12 @@ async fn the_store_failing_after_the_claim_still_acknowledges_and_publishes_once
     drain(&h).await;
     assert_eq!(events_for(&h, job).await.len(), 1);
     assert_eq!(status(&h, job).await.as_deref(), Some("PUBLISHED"));
+    // The delivery's own record is not the job's: it stays IN_PROGRESS until its claim
+    // lease ends, so a retry meanwhile is still told to come back; after the lease a
+    // retry re-queues, and the worker finds the job PUBLISHED (no second event).
     let (code, answer) = h.post(&body).await;
-    assert_eq!((code, &answer["duplicate"]), (200, &json!(true)), "{answer}");
+    assert_eq!((code, &answer["error"]), (503, &json!("in_progress")), "{answer}");
+    assert_eq!(h.aws.depth(&h.stack.inbox).await, 0);
 }
 
 /// Scenario 3, variant: the store is down before the claim: 503 with Retry-After and
@@ -306,7 +318,7 @@ async fn the_store_down_at_mark_published_keeps_one_event_id() {
     assert_eq!(p.ddb.count("UpdateItem", Stage::Refused), 3, "the mark failed, three tries: {:#?}", p.ddb.log());
     assert_eq!(events_for(&h, job).await.len(), 1);
     assert_eq!(status(&h, job).await.as_deref(), Some("ENQUEUED"), "not marked");
-    assert!(h.aws.attr(&h.stack.table, &key(job), "work_token").await.is_some(), "the lease is still held");
+    assert!(h.aws.attr(&h.stack.table, &job_key(job), "work_token").await.is_some(), "the lease is still held");
     assert_eq!(h.aws.depth(&h.stack.inbox).await, 0);
 
     // A duplicate delivery: acknowledged, nothing queued.

@@ -35,7 +35,11 @@ async fn a_delivery_becomes_one_reconciled_event() {
     assert!(e["outputs"][0]["expires_at"].is_string());
     let key = "katalo#job_e2e#generation.completed";
     assert_eq!(e["event_id"], genhook::domain::dedupe::event_id(key));
-    assert_eq!(h.aws.attr(&h.stack.table, key, "status").await.as_deref(), Some("PUBLISHED"));
+    // The worker published under the job's key; the delivery's own record stays ENQUEUED
+    // (it answers duplicates).
+    let job_key = genhook::providers::katalo::message::publish_key("job_e2e");
+    assert_eq!(h.aws.attr(&h.stack.table, &job_key, "status").await.as_deref(), Some("PUBLISHED"));
+    assert_eq!(h.aws.attr(&h.stack.table, key, "status").await.as_deref(), Some("ENQUEUED"));
 
     // SQS delivers the same inbox message again: nothing new is published.
     let inbox_msg = json!({"type": "katalo.webhook", "dedupe_key": key, "job_id": "job_e2e",
@@ -183,4 +187,63 @@ async fn a_failed_job_publishes_a_failed_event() {
     assert_eq!(events[0]["type"], "generation.failed");
     assert_eq!(events[0]["failure"]["code"], "content_policy");
     assert_eq!(events[0]["outputs"], json!([]));
+}
+
+/// Registers a Katalo job through the library call, as a user would right after creating it.
+async fn watch(h: &Harness, job: &str) {
+    let inbox = genhook::adapters::sqs::SqsQueue::new(h.aws.sqs.clone(), h.stack.inbox.clone());
+    let now = time::OffsetDateTime::now_utc();
+    genhook::providers::katalo::watch::watch(&inbox, job, Duration::from_secs(3600), now).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_katalo_job_whose_webhook_never_comes_is_published_by_the_poller() {
+    let h = Harness::new().await;
+    let job = "job_no_webhook";
+    h.katalo.script(
+        job,
+        vec![
+            Answer::Job(pending(job, "queued")),
+            Answer::Job(pending(job, "processing")),
+            Answer::Job(succeeded(job, 3600)),
+        ],
+    );
+    watch(&h, job).await;
+    h.drain().await;
+    let events = h.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!((e["type"].as_str(), e["status"].as_str()), (Some("generation.completed"), Some("succeeded")));
+    // Exactly as if its webhook had come: same id, the API's fields.
+    let webhook_key = format!("katalo#{job}#generation.completed");
+    assert_eq!(e["event_id"], genhook::domain::dedupe::event_id(&webhook_key));
+    assert_eq!(e["reference"], "listing-123");
+    assert_eq!(h.katalo.calls(job), 3, "polled until terminal, then no more");
+    let job_key = genhook::providers::katalo::message::publish_key(job);
+    assert_eq!(h.aws.attr(&h.stack.table, &job_key, "status").await.as_deref(), Some("PUBLISHED"));
+
+    // The webhook arrives after all (Katalo retried it): acknowledged, nothing new.
+    assert_eq!(h.post(&webhook(job, "generation.completed")).await.0, 200);
+    h.drain().await;
+    assert!(h.events().await.is_empty(), "no second event");
+    assert_eq!(h.katalo.calls(job), 3);
+}
+
+#[tokio::test]
+async fn a_webhook_and_a_watch_poll_race_to_one_event() {
+    let h = Harness::new().await;
+    for round in 0..3 {
+        let job = format!("job_race_{round}");
+        h.katalo.script(&job, vec![Answer::Job(succeeded(&job, 3600))]);
+        // Both on the inbox at once: one batch works them concurrently.
+        let body = webhook(&job, "generation.completed");
+        let (posted, ()) = tokio::join!(h.post(&body), watch(&h, &job));
+        assert_eq!(posted.0, 200);
+    }
+    h.drain().await;
+    let events = h.events().await;
+    let mut jobs: Vec<&str> = events.iter().filter_map(|e| e["job_id"].as_str()).collect();
+    jobs.sort_unstable();
+    assert_eq!(jobs, ["job_race_0", "job_race_1", "job_race_2"], "one event per job");
+    assert_eq!(h.aws.depth(&h.stack.inbox_dlq).await, 0);
 }

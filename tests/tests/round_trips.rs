@@ -64,8 +64,5 @@ async fn a_delivery_costs_three_calls_a_duplicate_one_and_a_publish_three() {
     let events = aws.receive_all(&stack.outbox).await;
     assert_eq!(events.len(), 1);
     genhook_tests::schema::parse_event(events[0].body().unwrap());
-    assert_eq!(
-        aws.attr(&stack.table, "katalo#job_rt#generation.completed", "status").await.as_deref(),
-        Some("PUBLISHED")
-    );
+    assert_eq!(aws.attr(&stack.table, "katalo#job_rt#job", "status").await.as_deref(), Some("PUBLISHED"));
 }

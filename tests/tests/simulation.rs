@@ -15,6 +15,9 @@ fn the_pipeline_keeps_its_promise_under_random_faults() {
         Ok(stats) => {
             eprintln!("{count} schedules from seed {first}: {stats:?}");
             assert!(stats.crashes > 0 && stats.failures > 0, "the schedules injected faults: {stats:?}");
+            if count > 100 {
+                assert!(stats.watched_jobs > 0, "some jobs were published through their watch: {stats:?}");
+            }
         }
         Err(failure) => panic!("{failure}"),
     }

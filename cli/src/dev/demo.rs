@@ -1,8 +1,9 @@
 //! `genhook dev --demo`: the simulator delivers a burst of signed webhooks (duplicates,
 //! forgeries, failed jobs, reordering) to the running receiver; the run ends when the
-//! inbox is drained and every job's event is out. Then two APIMP tasks run on the same
-//! simulator: one calls back through a minted Kling callback URL (twice), the other is
-//! polling-only; each is registered with a watch and published once.
+//! inbox is drained and every job's event is out. One more Katalo job is watched only:
+//! its webhook never comes, and the poller publishes it. Then two APIMP tasks run on the
+//! same simulator: one calls back through a minted Kling callback URL (twice), the other
+//! is polling-only; each is registered with a watch and published once.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -43,6 +44,7 @@ pub async fn run(running: &Running, jobs: u32) -> Result<ExitCode, DevError> {
     );
     let delivered = deliver(sim, &opts).await?;
     eprintln!("\nDeliveries (simulated provider's view)\n{delivered}");
+    watched_katalo_job(running, sim).await?;
     apimp_tasks(running, sim).await?;
 
     let deadline = tokio::time::Instant::now() + DRAIN_BUDGET;
@@ -58,7 +60,7 @@ pub async fn run(running: &Running, jobs: u32) -> Result<ExitCode, DevError> {
     }
     let totals = running.worker.lock().expect("totals lock").clone();
     eprintln!("{}", summary(&running.receiver, &totals));
-    let expected = jobs as usize + APIMP_TASKS;
+    let expected = jobs as usize + WATCHED_JOBS + APIMP_TASKS;
     let ok = delivered.gave_up == 0 && totals.published == expected && totals.dead_lettered == 0;
     if ok {
         eprintln!("genhook dev --demo: every job was reconciled and published exactly once");
@@ -69,6 +71,22 @@ pub async fn run(running: &Running, jobs: u32) -> Result<ExitCode, DevError> {
             totals.published, totals.dead_lettered, delivered.gave_up
         )))
     }
+}
+
+/// Katalo jobs the demo publishes through their watch alone.
+const WATCHED_JOBS: usize = 1;
+
+/// Creates a Katalo job whose webhook is never sent (as if the endpoint had been down
+/// past Katalo's retries) and registers it with a watch: the poller publishes it.
+async fn watched_katalo_job(running: &Running, sim: &KataloSimulator) -> Result<(), DevError> {
+    let spec = JobSpec { outcome: JobOutcome::Completed, runs_for: Duration::from_millis(1500), reference: None };
+    let job = sim.create_job(spec);
+    let horizon = genhook::providers::katalo::watch::DEFAULT_HORIZON;
+    genhook::providers::katalo::watch::watch(running.inbox_queue.as_ref(), &job, horizon, SystemClock.now())
+        .await
+        .map_err(|e| DevError::Demo(e.to_string()))?;
+    eprintln!("genhook dev --demo: Katalo job {job} watched only (its webhook never comes; the poller publishes it)");
+    Ok(())
 }
 
 /// APIMP tasks the demo runs: one with a callback, one polling-only.

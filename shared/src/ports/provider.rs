@@ -155,12 +155,23 @@ pub struct WorkContext {
     pub now: OffsetDateTime,
     /// The worker's retry delays (for retries and poll schedules).
     pub backoff: Backoff,
+    /// The key's poll chain position under the worker lease (0 before the lease).
+    pub poll_seq: u32,
 }
 
 impl WorkContext {
     /// The backoff delay for this receive.
     pub fn retry_delay(&self) -> Duration {
         self.backoff.delay(self.receive_count)
+    }
+
+    /// The chain position a message that reschedules itself continues from: a poll
+    /// continues from its own number; a message that starts polling (poll 0: a webhook
+    /// or a registration) takes the chain over from where the key's chain is, so the
+    /// chain another message started on the same key (a watch, an earlier webhook) ends
+    /// at its next poll and exactly one chain lives on.
+    pub fn chain_from(&self, polls: u32) -> u32 {
+        if polls == 0 { self.poll_seq } else { polls }
     }
 }
 

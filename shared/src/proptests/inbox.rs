@@ -6,7 +6,7 @@ use crate::domain::inbox::{Envelope, MAX_POLLS};
 use crate::domain::watch::Watch;
 use crate::providers::apimp::Upstream;
 use crate::providers::apimp::message::{ApimpMessage, ApimpWatchMessage};
-use crate::providers::katalo::message::{KataloMessage, KataloWebhookMessage};
+use crate::providers::katalo::message::{KataloMessage, KataloWatchMessage, KataloWebhookMessage};
 
 /// One provider's inbox message.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,7 +18,7 @@ enum InboxMessage {
 impl InboxMessage {
     fn to_json(&self) -> String {
         match self {
-            Self::Katalo(KataloMessage::Webhook(m)) => m.to_json(),
+            Self::Katalo(m) => m.to_json(),
             Self::Apimp(m) => m.to_json(),
         }
     }
@@ -63,6 +63,15 @@ fn message() -> impl Strategy<Value = InboxMessage> {
                     horizon_at,
                 }))
             }),
+        (any::<String>(), any::<i64>(), 0..=MAX_POLLS).prop_map(|(job_id, horizon_at, polls)| {
+            InboxMessage::Katalo(KataloMessage::Watch(KataloWatchMessage {
+                dedupe_key: format!("katalo#{job_id}#job"),
+                job_id,
+                registered_at: "2026-11-23T12:00:00Z".into(),
+                horizon_at,
+                polls,
+            }))
+        }),
         (
             any::<String>(),
             any::<String>(),

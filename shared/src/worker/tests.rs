@@ -20,6 +20,8 @@ use crate::providers::katalo::reconcile::{DEFAULT_POLL_HORIZON, KataloReconciler
 
 const NOW: OffsetDateTime = datetime!(2026-11-23 12:00:00 UTC);
 const KEY: &str = "katalo#job_1#generation.completed";
+/// The key the job is published under (its webhooks and watch alike).
+const JOB_KEY: &str = "katalo#job_1#job";
 
 /// Answers `get_job` from a script, one answer per call; the last one repeats.
 #[derive(Default)]
@@ -125,7 +127,7 @@ async fn publishes_the_reconciled_event_once() {
     assert_eq!(e["received_at"], "2026-11-23T11:59:00Z");
     assert_eq!(e["reconciled_at"], "2026-11-23T12:00:00Z");
     assert_eq!(e["event_id"], event_id(KEY));
-    let rec = rig.store.record(KEY).unwrap();
+    let rec = rig.store.record(JOB_KEY).unwrap();
     assert_eq!(rec.status, RecordStatus::Published);
     assert_eq!(rec.event_id.as_deref(), Some(event_id(KEY).as_str()));
 
@@ -150,28 +152,37 @@ async fn a_running_job_is_rescheduled_not_retried() {
     assert_eq!(next["horizon_at"].as_i64(), Some(NOW.unix_timestamp() + 24 * 3600));
     let delay = sent[0].delay.unwrap();
     assert!(delay >= Duration::from_secs(5) && delay <= Duration::from_secs(10), "{delay:?}");
-    let rec = rig.store.record(KEY).unwrap();
+    let rec = rig.store.record(JOB_KEY).unwrap();
     assert_eq!(rec.work_token, None, "the lease is released for the next poll");
     assert_eq!(rec.poll_seq, 1, "the chain moved on");
     assert!(rec.last_error.as_deref().unwrap().starts_with("job is still processing"));
     assert!(rig.outbox.messages().is_empty());
 
-    // The same message again (its deletion was lost): the chain has moved past it, so it
-    // schedules nothing and the chain does not fork.
+    // The same message again (its deletion was lost, or a second webhook or a watch of
+    // the job): a message that starts polling takes the chain over (poll 2)...
     let again = rig.worker.process_batch(vec![record("m1", "generation.completed", 4)]).await;
-    assert_eq!((again.failed.len(), again.rescheduled, again.skipped), (0, 0, 1), "{again:?}");
-    assert_eq!(rig.inbox.messages().len(), 1);
+    assert_eq!((again.failed.len(), again.rescheduled), (0, 1), "{again:?}");
+    let sent = rig.inbox.messages();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(serde_json::from_str::<Value>(&sent[1].body).unwrap()["polls"].as_u64(), Some(2));
+    assert_eq!(rig.store.record(JOB_KEY).unwrap().poll_seq, 2);
 
-    // The scheduled poll goes on while the job runs.
-    let poll = InboxRecord {
-        message_id: "m2".into(),
-        receipt_handle: "rh-m2".into(),
-        body: sent[0].body.clone(),
+    // ...so the poll scheduled first is stale: it schedules nothing, and the chain does
+    // not fork.
+    let poll = |id: &str, body: &str| InboxRecord {
+        message_id: id.into(),
+        receipt_handle: format!("rh-{id}"),
+        body: body.into(),
         receive_count: 1,
     };
-    let report = rig.worker.process_batch(vec![poll]).await;
+    let stale = rig.worker.process_batch(vec![poll("m2", &sent[0].body)]).await;
+    assert_eq!((stale.failed.len(), stale.rescheduled, stale.skipped), (0, 0, 1), "{stale:?}");
+    assert_eq!(rig.inbox.messages().len(), 2);
+
+    // The live poll goes on while the job runs.
+    let report = rig.worker.process_batch(vec![poll("m3", &sent[1].body)]).await;
     assert_eq!(report.rescheduled, 1, "{report:?}");
-    assert_eq!(rig.store.record(KEY).unwrap().poll_seq, 2);
+    assert_eq!(rig.store.record(JOB_KEY).unwrap().poll_seq, 3);
 }
 
 #[tokio::test]
@@ -225,7 +236,7 @@ async fn permanent_errors_go_to_the_dlq_with_the_reason() {
     assert_eq!(dead[0].body, record("m1", "generation.completed", 1).body, "the original message, for redrive");
     let reason = dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap();
     assert!(reason.1.contains("404") && reason.1.contains("no such job"), "{reason:?}");
-    assert!(rig.store.record(KEY).unwrap().last_error.unwrap().contains("404"));
+    assert!(rig.store.record(JOB_KEY).unwrap().last_error.unwrap().contains("404"));
 }
 
 #[tokio::test]
@@ -293,7 +304,7 @@ async fn unknown_event_types_are_forwarded_with_the_current_state() {
 async fn a_record_leased_by_another_worker_waits() {
     let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
     let mut rec = Claim {
-        key: KEY.into(),
+        key: JOB_KEY.into(),
         claim_id: "c".into(),
         lease_until_ms: 0,
         expires_at: NOW.unix_timestamp() + 3600,
@@ -308,7 +319,7 @@ async fn a_record_leased_by_another_worker_waits() {
     let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
     assert_eq!(report.failed.len(), 1);
     assert_eq!(rig.inbox.delays()[0].1, Duration::from_secs(30));
-    assert_eq!(rig.store.record(KEY).unwrap().work_token.as_deref(), Some("other"), "not ours to release");
+    assert_eq!(rig.store.record(JOB_KEY).unwrap().work_token.as_deref(), Some("other"), "not ours to release");
 }
 
 #[tokio::test]
@@ -317,7 +328,7 @@ async fn outbox_outage_retries_and_keeps_the_record_unpublished() {
     rig.outbox.fail.store(true, std::sync::atomic::Ordering::SeqCst);
     let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
     assert_eq!((report.published, report.failed.len()), (0, 1));
-    assert_ne!(rig.store.record(KEY).unwrap().status, RecordStatus::Published);
+    assert_ne!(rig.store.record(JOB_KEY).unwrap().status, RecordStatus::Published);
     rig.outbox.fail.store(false, std::sync::atomic::Ordering::SeqCst);
     let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 2)]).await;
     assert_eq!(report.published, 1);
@@ -387,9 +398,77 @@ async fn no_provider_call_starts_that_could_outlast_the_invocation() {
     assert_eq!(api.calls(), 0, "no call was started");
     let delays = rig.inbox.delays();
     assert!(delays[0].1 <= Duration::from_secs(5), "it comes back soon: {delays:?}");
-    assert_eq!(rig.store.record(KEY).map(|r| r.work_token), Some(None), "no lease left behind");
+    assert_eq!(rig.store.record(JOB_KEY).map(|r| r.work_token), Some(None), "no lease left behind");
     // With time enough, the same record is published.
     let report =
         rig.worker.process_batch_by(vec![record("m1", "generation.completed", 2)], Some(now_ms + 60_000)).await;
     assert_eq!(report.published, 1, "{report:?}");
+}
+
+fn watch_record(id: &str, body: String) -> InboxRecord {
+    InboxRecord { message_id: id.into(), receipt_handle: format!("rh-{id}"), body, receive_count: 1 }
+}
+
+fn registration() -> String {
+    let m = crate::providers::katalo::watch::registration("job_1", Duration::from_secs(3600), NOW).unwrap();
+    m.outgoing(None).body
+}
+
+#[tokio::test]
+async fn a_watched_job_whose_webhook_never_comes_is_published_by_its_polls() {
+    let api = ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[])), Ok(succeeded())]);
+    let rig = rig(api.clone());
+    let report = rig.worker.process_batch(vec![watch_record("w0", registration())]).await;
+    assert_eq!((report.rescheduled, report.published), (1, 0), "{report:?}");
+    let poll = rig.inbox.messages()[0].clone();
+    let next: Value = serde_json::from_str(&poll.body).unwrap();
+    assert_eq!((next["type"].as_str(), next["polls"].as_u64()), (Some("katalo.watch"), Some(1)));
+    assert!(poll.delay.is_some_and(|d| d > Duration::ZERO));
+
+    let report = rig.worker.process_batch(vec![watch_record("w1", poll.body)]).await;
+    assert_eq!(report.published, 1, "{report:?}");
+    let e = &published(&rig)[0];
+    // Exactly what the webhook would have published (same type, same id).
+    assert_eq!((e["type"].as_str(), e["status"].as_str()), (Some("generation.completed"), Some("succeeded")));
+    assert_eq!(e["event_id"], event_id(KEY));
+    assert_eq!(e["received_at"], "2026-11-23T12:00:00Z", "received_at is the registration's");
+    assert_eq!(e["metadata"], json!({"from": "api"}));
+    assert_eq!(rig.store.record(JOB_KEY).unwrap().status, RecordStatus::Published);
+    assert_eq!(api.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_webhook_and_a_watch_of_one_job_publish_one_event() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    // Both in one batch (they race for the job's lease), then each again.
+    let batch = vec![record("m1", "generation.completed", 1), watch_record("w0", registration())];
+    let report = rig.worker.process_batch(batch).await;
+    let later = rig.worker.process_batch(vec![watch_record("w0", registration())]).await;
+    let last = rig.worker.process_batch(vec![record("m1", "generation.completed", 2)]).await;
+    let total = |f: fn(&BatchReport) -> usize| f(&report) + f(&later) + f(&last);
+    assert_eq!(total(|r| r.published), 1, "{report:?} {later:?} {last:?}");
+    assert_eq!(published(&rig).len(), 1);
+    assert_eq!(published(&rig)[0]["event_id"], event_id(KEY));
+    // A failed job publishes generation.failed once, whichever path reads it.
+    let rig = rig_failed();
+    let report = rig.worker.process_batch(vec![watch_record("w0", registration())]).await;
+    let again = rig.worker.process_batch(vec![record("m1", "generation.failed", 1)]).await;
+    assert_eq!((report.published, again.published, again.skipped), (1, 0, 1));
+    assert_eq!(published(&rig)[0]["event_id"], event_id("katalo#job_1#generation.failed"));
+}
+
+fn rig_failed() -> Rig {
+    rig(ScriptedApi::new(vec![Ok(job("failed", JobState::Failed, &[]))]))
+}
+
+#[tokio::test]
+async fn a_watch_past_its_horizon_is_dead_lettered_with_the_reason() {
+    let rig = rig(ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[]))]));
+    let mut m = crate::providers::katalo::watch::registration("job_1", Duration::ZERO, NOW).unwrap();
+    m.polls = 3;
+    let report = rig.worker.process_batch(vec![watch_record("w3", m.outgoing(None).body)]).await;
+    assert_eq!(report.dead_lettered, 1, "{report:?}");
+    let dead = rig.dlq.messages();
+    let reason = &dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1;
+    assert!(reason.contains("polling horizon passed; job job_1 is still processing"), "{reason}");
 }

@@ -21,8 +21,9 @@ use genhook::adapters::memory::{MemoryQueue, MemoryQueueSettings, MemoryStore};
 use genhook::domain::backoff::Backoff;
 use genhook::domain::clock::{Clock, ManualClock};
 use genhook::domain::dedupe::{RecordStatus, dedupe_key, event_id};
-use genhook::ports::QueueConsumer;
+use genhook::ports::{Queue, QueueConsumer};
 use genhook::providers::apimp::Apimp;
+use genhook::providers::katalo::message::publish_key;
 use genhook::providers::katalo::reconcile::KataloReconciler;
 use genhook::providers::katalo::source::KataloSource;
 use genhook::receiver::{self, Receiver, ReceiverSettings};
@@ -49,6 +50,8 @@ pub struct Stats {
     pub deliveries: u64,
     /// Jobs whose webhook was acknowledged with 2xx at least once.
     pub acked_jobs: u64,
+    /// Published jobs that were watched from creation.
+    pub watched_jobs: u64,
     /// Events on the outbox.
     pub events: u64,
     /// Extra copies of an event (the documented at-least-once window).
@@ -66,6 +69,7 @@ impl Stats {
     pub fn add(&mut self, s: &Stats) {
         self.deliveries += s.deliveries;
         self.acked_jobs += s.acked_jobs;
+        self.watched_jobs += s.watched_jobs;
         self.events += s.events;
         self.republished += s.republished;
         self.calls += s.calls;
@@ -118,6 +122,10 @@ struct World {
     worker: Worker,
     jobs: Vec<SimJob>,
     acked: BTreeSet<usize>,
+    /// Jobs registered with a watch (`katalo.watch`) when they were created.
+    watched: BTreeSet<usize>,
+    /// Their registrations, queued when the schedule starts.
+    registrations: Vec<genhook::ports::OutgoingMessage>,
     pending: Vec<Delivery>,
     stats: Stats,
 }
@@ -149,7 +157,18 @@ impl World {
             })
             .collect();
         let mut pending = Vec::new();
+        let (mut watched, mut registrations) = (BTreeSet::new(), Vec::new());
         for (i, job) in jobs.iter().enumerate() {
+            // Some jobs are watched from creation; some of those never get their webhook
+            // (the endpoint was down past Katalo's retries): the poller alone publishes them.
+            let (watch, lost) = chaos.with_rng(|r| (r.random_bool(0.4), r.random_bool(0.3)));
+            if watch {
+                let horizon = Duration::from_secs(6 * 3600);
+                if let Ok(m) = genhook::providers::katalo::watch::registration(&job.job_id, horizon, clock.now()) {
+                    watched.insert(i);
+                    registrations.push(m.outgoing(None));
+                }
+            }
             let event_type = if job.succeeds { "generation.completed" } else { "generation.failed" };
             let body =
                 serde_json::json!({"event_type": event_type, "job_id": job.job_id, "reference": format!("ref-{i}")})
@@ -158,14 +177,16 @@ impl World {
             // The webhook is a hint: it may even arrive a little before the API agrees.
             let early = chaos.with_rng(|r| if r.random_bool(0.2) { r.random_range(1_000..20_000i64) } else { 0 });
             let signature = sign_hex(SECRET.as_bytes(), &body);
-            pending.push(Delivery {
-                job: i,
-                body: body.clone(),
-                signature,
-                forged: false,
-                attempts: 0,
-                due_ms: job.done_at_ms - early,
-            });
+            if !(watch && lost) {
+                pending.push(Delivery {
+                    job: i,
+                    body: body.clone(),
+                    signature,
+                    forged: false,
+                    attempts: 0,
+                    due_ms: job.done_at_ms - early,
+                });
+            }
             // A forgery of the same job, with a different body: must never be queued.
             if chaos.with_rng(|r| r.random_bool(0.2)) {
                 let forged = serde_json::json!({"event_type": "generation.completed", "job_id": job.job_id, "reference": "forged"}).to_string().into_bytes();
@@ -227,6 +248,8 @@ impl World {
             worker,
             jobs,
             acked: BTreeSet::new(),
+            watched,
+            registrations,
             pending,
             stats: Stats::default(),
         }
@@ -364,12 +387,12 @@ impl World {
             let event_type = if job.succeeds { "generation.completed" } else { "generation.failed" };
             let key = dedupe_key("katalo", &job.job_id, event_type);
             let copies = by_job.get(&job.job_id).map(Vec::as_slice).unwrap_or_default();
-            // 1. Every acknowledged delivery is published.
-            if self.acked.contains(&i) && copies.is_empty() {
+            // 1. Every acknowledged delivery, and every watched job, is published.
+            if (self.acked.contains(&i) || self.watched.contains(&i)) && copies.is_empty() {
                 return Err(format!(
-                    "{} was acknowledged but never published (record: {:?})",
+                    "{} was acknowledged or watched but never published (record: {:?})",
                     job.job_id,
-                    self.store.record(&key)
+                    self.store.record(&publish_key(&job.job_id))
                 ));
             }
             // 2. Once, unless a copy left before the PUBLISHED mark was written (the
@@ -384,12 +407,13 @@ impl World {
             }
             if !copies.is_empty() {
                 stats.acked_jobs += u64::from(self.acked.contains(&i));
+                stats.watched_jobs += u64::from(self.watched.contains(&i));
                 stats.events += 1;
                 stats.republished += copies.len() as u64 - 1;
                 // Weakened on purpose: when every try of the PUBLISHED mark failed, the
                 // record stays ENQUEUED, which still answers later deliveries as
                 // duplicates until it expires.
-                match self.store.record(&key) {
+                match self.store.record(&publish_key(&job.job_id)) {
                     Some(r) if matches!(r.status, RecordStatus::Published | RecordStatus::Enqueued) => {}
                     other => return Err(format!("{} published but its record is {other:?}", job.job_id)),
                 }
@@ -435,6 +459,12 @@ impl World {
 /// every run.
 pub async fn run_schedule(seed: u64, fault_rate: f64) -> Result<Stats, Failure> {
     let mut world = World::new(seed, fault_rate);
+    // The user registers the watched jobs (a failed send would be retried by them).
+    for m in std::mem::take(&mut world.registrations) {
+        if let Err(e) = world.inbox.send(m).await {
+            return Err(Failure { seed, what: format!("registration refused: {e}"), trace: vec![] });
+        }
+    }
     let chaos_until = world.clock.now_ms() + 2 * 3600 * 1000;
     let fail = |world: &World, what: String| Failure { seed, what, trace: world.chaos.trace() };
     if let Err(what) = world.run(chaos_until, 20_000).await {

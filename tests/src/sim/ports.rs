@@ -124,7 +124,8 @@ impl FaultyQueue {
             let e = crate::schema::parse_event(&m.body);
             let job_id = e["job_id"].as_str().unwrap_or_default().to_string();
             let event_type = e["type"].as_str().unwrap_or_default().to_string();
-            let key = genhook::domain::dedupe::dedupe_key("katalo", &job_id, &event_type);
+            // Recorded under the job's key (its webhooks and watch alike).
+            let key = genhook::providers::katalo::message::publish_key(&job_id);
             let after_published = store.record(&key).is_some_and(|r| r.status == RecordStatus::Published);
             self.chaos.note(format!("outbox <- {key}{}", if after_published { " (ALREADY PUBLISHED)" } else { "" }));
             log.lock().unwrap_or_else(|p| p.into_inner()).push(Publication {

@@ -139,12 +139,13 @@ impl Reconciliation for ApimpTask {
                         reason: format!("polling horizon passed; task {} is still {}", m.watch.task_id, task.status),
                     });
                 }
-                let polls = m.polls.saturating_add(1);
+                let from = cx.chain_from(m.polls);
+                let polls = from.saturating_add(1);
                 let delay = cx.backoff.delay(polls).min(MAX_DELAY);
                 let next = ApimpWatchMessage { polls, ..m.clone() };
                 Step::Reschedule {
                     message: Box::new(watch_message(&next, Some(delay))),
-                    from: m.polls,
+                    from,
                     reason: format!(
                         "task is still {}; poll {} in {} s",
                         task.status,

@@ -1,12 +1,14 @@
-//! Katalo's inbox message: `katalo.webhook`, a verified webhook as the receiver enqueued
-//! it, and each scheduled poll of its job (the same message with its poll number).
+//! Katalo's inbox messages: `katalo.webhook`, a verified webhook as the receiver enqueued
+//! it, and each scheduled poll of its job (the same message with its poll number);
+//! `katalo.watch`, a job registered right after it was created (the safety net for a
+//! webhook that never comes), and each poll of it.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::dedupe::body_sha256;
+use crate::domain::dedupe::{body_sha256, dedupe_key};
 use crate::domain::inbox::{bounded_polls, is_zero, to_json};
 use crate::ports::OutgoingMessage;
 
@@ -19,6 +21,54 @@ pub enum KataloMessage {
     /// A verified Katalo webhook delivery (or a poll of its job).
     #[serde(rename = "katalo.webhook")]
     Webhook(KataloWebhookMessage),
+    /// A registered job (or a poll of it).
+    #[serde(rename = "katalo.watch")]
+    Watch(KataloWatchMessage),
+}
+
+impl KataloMessage {
+    /// JSON text of the message.
+    pub fn to_json(&self) -> String {
+        to_json(self)
+    }
+}
+
+/// The key every path that can publish a job's terminal event works under (its
+/// `generation.completed|failed` webhooks and its watch's polls alike), so one job
+/// publishes once.
+pub fn publish_key(job_id: &str) -> String {
+    dedupe_key(PROVIDER, job_id, "job")
+}
+
+/// `katalo.watch`: polls job `job_id` until it is terminal or `horizon_at` passes and
+/// publishes it as its webhook would have been. Send it with [`super::watch::watch`] or
+/// `genhook watch --provider katalo`; the worker re-sends it, delayed, for each poll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KataloWatchMessage {
+    /// [`publish_key`] of the job.
+    pub dedupe_key: String,
+    /// Katalo's job id.
+    pub job_id: String,
+    /// When the job was registered (RFC 3339): the event's `received_at`.
+    pub registered_at: String,
+    /// Polling stops after this instant (epoch s).
+    pub horizon_at: i64,
+    /// Polls made so far (0 for the registration itself).
+    #[serde(default, deserialize_with = "bounded_polls")]
+    pub polls: u32,
+}
+
+impl KataloWatchMessage {
+    /// The queue message for the registration (`delay` None) or a later poll.
+    pub fn outgoing(&self, delay: Option<Duration>) -> OutgoingMessage {
+        OutgoingMessage {
+            body: KataloMessage::Watch(self.clone()).to_json(),
+            attributes: vec![("provider".into(), PROVIDER.into()), ("message_type".into(), "katalo.watch".into())],
+            group_id: Some(self.dedupe_key.clone()),
+            dedup_id: Some(body_sha256(format!("{}#watch{}", self.dedupe_key, self.polls).as_bytes())),
+            delay,
+        }
+    }
 }
 
 /// A verified Katalo webhook, as the receiver enqueued it.
@@ -46,7 +96,7 @@ pub struct KataloWebhookMessage {
 impl KataloWebhookMessage {
     /// JSON text of the message (tagged `katalo.webhook`).
     pub fn to_json(&self) -> String {
-        to_json(&KataloMessage::Webhook(self.clone()))
+        KataloMessage::Webhook(self.clone()).to_json()
     }
 
     /// A scheduled poll of the job: this message, due after `delay`.
@@ -77,8 +127,10 @@ mod tests {
         assert!(serde_json::from_str::<KataloMessage>(&message("4294967295")).is_err());
         assert!(serde_json::from_str::<KataloMessage>(&message(&(MAX_POLLS + 1).to_string())).is_err());
         assert!(serde_json::from_str::<KataloMessage>(&message("-1")).is_err());
-        let KataloMessage::Webhook(m) =
-            serde_json::from_str::<KataloMessage>(&message(&MAX_POLLS.to_string())).unwrap();
+        let Ok(KataloMessage::Webhook(m)) = serde_json::from_str::<KataloMessage>(&message(&MAX_POLLS.to_string()))
+        else {
+            panic!("a webhook message")
+        };
         assert_eq!(m.polls, MAX_POLLS);
         assert_eq!(serde_json::from_str::<KataloMessage>(&m.to_json()).unwrap(), KataloMessage::Webhook(m));
     }

@@ -1,7 +1,8 @@
 //! Katalo: signed `generation.*` webhooks and `GET /api/v1/generations/{job_id}`.
 //!
 //! - [`source`]: the route and its signature check; [`webhook`]: the body's fields.
-//! - [`message`]: the `katalo.webhook` inbox message; [`reconcile`]: the worker's side.
+//! - [`message`]: the `katalo.webhook` and `katalo.watch` inbox messages; [`watch`]: the
+//!   registration of a job (the safety net); [`reconcile`]: the worker's side.
 //! - [`api`]: the job API client; [`job`]: its tolerant job parser.
 //!
 //! Variables: `KATALO_WEBHOOK_SECRET` (+ `_PREVIOUS`) turn the route on;
@@ -20,6 +21,7 @@ pub mod job;
 pub mod message;
 pub mod reconcile;
 pub mod source;
+pub mod watch;
 pub mod webhook;
 
 /// The provider name used in dedupe keys and events.

@@ -1,8 +1,15 @@
 //! Katalo's reconciling side: the webhook is a hint, `GET /api/v1/generations/{job_id}`
-//! the truth. A known event type (`generation.completed|failed`) waits for the job to be
-//! terminal, polling it (the message re-sent with a delay and its poll number) until
-//! `KATALO_POLL_HORIZON_SECS` after the first poll; an unknown type is forwarded with the
-//! job as it is now.
+//! the truth.
+//!
+//! - A `generation.completed|failed` webhook and a watch (`katalo.watch`) both wait for
+//!   the job to be terminal, polling it (the message re-sent with a delay and its poll
+//!   number) until their horizon (`KATALO_POLL_HORIZON_SECS` after a webhook's first poll;
+//!   the registration's own for a watch). Both work under the job's key
+//!   ([`publish_key`]): whichever finds the job terminal first publishes, the other finds
+//!   it published. The event is `generation.completed` or `generation.failed` by the
+//!   job's state, its id keyed by job and type, whichever path published it.
+//! - A webhook of another event type is forwarded under its own key with the job as it
+//!   is now.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,22 +21,24 @@ use time::OffsetDateTime;
 use crate::domain::event::{NormalizedEvent, terminal_type};
 use crate::domain::job::{Job, JobState};
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
-use crate::ports::{JobApi, JobApiError, MAX_DELAY};
+use crate::ports::{JobApi, JobApiError, MAX_DELAY, OutgoingMessage};
 
-use super::message::{KataloMessage, KataloWebhookMessage};
+use super::message::{KataloMessage, KataloWatchMessage, KataloWebhookMessage, publish_key};
 use super::{COMPLETED, FAILED, PROVIDER};
 
-/// How long a job still running is polled by default (`KATALO_POLL_HORIZON_SECS`).
+/// How long a job still running is polled by default after a webhook
+/// (`KATALO_POLL_HORIZON_SECS`).
 pub const DEFAULT_POLL_HORIZON: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// Reconciles `katalo.webhook` messages with Katalo's job API.
+/// Reconciles `katalo.*` messages with Katalo's job API.
 pub struct KataloReconciler {
     api: Arc<dyn JobApi>,
     poll_horizon: Duration,
 }
 
 impl KataloReconciler {
-    /// Reads jobs through `api`; polls a running job for `poll_horizon` from its first poll.
+    /// Reads jobs through `api`; polls a running job for `poll_horizon` from a webhook's
+    /// first poll.
     pub fn new(api: Arc<dyn JobApi>, poll_horizon: Duration) -> Self {
         Self { api, poll_horizon }
     }
@@ -42,39 +51,69 @@ impl Reconciler for KataloReconciler {
     }
 
     async fn prepare(&self, body: &str, _cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
-        let KataloMessage::Webhook(msg) = Step::parse_message(body)?;
-        Ok(Box::new(KataloJob { api: self.api.clone(), poll_horizon: self.poll_horizon, msg }))
+        let (key, path) = match Step::parse_message(body)? {
+            KataloMessage::Webhook(msg) => {
+                let known = msg.event_type == COMPLETED || msg.event_type == FAILED;
+                // The key is derived here, never taken from the message.
+                let key = if known { publish_key(&msg.job_id) } else { msg.dedupe_key.clone() };
+                (key, Path::Webhook { known, msg })
+            }
+            KataloMessage::Watch(msg) => (publish_key(&msg.job_id), Path::Watch(msg)),
+        };
+        Ok(Box::new(KataloJob { api: self.api.clone(), poll_horizon: self.poll_horizon, key, path }))
     }
 }
 
-/// One webhook's (or poll's) reconciliation.
+/// How the job came to be read.
+enum Path {
+    /// A webhook (or a poll after one); `known`: a `generation.completed|failed` one.
+    Webhook { known: bool, msg: KataloWebhookMessage },
+    /// A registration (or a poll of it).
+    Watch(KataloWatchMessage),
+}
+
+/// One message's reconciliation.
 struct KataloJob {
     api: Arc<dyn JobApi>,
     poll_horizon: Duration,
-    msg: KataloWebhookMessage,
+    key: String,
+    path: Path,
 }
 
 impl KataloJob {
-    fn known(&self) -> bool {
-        self.msg.event_type == COMPLETED || self.msg.event_type == FAILED
+    fn job_id(&self) -> &str {
+        match &self.path {
+            Path::Webhook { msg, .. } => &msg.job_id,
+            Path::Watch(msg) => &msg.job_id,
+        }
     }
 
     /// The next poll of a job still running, or the dead letter past the horizon.
     fn next_poll(&self, status: &str, cx: &WorkContext) -> Step {
-        let msg = &self.msg;
         let now = cx.now.unix_timestamp();
-        let horizon = i64::try_from(self.poll_horizon.as_secs()).unwrap_or(i64::MAX);
-        let horizon_at = msg.horizon_at.unwrap_or_else(|| now.saturating_add(horizon));
+        let (polls, horizon_at) = match &self.path {
+            Path::Webhook { msg, .. } => {
+                let horizon = i64::try_from(self.poll_horizon.as_secs()).unwrap_or(i64::MAX);
+                (msg.polls, msg.horizon_at.unwrap_or_else(|| now.saturating_add(horizon)))
+            }
+            Path::Watch(msg) => (msg.polls, msg.horizon_at),
+        };
         if now >= horizon_at {
-            return Step::Dead { reason: format!("polling horizon passed; job {} is still {status}", msg.job_id) };
+            return Step::Dead { reason: format!("polling horizon passed; job {} is still {status}", self.job_id()) };
         }
-        let polls = msg.polls.saturating_add(1);
-        let delay = cx.backoff.delay(polls).min(MAX_DELAY);
-        let next = KataloWebhookMessage { polls, horizon_at: Some(horizon_at), ..msg.clone() };
+        let from = cx.chain_from(polls);
+        let next = from.saturating_add(1);
+        let delay = cx.backoff.delay(next).min(MAX_DELAY);
+        let message: OutgoingMessage = match &self.path {
+            Path::Webhook { msg, .. } => {
+                KataloWebhookMessage { polls: next, horizon_at: Some(horizon_at), ..msg.clone() }.poll_message(delay)
+            }
+            Path::Watch(msg) => KataloWatchMessage { polls: next, ..msg.clone() }.outgoing(Some(delay)),
+        };
         Step::Reschedule {
-            message: Box::new(next.poll_message(delay)),
-            from: msg.polls,
-            reason: format!("job is still {status}; poll {} in {} s", polls.saturating_add(1), delay.as_secs()),
+            message: Box::new(message),
+            from,
+            reason: format!("job is still {status}; poll {} in {} s", next.saturating_add(1), delay.as_secs()),
         }
     }
 }
@@ -82,21 +121,28 @@ impl KataloJob {
 #[async_trait]
 impl Reconciliation for KataloJob {
     fn key(&self) -> &str {
-        &self.msg.dedupe_key
+        &self.key
     }
 
     async fn read(&self) -> Result<Job, JobApiError> {
-        self.api.get_job(&self.msg.job_id).await
+        self.api.get_job(self.job_id()).await
     }
 
     fn assess(&self, job: &Job, cx: &WorkContext) -> Option<Step> {
-        // Unknown event types are forwarded with the job as it is now; known ones wait
-        // for a terminal state.
-        (self.known() && !job.state.is_terminal()).then(|| self.next_poll(&job.status, cx))
+        // Unknown event types are forwarded with the job as it is now; known ones and
+        // watches wait for a terminal state.
+        let waits = !matches!(self.path, Path::Webhook { known: false, .. });
+        (waits && !job.state.is_terminal()).then(|| self.next_poll(&job.status, cx))
     }
 
     fn event(&self, job: Job, now: OffsetDateTime) -> NormalizedEvent {
-        katalo_event(&self.msg, job, self.known(), now)
+        match &self.path {
+            Path::Webhook { known, msg } => katalo_event(msg, job, *known, now),
+            Path::Watch(msg) => {
+                let event_type = terminal_type(job.state);
+                NormalizedEvent::for_job(PROVIDER, &msg.job_id, event_type, job, msg.registered_at.clone(), now)
+            }
+        }
     }
 }
 

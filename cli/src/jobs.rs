@@ -1,0 +1,110 @@
+//! Commands on one provider job: `genhook watch` registers a job right after it was
+//! created, so it is published even if its webhook or callback never comes.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use genhook::domain::clock::{Clock, SystemClock};
+use genhook::providers::apimp::Upstream;
+
+use genhook::providers::katalo::watch::DEFAULT_HORIZON;
+
+use crate::apimp::parse_upstream;
+use crate::backend::{BackendArgs, BackendError};
+
+/// What can go wrong in the job commands.
+#[derive(Debug, thiserror::Error)]
+pub enum JobsError {
+    /// A Katalo registration was refused.
+    #[error("{0}")]
+    Katalo(#[from] genhook::providers::katalo::watch::WatchError),
+    /// An APIMP registration was refused.
+    #[error("{0}")]
+    Apimp(#[from] genhook::providers::apimp::watch::WatchError),
+    /// The arguments do not fit the provider.
+    #[error("{0}")]
+    Usage(String),
+    /// The backend cannot be opened.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
+/// The providers whose jobs can be watched.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchProvider {
+    /// Katalo: the job id from `POST /api/v1/generations`.
+    Katalo,
+    /// APIMP: the task id from the submit response, with the callback URL's reference.
+    Apimp,
+}
+
+/// `genhook watch` arguments.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  genhook watch --provider katalo --job-id job_01JX                     # a Katalo job, in case its webhook never comes
+  genhook watch --ref order-42 --task-id task_01HF8Z --upstream kling   # an APIMP task that calls back
+  genhook watch --ref render-9 --task-id task_01HF90                    # an APIMP polling-only task (Sora, Veo, ...)
+  genhook watch --aws --provider katalo --job-id job_01JX               # on the deployed stack's inbox")]
+pub struct WatchArgs {
+    /// Whose job it is.
+    #[arg(long, value_enum, default_value = "apimp")]
+    pub provider: WatchProvider,
+    /// The provider's job id (APIMP: its task id).
+    #[arg(long, visible_alias = "task-id")]
+    pub job_id: String,
+    /// APIMP: the reference used in the callback URL (any reference, for polling-only tasks).
+    #[arg(long = "ref")]
+    pub reference: Option<String>,
+    /// APIMP: the upstream, when the task calls back.
+    #[arg(long, value_parser = parse_upstream)]
+    pub upstream: Option<Upstream>,
+    /// Stop polling after this many seconds [default: KATALO_WATCH_HORIZON_SECS or
+    /// APIMP_WATCH_HORIZON_SECS, else 86400].
+    #[arg(long)]
+    pub horizon_secs: Option<u64>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// Runs `genhook watch`: queues the registration on the inbox (one message).
+pub async fn watch_command(args: WatchArgs) -> Result<ExitCode, JobsError> {
+    let variable = match args.provider {
+        WatchProvider::Katalo => "KATALO_WATCH_HORIZON_SECS",
+        WatchProvider::Apimp => "APIMP_WATCH_HORIZON_SECS",
+    };
+    let horizon = match (args.horizon_secs, std::env::var(variable).ok()) {
+        (Some(secs), _) => secs,
+        (None, Some(text)) => {
+            text.trim().parse().map_err(|_| JobsError::Usage(format!("{variable} must be a number of seconds")))?
+        }
+        (None, None) => DEFAULT_HORIZON.as_secs(),
+    };
+    let horizon = Duration::from_secs(horizon);
+    let now = SystemClock.now();
+    match args.provider {
+        WatchProvider::Katalo => {
+            if args.reference.is_some() || args.upstream.is_some() {
+                return Err(JobsError::Usage(
+                    "--ref and --upstream are APIMP's; a Katalo job needs only --job-id".into(),
+                ));
+            }
+            genhook::providers::katalo::watch::registration(&args.job_id, horizon, now)?;
+            let backend = args.backend.open().await?;
+            let id =
+                genhook::providers::katalo::watch::watch(backend.inbox.as_ref(), &args.job_id, horizon, now).await?;
+            println!("watching Katalo job {} (registration {id})", args.job_id.trim());
+        }
+        WatchProvider::Apimp => {
+            let Some(reference) = args.reference else {
+                return Err(JobsError::Usage("an APIMP task needs --ref (the callback URL's reference)".into()));
+            };
+            let backend = args.backend.open().await?;
+            let inbox = backend.inbox.as_ref();
+            let id =
+                genhook::providers::apimp::watch::watch(inbox, &reference, &args.job_id, args.upstream, horizon, now)
+                    .await?;
+            println!("watching {} as {reference} (registration {id})", args.job_id);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
