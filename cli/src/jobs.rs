@@ -1,5 +1,6 @@
 //! Commands on one provider job: `genhook watch` registers a job right after it was
-//! created, so it is published even if its webhook or callback never comes.
+//! created, so it is published even if its webhook or callback never comes; `genhook
+//! refresh` asks for fresh output URLs of a finished job.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -21,6 +22,9 @@ pub enum JobsError {
     /// An APIMP registration was refused.
     #[error("{0}")]
     Apimp(#[from] genhook::providers::apimp::watch::WatchError),
+    /// The refresh request was refused.
+    #[error("{0}")]
+    Refresh(#[from] genhook::refresh::RequestError),
     /// The arguments do not fit the provider.
     #[error("{0}")]
     Usage(String),
@@ -106,5 +110,42 @@ pub async fn watch_command(args: WatchArgs) -> Result<ExitCode, JobsError> {
             println!("watching {} as {reference} (registration {id})", args.job_id);
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `genhook refresh` arguments.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  genhook refresh --provider katalo --job-id job_01JX                   # a generation.urls_refreshed event follows
+  genhook refresh --aws --provider apimp --job-id task_01HF8Z --request-id listing-42-view-7")]
+pub struct RefreshArgs {
+    /// Whose job it is (katalo, apimp, replicate).
+    #[arg(long)]
+    pub provider: String,
+    /// The provider's job id (APIMP: task id; Replicate: prediction id).
+    #[arg(long, visible_alias = "task-id")]
+    pub job_id: String,
+    /// Your id for this request: retrying with the same id publishes one event
+    /// [default: a new random id].
+    #[arg(long)]
+    pub request_id: Option<String>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// Runs `genhook refresh`: queues the request on the inbox (one message).
+pub async fn refresh_command(args: RefreshArgs) -> Result<ExitCode, JobsError> {
+    let names: Vec<&str> = genhook::providers::ALL.iter().map(|p| p.name()).collect();
+    if !names.contains(&args.provider.as_str()) {
+        return Err(JobsError::Usage(format!("unknown provider {:?}: use one of {}", args.provider, names.join(", "))));
+    }
+    let request_id = args.request_id.unwrap_or_else(genhook::domain::dedupe::random_id);
+    let now = SystemClock.now();
+    // Checked before the backend is opened, so bad ids never touch a queue.
+    genhook::refresh::message(&args.provider, &args.job_id, &request_id, now)
+        .map_err(genhook::refresh::RequestError::from)?;
+    let backend = args.backend.open().await?;
+    let id = genhook::refresh::request(backend.inbox.as_ref(), &args.provider, &args.job_id, &request_id, now).await?;
+    println!("refresh of {} job {} requested as {request_id} (message {id})", args.provider, args.job_id.trim());
     Ok(ExitCode::SUCCESS)
 }

@@ -43,6 +43,9 @@ enum Command {
     /// Register a job right after creating it: it is polled until terminal and published
     /// even if its webhook never comes (Katalo), or its callbacks are confirmed (APIMP).
     Watch(genhook_cli::jobs::WatchArgs),
+    /// Ask for fresh output URLs of a finished job: a generation.urls_refreshed event
+    /// follows (or a dead letter saying why not).
+    Refresh(genhook_cli::jobs::RefreshArgs),
     /// Print the x-katalo-signature (hex HMAC-SHA256) of a body.
     ///
     /// Example: genhook sign --secret "$KATALO_WEBHOOK_SECRET" body.json
@@ -313,6 +316,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Init(args) => Ok(genhook_cli::ops::init(args).await?),
         Command::CallbackUrl(args) => Ok(genhook_cli::apimp::callback_url(args)?),
         Command::Watch(args) => Ok(genhook_cli::jobs::watch_command(args).await?),
+        Command::Refresh(args) => Ok(genhook_cli::jobs::refresh_command(args).await?),
     }
 }
 

@@ -25,6 +25,7 @@ pub mod ports;
 pub mod providers;
 pub mod rate_limit;
 pub mod receiver;
+pub mod refresh;
 pub mod signature;
 pub mod signed_url;
 pub mod standard_webhooks;

@@ -12,7 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-const TOOLKIT: &[&str] = &["signature", "standard_webhooks", "signed_url", "http", "rate_limit", "webhook_body"];
+const TOOLKIT: &[&str] =
+    &["signature", "standard_webhooks", "signed_url", "http", "rate_limit", "webhook_body", "refresh"];
 
 /// The crate-level modules a file may name, by where the file is.
 fn allowed(rel: &str) -> Option<(String, Vec<String>)> {

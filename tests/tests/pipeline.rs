@@ -247,3 +247,41 @@ async fn a_webhook_and_a_watch_poll_race_to_one_event() {
     assert_eq!(jobs, ["job_race_0", "job_race_1", "job_race_2"], "one event per job");
     assert_eq!(h.aws.depth(&h.stack.inbox_dlq).await, 0);
 }
+
+#[tokio::test]
+async fn a_refresh_yields_fresh_urls_in_a_urls_refreshed_event() {
+    let h = Harness::new().await;
+    let job = "job_refresh";
+    h.katalo.script(job, vec![Answer::Job(succeeded(job, 3600))]);
+    assert_eq!(h.post(&webhook(job, "generation.completed")).await.0, 200);
+    h.drain().await;
+    let first = h.events().await;
+    assert_eq!(first.len(), 1);
+    // A second later the API signs a fresh URL (X-Amz-Date is whole seconds).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    h.katalo.script(job, vec![Answer::Job(succeeded(job, 7200))]);
+
+    let inbox = genhook::adapters::sqs::SqsQueue::new(h.aws.sqs.clone(), h.stack.inbox.clone());
+    let now = time::OffsetDateTime::now_utc();
+    genhook::refresh::request(&inbox, "katalo", job, "req-1", now).await.unwrap();
+    genhook::refresh::request(&inbox, "katalo", job, "req-1", now).await.unwrap();
+    h.drain().await;
+    let refreshed = h.events().await;
+    assert_eq!(refreshed.len(), 1, "one event per request: {refreshed:?}");
+    let e = &refreshed[0];
+    assert_eq!(e["type"], "generation.urls_refreshed");
+    assert_eq!(e["original_event_id"], first[0]["event_id"]);
+    assert_ne!(e["event_id"], first[0]["event_id"]);
+    assert_ne!(e["outputs"][0]["url"], first[0]["outputs"][0]["url"], "a freshly signed URL");
+    assert!(e["outputs"][0]["expires_at"].as_str() > first[0]["outputs"][0]["expires_at"].as_str());
+
+    // A job that failed has nothing to refresh: dead-lettered with the reason.
+    h.katalo
+        .script("job_refresh_failed", vec![Answer::Job(json!({"job_id": "job_refresh_failed", "status": "failed"}))]);
+    genhook::refresh::request(&inbox, "katalo", "job_refresh_failed", "req-2", now).await.unwrap();
+    h.drain().await;
+    assert!(h.events().await.is_empty());
+    let dead = h.aws.receive_all(&h.stack.inbox_dlq).await;
+    let reason = dead[0].message_attributes().unwrap()[FAILURE_REASON_ATTRIBUTE].string_value().unwrap().to_string();
+    assert!(reason.contains("ended failed and has no outputs"), "{reason}");
+}

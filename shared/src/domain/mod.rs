@@ -8,5 +8,6 @@ pub mod dedupe;
 pub mod event;
 pub mod inbox;
 pub mod job;
+pub mod refresh;
 pub mod upstream;
 pub mod watch;

@@ -472,3 +472,46 @@ async fn a_watch_past_its_horizon_is_dead_lettered_with_the_reason() {
     let reason = &dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1;
     assert!(reason.contains("polling horizon passed; job job_1 is still processing"), "{reason}");
 }
+
+fn refresh_record(id: &str, request_id: &str) -> InboxRecord {
+    let body = crate::refresh::message("katalo", "job_1", request_id, NOW).unwrap().body;
+    InboxRecord { message_id: id.into(), receipt_handle: format!("rh-{id}"), body, receive_count: 1 }
+}
+
+#[tokio::test]
+async fn a_refresh_publishes_fresh_urls_once_per_request() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let report = rig.worker.process_batch(vec![refresh_record("r1", "req-1")]).await;
+    assert_eq!(report.published, 1, "{report:?}");
+    let e = &published(&rig)[0];
+    assert_eq!((e["type"].as_str(), e["status"].as_str()), (Some("generation.urls_refreshed"), Some("succeeded")));
+    assert_eq!(e["original_event_id"], event_id(KEY), "points at the generation.completed event");
+    assert_eq!(e["event_id"], event_id("katalo#job_1#refresh:req-1"));
+    assert_eq!(e["outputs"][0]["url"], "https://cdn/x.png?sig=1");
+    // The same request again publishes nothing; another request publishes again.
+    let again = rig.worker.process_batch(vec![refresh_record("r1", "req-1")]).await;
+    assert_eq!((again.published, again.skipped), (0, 1));
+    let other = rig.worker.process_batch(vec![refresh_record("r2", "req-2")]).await;
+    assert_eq!(other.published, 1);
+    assert_ne!(published(&rig)[1]["event_id"], published(&rig)[0]["event_id"]);
+}
+
+#[tokio::test]
+async fn a_refresh_that_cannot_be_served_is_dead_lettered_with_the_reason() {
+    let gone = job("succeeded", JobState::Succeeded, &[("https://cdn/x.png", Some(NOW - time::Duration::hours(1)))]);
+    let cases = [
+        (Ok(job("processing", JobState::Pending, &[])), "it is still processing"),
+        (Ok(job("failed", JobState::Failed, &[])), "it ended failed and has no outputs"),
+        (Ok(job("cancelled", JobState::Canceled, &[])), "it ended canceled"),
+        (Ok(gone), "the provider no longer serves its outputs"),
+        (Err(JobApiError::Permanent { status: 404, reason: "job_not_found".into() }), "job_not_found"),
+    ];
+    for (answer, expected) in cases {
+        let rig = rig(ScriptedApi::new(vec![answer]));
+        let report = rig.worker.process_batch(vec![refresh_record("r1", "req-1")]).await;
+        assert_eq!((report.dead_lettered, report.published), (1, 0), "{expected}: {report:?}");
+        let dead = rig.dlq.messages();
+        let reason = &dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1;
+        assert!(reason.contains(expected), "{reason}");
+    }
+}

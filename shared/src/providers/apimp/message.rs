@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::domain::dedupe::dedupe_key;
 use crate::domain::inbox::{bounded_polls, to_json};
 use crate::domain::job::JobState;
+use crate::domain::refresh::RefreshRequest;
 use crate::domain::upstream::Upstream;
 use crate::domain::watch::Watch;
 use crate::ports::OutgoingMessage;
@@ -25,6 +26,9 @@ pub enum ApimpMessage {
     /// A registration of an APIMP task, and each scheduled poll of it.
     #[serde(rename = "apimp.watch")]
     Watch(ApimpWatchMessage),
+    /// A consumer's request for fresh URLs of a finished task.
+    #[serde(rename = "apimp.refresh")]
+    Refresh(RefreshRequest),
 }
 
 impl ApimpMessage {

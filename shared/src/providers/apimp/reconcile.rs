@@ -21,6 +21,7 @@ use crate::domain::upstream::Upstream;
 use crate::domain::watch::Watch;
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
 use crate::ports::{JobApi, JobApiError, MAX_DELAY, WatchStore};
+use crate::refresh::Refresh;
 
 use super::PROVIDER;
 use super::api::media_from_url;
@@ -93,6 +94,9 @@ impl Reconciler for ApimpReconciler {
                 (m.watch.clone(), Path::Poll(m))
             }
             ApimpMessage::Callback(m) => (self.resolve_callback(&m, cx).await?, Path::Callback(m)),
+            ApimpMessage::Refresh(req) => {
+                return Ok(Box::new(Refresh::new(self.api.clone(), PROVIDER, req, Some(guess_media))));
+            }
         };
         Ok(Box::new(ApimpTask { api: self.api.clone(), key: publish_key(&watch.task_id), watch, path }))
     }
@@ -167,6 +171,13 @@ impl Reconciliation for ApimpTask {
     }
 }
 
+/// APIMP's `file_type` is always "image": each output's media is guessed from its URL.
+fn guess_media(e: &mut NormalizedEvent) {
+    for output in &mut e.outputs {
+        output.media = media_from_url(&output.url).map(str::to_string);
+    }
+}
+
 fn apimp_event(
     watch: &Watch,
     task: Job,
@@ -178,9 +189,7 @@ fn apimp_event(
     // Keyed by task and type: a callback and a poll of one task give one id.
     let event_type = terminal_type(task.state);
     let mut e = NormalizedEvent::for_job(PROVIDER, &watch.task_id, event_type, task, received_at.to_string(), now);
-    for output in &mut e.outputs {
-        output.media = media_from_url(&output.url).map(str::to_string);
-    }
+    guess_media(&mut e);
     e.reference = Some(serde_json::Value::String(watch.reference.clone()));
     e.upstream = upstream.map(|u| u.as_str().to_string());
     e.upstream_task_id = upstream_task_id;

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::domain::dedupe::{body_sha256, dedupe_key};
 use crate::domain::inbox::{bounded_polls, is_zero, to_json};
+use crate::domain::refresh::RefreshRequest;
 use crate::ports::OutgoingMessage;
 
 use super::PROVIDER;
@@ -24,6 +25,9 @@ pub enum KataloMessage {
     /// A registered job (or a poll of it).
     #[serde(rename = "katalo.watch")]
     Watch(KataloWatchMessage),
+    /// A consumer's request for fresh URLs of a finished job.
+    #[serde(rename = "katalo.refresh")]
+    Refresh(RefreshRequest),
 }
 
 impl KataloMessage {

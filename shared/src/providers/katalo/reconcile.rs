@@ -22,6 +22,7 @@ use crate::domain::event::{NormalizedEvent, terminal_type};
 use crate::domain::job::{Job, JobState};
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
 use crate::ports::{JobApi, JobApiError, MAX_DELAY, OutgoingMessage};
+use crate::refresh::Refresh;
 
 use super::message::{KataloMessage, KataloWatchMessage, KataloWebhookMessage, publish_key};
 use super::{COMPLETED, FAILED, PROVIDER};
@@ -59,6 +60,7 @@ impl Reconciler for KataloReconciler {
                 (key, Path::Webhook { known, msg })
             }
             KataloMessage::Watch(msg) => (publish_key(&msg.job_id), Path::Watch(msg)),
+            KataloMessage::Refresh(req) => return Ok(Box::new(Refresh::new(self.api.clone(), PROVIDER, req, None))),
         };
         Ok(Box::new(KataloJob { api: self.api.clone(), poll_horizon: self.poll_horizon, key, path }))
     }

@@ -16,6 +16,10 @@ pub enum ReplicateMessage {
     /// A verified prediction webhook.
     #[serde(rename = "replicate.webhook")]
     Webhook(ReplicateWebhookMessage),
+    /// A consumer's request for fresh URLs of a finished prediction (Replicate serves
+    /// API predictions' files for an hour; after that the refresh is dead-lettered).
+    #[serde(rename = "replicate.refresh")]
+    Refresh(crate::domain::refresh::RefreshRequest),
 }
 
 /// A verified Replicate webhook.

@@ -37,7 +37,12 @@ impl Reconciler for ReplicateReconciler {
     }
 
     async fn prepare(&self, body: &str, _cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
-        let ReplicateMessage::Webhook(msg) = Step::parse_message(body)?;
+        let msg = match Step::parse_message(body)? {
+            ReplicateMessage::Webhook(msg) => msg,
+            ReplicateMessage::Refresh(req) => {
+                return Ok(Box::new(crate::refresh::Refresh::new(self.api.clone(), PROVIDER, req, None)));
+            }
+        };
         if !state_of(&msg.status).is_terminal() {
             return Err(Step::Skip {
                 reason: format!("prediction {} is {}: progress only", msg.prediction_id, msg.status),
