@@ -222,8 +222,9 @@ impl std::fmt::Debug for LinkRequest {
 
 impl LinkRequest {
     /// Parses a request's raw (percent-encoded) path, `/outputs/{provider}/{job_id}/{index}`
-    /// exactly, and its query, `token=..` and optionally `expires=..` (other parameters
-    /// are ignored; a repeated token or expiry is malformed). Each field is held to what
+    /// exactly (any stage prefix of the base already removed), and its query, `token=..`
+    /// and optionally `expires=..` (other parameters are ignored, within a query of at
+    /// most 1 KiB; a repeated token or expiry is malformed). Each field is held to what
     /// [`LinkSigner::link`] mints, so anything else is [`LinkError::Malformed`].
     pub fn parse(path: &str, query: Option<&str>) -> Result<Self, LinkError> {
         if path.len() > MAX_PATH_LEN {
