@@ -10,10 +10,11 @@
 //!
 //! Layers (see `docs/architecture.md`; `tests/layers.rs` enforces them): [`domain`]
 //! depends on nothing; [`ports`] only on the domain; the toolkit ([`signature`],
-//! [`standard_webhooks`], [`signed_url`], [`webhook_body`], [`http`], [`rate_limit`]) on those; each
-//! provider in [`providers`] implements [`ports::provider::Provider`]; [`adapters`] hold
-//! one implementation per real service; [`config`] is the one composition root. The
-//! Lambda binaries in `functions/` only translate events.
+//! [`standard_webhooks`], [`signed_url`], [`webhook_body`], [`http`], [`rate_limit`],
+//! [`link`]) on those; each provider in [`providers`] implements
+//! [`ports::provider::Provider`]; [`adapters`] hold one implementation per real service;
+//! [`config`] is the one composition root. The Lambda binaries in `functions/` only
+//! translate events.
 
 pub mod adapters;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod consumer;
 pub mod domain;
 pub mod http;
+pub mod link;
 pub mod ports;
 pub mod providers;
 pub mod rate_limit;

@@ -2,7 +2,8 @@
 //! path in a module's non-test code must point at a layer that module may use.
 //!
 //! - `domain` uses nothing else in the crate; `ports` only `domain`;
-//! - the toolkit (`signature`, `standard_webhooks`, `signed_url`, `http`, `rate_limit`)
+//! - the toolkit (`signature`, `standard_webhooks`, `signed_url`, `http`, `rate_limit`,
+//!   `webhook_body`, `link`, `refresh`)
 //!   only `domain` and `ports` (and each other);
 //! - a provider (`providers/<name>/`) uses those, never another provider, an adapter, the
 //!   engine (`receiver`, `worker`) or the composition root (`config`, `consumer`);
@@ -13,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 const TOOLKIT: &[&str] =
-    &["signature", "standard_webhooks", "signed_url", "http", "rate_limit", "webhook_body", "refresh"];
+    &["signature", "standard_webhooks", "signed_url", "http", "rate_limit", "webhook_body", "link", "refresh"];
 
 /// The crate-level modules a file may name, by where the file is.
 fn allowed(rel: &str) -> Option<(String, Vec<String>)> {

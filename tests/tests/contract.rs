@@ -3,7 +3,7 @@
 //! Local and the SQS emulator.
 
 use genhook_tests::contract::{
-    dynamodb_store, memory_queue, memory_store, queue, sqlite_queue, sqlite_store, sqs_queue, store,
+    dynamodb_store, link, memory_queue, memory_store, queue, sqlite_queue, sqlite_store, sqs_queue, store,
 };
 
 macro_rules! store_cases {
@@ -12,6 +12,16 @@ macro_rules! store_cases {
         async fn $case() {
             let f = $fixture().await;
             store::$case(&*f.store).await;
+        }
+    )*};
+}
+
+macro_rules! link_cases {
+    ($fixture:ident: $($case:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $case() {
+            let f = $fixture().await;
+            link::$case(&*f.store).await;
         }
     )*};
 }
@@ -56,6 +66,22 @@ macro_rules! contract {
                 );
             }
 
+            mod link_contract {
+                use super::*;
+                link_cases!($store:
+                    link_outputs_round_trip,
+                    link_outputs_of_a_missing_job_are_none,
+                    link_lease_is_taken_once_then_refused_while_live,
+                    link_lease_is_taken_again_after_it_expires,
+                    link_put_frees_the_lease,
+                    link_lease_on_a_missing_job_creates_it_without_outputs,
+                    link_lease_keeps_cached_outputs,
+                    link_jobs_are_independent,
+                    link_job_ids_of_any_characters,
+                    link_cache_refuses_what_it_cannot_hold,
+                );
+            }
+
             mod queue_contract {
                 use super::*;
                 queue_cases!($queue:
@@ -78,3 +104,65 @@ macro_rules! contract {
 contract!(memory, memory_store, memory_queue);
 contract!(sqlite, sqlite_store, sqlite_queue);
 contract!(aws, dynamodb_store, sqs_queue);
+
+/// What the DynamoDB adapter writes for the output links' cache, beyond the contract: the
+/// item's key, `kind` and TTL, and that it never writes over an item of another kind.
+mod aws_link_items {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use genhook::adapters::dynamodb::DynamoDedupeStore;
+    use genhook::adapters::provision::create_table;
+    use genhook::domain::link::{CachedOutputs, CachedUrl};
+    use genhook::ports::LinkCache;
+    use genhook_tests::aws::aws;
+
+    #[tokio::test]
+    async fn link_cache_items_carry_their_kind_and_ttl() {
+        let aws = aws().await;
+        let table = genhook_tests::unique("genhook-contract");
+        create_table(&aws.ddb, &table).await.expect("create table");
+        let store = DynamoDedupeStore::new(aws.ddb.clone(), table.clone());
+        let t0 = super::store::T0;
+        let num = |item: &std::collections::HashMap<String, AttributeValue>, k: &str| -> i64 {
+            item[k].as_n().unwrap().parse().unwrap()
+        };
+
+        assert!(store.lease_refresh("replicate", "j#1", "tok", t0 + 1_500, t0).await.unwrap());
+        let item = aws.item(&table, "link#replicate#j#1").await.expect("the lease's item");
+        assert_eq!(item["kind"].as_s().unwrap(), "link_cache");
+        assert_eq!(item["lease_token"].as_s().unwrap(), "tok");
+        assert_eq!(num(&item, "expires_at"), t0 / 1000 + 2, "a lease alone goes once it has ended");
+
+        let outputs = CachedOutputs {
+            outputs: vec![CachedUrl { url: "https://cdn/a.png".into(), expires_at: Some(t0 / 1000 + 60) }],
+            fetched_at: t0 / 1000,
+        };
+        store.put_outputs("replicate", "j#1", &outputs, t0 / 1000 + 86_400).await.unwrap();
+        let item = aws.item(&table, "link#replicate#j#1").await.expect("the item");
+        assert_eq!(item["kind"].as_s().unwrap(), "link_cache");
+        assert_eq!(num(&item, "expires_at"), t0 / 1000 + 86_400);
+        assert_eq!(num(&item, "fetched_at"), t0 / 1000);
+        assert!(!item.contains_key("lease_token") && !item.contains_key("lease_until_ms"), "the put freed the lease");
+        assert_eq!(
+            item["outputs"].as_s().unwrap(),
+            &format!(r#"[{{"url":"https://cdn/a.png","expires_at":{}}}]"#, t0 / 1000 + 60)
+        );
+        assert!(store.lease_refresh("replicate", "j#1", "tok2", t0 + 1_000, t0).await.unwrap());
+        let item = aws.item(&table, "link#replicate#j#1").await.expect("the item");
+        assert_eq!(num(&item, "expires_at"), t0 / 1000 + 86_400, "a lease keeps the item's TTL");
+
+        // An item of another kind under a link key (a provider called "link") is left alone.
+        aws.ddb
+            .put_item()
+            .table_name(&table)
+            .item("pk", AttributeValue::S("link#p#j".into()))
+            .item("status", AttributeValue::S("ENQUEUED".into()))
+            .send()
+            .await
+            .unwrap();
+        assert!(store.put_outputs("p", "j", &outputs, t0 / 1000).await.is_err());
+        assert!(!store.lease_refresh("p", "j", "tok", t0 + 1_000, t0).await.unwrap());
+        assert_eq!(store.get_outputs("p", "j").await.unwrap(), None);
+        let item = aws.item(&table, "link#p#j").await.expect("the other item");
+        assert_eq!((item.len(), item["status"].as_s().unwrap().as_str()), (2, "ENQUEUED"));
+    }
+}

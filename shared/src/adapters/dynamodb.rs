@@ -10,9 +10,11 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
+use crate::domain::link::CachedOutputs;
 use crate::domain::upstream::Upstream;
 use crate::domain::watch::Watch;
-use crate::ports::{DedupeStore, StoreError, WatchStore};
+use crate::ports::link::{encode_cached_outputs, lease_item_expiry, link_cache_key};
+use crate::ports::{DedupeStore, LinkCache, StoreError, WatchStore};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -367,5 +369,102 @@ impl WatchStore for DynamoDedupeStore {
             registered_at: st("registered_at").unwrap_or_default(),
             horizon_at: item.get("horizon_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0),
         }))
+    }
+}
+
+/// The `kind` of output-link cache items.
+const LINK_CACHE_KIND: &str = "link_cache";
+
+/// The cached outputs in an item; `None` unless it is a link cache item holding outputs
+/// that read back.
+fn cached_outputs(item: &Item) -> Option<CachedOutputs> {
+    if item.get("kind").and_then(|v| v.as_s().ok()).map(String::as_str) != Some(LINK_CACHE_KIND) {
+        return None;
+    }
+    let json = item.get("outputs").and_then(|v| v.as_s().ok())?;
+    let fetched_at = item.get("fetched_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok())?;
+    CachedOutputs::decode_outputs(json, fetched_at)
+}
+
+/// Output-link cache items share the table: `link#<provider>#<job_id>`, `kind` =
+/// `link_cache`, the outputs as a JSON string, TTL on `expires_at`. Neither write ever
+/// touches an item of another kind.
+#[async_trait]
+impl LinkCache for DynamoDedupeStore {
+    async fn get_outputs(&self, provider: &str, job_id: &str) -> Result<Option<CachedOutputs>, StoreError> {
+        let key = link_cache_key(provider, job_id)?;
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| err("GetItem", e))?;
+        Ok(out.item().and_then(cached_outputs))
+    }
+
+    async fn put_outputs(
+        &self,
+        provider: &str,
+        job_id: &str,
+        outputs: &CachedOutputs,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let key = link_cache_key(provider, job_id)?;
+        let json = encode_cached_outputs(outputs)?;
+        // A whole new item: the outputs replace the old ones and the lease attributes go.
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(key))
+            .item("kind", s(LINK_CACHE_KIND))
+            .item("outputs", s(json))
+            .item("fetched_at", n(outputs.fetched_at))
+            .item("expires_at", n(expires_at))
+            .condition_expression("attribute_not_exists(pk) OR kind = :kind")
+            .expression_attribute_values(":kind", s(LINK_CACHE_KIND))
+            .send()
+            .await;
+        if written("PutItem", result)? {
+            Ok(())
+        } else {
+            Err(StoreError(format!("link cache: the item of a {}-byte job id is not a link cache item", job_id.len())))
+        }
+    }
+
+    async fn lease_refresh(
+        &self,
+        provider: &str,
+        job_id: &str,
+        token: &str,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let key = link_cache_key(provider, job_id)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            // Cached outputs stay; an item the lease creates goes once the lease has ended.
+            .update_expression(
+                "SET kind = :kind, lease_token = :token, lease_until_ms = :until, \
+                 expires_at = if_not_exists(expires_at, :exp)",
+            )
+            .condition_expression(
+                "(attribute_not_exists(pk) OR kind = :kind) \
+                 AND (attribute_not_exists(lease_until_ms) OR lease_until_ms < :now_ms)",
+            )
+            .expression_attribute_values(":kind", s(LINK_CACHE_KIND))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":exp", n(lease_item_expiry(until_ms)))
+            .expression_attribute_values(":now_ms", n(now_ms))
+            .send()
+            .await;
+        written("UpdateItem", result)
     }
 }

@@ -12,9 +12,11 @@ use async_trait::async_trait;
 
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
+use crate::domain::link::CachedOutputs;
 use crate::domain::watch::Watch;
+use crate::ports::link::{encode_cached_outputs, link_cache_key};
 use crate::ports::{
-    DedupeStore, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage, StoreError, WatchStore,
+    DedupeStore, LinkCache, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage, StoreError, WatchStore,
 };
 
 /// Locks a mutex, still usable after a panic elsewhere (every update below is a single
@@ -28,6 +30,7 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub struct MemoryStore {
     records: Mutex<HashMap<String, DedupeRecord>>,
     watches: Mutex<HashMap<String, Watch>>,
+    links: Mutex<HashMap<String, LinkItem>>,
     /// When set, every call fails with a [`StoreError`].
     pub fail: AtomicBool,
     /// Calls made so far (each stands for one DynamoDB round trip).
@@ -168,6 +171,56 @@ impl WatchStore for MemoryStore {
     async fn get_watch(&self, reference: &str) -> Result<Option<Watch>, StoreError> {
         drop(self.lock()?);
         Ok(locked(&self.watches).get(reference).cloned())
+    }
+}
+
+/// A job's item in the output links' cache (no TTL here: items stay, as they may in
+/// DynamoDB until its TTL sweep comes by).
+#[derive(Debug, Clone, Default)]
+struct LinkItem {
+    outputs: Option<CachedOutputs>,
+    lease_until_ms: Option<i64>,
+}
+
+#[async_trait]
+impl LinkCache for MemoryStore {
+    async fn get_outputs(&self, provider: &str, job_id: &str) -> Result<Option<CachedOutputs>, StoreError> {
+        let key = link_cache_key(provider, job_id)?;
+        drop(self.lock()?);
+        Ok(locked(&self.links).get(&key).and_then(|item| item.outputs.clone()))
+    }
+
+    async fn put_outputs(
+        &self,
+        provider: &str,
+        job_id: &str,
+        outputs: &CachedOutputs,
+        _expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let key = link_cache_key(provider, job_id)?;
+        encode_cached_outputs(outputs)?;
+        drop(self.lock()?);
+        locked(&self.links).insert(key, LinkItem { outputs: Some(outputs.clone()), lease_until_ms: None });
+        Ok(())
+    }
+
+    async fn lease_refresh(
+        &self,
+        provider: &str,
+        job_id: &str,
+        _token: &str,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let key = link_cache_key(provider, job_id)?;
+        drop(self.lock()?);
+        let mut links = locked(&self.links);
+        let item = links.entry(key).or_default();
+        if item.lease_until_ms.is_some_and(|until| until >= now_ms) {
+            return Ok(false);
+        }
+        item.lease_until_ms = Some(until_ms);
+        Ok(true)
     }
 }
 

@@ -25,10 +25,12 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use crate::domain::clock::Clock;
 use crate::domain::dedupe::random_id;
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
+use crate::domain::link::CachedOutputs;
 use crate::domain::upstream::Upstream;
 use crate::domain::watch::Watch;
+use crate::ports::link::{encode_cached_outputs, lease_item_expiry, link_cache_key};
 use crate::ports::{
-    DedupeStore, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage, StoreError, WatchStore,
+    DedupeStore, LinkCache, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage, StoreError, WatchStore,
 };
 
 const SCHEMA: &str = "
@@ -68,6 +70,19 @@ CREATE TABLE IF NOT EXISTS watches (
     horizon_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at_ms, seq);
+";
+
+/// The output links' cache (one row per job, keyed like the DynamoDB item), added after
+/// the first files were written: [`SqliteDb::open`] creates it in files that lack it.
+const LINK_CACHE_SCHEMA: &str = "
+CREATE TABLE link_cache (
+    pk TEXT PRIMARY KEY,
+    outputs TEXT,
+    fetched_at INTEGER,
+    lease_token TEXT,
+    lease_until_ms INTEGER,
+    expires_at INTEGER NOT NULL
+);
 ";
 
 pub use crate::ports::MAX_MESSAGE_BYTES;
@@ -111,6 +126,14 @@ impl SqliteDb {
             .map_err(fail)?;
         if !has_poll_seq {
             conn.execute_batch("ALTER TABLE dedupe ADD COLUMN poll_seq INTEGER NOT NULL DEFAULT 0").map_err(fail)?;
+        }
+        // Files written before the output links' cache existed lack its table.
+        let has_link_cache = conn
+            .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'link_cache'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(fail)?;
+        if !has_link_cache {
+            conn.execute_batch(LINK_CACHE_SCHEMA).map_err(fail)?;
         }
         Ok(Self { conn: Arc::new(Mutex::new(conn)), clock })
     }
@@ -364,6 +387,72 @@ impl WatchStore for SqliteStore {
             )
             .optional()
             .map_err(store_err)
+    }
+}
+
+#[async_trait]
+impl LinkCache for SqliteStore {
+    async fn get_outputs(&self, provider: &str, job_id: &str) -> Result<Option<CachedOutputs>, StoreError> {
+        let key = link_cache_key(provider, job_id)?;
+        let row: Option<(Option<String>, Option<i64>)> = self
+            .db
+            .lock()
+            .query_row("SELECT outputs, fetched_at FROM link_cache WHERE pk = ?1", [&key], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(store_err)?;
+        Ok(match row {
+            Some((Some(json), Some(fetched_at))) => CachedOutputs::decode_outputs(&json, fetched_at),
+            _ => None,
+        })
+    }
+
+    async fn put_outputs(
+        &self,
+        provider: &str,
+        job_id: &str,
+        outputs: &CachedOutputs,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let key = link_cache_key(provider, job_id)?;
+        let json = encode_cached_outputs(outputs)?;
+        self.db
+            .lock()
+            .execute(
+                "INSERT INTO link_cache (pk, outputs, fetched_at, lease_token, lease_until_ms, expires_at)
+                 VALUES (?1, ?2, ?3, NULL, NULL, ?4)
+                 ON CONFLICT (pk) DO UPDATE SET
+                    outputs = excluded.outputs, fetched_at = excluded.fetched_at, lease_token = NULL,
+                    lease_until_ms = NULL, expires_at = excluded.expires_at",
+                params![key, json, outputs.fetched_at, expires_at],
+            )
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn lease_refresh(
+        &self,
+        provider: &str,
+        job_id: &str,
+        token: &str,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let key = link_cache_key(provider, job_id)?;
+        // Create the row, or take a lease nobody holds at now_ms; cached outputs stay.
+        let n = self
+            .db
+            .lock()
+            .execute(
+                "INSERT INTO link_cache (pk, lease_token, lease_until_ms, expires_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (pk) DO UPDATE SET
+                    lease_token = excluded.lease_token, lease_until_ms = excluded.lease_until_ms
+                 WHERE link_cache.lease_until_ms IS NULL OR link_cache.lease_until_ms < ?5",
+                params![key, token, until_ms, lease_item_expiry(until_ms), now_ms],
+            )
+            .map_err(store_err)?;
+        Ok(n == 1)
     }
 }
 

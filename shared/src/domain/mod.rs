@@ -1,5 +1,5 @@
-//! Provider-neutral domain types: dedupe records, inbox messages, reconciled jobs and
-//! the normalized event consumers read from the outbox.
+//! Provider-neutral domain types: dedupe records, inbox messages, reconciled jobs, the
+//! normalized event consumers read from the outbox, and the output links' cache.
 
 pub mod backoff;
 pub mod carry;
@@ -8,6 +8,7 @@ pub mod dedupe;
 pub mod event;
 pub mod inbox;
 pub mod job;
+pub mod link;
 pub mod refresh;
 pub mod upstream;
 pub mod watch;

@@ -4,7 +4,10 @@
 //! folder under [`crate::providers`].
 
 pub mod env;
+pub mod link;
 pub mod provider;
+
+pub use link::LinkCache;
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@ mod apimp;
 mod http;
 mod inbox;
 mod katalo;
+mod link;
 mod replicate;
 mod signature;
 mod signed_url;

@@ -1,11 +1,12 @@
 //! The adapter contract: one set of test functions for the ports [`DedupeStore`],
-//! [`WatchStore`], [`Queue`] and [`QueueConsumer`], run against every backend (memory,
-//! SQLite, and DynamoDB Local + the SQS emulator) by `tests/contract.rs`.
+//! [`WatchStore`], [`LinkCache`], [`Queue`] and [`QueueConsumer`], run against every
+//! backend (memory, SQLite, and DynamoDB Local + the SQS emulator) by `tests/contract.rs`.
 //!
 //! Store functions take `now_ms` explicitly, so they use fixed instants. Queues run on
 //! their own clock: a [`ManualClock`] that [`Time::pass`] advances for the memory and
 //! SQLite queues, real time (a sleep) for SQS, so every queue timing is 1-3 s.
 
+pub mod link;
 pub mod queue;
 pub mod store;
 
@@ -19,11 +20,12 @@ use genhook::adapters::provision::{create_queue, create_table, queue_arn};
 use genhook::adapters::sqlite::{QueueSettings, SqliteDb};
 use genhook::adapters::sqs::SqsQueue;
 use genhook::domain::clock::{Clock, ManualClock, SystemClock};
-use genhook::ports::{DedupeStore, Queue, QueueConsumer, WatchStore};
+use genhook::ports::{DedupeStore, LinkCache, Queue, QueueConsumer, WatchStore};
 
-/// A dedupe store that also keeps watches (every adapter is both).
-pub trait Store: DedupeStore + WatchStore {}
-impl<T: DedupeStore + WatchStore> Store for T {}
+/// A dedupe store that also keeps watches and the output links' cache (every adapter is
+/// all three).
+pub trait Store: DedupeStore + WatchStore + LinkCache {}
+impl<T: DedupeStore + WatchStore + LinkCache> Store for T {}
 
 /// Both sides of one queue.
 pub trait FullQueue: Queue + QueueConsumer {}

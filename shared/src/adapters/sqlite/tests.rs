@@ -171,3 +171,47 @@ async fn oversized_messages_are_rejected_alone() {
     assert!(matches!(results[1], Err(QueueError::Rejected(_))));
     assert_eq!(q.depth().await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn files_from_before_the_link_cache_gain_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dev.sqlite");
+    {
+        // A file as the first versions wrote it: no poll chain, no link cache.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch("ALTER TABLE dedupe DROP COLUMN poll_seq").unwrap();
+        conn.execute(
+            "INSERT INTO dedupe (key, status, claim_id, lease_until_ms, expires_at, body_sha256, received_at)
+             VALUES ('k', 'ENQUEUED', 'c1', 0, 1, 'h', 'then')",
+            [],
+        )
+        .unwrap();
+    }
+    let (db, _) = open(&dir);
+    let store = db.store();
+    assert_eq!(store.get("k").await.unwrap().unwrap().claim_id, "c1");
+    assert!(store.lease_refresh("p", "j", "t", T0_MS + 1000, T0_MS).await.unwrap());
+    let outputs = CachedOutputs { outputs: vec![], fetched_at: 5 };
+    store.put_outputs("p", "j", &outputs, 10).await.unwrap();
+    assert_eq!(store.get_outputs("p", "j").await.unwrap(), Some(outputs));
+    let expires_at: i64 = db.lock().query_row("SELECT expires_at FROM link_cache", [], |r| r.get(0)).unwrap();
+    assert_eq!(expires_at, 10);
+    drop(store);
+    drop(db);
+    // Opening it again changes nothing.
+    let (db, _) = open(&dir);
+    assert_eq!(db.store().get_outputs("p", "j").await.unwrap().map(|o| o.fetched_at), Some(5));
+}
+
+#[tokio::test]
+async fn a_lease_alone_expires_with_the_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = open(&dir);
+    assert!(db.store().lease_refresh("p", "j", "t", T0_MS + 1_500, T0_MS).await.unwrap());
+    let row: (i64, String) = db
+        .lock()
+        .query_row("SELECT expires_at, lease_token FROM link_cache", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!(row, (T0_MS / 1000 + 2, "t".to_string()));
+}
