@@ -470,8 +470,8 @@ fn without_an_apimp_key_dev_reads_apimp_tasks_from_the_simulator() {
     let dev = Dev::start(state.path(), None, &[]);
     let e = &dev.events(1)[0];
     assert_eq!(
-        (e["provider"].as_str(), e["job_id"].as_str(), e["status"].as_str()),
-        (Some("apimp"), Some("task_sim_cli"), Some("finished"))
+        (e["provider"].as_str(), e["job_id"].as_str(), e["status"].as_str(), e["provider_status"].as_str()),
+        (Some("apimp"), Some("task_sim_cli"), Some("succeeded"), Some("finished"))
     );
     assert!(e["outputs"][0]["url"].as_str().unwrap().contains("X-Amz-Signature="), "a simulator-signed URL");
     dev.stop();
