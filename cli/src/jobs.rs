@@ -92,10 +92,11 @@ pub async fn watch_command(args: WatchArgs) -> Result<ExitCode, JobsError> {
                     "--ref and --upstream are APIMP's; a Katalo job needs only --job-id".into(),
                 ));
             }
-            genhook::providers::katalo::watch::registration(&args.job_id, horizon, now)?;
+            // Checked before the backend is opened, so a bad id never touches a queue.
+            let registration = genhook::providers::katalo::watch::registration(&args.job_id, horizon, now)?;
             let backend = args.backend.open().await?;
-            let id =
-                genhook::providers::katalo::watch::watch(backend.inbox.as_ref(), &args.job_id, horizon, now).await?;
+            let sent = backend.inbox.send(registration.outgoing(None)).await;
+            let id = sent.map_err(genhook::providers::katalo::watch::WatchError::from)?;
             println!("watching Katalo job {} (registration {id})", args.job_id.trim());
         }
         WatchProvider::Apimp => {
@@ -142,10 +143,10 @@ pub async fn refresh_command(args: RefreshArgs) -> Result<ExitCode, JobsError> {
     let request_id = args.request_id.unwrap_or_else(genhook::domain::dedupe::random_id);
     let now = SystemClock.now();
     // Checked before the backend is opened, so bad ids never touch a queue.
-    genhook::refresh::message(&args.provider, &args.job_id, &request_id, now)
+    let message = genhook::refresh::message(&args.provider, &args.job_id, &request_id, now)
         .map_err(genhook::refresh::RequestError::from)?;
     let backend = args.backend.open().await?;
-    let id = genhook::refresh::request(backend.inbox.as_ref(), &args.provider, &args.job_id, &request_id, now).await?;
+    let id = backend.inbox.send(message).await.map_err(genhook::refresh::RequestError::from)?;
     println!("refresh of {} job {} requested as {request_id} (message {id})", args.provider, args.job_id.trim());
     Ok(ExitCode::SUCCESS)
 }

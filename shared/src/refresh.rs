@@ -35,11 +35,18 @@ pub struct Refresh {
 }
 
 impl Refresh {
-    /// Reads `req`'s job of `provider` through `api`.
-    pub fn new(api: Arc<dyn JobApi>, provider: &'static str, req: RefreshRequest, decorate: Option<Decorate>) -> Self {
+    /// The reconciliation of `req` (read from the inbox) for `provider`'s job, read
+    /// through `api`; a request whose ids are unacceptable is dead-lettered.
+    pub fn prepare(
+        api: Arc<dyn JobApi>,
+        provider: &'static str,
+        req: RefreshRequest,
+        decorate: Option<Decorate>,
+    ) -> Result<Box<dyn Reconciliation>, Step> {
+        req.check().map_err(|e| Step::Dead { reason: format!("malformed refresh request: {e}") })?;
         // The key is derived here, never taken from the message.
         let key = refresh_key(provider, &req.job_id, &req.request_id);
-        Self { api, provider, key, req, decorate }
+        Ok(Box::new(Self { api, provider, key, req, decorate }))
     }
 }
 
@@ -97,6 +104,15 @@ pub enum RequestError {
     Queue(#[from] QueueError),
 }
 
+/// A refresh request as it travels: tagged `<provider>.refresh`.
+#[derive(serde::Serialize)]
+struct Tagged<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(flatten)]
+    req: &'a RefreshRequest,
+}
+
 /// The inbox message asking for fresh URLs of `provider`'s job `job_id`.
 pub fn message(
     provider: &str,
@@ -105,14 +121,10 @@ pub fn message(
     now: OffsetDateTime,
 ) -> Result<OutgoingMessage, RefreshError> {
     let req = RefreshRequest::new(provider, job_id, request_id, rfc3339(now))?;
-    let mut body = serde_json::Map::new();
-    body.insert("type".into(), format!("{provider}.refresh").into());
-    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&req) {
-        body.extend(fields);
-    }
+    let kind = format!("{provider}.refresh");
     Ok(OutgoingMessage {
-        body: to_json(&body),
-        attributes: vec![("provider".into(), provider.into()), ("message_type".into(), format!("{provider}.refresh"))],
+        body: to_json(&Tagged { kind: &kind, req: &req }),
+        attributes: vec![("provider".into(), provider.into()), ("message_type".into(), kind.clone())],
         group_id: Some(req.dedupe_key.clone()),
         dedup_id: Some(body_sha256(req.dedupe_key.as_bytes())),
         delay: None,

@@ -31,6 +31,11 @@ impl JobState {
         self != Self::Pending
     }
 
+    /// Whether the job has finished without outputs (failed, canceled or expired).
+    pub fn is_unsuccessful(self) -> bool {
+        self.is_terminal() && self != Self::Succeeded
+    }
+
     /// The normalized status word events carry: `succeeded`, `failed`, `canceled`,
     /// `expired` or `running`.
     pub fn word(self) -> &'static str {

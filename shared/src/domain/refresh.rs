@@ -39,18 +39,27 @@ impl RefreshRequest {
     /// A request for `provider`'s job `job_id`, identified by `request_id`.
     pub fn new(provider: &str, job_id: &str, request_id: &str, requested_at: String) -> Result<Self, RefreshError> {
         let job_id = job_id.trim();
-        if job_id.is_empty() || job_id.len() > MAX_ID_BYTES {
-            return Err(RefreshError::BadJobId);
-        }
-        if request_id.is_empty() || request_id.len() > MAX_REQUEST_ID_BYTES || request_id.contains('#') {
-            return Err(RefreshError::BadRequestId);
-        }
-        Ok(Self {
+        let req = Self {
             dedupe_key: refresh_key(provider, job_id, request_id),
             job_id: job_id.to_string(),
             request_id: request_id.to_string(),
             requested_at,
-        })
+        };
+        req.check()?;
+        Ok(req)
+    }
+
+    /// Whether the ids are acceptable: a request read from the inbox (a consumer may
+    /// have written it by hand) is checked again before it is worked.
+    pub fn check(&self) -> Result<(), RefreshError> {
+        if self.job_id.trim().is_empty() || self.job_id.len() > MAX_ID_BYTES {
+            return Err(RefreshError::BadJobId);
+        }
+        let id = &self.request_id;
+        if id.is_empty() || id.len() > MAX_REQUEST_ID_BYTES || id.contains('#') {
+            return Err(RefreshError::BadRequestId);
+        }
+        Ok(())
     }
 }
 
@@ -77,5 +86,7 @@ mod tests {
         assert_eq!(RefreshRequest::new("katalo", "j", "", "t".into()), Err(RefreshError::BadRequestId));
         assert_eq!(RefreshRequest::new("katalo", "j", "a#b", "t".into()), Err(RefreshError::BadRequestId));
         assert_eq!(completed_event_id("katalo", "j"), event_id("katalo#j#generation.completed"));
+        let hand_written = RefreshRequest { job_id: "j".repeat(MAX_ID_BYTES + 1), ..r };
+        assert_eq!(hand_written.check(), Err(RefreshError::BadJobId));
     }
 }

@@ -50,7 +50,7 @@ fn check(v: &Value, now: OffsetDateTime) -> Result<(), TestCaseError> {
         prop_assert_eq!(&job.state, &state_of(&job.status));
         prop_assert!(job.outputs.len() <= MAX_OUTPUTS);
         prop_assert!(job.state == JobState::Succeeded || job.outputs.is_empty());
-        prop_assert_eq!(job.failure.is_some(), job.state.is_terminal() && job.state != JobState::Succeeded);
+        prop_assert_eq!(job.failure.is_some(), job.state.is_unsuccessful());
         for o in &job.outputs {
             prop_assert!(o.url.starts_with("http://") || o.url.starts_with("https://"), "{}", o.url);
             prop_assert!(o.expires_at.is_some());

@@ -515,3 +515,19 @@ async fn a_refresh_that_cannot_be_served_is_dead_lettered_with_the_reason() {
         assert!(reason.contains(expected), "{reason}");
     }
 }
+
+#[tokio::test]
+async fn hand_written_watch_and_refresh_messages_with_bad_ids_are_dead_lettered() {
+    let bad_refresh = json!({"type": "katalo.refresh", "dedupe_key": "k", "job_id": "job_1",
+        "request_id": "a#b", "requested_at": "2026-11-23T12:00:00Z"});
+    let bad_watch = json!({"type": "katalo.watch", "dedupe_key": "k", "job_id": " ",
+        "registered_at": "2026-11-23T12:00:00Z", "horizon_at": 1});
+    for (body, expected) in [(bad_refresh, "malformed refresh request"), (bad_watch, "malformed katalo.watch")] {
+        let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+        let report = rig.worker.process_batch(vec![watch_record("x", body.to_string())]).await;
+        assert_eq!((report.dead_lettered, report.published), (1, 0), "{expected}: {report:?}");
+        let dead = rig.dlq.messages();
+        let reason = &dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1;
+        assert!(reason.contains(expected), "{reason}");
+    }
+}

@@ -42,7 +42,7 @@ impl ApimpTask {
     /// The task as the domain's job: a failure carries `{"message": ...}`. APIMP does
     /// not echo the caller's metadata.
     pub fn into_job(self) -> Job {
-        let failed = self.state.is_terminal() && self.state != JobState::Succeeded;
+        let failed = self.state.is_unsuccessful();
         Job {
             job_id: self.task_id,
             state: self.state,

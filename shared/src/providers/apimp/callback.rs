@@ -65,7 +65,7 @@ pub fn task_state(upstream: Upstream, status: &str) -> JobState {
         JobState::Succeeded
     } else if failed.contains(&s.as_str()) {
         // `expired` and `cancelled` say more than "failed".
-        JobState::terminal_word(&s).filter(|st| *st != JobState::Succeeded).unwrap_or(JobState::Failed)
+        JobState::terminal_word(&s).filter(|st| st.is_unsuccessful()).unwrap_or(JobState::Failed)
     } else {
         JobState::Pending
     }

@@ -94,9 +94,7 @@ impl Reconciler for ApimpReconciler {
                 (m.watch.clone(), Path::Poll(m))
             }
             ApimpMessage::Callback(m) => (self.resolve_callback(&m, cx).await?, Path::Callback(m)),
-            ApimpMessage::Refresh(req) => {
-                return Ok(Box::new(Refresh::new(self.api.clone(), PROVIDER, req, Some(guess_media))));
-            }
+            ApimpMessage::Refresh(req) => return Refresh::prepare(self.api.clone(), PROVIDER, req, Some(guess_media)),
         };
         Ok(Box::new(ApimpTask { api: self.api.clone(), key: publish_key(&watch.task_id), watch, path }))
     }

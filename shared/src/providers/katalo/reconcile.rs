@@ -18,8 +18,9 @@ use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::domain::carry::MAX_ID_BYTES;
 use crate::domain::event::{NormalizedEvent, terminal_type};
-use crate::domain::job::{Job, JobState};
+use crate::domain::job::Job;
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
 use crate::ports::{JobApi, JobApiError, MAX_DELAY, OutgoingMessage};
 use crate::refresh::Refresh;
@@ -59,8 +60,16 @@ impl Reconciler for KataloReconciler {
                 let key = if known { publish_key(&msg.job_id) } else { msg.dedupe_key.clone() };
                 (key, Path::Webhook { known, msg })
             }
-            KataloMessage::Watch(msg) => (publish_key(&msg.job_id), Path::Watch(msg)),
-            KataloMessage::Refresh(req) => return Ok(Box::new(Refresh::new(self.api.clone(), PROVIDER, req, None))),
+            KataloMessage::Watch(msg) => {
+                // The message may be hand-written: its job id is checked like a webhook's.
+                if msg.job_id.trim().is_empty() || msg.job_id.len() > MAX_ID_BYTES {
+                    return Err(Step::Dead {
+                        reason: format!("malformed katalo.watch: the job id must be 1-{MAX_ID_BYTES} bytes"),
+                    });
+                }
+                (publish_key(&msg.job_id), Path::Watch(msg))
+            }
+            KataloMessage::Refresh(req) => return Refresh::prepare(self.api.clone(), PROVIDER, req, None),
         };
         Ok(Box::new(KataloJob { api: self.api.clone(), poll_horizon: self.poll_horizon, key, path }))
     }
@@ -152,7 +161,7 @@ impl Reconciliation for KataloJob {
 fn katalo_event(msg: &KataloWebhookMessage, job: Job, known: bool, now: OffsetDateTime) -> NormalizedEvent {
     // Keyed by what is published, so contradicting hints for one job converge on one id.
     let event_type = if known && job.state.is_terminal() { terminal_type(job.state) } else { &msg.event_type };
-    let finished_without = job.state.is_terminal() && job.state != JobState::Succeeded;
+    let finished_without = job.state.is_unsuccessful();
     let hint = |k: &str| msg.payload.get(k).filter(|v| !v.is_null()).cloned();
     let mut e = NormalizedEvent::for_job(PROVIDER, &msg.job_id, event_type, job, msg.received_at.clone(), now);
     e.failure = e.failure.or_else(|| if finished_without { hint("failure") } else { None });

@@ -107,7 +107,8 @@ pub fn parse_prediction(value: &Value, prediction_id: &str, now: OffsetDateTime)
     } else {
         Vec::new()
     };
-    let failure = (state.is_terminal() && state != JobState::Succeeded)
+    let failure = state
+        .is_unsuccessful()
         .then(|| json!({"status": status, "error": p.get("error").cloned().unwrap_or(Value::Null)}));
     let job_id =
         p.get("id").and_then(Value::as_str).map(str::trim).filter(|id| !id.is_empty()).unwrap_or(prediction_id);
