@@ -13,7 +13,7 @@ use genhook::adapters::sqlite::{OpenError, QueueSettings, SqliteDb, SqliteQueue}
 use genhook::adapters::sqs::SqsQueue;
 use genhook::config::Env;
 use genhook::domain::clock::SystemClock;
-use genhook::ports::{DedupeStore, Queue, QueueConsumer, WatchStore};
+use genhook::ports::{DedupeStore, LinkCache, Queue, QueueConsumer, WatchStore};
 
 /// The embedded queues' names.
 pub mod names {
@@ -79,6 +79,8 @@ pub struct Backend {
     pub store: Arc<dyn DedupeStore>,
     /// APIMP task watches (the same table).
     pub watches: Arc<dyn WatchStore>,
+    /// The output links' cache (the same table).
+    pub links: Arc<dyn LinkCache>,
     /// The inbox, for sending and retry delays.
     pub inbox: Arc<dyn Queue>,
     /// The inbox, for receiving.
@@ -140,6 +142,7 @@ impl BackendArgs {
         Ok(Backend {
             store: Arc::new(store.clone()),
             watches: Arc::new(store.clone()),
+            links: Arc::new(store.clone()),
             inbox: inbox.clone(),
             inbox_consumer: inbox,
             inbox_dlq: inbox_dlq.clone(),
@@ -189,7 +192,8 @@ impl BackendArgs {
         let store = Arc::new(DynamoDedupeStore::new(ddb, urls.table.clone()));
         Ok(Backend {
             store: store.clone(),
-            watches: store,
+            watches: store.clone(),
+            links: store,
             inbox: inbox.clone(),
             inbox_consumer: inbox,
             inbox_dlq: inbox_dlq.clone(),

@@ -314,6 +314,12 @@ fn the_demo_runs_end_to_end_on_a_fresh_state_dir() {
     assert!(log.contains("exactly once"), "{log}");
     assert!(log.contains("2 rejected"), "the forged deliveries were refused: {log}");
     assert!(log.contains("watched only"), "{log}");
+    assert!(log.contains("followed output link") && log.contains("-> 302 ->") && log.contains("(HTTP 200)"), "{log}");
+    assert!(!log.contains("token="), "links are credentials: never logged whole: {log}");
+    for output in events.iter().flat_map(|e| e["outputs"].as_array().unwrap()) {
+        let link = output["link"].as_str().unwrap();
+        assert!(link.starts_with("http://127.0.0.1:") && link.contains("/outputs/"), "{link}");
+    }
 }
 
 #[test]
@@ -474,5 +480,57 @@ fn without_an_apimp_key_dev_reads_apimp_tasks_from_the_simulator() {
         (Some("apimp"), Some("task_sim_cli"), Some("succeeded"), Some("finished"))
     );
     assert!(e["outputs"][0]["url"].as_str().unwrap().contains("X-Amz-Signature="), "a simulator-signed URL");
+    dev.stop();
+}
+
+#[test]
+fn katalo_watch_refresh_and_output_links_through_dev() {
+    let api = FakeApi::start(Mode::Up);
+    let state = tempfile::tempdir().unwrap();
+    // A Katalo job registered before dev runs, whose webhook never comes: dev polls it.
+    let watch = genhook()
+        .args(["watch", "--provider", "katalo", "--job-id", "job_watch_cli", "--horizon-secs", "600", "--state-dir"])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert!(watch.status.success(), "{}", String::from_utf8_lossy(&watch.stderr));
+    let dev = Dev::start(state.path(), Some(&api), &[]);
+    let completed = &dev.events(1)[0];
+    assert_eq!(
+        (completed["type"].as_str(), completed["job_id"].as_str(), completed["status"].as_str()),
+        (Some("generation.completed"), Some("job_watch_cli"), Some("succeeded"))
+    );
+
+    // Its output link, served by dev itself, redirects to the provider's current URL.
+    let link = completed["outputs"][0]["link"].as_str().unwrap().to_string();
+    assert!(link.contains("/outputs/katalo/job_watch_cli/0?token="), "{link}");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (status, location) = runtime.block_on(async {
+        let client = genhook::http::client_builder(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let resp = client.get(&link).send().await.unwrap();
+        let location = resp.headers().get("location").map(|v| v.to_str().unwrap().to_string());
+        (resp.status().as_u16(), location)
+    });
+    assert_eq!(status, 302);
+    assert!(location.unwrap().starts_with("https://outputs.example/job_watch_cli.png?sig="));
+
+    // A refresh request: one generation.urls_refreshed event per request id.
+    for _ in 0..2 {
+        let refresh = genhook()
+            .args(["refresh", "--provider", "katalo", "--job-id", "job_watch_cli", "--request-id", "r-1"])
+            .arg("--state-dir")
+            .arg(state.path())
+            .output()
+            .unwrap();
+        assert!(refresh.status.success(), "{}", String::from_utf8_lossy(&refresh.stderr));
+    }
+    let refreshed = &dev.events(1)[0];
+    assert_eq!(refreshed["type"], "generation.urls_refreshed");
+    assert_eq!(refreshed["original_event_id"], completed["event_id"]);
+    assert_ne!(refreshed["event_id"], completed["event_id"]);
+    dev.no_more_events(Duration::from_millis(1500));
     dev.stop();
 }

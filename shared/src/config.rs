@@ -14,8 +14,10 @@ use crate::adapters::dynamodb::DynamoDedupeStore;
 use crate::adapters::sqs::SqsQueue;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
+use crate::link::{LinkMinter, LinkSigner};
+use crate::links::{LinkService, LinkSettings};
 use crate::ports::provider::{Deps, Provider, Reconciler, WebhookSource};
-use crate::ports::{DedupeStore, Queue, WatchStore};
+use crate::ports::{DedupeStore, LinkCache, Queue, WatchStore};
 use crate::providers::ALL;
 use crate::receiver::{self, Receiver, ReceiverSettings};
 use crate::worker::{self, Worker, WorkerPorts, WorkerSettings};
@@ -34,7 +36,8 @@ pub fn receiver_settings(env: &Env) -> Result<ReceiverSettings, ConfigError> {
 
 /// The worker's tunables (`GENHOOK_MIN_URL_TTL_SECS`, `GENHOOK_WORKER_CONCURRENCY`,
 /// `GENHOOK_DEDUPE_TTL_SECS`, `GENHOOK_HTTP_TIMEOUT_SECS`, `GENHOOK_RETRY_BASE_SECS`,
-/// `GENHOOK_RETRY_MAX_SECS`), each defaulting to the value in `defaults`.
+/// `GENHOOK_RETRY_MAX_SECS`), each defaulting to the value in `defaults`, and the output
+/// links ([`link_minter`]).
 pub fn worker_settings(env: &Env, mut settings: WorkerSettings) -> Result<WorkerSettings, ConfigError> {
     settings.min_url_ttl = Duration::from_secs(env.number("GENHOOK_MIN_URL_TTL_SECS", settings.min_url_ttl.as_secs())?);
     settings.concurrency =
@@ -44,7 +47,36 @@ pub fn worker_settings(env: &Env, mut settings: WorkerSettings) -> Result<Worker
     settings.backoff.base =
         Duration::from_secs(env.number("GENHOOK_RETRY_BASE_SECS", settings.backoff.base.as_secs())?);
     settings.backoff.cap = Duration::from_secs(env.number("GENHOOK_RETRY_MAX_SECS", settings.backoff.cap.as_secs())?);
+    settings.links = link_minter(env)?;
     Ok(settings)
+}
+
+/// Output links' signer: `GENHOOK_LINK_SECRET` (required) and `GENHOOK_LINK_TTL_SECS`
+/// (how long a link works after it is minted; unset or 0: forever).
+pub fn link_signer(env: &Env) -> Result<LinkSigner, ConfigError> {
+    let secret = env.required("GENHOOK_LINK_SECRET")?;
+    let lifetime = match env.number("GENHOOK_LINK_TTL_SECS", 0)? {
+        0 => None,
+        secs => Some(Duration::from_secs(secs)),
+    };
+    LinkSigner::new(secret.as_bytes(), lifetime)
+        .map_err(|e| ConfigError::Invalid { name: "GENHOOK_LINK_SECRET", reason: e.to_string() })
+}
+
+/// What puts `link` on published outputs: `GENHOOK_PUBLIC_URL` (the root of the API
+/// that serves `/outputs/...`) with [`link_signer`]; `None` when neither the URL nor the
+/// secret is set, an error when only one is.
+pub fn link_minter(env: &Env) -> Result<Option<LinkMinter>, ConfigError> {
+    let (url, secret) = (env.optional("GENHOOK_PUBLIC_URL"), env.optional("GENHOOK_LINK_SECRET"));
+    let url = match (url, secret) {
+        (None, None) => return Ok(None),
+        (Some(url), Some(_)) => url,
+        (None, Some(_)) => return Err(ConfigError::Missing("GENHOOK_PUBLIC_URL")),
+        (Some(_), None) => return Err(ConfigError::Missing("GENHOOK_LINK_SECRET")),
+    };
+    let minter = LinkMinter::new(link_signer(env)?, url.trim())
+        .map_err(|e| ConfigError::Invalid { name: "GENHOOK_PUBLIC_URL", reason: e.to_string() })?;
+    Ok(Some(minter))
 }
 
 /// `GENHOOK_HTTP_TIMEOUT_SECS` (default 10): the longest one provider API call may take.
@@ -126,6 +158,74 @@ pub fn worker(
 ) -> Result<Worker, ConfigError> {
     let deps = Deps { clock: ports.clock.clone(), watches, http_timeout: settings.provider_call_timeout };
     Ok(Worker::new(ports, reconcilers(env, &deps)?, settings))
+}
+
+/// The output links' tunables: `GENHOOK_MIN_URL_TTL_SECS` (the least a redirect's target
+/// lives, default 600) and a refresh lease outlasting `GENHOOK_HTTP_TIMEOUT_SECS`.
+pub fn link_settings(env: &Env) -> Result<LinkSettings, ConfigError> {
+    let mut settings = LinkSettings::default();
+    settings.min_url_ttl = Duration::from_secs(env.number("GENHOOK_MIN_URL_TTL_SECS", settings.min_url_ttl.as_secs())?);
+    settings.lease = http_timeout(env)?.saturating_add(Duration::from_secs(2));
+    Ok(settings)
+}
+
+/// The output links' service over `cache` ([`link_signer`], [`link_settings`]), reading
+/// jobs through every configured provider's API (an unconfigured provider's links answer
+/// 404 naming its variable); an error when no provider is configured.
+pub fn link_service(
+    env: &Env,
+    cache: Arc<dyn LinkCache>,
+    watches: Arc<dyn WatchStore>,
+    clock: Arc<dyn Clock>,
+) -> Result<LinkService, ConfigError> {
+    let deps = Deps { clock: clock.clone(), watches, http_timeout: http_timeout(env)? };
+    let mut service = LinkService::new(link_signer(env)?, cache, clock, link_settings(env)?);
+    let mut configured = false;
+    for &provider in ALL {
+        service = match provider.jobs(env, &deps)? {
+            Some(api) => {
+                configured = true;
+                service.serve(provider.name(), api)
+            }
+            None => service.unserved(provider.name(), provider.reconcile_hint()),
+        };
+    }
+    if !configured {
+        let hints: Vec<&str> = ALL.iter().map(|p| p.reconcile_hint()).collect();
+        return Err(ConfigError::NoProvider(hints.join("; ")));
+    }
+    Ok(service)
+}
+
+/// The output links Lambda's configuration. Its `Debug` leaves the environment out.
+#[derive(Clone)]
+pub struct LinksConfig {
+    /// `GENHOOK_TABLE`: the cache lives in the dedupe table.
+    pub table: String,
+    env: Env,
+}
+
+impl std::fmt::Debug for LinksConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinksConfig").field("table", &self.table).finish_non_exhaustive()
+    }
+}
+
+impl LinksConfig {
+    /// Reads the function's variables: `GENHOOK_TABLE`, `GENHOOK_LINK_SECRET`, and at
+    /// least one provider's API key (checked here, so a bad deployment fails at init).
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        link_signer(env)?;
+        link_settings(env)?;
+        Ok(Self { table: env.required("GENHOOK_TABLE")?, env: env.clone() })
+    }
+
+    /// Builds the service on DynamoDB and the providers' HTTP APIs.
+    pub async fn build(self) -> Result<LinkService, ConfigError> {
+        let sdk = load_sdk_config().await;
+        let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table));
+        link_service(&self.env, store.clone(), store, Arc::new(SystemClock))
+    }
 }
 
 /// The receiver Lambda's configuration.
@@ -340,6 +440,34 @@ mod tests {
         assert!(reconcilers(&env(&worker), &deps()).is_ok());
         assert!(matches!(reconcilers(&env(&[]), &deps()), Err(ConfigError::NoProvider(_))));
         assert!(matches!(reconcilers(&env(&worker[..1]), &deps()), Err(ConfigError::Missing("APIMP_API_BASE_URL"))));
+    }
+
+    #[test]
+    fn links_need_the_public_url_and_the_secret_together() {
+        assert!(link_minter(&env(&[])).unwrap().is_none(), "no links unless asked");
+        let both = [("GENHOOK_PUBLIC_URL", "https://hooks.example.com/Prod"), ("GENHOOK_LINK_SECRET", "s3cr3t-link")];
+        let minter = link_minter(&env(&both)).unwrap().unwrap();
+        assert!(!format!("{minter:?}").contains("s3cr3t"), "the key never shows in Debug");
+        assert!(matches!(link_minter(&env(&both[..1])), Err(ConfigError::Missing("GENHOOK_LINK_SECRET"))));
+        assert!(matches!(link_minter(&env(&both[1..])), Err(ConfigError::Missing("GENHOOK_PUBLIC_URL"))));
+        let bad = [("GENHOOK_PUBLIC_URL", "mailto:x@example.com?token=abc"), both[1]];
+        let err = link_minter(&env(&bad)).unwrap_err().to_string();
+        assert!(err.contains("GENHOOK_PUBLIC_URL") && !err.contains("abc"), "{err}");
+        let ttl = [both[0], both[1], ("GENHOOK_LINK_TTL_SECS", "soon")];
+        assert!(matches!(link_minter(&env(&ttl)), Err(ConfigError::Invalid { name: "GENHOOK_LINK_TTL_SECS", .. })));
+    }
+
+    #[test]
+    fn the_link_service_needs_its_secret_and_a_provider() {
+        let store = Arc::new(MemoryStore::default());
+        let build =
+            |pairs: &[(&str, &str)]| link_service(&env(pairs), store.clone(), store.clone(), Arc::new(SystemClock));
+        assert!(build(&[("GENHOOK_LINK_SECRET", "k"), ("KATALO_API_KEY", "x")]).is_ok());
+        assert!(matches!(build(&[("KATALO_API_KEY", "x")]), Err(ConfigError::Missing("GENHOOK_LINK_SECRET"))));
+        assert!(matches!(build(&[("GENHOOK_LINK_SECRET", "k")]), Err(ConfigError::NoProvider(_))));
+        let links = LinksConfig::from_env(&env(&[("GENHOOK_TABLE", "t"), ("GENHOOK_LINK_SECRET", "s3cr3t")])).unwrap();
+        assert!(!format!("{links:?}").contains("s3cr3t"));
+        assert!(LinksConfig::from_env(&env(&[("GENHOOK_TABLE", "t")])).is_err());
     }
 
     #[tokio::test]

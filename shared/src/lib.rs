@@ -23,6 +23,7 @@ pub mod consumer;
 pub mod domain;
 pub mod http;
 pub mod link;
+pub mod links;
 pub mod ports;
 pub mod providers;
 pub mod rate_limit;

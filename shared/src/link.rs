@@ -19,6 +19,7 @@ use sha2::Sha256;
 use time::OffsetDateTime;
 use url::Url;
 
+use crate::domain::event::NormalizedEvent;
 use crate::domain::link::{MAX_JOB_ID_BYTES, valid_provider};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -171,6 +172,39 @@ impl LinkSigner {
 
     fn token(&self, provider: &str, job_id: &str, index: usize, expires: Option<i64>) -> String {
         hex::encode(self.keyed(provider, job_id, index, expires).finalize().into_bytes())
+    }
+}
+
+/// Puts links on published events' outputs: the signer and the root of the API that
+/// serves them (`GENHOOK_PUBLIC_URL`). `Debug` never prints the secret.
+#[derive(Debug, Clone)]
+pub struct LinkMinter {
+    signer: LinkSigner,
+    base: Url,
+}
+
+/// A public URL links cannot be minted under.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} is not an http(s) URL that can take a path")]
+pub struct BaseUrlError(String);
+
+impl LinkMinter {
+    /// Mints under `base` (any path prefix, such as a stage, is kept; a query dropped).
+    pub fn new(signer: LinkSigner, base: &str) -> Result<Self, BaseUrlError> {
+        let bad = || BaseUrlError(crate::signed_url::redact(base));
+        let base = Url::parse(base).map_err(|_| bad())?;
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+            return Err(bad());
+        }
+        Ok(Self { signer, base })
+    }
+
+    /// Sets each output's `link` (output `i` of the event's job), minted at `now`. An
+    /// output whose link cannot be minted (a job id no URL segment can carry) has none.
+    pub fn add_links(&self, event: &mut NormalizedEvent, now: OffsetDateTime) {
+        for (index, output) in event.outputs.iter_mut().enumerate() {
+            output.link = self.signer.link(&self.base, &event.provider, &event.job_id, index, now);
+        }
     }
 }
 

@@ -248,7 +248,11 @@ impl Worker {
                 );
                 return retry(self.settings.backoff.delay(receive_count), reason);
             }
-            return Outcome::Publish(Box::new(task.event(job, now)));
+            let mut event = task.event(job, now);
+            if let Some(links) = &self.settings.links {
+                links.add_links(&mut event, now);
+            }
+            return Outcome::Publish(Box::new(event));
         }
     }
 

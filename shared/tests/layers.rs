@@ -8,7 +8,7 @@
 //! - a provider (`providers/<name>/`) uses those, never another provider, an adapter, the
 //!   engine (`receiver`, `worker`) or the composition root (`config`, `consumer`);
 //! - adapters use `domain`, `ports` and the toolkit, never a provider or the engine;
-//! - the engine (`receiver`, `worker`) uses `domain`, `ports` and the toolkit, never a
+//! - the engine (`receiver`, `worker`, `links`) uses `domain`, `ports` and the toolkit, never a
 //!   provider by name, an adapter or the composition root.
 
 use std::path::{Path, PathBuf};
@@ -48,7 +48,7 @@ fn allowed(rel: &str) -> Option<(String, Vec<String>)> {
             ok.extend(TOOLKIT.iter().map(|s| s.to_string()));
             "adapters".to_string()
         }
-        "receiver" | "worker" => {
+        "receiver" | "worker" | "links" => {
             ok.extend(["ports".to_string(), top.clone()]);
             ok.extend(TOOLKIT.iter().map(|s| s.to_string()));
             format!("engine `{top}`")

@@ -58,6 +58,7 @@ pub async fn run(running: &Running, jobs: u32) -> Result<ExitCode, DevError> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    follow_link(running).await?;
     let totals = running.worker.lock().expect("totals lock").clone();
     eprintln!("{}", summary(&running.receiver, &totals));
     let expected = jobs as usize + WATCHED_JOBS + APIMP_TASKS;
@@ -86,6 +87,44 @@ async fn watched_katalo_job(running: &Running, sim: &KataloSimulator) -> Result<
         .await
         .map_err(|e| DevError::Demo(e.to_string()))?;
     eprintln!("genhook dev --demo: Katalo job {job} watched only (its webhook never comes; the poller publishes it)");
+    Ok(())
+}
+
+/// Follows the first published output's `link` as a consumer would, long after the
+/// event: the link service answers 302 to a live URL, which the simulator serves.
+async fn follow_link(running: &Running) -> Result<(), DevError> {
+    let demo = |e: String| DevError::Demo(e);
+    let link = running.outbox.first_link().ok_or_else(|| demo("no published output carried a link".into()))?;
+    let client = genhook::http::client_builder(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| demo(e.to_string()))?;
+    // The simulator fails some reads on purpose: a 503 says when to try again.
+    let mut attempts = 0;
+    let location = loop {
+        attempts += 1;
+        let resp = client.get(&link).send().await.map_err(|e| demo(e.without_url().to_string()))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::FOUND {
+            let location = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok());
+            break location.ok_or_else(|| demo("the link's 302 has no Location".into()))?.to_string();
+        }
+        if status != reqwest::StatusCode::SERVICE_UNAVAILABLE || attempts >= 10 {
+            return Err(demo(format!("following the output link got HTTP {status}")));
+        }
+        let wait = resp.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()?.parse().ok());
+        tokio::time::sleep(Duration::from_secs(wait.unwrap_or(1))).await;
+    };
+    let file = client.get(&location).send().await.map_err(|e| demo(e.without_url().to_string()))?.status();
+    eprintln!(
+        "genhook dev --demo: followed output link {} -> 302 -> {} (HTTP {})",
+        genhook::signed_url::redact(&link),
+        genhook::signed_url::redact(&location),
+        file.as_u16()
+    );
+    if !file.is_success() {
+        return Err(demo(format!("the link's target answered HTTP {file}")));
+    }
     Ok(())
 }
 

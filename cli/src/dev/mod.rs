@@ -29,6 +29,8 @@ pub use server::ReceiverStats;
 pub const DEV_WEBHOOK_SECRET: &str = "whsec_genhook_dev_local";
 /// The APIMP callback key `genhook dev` uses when APIMP_CALLBACK_SECRET is unset (local only).
 pub const DEV_APIMP_CALLBACK_SECRET: &str = "apimp_genhook_dev_local";
+/// The output links' key `genhook dev` uses when GENHOOK_LINK_SECRET is unset (local only).
+pub const DEV_LINK_SECRET: &str = "links_genhook_dev_local";
 
 /// `genhook dev` arguments.
 #[derive(clap::Args, Debug)]
@@ -124,6 +126,8 @@ pub struct Running {
     pub base_url: String,
     /// The APIMP callback URLs' key in use.
     pub apimp_callback_secret: String,
+    /// The outbox as the worker sees it (it remembers the first output link).
+    pub outbox: Arc<PrintingOutbox>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -184,6 +188,18 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     let receiver =
         Arc::new(genhook::config::receiver(&env, backend.store.clone(), backend.inbox.clone(), clock.clone())?);
 
+    let listen = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], if args.demo { 0 } else { 8080 })));
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.map_err(|source| DevError::Listen { addr: listen, source })?;
+    let addr = listener.local_addr().map_err(|source| DevError::Listen { addr: listen, source })?;
+    // Output links point at this server unless GENHOOK_PUBLIC_URL says otherwise (a tunnel).
+    let env = env.or_defaults([
+        ("GENHOOK_LINK_SECRET", DEV_LINK_SECRET.to_string()),
+        ("GENHOOK_PUBLIC_URL", format!("http://{addr}")),
+    ]);
+    let links =
+        Arc::new(genhook::config::link_service(&env, backend.links.clone(), backend.watches.clone(), clock.clone())?);
+
     let visibility = Duration::from_secs(args.backend.visibility_timeout_secs.into());
     let defaults = WorkerSettings {
         // Local runs retry sooner than the deployed defaults (10 s doubling to 15 min).
@@ -192,20 +208,17 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
         lease: visibility,
         ..WorkerSettings::default()
     };
+    let outbox = Arc::new(PrintingOutbox::new(backend.outbox.clone()));
     let ports = WorkerPorts {
         store: backend.store.clone(),
         inbox: backend.inbox.clone(),
         inbox_dlq: Some(backend.inbox_dlq.clone()),
-        outbox: Arc::new(PrintingOutbox::new(backend.outbox.clone())),
+        outbox: outbox.clone(),
         clock,
     };
     let worker =
         Arc::new(genhook::config::worker(&env, ports, backend.watches.clone(), worker_settings(&env, defaults)?)?);
 
-    let listen = args.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], if args.demo { 0 } else { 8080 })));
-    let listener =
-        tokio::net::TcpListener::bind(listen).await.map_err(|source| DevError::Listen { addr: listen, source })?;
-    let addr = listener.local_addr().map_err(|source| DevError::Listen { addr: listen, source })?;
     let webhook_url = format!("http://{addr}{KATALO_ROUTE}");
     eprintln!("genhook dev: state in {}", backend.description);
     eprintln!("genhook dev: receiving Katalo webhooks at {webhook_url}");
@@ -217,6 +230,10 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
             "genhook dev: APIMP_CALLBACK_SECRET is unset; callback URLs are minted with {DEV_APIMP_CALLBACK_SECRET}"
         );
     }
+    eprintln!(
+        "genhook dev: serving output links at {}/outputs/{{provider}}/{{job_id}}/{{index}}",
+        env.optional("GENHOOK_PUBLIC_URL").unwrap_or_default().trim_end_matches('/')
+    );
     if secret == DEV_WEBHOOK_SECRET {
         eprintln!("genhook dev: KATALO_WEBHOOK_SECRET is unset; deliveries must be signed with {DEV_WEBHOOK_SECRET}");
     }
@@ -227,7 +244,7 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     let server_task = {
         let (receiver, stats, stop_rx) = (receiver.clone(), stats.clone(), stop_rx.clone());
         tokio::spawn(async move {
-            if let Err(e) = server::serve(listener, receiver, stats, stop_rx).await {
+            if let Err(e) = server::serve(listener, receiver, links, stats, stop_rx).await {
                 eprintln!("genhook dev: the HTTP server stopped: {e}");
             }
         })
@@ -248,6 +265,7 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
         inbox_queue: backend.inbox,
         base_url: format!("http://{addr}"),
         apimp_callback_secret,
+        outbox,
         stop,
         tasks: vec![server_task, worker_task],
     })

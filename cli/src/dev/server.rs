@@ -1,5 +1,6 @@
 //! The receiver as a local HTTP server: every request goes through the same
-//! [`Receiver::handle`] the Lambda calls, with the raw body bytes untouched.
+//! [`Receiver::handle`] the Lambda calls, with the raw body bytes untouched; output
+//! links (`/outputs/...`) go to the same [`LinkService::handle`] as their Lambda's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +10,9 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
+use axum::routing::any;
 use genhook::domain::clock::{Clock, SystemClock};
+use genhook::links::LinkService;
 use genhook::receiver::Receiver;
 use http::StatusCode;
 use tokio::net::TcpListener;
@@ -53,7 +56,12 @@ impl ReceiverStats {
 #[derive(Clone)]
 struct App {
     receiver: Arc<Receiver>,
+    links: Arc<LinkService>,
     stats: Arc<ReceiverStats>,
+}
+
+async fn link(State(app): State<App>, req: Request) -> Response {
+    app.links.handle(req.method(), req.uri()).await.map(Body::from)
 }
 
 async fn handle(State(app): State<App>, req: Request) -> Response {
@@ -72,10 +80,14 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
 pub async fn serve(
     listener: TcpListener,
     receiver: Arc<Receiver>,
+    links: Arc<LinkService>,
     stats: Arc<ReceiverStats>,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let app = Router::new().fallback(handle).with_state(App { receiver, stats });
+    let app = Router::new()
+        .route(&format!("/{}/{{*link}}", genhook::link::ROUTE), any(link))
+        .fallback(handle)
+        .with_state(App { receiver, links, stats });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stop.wait_for(|s| *s).await;

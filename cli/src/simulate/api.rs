@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -92,6 +93,8 @@ struct Shared {
     bucket: Mutex<Option<TokenBucket>>,
     /// `Idempotency-Key` → (request body, job id).
     idempotency: Mutex<HashMap<String, (Bytes, String)>>,
+    /// Job reads asked for, on every route, whatever the answer.
+    reads: AtomicU64,
 }
 
 /// Aborts the server task when the last handle is dropped.
@@ -139,6 +142,7 @@ impl KataloSimulator {
                 (opts.rate_limit_per_min > 0).then(|| TokenBucket::per_minute(opts.rate_limit_per_min, Instant::now())),
             ),
             idempotency: Mutex::default(),
+            reads: AtomicU64::new(0),
             opts,
         });
         let app = router(shared.clone());
@@ -153,6 +157,12 @@ impl KataloSimulator {
     /// The API's base URL, e.g. `http://127.0.0.1:41234` (use it as `KATALO_API_BASE_URL`).
     pub fn base_url(&self) -> String {
         self.shared.base_url.clone()
+    }
+
+    /// How many job reads the API was asked for (Katalo, Replicate and APIMP routes,
+    /// whatever the answer).
+    pub fn reads(&self) -> u64 {
+        self.shared.reads.load(Ordering::Relaxed)
     }
 
     /// The address the server is bound to.
@@ -277,6 +287,7 @@ impl Shared {
     /// A job read through `provider`'s API: auth, then the rate limit, then injected
     /// errors, then the job (or an adopted one, or 404).
     fn read(&self, provider: Provider, job_id: &str, headers: &HeaderMap) -> Response {
+        self.reads.fetch_add(1, Ordering::Relaxed);
         if !self.authorized(headers) {
             return unauthorized(provider);
         }
@@ -396,6 +407,7 @@ async fn apimp_status(State(s): State<Arc<Shared>>, Path(task_id): Path<String>,
         let body = json!({"code": status.as_u16(), "error": {"message": message, "type": kind}});
         (status, axum::Json(body)).into_response()
     };
+    s.reads.fetch_add(1, Ordering::Relaxed);
     if !s.authorized(&headers) {
         return apimp_error(StatusCode::UNAUTHORIZED, "unauthorized", "invalid api key");
     }

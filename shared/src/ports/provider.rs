@@ -21,7 +21,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::env::{ConfigError, Env};
-use super::{JobApiError, OutgoingMessage, WatchStore};
+use super::{JobApi, JobApiError, OutgoingMessage, WatchStore};
 use crate::domain::backoff::Backoff;
 use crate::domain::clock::Clock;
 use crate::domain::event::NormalizedEvent;
@@ -58,7 +58,12 @@ pub trait Provider: Sync {
     /// The receiving side from `env`; `Ok(None)` when its variables are unset.
     fn source(&self, env: &Env) -> Result<Option<Arc<dyn WebhookSource>>, ConfigError>;
 
-    /// The reconciling side from `env`; `Ok(None)` when its API is not configured.
+    /// Its job API client from `env` (rate-limited, as the worker and the output links
+    /// share it); `Ok(None)` when its API is not configured.
+    fn jobs(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn JobApi>>, ConfigError>;
+
+    /// The reconciling side from `env`, reading jobs through [`Self::jobs`]; `Ok(None)`
+    /// when its API is not configured.
     fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError>;
 }
 

@@ -75,6 +75,10 @@ struct Rig {
 }
 
 fn rig(api: Arc<ScriptedApi>) -> Rig {
+    rig_with(api, WorkerSettings::default())
+}
+
+fn rig_with(api: Arc<ScriptedApi>, settings: WorkerSettings) -> Rig {
     let store = Arc::new(MemoryStore::default());
     let (inbox, dlq, outbox) =
         (Arc::new(MemoryQueue::default()), Arc::new(MemoryQueue::default()), Arc::new(MemoryQueue::default()));
@@ -87,7 +91,7 @@ fn rig(api: Arc<ScriptedApi>) -> Rig {
     };
     let reconcilers: Vec<Arc<dyn Reconciler>> =
         vec![Arc::new(KataloReconciler::new(api, DEFAULT_POLL_HORIZON)), Arc::new(Unconfigured(&Apimp))];
-    Rig { worker: Worker::new(ports, reconcilers, WorkerSettings::default()), store, inbox, dlq, outbox }
+    Rig { worker: Worker::new(ports, reconcilers, settings), store, inbox, dlq, outbox }
 }
 
 fn record(id: &str, event_type: &str, receive_count: u32) -> InboxRecord {
@@ -135,6 +139,34 @@ async fn publishes_the_reconciled_event_once() {
     let again = rig.worker.process_batch(vec![record("m1", "generation.completed", 2)]).await;
     assert_eq!((again.skipped, again.published, again.failed.len()), (1, 0, 0));
     assert_eq!(rig.outbox.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn published_outputs_carry_links_that_verify() {
+    use crate::link::{LinkMinter, LinkRequest, LinkSigner};
+    let two = job(
+        "succeeded",
+        JobState::Succeeded,
+        &[("https://cdn/a.png?sig=1", None), ("https://cdn/b.png?sig=1", Some(NOW + time::Duration::hours(1)))],
+    );
+    let signer = LinkSigner::new(b"link-secret", None).unwrap();
+    let links = LinkMinter::new(signer.clone(), "https://hooks.example.com/Prod").unwrap();
+    let linked = rig_with(ScriptedApi::new(vec![Ok(two)]), WorkerSettings { links: Some(links), ..Default::default() });
+    linked.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    let events = published(&linked);
+    let outputs = events[0]["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 2);
+    for (index, output) in outputs.iter().enumerate() {
+        let link = url::Url::parse(output["link"].as_str().unwrap()).unwrap();
+        assert_eq!(link.path(), format!("/Prod/outputs/katalo/job_1/{index}"));
+        let req = LinkRequest::parse(link.path().strip_prefix("/Prod").unwrap(), link.query()).unwrap();
+        assert_eq!(req.index, index);
+        assert_eq!(signer.verify_request(&req, NOW + time::Duration::days(3650)), Ok(()), "links never expire");
+    }
+    // Without a public URL, no links.
+    let plain = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    plain.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!(published(&plain)[0]["outputs"][0].get("link"), None);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::domain::backoff::Backoff;
 use crate::domain::clock::Clock;
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
+use crate::link::LinkMinter;
 use crate::ports::{DedupeStore, Queue};
 
 /// Worker settings (the providers' own are in their reconcilers).
@@ -28,6 +29,8 @@ pub struct WorkerSettings {
     pub provider_call_timeout: Duration,
     /// Time kept before the invocation deadline to publish, mark and report.
     pub deadline_reserve: Duration,
+    /// Mints the `link` of each published output, when the stack serves output links.
+    pub links: Option<LinkMinter>,
 }
 
 impl Default for WorkerSettings {
@@ -41,6 +44,7 @@ impl Default for WorkerSettings {
             dedupe_ttl: MIN_DEDUPE_TTL,
             provider_call_timeout: Duration::from_secs(10),
             deadline_reserve: Duration::from_secs(5),
+            links: None,
         }
     }
 }

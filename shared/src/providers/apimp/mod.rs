@@ -15,6 +15,7 @@
 
 use std::sync::Arc;
 
+use crate::ports::JobApi;
 use crate::ports::env::{ConfigError, Env};
 use crate::ports::provider::{Deps, Provider, Reconciler, RouteMatch, WebhookSource};
 use crate::signature::HmacSecrets;
@@ -64,12 +65,17 @@ impl Provider for Apimp {
         })))
     }
 
-    fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError> {
+    fn jobs(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn JobApi>>, ConfigError> {
         let Some(key) = env.optional("APIMP_API_KEY") else { return Ok(None) };
         let base = env.http_url("APIMP_API_BASE_URL", None)?;
         let client = api::ApimpApi::new(&base, key, deps.http_timeout)
             .map_err(|e| ConfigError::Invalid { name: "APIMP_API_BASE_URL", reason: e.to_string() })?
             .with_rate_limit(env.small_number("APIMP_API_MAX_RPS", 8)?);
-        Ok(Some(Arc::new(reconcile::ApimpReconciler::new(Arc::new(client), deps.watches.clone()))))
+        Ok(Some(Arc::new(client)))
+    }
+
+    fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError> {
+        let Some(api) = self.jobs(env, deps)? else { return Ok(None) };
+        Ok(Some(Arc::new(reconcile::ApimpReconciler::new(api, deps.watches.clone()))))
     }
 }

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::ports::JobApi;
 use crate::ports::env::{ConfigError, Env};
 use crate::ports::provider::{Deps, Provider, Reconciler, RouteMatch, WebhookSource};
 use crate::signature::HmacSecrets;
@@ -60,13 +61,18 @@ impl Provider for Katalo {
         Ok(Some(Arc::new(source::KataloSource::new(HmacSecrets::new(current, previous)))))
     }
 
-    fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError> {
-        let horizon = env.number("KATALO_POLL_HORIZON_SECS", reconcile::DEFAULT_POLL_HORIZON.as_secs())?;
+    fn jobs(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn JobApi>>, ConfigError> {
         let Some(key) = env.optional("KATALO_API_KEY") else { return Ok(None) };
         let base = env.http_url("KATALO_API_BASE_URL", Some(api::DEFAULT_BASE_URL))?;
         let client = api::KataloApi::new(&base, key, deps.http_timeout, deps.clock.clone())
             .map_err(|e| ConfigError::Invalid { name: "KATALO_API_BASE_URL", reason: e.to_string() })?
             .with_rate_limit(env.small_number("KATALO_API_MAX_RPS", 8)?);
-        Ok(Some(Arc::new(reconcile::KataloReconciler::new(Arc::new(client), Duration::from_secs(horizon)))))
+        Ok(Some(Arc::new(client)))
+    }
+
+    fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError> {
+        let horizon = env.number("KATALO_POLL_HORIZON_SECS", reconcile::DEFAULT_POLL_HORIZON.as_secs())?;
+        let Some(api) = self.jobs(env, deps)? else { return Ok(None) };
+        Ok(Some(Arc::new(reconcile::KataloReconciler::new(api, Duration::from_secs(horizon)))))
     }
 }

@@ -20,6 +20,7 @@
 
 use std::sync::Arc;
 
+use crate::ports::JobApi;
 use crate::ports::env::{ConfigError, Env};
 use crate::ports::provider::{Deps, Provider, Reconciler, RouteMatch, WebhookSource};
 use crate::standard_webhooks::Secrets;
@@ -73,13 +74,18 @@ impl Provider for Replicate {
         Ok(Some(Arc::new(source::ReplicateSource::new(secrets))))
     }
 
-    fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError> {
+    fn jobs(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn JobApi>>, ConfigError> {
         let Some(token) = env.optional("REPLICATE_API_TOKEN") else { return Ok(None) };
         let base = env.http_url("REPLICATE_API_BASE_URL", Some(DEFAULT_BASE_URL))?;
         let client = api::ReplicateApi::new(&base, token, deps.http_timeout, deps.clock.clone())
             .map_err(|e| ConfigError::Invalid { name: "REPLICATE_API_BASE_URL", reason: e.to_string() })?
             .with_rate_limit(env.small_number("REPLICATE_API_MAX_RPS", 10)?);
-        Ok(Some(Arc::new(reconcile::ReplicateReconciler::new(Arc::new(client)))))
+        Ok(Some(Arc::new(client)))
+    }
+
+    fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError> {
+        let Some(api) = self.jobs(env, deps)? else { return Ok(None) };
+        Ok(Some(Arc::new(reconcile::ReplicateReconciler::new(api))))
     }
 }
 

@@ -1,0 +1,60 @@
+//! The output links Lambda's handler: API Gateway (HTTP API) events in, redirects out.
+//! All logic lives in [`genhook::links`].
+
+use genhook::links::LinkService;
+use lambda_http::{Body, Error, Request, Response};
+
+/// Answers one link request.
+pub async fn function_handler(service: &LinkService, event: Request) -> Result<Response<Body>, Error> {
+    Ok(service.handle(event.method(), event.uri()).await.map(Body::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use genhook::adapters::memory::MemoryStore;
+    use genhook::config::Env;
+    use genhook::domain::clock::{Clock, SystemClock};
+    use genhook::domain::link::{CachedOutputs, CachedUrl};
+    use genhook::ports::LinkCache;
+
+    use super::*;
+
+    // A link to output 0 of job_fixture_1 under `link_fixture_secret_0001` (no expiry),
+    // as API Gateway's HTTP API delivers a GET of it.
+    const FIXTURE: &str = include_str!("../fixtures/apigw-link.json");
+
+    fn service(store: Arc<MemoryStore>) -> LinkService {
+        let env = Env::from_pairs([
+            ("GENHOOK_LINK_SECRET", "link_fixture_secret_0001"),
+            ("KATALO_API_KEY", "k"),
+            // Nothing listens here: the answers below come from the cache or the token.
+            ("KATALO_API_BASE_URL", "http://127.0.0.1:9"),
+        ]);
+        genhook::config::link_service(&env, store.clone(), store, Arc::new(SystemClock)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn redirects_the_api_gateway_fixture_from_the_cache() {
+        let store = Arc::new(MemoryStore::default());
+        let expires = SystemClock.now().unix_timestamp() + 3600;
+        let outputs = CachedOutputs {
+            outputs: vec![CachedUrl { url: "https://cdn.example/0.png?sig=abc".into(), expires_at: Some(expires) }],
+            fetched_at: SystemClock.now().unix_timestamp(),
+        };
+        store.put_outputs("katalo", "job_fixture_1", &outputs, expires).await.unwrap();
+        let response =
+            function_handler(&service(store), lambda_http::request::from_str(FIXTURE).unwrap()).await.unwrap();
+        assert_eq!(response.status(), 302);
+        assert_eq!(response.headers()["location"], "https://cdn.example/0.png?sig=abc");
+    }
+
+    #[tokio::test]
+    async fn refuses_a_forged_fixture() {
+        let forged = FIXTURE.replace("job_fixture_1", "job_fixture_2");
+        let service = service(Arc::new(MemoryStore::default()));
+        let response = function_handler(&service, lambda_http::request::from_str(&forged).unwrap()).await.unwrap();
+        assert_eq!(response.status(), 403);
+    }
+}
