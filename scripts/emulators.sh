@@ -76,6 +76,8 @@ emulators_start() {
   wait_http "http://127.0.0.1:$sqs_port/moto-api/" "${EMULATOR_PIDS##* }" moto
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port"
   export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$sqs_port"
+  # moto serves every service on one port; the suite uses its Secrets Manager too.
+  export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$sqs_port"
   export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   log "DynamoDB Local on $AWS_ENDPOINT_URL_DYNAMODB, SQS (moto) on $AWS_ENDPOINT_URL_SQS"
 }
@@ -94,8 +96,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       emulators_install
       trap emulators_stop EXIT INT TERM
       emulators_start
-      printf 'export AWS_ENDPOINT_URL_DYNAMODB=%s AWS_ENDPOINT_URL_SQS=%s AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1\n' \
-        "$AWS_ENDPOINT_URL_DYNAMODB" "$AWS_ENDPOINT_URL_SQS"
+      printf 'export AWS_ENDPOINT_URL_DYNAMODB=%s AWS_ENDPOINT_URL_SQS=%s AWS_ENDPOINT_URL_SECRETS_MANAGER=%s AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1\n' \
+        "$AWS_ENDPOINT_URL_DYNAMODB" "$AWS_ENDPOINT_URL_SQS" "$AWS_ENDPOINT_URL_SECRETS_MANAGER"
       log "running; Ctrl-C stops both"
       wait ;;
     run)

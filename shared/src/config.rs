@@ -9,6 +9,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
+
 use crate::adapters::aws::load_sdk_config;
 use crate::adapters::dynamodb::DynamoDedupeStore;
 use crate::adapters::sqs::SqsQueue;
@@ -23,6 +25,9 @@ use crate::receiver::{self, Receiver, ReceiverSettings};
 use crate::worker::{self, Worker, WorkerPorts, WorkerSettings};
 
 pub use crate::ports::env::{ConfigError, Env};
+pub use secrets::{SecretEnv, api_secret_names, receiver_secret_names};
+
+pub mod secrets;
 
 /// The receiver's tunables: `GENHOOK_MAX_BODY_BYTES` (default 262144) and
 /// `GENHOOK_DEDUPE_TTL_SECS`.
@@ -222,8 +227,12 @@ impl LinksConfig {
 
     /// Builds the service on DynamoDB and the providers' HTTP APIs.
     pub async fn build(self) -> Result<LinkService, ConfigError> {
-        let sdk = load_sdk_config().await;
-        let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table));
+        self.build_with(&load_sdk_config().await)
+    }
+
+    /// [`Self::build`] with an SDK configuration already loaded.
+    pub fn build_with(self, sdk: &SdkConfig) -> Result<LinkService, ConfigError> {
+        let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(sdk), self.table));
         link_service(&self.env, store.clone(), store, Arc::new(SystemClock))
     }
 }
@@ -266,9 +275,13 @@ impl ReceiverConfig {
 
     /// Builds the receiver on DynamoDB and SQS (SDK clients made once, here).
     pub async fn build(self) -> Receiver {
-        let sdk = load_sdk_config().await;
-        let store = DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table);
-        let inbox = SqsQueue::new(aws_sdk_sqs::Client::new(&sdk), self.inbox_queue_url);
+        self.build_with(&load_sdk_config().await)
+    }
+
+    /// [`Self::build`] with an SDK configuration already loaded.
+    pub fn build_with(self, sdk: &SdkConfig) -> Receiver {
+        let store = DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(sdk), self.table);
+        let inbox = SqsQueue::new(aws_sdk_sqs::Client::new(sdk), self.inbox_queue_url);
         Receiver::new(Arc::new(store), Arc::new(inbox), self.sources, self.settings, Arc::new(SystemClock))
     }
 }
@@ -318,9 +331,13 @@ impl WorkerConfig {
     /// Builds the worker on DynamoDB, SQS and the providers' HTTP APIs (at least one
     /// provider's API key).
     pub async fn build(self) -> Result<Worker, ConfigError> {
-        let sdk = load_sdk_config().await;
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(&sdk), self.table));
+        self.build_with(&load_sdk_config().await)
+    }
+
+    /// [`Self::build`] with an SDK configuration already loaded.
+    pub fn build_with(self, sdk: &SdkConfig) -> Result<Worker, ConfigError> {
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(sdk), self.table));
         let ports = WorkerPorts {
             store: store.clone(),
             inbox: Arc::new(SqsQueue::new(sqs.clone(), self.inbox_queue_url)),

@@ -8,8 +8,10 @@
 //! expiring) so the provider's retry can succeed. The dedupe state machine is in
 //! [`claim`].
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
+
+use async_trait::async_trait;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use serde_json::{Value, json};
@@ -43,11 +45,24 @@ impl Default for ReceiverSettings {
     }
 }
 
+/// The providers' receiving sides, as one list.
+pub type Sources = Vec<Arc<dyn WebhookSource>>;
+
+/// Rebuilds the sources with freshly read secrets, so a webhook secret rotated in the
+/// secret store is picked up without a redeploy.
+#[async_trait]
+pub trait SourcesReload: Send + Sync {
+    /// New sources, if the secrets may be read again now (the implementation limits how
+    /// often) and changed since the last read; `None` otherwise.
+    async fn reload(&self) -> Option<Sources>;
+}
+
 /// The receiver service. Build it once per cold start and share it across invocations.
 pub struct Receiver {
     store: Arc<dyn DedupeStore>,
     inbox: Arc<dyn Queue>,
-    sources: Vec<Arc<dyn WebhookSource>>,
+    sources: RwLock<Arc<Sources>>,
+    reload: Option<Arc<dyn SourcesReload>>,
     settings: ReceiverSettings,
     clock: Arc<dyn Clock>,
 }
@@ -61,7 +76,40 @@ impl Receiver {
         settings: ReceiverSettings,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { store, inbox, sources, settings, clock }
+        Self { store, inbox, sources: RwLock::new(Arc::new(sources)), reload: None, settings, clock }
+    }
+
+    /// Re-reads the secrets through `reload` when a delivery fails authentication, and
+    /// tries the delivery once more with the new sources.
+    pub fn with_reload(mut self, reload: Arc<dyn SourcesReload>) -> Self {
+        self.reload = Some(reload);
+        self
+    }
+
+    fn sources(&self) -> Arc<Sources> {
+        self.sources.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Authenticates and parses a delivery to `path`; after an authentication failure,
+    /// once more with reloaded sources if the secrets changed.
+    async fn intake(&self, source: &Arc<dyn WebhookSource>, delivery: &Delivery<'_>) -> Result<Intake, Refusal> {
+        let refusal = match source.intake(delivery) {
+            Err(r @ Refusal::Unauthenticated { .. }) => r,
+            other => return other,
+        };
+        let Some(fresh) = (match &self.reload {
+            Some(reload) => reload.reload().await,
+            None => None,
+        }) else {
+            return Err(refusal);
+        };
+        info!(provider = source.provider(), "webhook secrets changed in the secret store: reloaded");
+        let fresh = Arc::new(fresh);
+        *self.sources.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        match fresh.iter().find(|s| s.provider() == source.provider()) {
+            Some(s) => s.intake(delivery),
+            None => Err(refusal),
+        }
     }
 
     /// Handles one HTTP request. `deadline_ms` is the invocation deadline (epoch ms),
@@ -69,7 +117,8 @@ impl Receiver {
     pub async fn handle<B: AsRef<[u8]>>(&self, req: Request<B>, deadline_ms: Option<i64>) -> Response<String> {
         let path = req.uri().path();
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
-        let found = self.sources.iter().find_map(|s| match s.route(path) {
+        let sources = self.sources();
+        let found = sources.iter().find_map(|s| match s.route(path) {
             RouteMatch::NotMine => None,
             m => Some((s, m)),
         });
@@ -86,7 +135,7 @@ impl Receiver {
             return too_large(self.settings.max_body_bytes);
         }
         let delivery = Delivery { path, query: req.uri().query(), headers: req.headers(), body, now: self.clock.now() };
-        let enqueue = match source.intake(&delivery) {
+        let enqueue = match self.intake(source, &delivery).await {
             Ok(Intake::Enqueue(e)) => e,
             Ok(Intake::Reply(answer)) => return reply(StatusCode::OK, answer),
             Err(refusal) => return refused(provider, refusal),

@@ -7,6 +7,7 @@ pub mod dynamodb;
 pub mod memory;
 #[cfg(feature = "dev")]
 pub mod provision;
+pub mod secretsmanager;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod sqs;

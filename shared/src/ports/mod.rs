@@ -6,8 +6,10 @@
 pub mod env;
 pub mod link;
 pub mod provider;
+pub mod secrets;
 
 pub use link::LinkCache;
+pub use secrets::{SecretError, SecretSource};
 
 use std::time::Duration;
 

@@ -55,6 +55,13 @@ pub trait Provider: Sync {
     /// variable).
     fn reconcile_hint(&self) -> &'static str;
 
+    /// The variables its receiving side reads that hold secrets (webhook signing keys):
+    /// a deployment may keep them in a stored secret instead of the environment.
+    fn receive_secrets(&self) -> &'static [&'static str];
+
+    /// The variables its API clients read that hold secrets (API keys).
+    fn api_secrets(&self) -> &'static [&'static str];
+
     /// The receiving side from `env`; `Ok(None)` when its variables are unset.
     fn source(&self, env: &Env) -> Result<Option<Arc<dyn WebhookSource>>, ConfigError>;
 

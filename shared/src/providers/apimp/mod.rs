@@ -56,6 +56,14 @@ impl Provider for Apimp {
         "APIMP_API_KEY is not configured: cannot confirm APIMP tasks"
     }
 
+    fn receive_secrets(&self) -> &'static [&'static str] {
+        &["APIMP_CALLBACK_SECRET", "APIMP_CALLBACK_SECRET_PREVIOUS", "VIDU_CALLBACK_SECRET"]
+    }
+
+    fn api_secrets(&self) -> &'static [&'static str] {
+        &["APIMP_API_KEY"]
+    }
+
     fn source(&self, env: &Env) -> Result<Option<Arc<dyn WebhookSource>>, ConfigError> {
         let Some(current) = env.optional("APIMP_CALLBACK_SECRET") else { return Ok(None) };
         let previous = env.optional("APIMP_CALLBACK_SECRET_PREVIOUS").map(String::into_bytes);

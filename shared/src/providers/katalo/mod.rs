@@ -55,6 +55,14 @@ impl Provider for Katalo {
         "KATALO_API_KEY is not configured"
     }
 
+    fn receive_secrets(&self) -> &'static [&'static str] {
+        &["KATALO_WEBHOOK_SECRET", "KATALO_WEBHOOK_SECRET_PREVIOUS"]
+    }
+
+    fn api_secrets(&self) -> &'static [&'static str] {
+        &["KATALO_API_KEY"]
+    }
+
     fn source(&self, env: &Env) -> Result<Option<Arc<dyn WebhookSource>>, ConfigError> {
         let Some(current) = env.optional("KATALO_WEBHOOK_SECRET") else { return Ok(None) };
         let previous = env.optional("KATALO_WEBHOOK_SECRET_PREVIOUS").map(String::into_bytes);

@@ -65,6 +65,14 @@ impl Provider for Replicate {
         "REPLICATE_API_TOKEN is not configured"
     }
 
+    fn receive_secrets(&self) -> &'static [&'static str] {
+        &["REPLICATE_WEBHOOK_SECRET", "REPLICATE_WEBHOOK_SECRET_PREVIOUS"]
+    }
+
+    fn api_secrets(&self) -> &'static [&'static str] {
+        &["REPLICATE_API_TOKEN"]
+    }
+
     fn source(&self, env: &Env) -> Result<Option<Arc<dyn WebhookSource>>, ConfigError> {
         let Some(current) = env.optional("REPLICATE_WEBHOOK_SECRET") else { return Ok(None) };
         let previous = env.optional("REPLICATE_WEBHOOK_SECRET_PREVIOUS");

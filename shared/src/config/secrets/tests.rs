@@ -1,0 +1,134 @@
+//! Stored secrets: laid over the environment at cold start, re-read (rate-limited) when
+//! a delivery fails authentication, the replaced value kept for the rotation.
+
+use std::sync::Mutex;
+
+use http::Request;
+use serde_json::json;
+use time::macros::datetime;
+
+use super::*;
+use crate::adapters::memory::{MemoryQueue, MemoryStore};
+use crate::domain::clock::ManualClock;
+use crate::ports::SecretError;
+use crate::receiver::Receiver;
+use crate::signature::sign_hex;
+
+/// A secret store whose content the test sets, counting reads.
+struct Store {
+    values: Mutex<Result<BTreeMap<String, String>, SecretError>>,
+    reads: Mutex<u32>,
+}
+
+impl Store {
+    fn with(pairs: &[(&str, &str)]) -> Arc<Self> {
+        let s = Self { values: Mutex::new(Ok(BTreeMap::new())), reads: Mutex::new(0) };
+        s.set(pairs);
+        Arc::new(s)
+    }
+    fn set(&self, pairs: &[(&str, &str)]) {
+        *self.values.lock().unwrap() = Ok(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    }
+    fn fail(&self) {
+        *self.values.lock().unwrap() =
+            Err(SecretError::Unavailable { id: "arn:secret".into(), reason: "AccessDenied".into() });
+    }
+    fn reads(&self) -> u32 {
+        *self.reads.lock().unwrap()
+    }
+}
+
+#[async_trait]
+impl SecretSource for Store {
+    async fn fetch(&self) -> Result<BTreeMap<String, String>, SecretError> {
+        *self.reads.lock().unwrap() += 1;
+        self.values.lock().unwrap().clone()
+    }
+}
+
+fn base() -> Env {
+    Env::from_pairs([("GENHOOK_SECRET_IDS", "arn:secret"), ("KATALO_API_KEY", "from-env")])
+}
+
+#[tokio::test]
+async fn each_function_takes_only_its_own_variables_from_the_store() {
+    let store = Store::with(&[
+        ("KATALO_WEBHOOK_SECRET", "whsec_stored"),
+        ("KATALO_API_KEY", "kat_stored"),
+        ("GENHOOK_LINK_SECRET", "link_stored"),
+        ("GENHOOK_TABLE", "not-a-secret"),
+    ]);
+    let receiver = SecretEnv::load_from(base(), receiver_secret_names(), store.clone()).await.unwrap();
+    assert_eq!(receiver.env.optional("KATALO_WEBHOOK_SECRET").as_deref(), Some("whsec_stored"));
+    assert_eq!(receiver.env.optional("KATALO_API_KEY").as_deref(), Some("from-env"), "not the receiver's");
+    assert_eq!(receiver.env.optional("GENHOOK_LINK_SECRET"), None);
+    assert_eq!(receiver.env.optional("GENHOOK_TABLE"), None, "only secret variables come from the store");
+    assert!(!format!("{receiver:?}").contains("stored\""), "values never show in Debug");
+
+    let worker = SecretEnv::load_from(base(), api_secret_names(), store.clone()).await.unwrap();
+    assert_eq!(worker.env.optional("KATALO_API_KEY").as_deref(), Some("kat_stored"));
+    assert_eq!(worker.env.optional("GENHOOK_LINK_SECRET").as_deref(), Some("link_stored"));
+    assert_eq!(worker.env.optional("KATALO_WEBHOOK_SECRET"), None, "not the worker's");
+
+    store.fail();
+    let err = SecretEnv::load_from(base(), api_secret_names(), store).await.unwrap_err().to_string();
+    assert!(err.contains("GENHOOK_SECRET_IDS") && err.contains("AccessDenied"), "{err}");
+}
+
+fn delivery(job: &str, secret: &str) -> Request<Vec<u8>> {
+    let body = json!({"event_type": "generation.completed", "job_id": job, "outputs": []}).to_string().into_bytes();
+    Request::post("/webhooks/katalo")
+        .header("x-katalo-signature", sign_hex(secret.as_bytes(), &body))
+        .body(body)
+        .unwrap()
+}
+
+async fn receiver(store: Arc<Store>, clock: Arc<ManualClock>) -> Receiver {
+    let secrets = SecretEnv::load_from(base(), receiver_secret_names(), store).await.unwrap();
+    let reload = secrets.receiver_reload(clock.clone()).unwrap().unwrap();
+    let (dedupe, inbox) = (Arc::new(MemoryStore::default()), Arc::new(MemoryQueue::default()));
+    super::super::receiver(&secrets.env, dedupe, inbox, clock).unwrap().with_reload(reload)
+}
+
+#[tokio::test]
+async fn a_rotated_secret_is_picked_up_and_the_old_one_keeps_working() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-11-24 12:00:00 UTC)));
+    let store = Store::with(&[("KATALO_WEBHOOK_SECRET", "whsec_old_value_01")]);
+    let r = receiver(store.clone(), clock.clone()).await;
+    assert_eq!(r.handle(delivery("job_1", "whsec_old_value_01"), None).await.status(), 200);
+    assert_eq!(store.reads(), 1, "read once at cold start");
+
+    // Rotated in the store; the provider signs with the new key.
+    store.set(&[("KATALO_WEBHOOK_SECRET", "whsec_new_value_02")]);
+    clock.advance(time::Duration::seconds(61));
+    assert_eq!(r.handle(delivery("job_2", "whsec_new_value_02"), None).await.status(), 200);
+    assert_eq!(store.reads(), 2, "the failed check re-read the store");
+    // Deliveries signed before the provider switched still verify.
+    assert_eq!(r.handle(delivery("job_3", "whsec_old_value_01"), None).await.status(), 200);
+    assert_eq!(store.reads(), 2, "a good signature reads nothing");
+}
+
+#[tokio::test]
+async fn bad_signatures_re_read_the_store_at_most_once_a_minute() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-11-24 12:00:00 UTC)));
+    let store = Store::with(&[("KATALO_WEBHOOK_SECRET", "whsec_current_0001")]);
+    let r = receiver(store.clone(), clock.clone()).await;
+    for _ in 0..5 {
+        assert_eq!(r.handle(delivery("job_f", "whsec_forged_key_0"), None).await.status(), 401);
+    }
+    assert_eq!(store.reads(), 1, "not within a minute of the last read");
+    clock.advance(time::Duration::seconds(60));
+    for _ in 0..5 {
+        assert_eq!(r.handle(delivery("job_f", "whsec_forged_key_0"), None).await.status(), 401);
+    }
+    assert_eq!(store.reads(), 2, "one read per minute, however many forgeries");
+
+    // A store that fails, or holds nothing usable, keeps the secrets in use.
+    clock.advance(time::Duration::seconds(60));
+    store.fail();
+    assert_eq!(r.handle(delivery("job_f", "whsec_forged_key_0"), None).await.status(), 401);
+    clock.advance(time::Duration::seconds(60));
+    store.set(&[]);
+    assert_eq!(r.handle(delivery("job_f", "whsec_forged_key_0"), None).await.status(), 401);
+    assert_eq!(r.handle(delivery("job_4", "whsec_current_0001"), None).await.status(), 200);
+}
