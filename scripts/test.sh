@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # genhook's test command (what CI runs): installs and starts DynamoDB Local and the SQS
 # emulator, checks formatting and lints, lints the SAM template, runs the whole test
-# suite against the emulators, and stops what it started.
+# suite against the emulators, runs the deploy rehearsal (scripts/rehearse.sh), and
+# stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/emulators.sh
@@ -31,6 +32,11 @@ set +e
 cargo test --workspace --locked 2>&1 | tee "$results"
 status=${PIPESTATUS[0]}
 set -e
+if [ "$status" -eq 0 ]; then
+  step "deploy rehearsal (the stack on moto's CloudFormation, the functions under their own IAM policies)"
+  emulators_stop
+  ./scripts/rehearse.sh || status=$?
+fi
 read -r passed failed < <(awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p + 0, f + 0 }' "$results")
 rm -f "$results"
 printf '\ntests: %s passed, %s failed\n' "$passed" "$failed"

@@ -60,7 +60,7 @@ pub fn worker_settings(env: &Env, mut settings: WorkerSettings) -> Result<Worker
 /// (how long a link works after it is minted; unset or 0: forever).
 pub fn link_signer(env: &Env) -> Result<LinkSigner, ConfigError> {
     let secret = env.required("GENHOOK_LINK_SECRET")?;
-    let lifetime = match env.number("GENHOOK_LINK_TTL_SECS", 0)? {
+    let lifetime = match env.whole_number("GENHOOK_LINK_TTL_SECS", 0)? {
         0 => None,
         secs => Some(Duration::from_secs(secs)),
     };
@@ -470,6 +470,9 @@ mod tests {
         let bad = [("GENHOOK_PUBLIC_URL", "mailto:x@example.com?token=abc"), both[1]];
         let err = link_minter(&env(&bad)).unwrap_err().to_string();
         assert!(err.contains("GENHOOK_PUBLIC_URL") && !err.contains("abc"), "{err}");
+        // 0 is the template's default: links never expire.
+        let never = [both[0], both[1], ("GENHOOK_LINK_TTL_SECS", "0")];
+        assert!(link_minter(&env(&never)).unwrap().is_some());
         let ttl = [both[0], both[1], ("GENHOOK_LINK_TTL_SECS", "soon")];
         assert!(matches!(link_minter(&env(&ttl)), Err(ConfigError::Invalid { name: "GENHOOK_LINK_TTL_SECS", .. })));
     }

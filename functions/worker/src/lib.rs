@@ -9,9 +9,9 @@ use lambda_runtime::{Error, LambdaEvent};
 /// only those again (`ReportBatchItemFailures`).
 pub async fn function_handler(worker: &Worker, event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {
     let records = event.payload.records.into_iter().map(inbox_record).collect();
+    let deadline_ms = deadline(event.context.deadline);
     // The invocation's deadline (epoch ms): no provider call starts that could outlast
     // it, so a slow record never costs the whole batch a Lambda timeout.
-    let deadline_ms = i64::try_from(event.context.deadline).ok().filter(|d| *d > 0);
     let report = worker.process_batch_by(records, deadline_ms).await;
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = report
@@ -24,6 +24,15 @@ pub async fn function_handler(worker: &Worker, event: LambdaEvent<SqsEvent>) -> 
         })
         .collect();
     Ok(response)
+}
+
+/// The invocation deadline as epoch ms, or `None` when the value cannot be one: Lambda
+/// sends an epoch time, but some local emulators send the timeout itself (e.g. 600000),
+/// which read as a date in 1970 would leave no time for anything.
+fn deadline(raw: u64) -> Option<i64> {
+    /// 2000-01-01T00:00:00Z in epoch ms.
+    const PLAUSIBLE: i64 = 946_684_800_000;
+    i64::try_from(raw).ok().filter(|d| *d >= PLAUSIBLE)
 }
 
 fn inbox_record(m: SqsMessage) -> InboxRecord {
@@ -92,5 +101,13 @@ mod tests {
         assert_eq!(outbox.messages().len(), 1);
         let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(failed, ["msg-2"]);
+    }
+
+    #[test]
+    fn a_deadline_that_is_not_an_epoch_time_is_unknown() {
+        assert_eq!(deadline(1_795_486_095_792), Some(1_795_486_095_792));
+        assert_eq!(deadline(600_000), None, "a local emulator's relative timeout");
+        assert_eq!(deadline(0), None);
+        assert_eq!(deadline(u64::MAX), None);
     }
 }

@@ -90,6 +90,17 @@ impl Env {
         }
     }
 
+    /// A whole number, zero included (where 0 means "off" or "never"), with a default.
+    pub fn whole_number(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| ConfigError::Invalid { name, reason: format!("expected a whole number, got {v:?}") }),
+        }
+    }
+
     /// A positive integer that fits a `u32` (requests per second and the like).
     pub fn small_number(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
         Ok(u32::try_from(self.number(name, default.into())?).unwrap_or(u32::MAX))
