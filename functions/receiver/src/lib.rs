@@ -76,9 +76,13 @@ mod tests {
 
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
+    use std::time::Duration;
+
+    use genhook::adapters::aws::OPERATION_TIMEOUT;
     use genhook::adapters::memory::{MemoryQueue, MemoryStore};
     use genhook::config::Env;
     use genhook::domain::clock::SystemClock;
+    use genhook::receiver::{MAX_SDK_CALLS, ReceiverSettings};
     use serde_json::Value;
 
     use super::*;
@@ -228,6 +232,29 @@ mod tests {
         assert_eq!(strip_stage("/webhooks/katalo", ""), None);
         assert_eq!(strip_stage("", "Prod"), None);
         assert_eq!(strip_stage("Prod/webhooks", "Prod"), None);
+    }
+
+    /// `Timeout:` of `ReceiverFunction` in the SAM template, in seconds.
+    fn template_timeout() -> u64 {
+        let template = include_str!("../../../template.yaml");
+        let (_, rest) = template.split_once("\n  ReceiverFunction:\n").unwrap();
+        // The resource's lines, up to the next resource (indented by two spaces).
+        let mut block = rest.lines().take_while(|l| l.is_empty() || l.starts_with("    "));
+        let line = block.find_map(|l| l.strip_prefix("      Timeout:")).unwrap();
+        line.trim().parse().unwrap()
+    }
+
+    #[test]
+    fn the_timeout_outlasts_the_receivers_sdk_calls_and_not_api_gateway() {
+        let timeout = Duration::from_secs(template_timeout());
+        let worst = OPERATION_TIMEOUT * MAX_SDK_CALLS;
+        // The claim's lease ends at the deadline: an invocation may not be killed while
+        // it can still send the message it claimed.
+        assert!(timeout > worst, "Timeout {timeout:?} must outlast {worst:?} of SDK calls");
+        // REST API integrations time out after 29 s by default, HTTP API ones after 30 s.
+        assert!(timeout < Duration::from_secs(29), "Timeout {timeout:?} must end before API Gateway gives up");
+        // Outside Lambda the deadline is unknown and the default lease stands in for it.
+        assert!(ReceiverSettings::default().default_lease > worst);
     }
 
     #[tokio::test]

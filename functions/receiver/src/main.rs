@@ -1,4 +1,4 @@
-//! Receiver Lambda: API Gateway → verify → dedupe → SQS inbox.
+//! Receiver Lambda: HTTP API / Function URL (or REST API, ALB) → verify → dedupe → SQS inbox.
 
 use genhook::config::{Env, ReceiverConfig};
 use genhook_receiver::function_handler;
