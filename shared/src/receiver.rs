@@ -27,6 +27,19 @@ mod claim;
 
 use claim::Accepted;
 
+/// The most calls to the dedupe store and the inbox one delivery makes in a row: the
+/// claim, the send, then the ENQUEUED mark or the claim's release (a duplicate: the
+/// claim, and the body conflict's count). Each is bounded by the SDK's operation timeout
+/// (`adapters::aws::OPERATION_TIMEOUT`).
+///
+/// The claim's lease ends at the invocation's deadline, that is the Lambda's `Timeout`
+/// after it started: no retry can claim the key while an invocation that may still send
+/// it is running, and a crashed one holds the key no longer than that. So the `Timeout`
+/// must outlast these calls (else Lambda kills an invocation between the send and the
+/// mark, and the next retry enqueues again) and stay under API Gateway's integration
+/// timeout (else the gateway answers 5xx while the delivery is still being accepted).
+pub const MAX_SDK_CALLS: u32 = 3;
+
 /// Receiver settings (the providers' own are in their sources).
 #[derive(Debug, Clone)]
 pub struct ReceiverSettings {
@@ -34,7 +47,8 @@ pub struct ReceiverSettings {
     pub max_body_bytes: usize,
     /// How long a dedupe record lives (the TTL attribute and the logical expiry).
     pub dedupe_ttl: Duration,
-    /// Claim lease when the invocation deadline is unknown.
+    /// Claim lease when the invocation deadline is unknown (outside Lambda). Like the
+    /// Lambda's `Timeout`, it must outlast [`MAX_SDK_CALLS`] calls.
     pub default_lease: Duration,
 }
 

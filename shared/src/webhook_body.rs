@@ -6,6 +6,9 @@ use serde_json::Value;
 /// Why a verified body is not a usable webhook (answered with 400).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookError {
+    /// Not UTF-8 text (JSON must be): the offset of the first byte that is not.
+    #[error("body is not UTF-8 text: invalid byte at offset {0}")]
+    NotUtf8(usize),
     /// Not JSON at all.
     #[error("body is not valid JSON: {0}")]
     NotJson(String),
@@ -22,7 +25,10 @@ pub enum WebhookError {
 
 /// The body as JSON, if it is an object.
 pub fn json_object(raw: &[u8]) -> Result<Value, WebhookError> {
-    let body: Value = serde_json::from_slice(raw).map_err(|e| WebhookError::NotJson(e.to_string()))?;
+    // Checked first so the answer names the real fault: serde_json would report an
+    // "invalid unicode code point" or an unexpected character somewhere in the text.
+    let text = std::str::from_utf8(raw).map_err(|e| WebhookError::NotUtf8(e.valid_up_to()))?;
+    let body: Value = serde_json::from_str(text).map_err(|e| WebhookError::NotJson(e.to_string()))?;
     if body.is_object() { Ok(body) } else { Err(WebhookError::NotObject) }
 }
 

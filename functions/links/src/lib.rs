@@ -1,4 +1,5 @@
-//! The output links Lambda's handler: API Gateway (HTTP API) events in, redirects out.
+//! The output links Lambda's handler: HTTP events in (API Gateway HTTP API and REST API,
+//! Function URLs, ALB), redirects out.
 //! All logic lives in [`genhook::links`].
 
 use genhook::links::LinkService;
@@ -23,7 +24,9 @@ mod tests {
 
     // A link to output 0 of job_fixture_1 under `link_fixture_secret_0001` (no expiry),
     // as API Gateway's HTTP API delivers a GET of it.
-    const FIXTURE: &str = include_str!("../fixtures/apigw-link.json");
+    const FIXTURE: &str = include_str!("../fixtures/http-api-link.json");
+    // The same link through a REST API's `Prod` stage (lambda_http puts the stage in the path).
+    const REST_API: &str = include_str!("../fixtures/rest-api-link.json");
 
     fn service(store: Arc<MemoryStore>) -> LinkService {
         let env = Env::from_pairs([
@@ -35,17 +38,32 @@ mod tests {
         genhook::config::link_service(&env, store.clone(), store, Arc::new(SystemClock)).unwrap()
     }
 
-    #[tokio::test]
-    async fn redirects_the_api_gateway_fixture_from_the_cache() {
-        let store = Arc::new(MemoryStore::default());
+    async fn cached(store: &MemoryStore) {
         let expires = SystemClock.now().unix_timestamp() + 3600;
         let outputs = CachedOutputs {
             outputs: vec![CachedUrl { url: "https://cdn.example/0.png?sig=abc".into(), expires_at: Some(expires) }],
             fetched_at: SystemClock.now().unix_timestamp(),
         };
         store.put_outputs("katalo", "job_fixture_1", &outputs, expires).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn redirects_the_api_gateway_fixture_from_the_cache() {
+        let store = Arc::new(MemoryStore::default());
+        cached(&store).await;
         let response =
             function_handler(&service(store), lambda_http::request::from_str(FIXTURE).unwrap()).await.unwrap();
+        assert_eq!(response.status(), 302);
+        assert_eq!(response.headers()["location"], "https://cdn.example/0.png?sig=abc");
+    }
+
+    #[tokio::test]
+    async fn redirects_the_rest_api_fixture_under_its_stage() {
+        let store = Arc::new(MemoryStore::default());
+        cached(&store).await;
+        let request = lambda_http::request::from_str(REST_API).unwrap();
+        assert_eq!(request.uri().path(), "/Prod/outputs/katalo/job_fixture_1/0");
+        let response = function_handler(&service(store), request).await.unwrap();
         assert_eq!(response.status(), 302);
         assert_eq!(response.headers()["location"], "https://cdn.example/0.png?sig=abc");
     }

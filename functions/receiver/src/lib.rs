@@ -1,42 +1,273 @@
-//! The receiver Lambda's handler: API Gateway (HTTP API) events in, HTTP responses out.
-//! All logic lives in [`genhook::receiver`].
+//! The receiver Lambda's handler: HTTP events in (API Gateway HTTP API and REST API,
+//! Lambda Function URLs, Application Load Balancers), HTTP responses out. All logic lives
+//! in [`genhook::receiver`]; this only adapts the event.
 
-use genhook::receiver::Receiver;
+use lambda_http::http::Uri;
+use lambda_http::http::uri::PathAndQuery;
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
-/// Handles one API Gateway request. `lambda_http` has already decoded a base64 body, so
-/// the signature is checked over the exact bytes the provider sent.
+use genhook::receiver::Receiver;
+
+/// Handles one request. `lambda_http` has already decoded a base64 body (every front
+/// end encodes binary bodies that way), so the signature is checked over the exact bytes
+/// the provider sent.
 pub async fn function_handler(receiver: &Receiver, event: Request) -> Result<Response<Body>, Error> {
     // The claim's lease ends with this invocation (Powertools' rule); 0 means unknown.
+    // Hence the function's Timeout in template.yaml bounds how long a crashed
+    // invocation keeps its delivery's retries waiting.
     let deadline_ms = event.lambda_context_ref().map(|c| c.deadline as i64).filter(|d| *d > 0);
-    let response = receiver.handle(event, deadline_ms).await;
+    let response = receiver.handle(without_stage(event), deadline_ms).await;
     Ok(response.map(Body::from))
+}
+
+/// The request with its API Gateway stage cut from the front of the path, so the
+/// receiver's exact routes match behind every front end.
+///
+/// - REST API (payload 1.0): the event's `path` has no stage, but `lambda_http` puts it
+///   back (`/Prod/webhooks/katalo`) unless `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set.
+/// - HTTP API (payload 2.0): a named stage is part of `rawPath` (`/live/webhooks/katalo`);
+///   the `$default` stage is not.
+/// - Function URLs (stage `$default`) and ALB (no stage): the path is as sent.
+///
+/// A stage is cut only when it is the whole first segment, whether `lambda_http` added it
+/// or not. (So a REST API stage must not be named after a route's first segment,
+/// `webhooks`: `lambda_http` would not add it and it would be cut all the same.)
+fn without_stage(mut event: Request) -> Request {
+    let stage = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(c)) => c.stage.clone(),
+        Some(RequestContext::ApiGatewayV2(c)) => c.stage.clone(),
+        _ => None,
+    };
+    let Some(stage) = stage else { return event };
+    let Some(path) = strip_stage(event.uri().path(), &stage) else { return event };
+    let path_and_query = match event.uri().query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_string(),
+    };
+    // Both are parts of a valid URI, so this does not fail; if it did, the request would
+    // keep its path and get the receiver's 404.
+    let mut parts = event.uri().clone().into_parts();
+    let Ok(path_and_query) = path_and_query.parse::<PathAndQuery>() else { return event };
+    parts.path_and_query = Some(path_and_query);
+    if let Ok(uri) = Uri::from_parts(parts) {
+        *event.uri_mut() = uri;
+    }
+    event
+}
+
+/// `path` without a leading `/{stage}` segment, or `None` when it has none (or the stage
+/// is `$default`, which is never in a path).
+fn strip_stage<'a>(path: &'a str, stage: &str) -> Option<&'a str> {
+    if stage.is_empty() || stage == "$default" {
+        return None;
+    }
+    let rest = path.strip_prefix('/')?.strip_prefix(stage)?;
+    match rest {
+        "" => Some("/"),
+        rest if rest.starts_with('/') => Some(rest),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use std::time::Duration;
+
+    use genhook::adapters::aws::OPERATION_TIMEOUT;
     use genhook::adapters::memory::{MemoryQueue, MemoryStore};
     use genhook::config::Env;
     use genhook::domain::clock::SystemClock;
+    use genhook::receiver::{MAX_SDK_CALLS, ReceiverSettings};
+    use serde_json::Value;
 
     use super::*;
 
-    // Signed with `whsec_fixture_secret_0001` (openssl), body base64-encoded as API Gateway sends it.
-    const FIXTURE: &str = include_str!("../fixtures/apigw-katalo-completed.json");
+    // Each holds a Katalo webhook signed with `whsec_fixture_secret_0001` (python3 hmac,
+    // checked with openssl), as its front end delivers it.
+    /// API Gateway HTTP API, payload 2.0, `$default` stage; base64 body.
+    const HTTP_API: &str = include_str!("../fixtures/http-api-katalo-completed.json");
+    /// API Gateway REST API, payload 1.0, stage `Prod`; text body with non-ASCII UTF-8
+    /// and a trailing newline, and both `headers` and `multiValueHeaders`.
+    const REST_API: &str = include_str!("../fixtures/rest-api-katalo-completed.json");
+    /// Lambda Function URL (the 2.0 shape); text body.
+    const FUNCTION_URL: &str = include_str!("../fixtures/function-url-katalo-failed.json");
+    /// Application Load Balancer with multi-value headers; base64 body.
+    const ALB: &str = include_str!("../fixtures/alb-katalo-completed.json");
+    /// HTTP API; a validly signed base64 body holding bytes that are not UTF-8.
+    const NON_UTF8: &str = include_str!("../fixtures/http-api-katalo-non-utf8.json");
 
-    #[tokio::test]
-    async fn accepts_the_api_gateway_fixture() {
+    struct Harness {
+        receiver: Receiver,
+        inbox: Arc<MemoryQueue>,
+    }
+
+    fn harness() -> Harness {
         let inbox = Arc::new(MemoryQueue::default());
         let env = Env::from_pairs([("KATALO_WEBHOOK_SECRET", "whsec_fixture_secret_0001")]);
         let receiver =
             genhook::config::receiver(&env, Arc::new(MemoryStore::default()), inbox.clone(), Arc::new(SystemClock))
                 .unwrap();
-        let request = lambda_http::request::from_str(FIXTURE).unwrap();
-        let response = function_handler(&receiver, request).await.unwrap();
-        assert_eq!(response.status(), 200);
-        assert_eq!(inbox.messages().len(), 1);
-        assert!(inbox.messages()[0].body.contains("job_fixture_1"));
+        Harness { receiver, inbox }
+    }
+
+    /// The body the front end sent, decoded here without lambda_http.
+    fn raw_body(fixture: &str) -> Vec<u8> {
+        let event: Value = serde_json::from_str(fixture).unwrap();
+        let body = event["body"].as_str().unwrap();
+        if event["isBase64Encoded"].as_bool().unwrap() { STANDARD.decode(body).unwrap() } else { body.into() }
+    }
+
+    async fn send(h: &Harness, fixture: &str) -> (u16, Value) {
+        let request = lambda_http::request::from_str(fixture).unwrap();
+        let response = function_handler(&h.receiver, request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = serde_json::from_slice(response.body()).unwrap();
+        (status, body)
+    }
+
+    /// Accepted, and the one inbox message carries the body the front end sent.
+    async fn accepts(fixture: &str, job_id: &str) {
+        let h = harness();
+        assert_eq!(send(&h, fixture).await, (200, serde_json::json!({"ok": true, "duplicate": false})));
+        let messages = h.inbox.messages();
+        assert_eq!(messages.len(), 1);
+        let message: Value = serde_json::from_str(&messages[0].body).unwrap();
+        assert_eq!(message["job_id"], job_id);
+        let sent: Value = serde_json::from_slice(&raw_body(fixture)).unwrap();
+        assert_eq!(message["payload"], sent);
+        // A retry of the same delivery is a duplicate, not a second message.
+        assert_eq!(send(&h, fixture).await.1["duplicate"], true);
+        assert_eq!(h.inbox.messages().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn accepts_the_http_api_fixture() {
+        accepts(HTTP_API, "job_fixture_1").await;
+    }
+
+    #[tokio::test]
+    async fn accepts_the_rest_api_fixture_under_its_stage() {
+        let request = lambda_http::request::from_str(REST_API).unwrap();
+        assert_eq!(request.uri().path(), "/Prod/webhooks/katalo", "lambda_http puts the stage in the path");
+        accepts(REST_API, "job_fixture_2").await;
+        let h = harness();
+        send(&h, REST_API).await;
+        let message: Value = serde_json::from_str(&h.inbox.messages()[0].body).unwrap();
+        assert_eq!(message["payload"]["reference"], "annonce-été-東京");
+    }
+
+    #[tokio::test]
+    async fn accepts_the_function_url_fixture() {
+        accepts(FUNCTION_URL, "job_fixture_3").await;
+    }
+
+    #[tokio::test]
+    async fn accepts_the_alb_fixture() {
+        let request = lambda_http::request::from_str(ALB).unwrap();
+        let accept: Vec<_> = request.headers().get_all("accept").iter().collect();
+        assert_eq!(accept, ["application/json", "text/plain"], "multi-value headers keep every value");
+        accepts(ALB, "job_fixture_4").await;
+    }
+
+    #[tokio::test]
+    async fn a_named_http_api_stage_is_cut_from_the_raw_path() {
+        let staged = HTTP_API
+            .replace(r#""rawPath": "/webhooks/katalo""#, r#""rawPath": "/live/webhooks/katalo""#)
+            .replace(r#""stage": "$default""#, r#""stage": "live""#);
+        assert_ne!(staged, HTTP_API);
+        accepts(&staged, "job_fixture_1").await;
+    }
+
+    #[tokio::test]
+    async fn cutting_the_stage_routes_nothing_new() {
+        let h = harness();
+        // A REST API request for a path under the route: still no route.
+        let deeper = REST_API.replace(r#""path": "/webhooks/katalo""#, r#""path": "/webhooks/katalo/x""#);
+        assert_eq!(send(&h, &deeper).await.0, 404);
+        // The stage alone is the root: no route either.
+        let root = REST_API.replace(r#""path": "/webhooks/katalo""#, r#""path": "/""#);
+        assert_eq!(send(&h, &root).await.0, 404);
+        // Under the $default stage a segment that looks like a stage is kept.
+        let looks_staged =
+            HTTP_API.replace(r#""rawPath": "/webhooks/katalo""#, r#""rawPath": "/Prod/webhooks/katalo""#);
+        assert_eq!(send(&h, &looks_staged).await.0, 404);
+        assert!(h.inbox.messages().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_is_not_utf8_is_verified_then_refused() {
+        let raw = raw_body(NON_UTF8);
+        assert!(std::str::from_utf8(&raw).is_err(), "the fixture's body is not UTF-8");
+        let h = harness();
+        // The signature matches the exact bytes (else 401), then the body is refused.
+        let (status, body) = send(&h, NON_UTF8).await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error"], "invalid_payload");
+        assert_eq!(body["message"], "body is not UTF-8 text: invalid byte at offset 83");
+        // Signed over other bytes, the same body is refused as forged, before any parsing.
+        let signature = serde_json::from_str::<Value>(NON_UTF8).unwrap()["headers"]["x-katalo-signature"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let forged = NON_UTF8.replace(&signature, &"0".repeat(64));
+        let (status, body) = send(&h, &forged).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_signature")));
+        assert!(h.inbox.messages().is_empty());
+    }
+
+    #[test]
+    fn strips_only_a_whole_leading_stage_segment() {
+        assert_eq!(strip_stage("/Prod/webhooks/katalo", "Prod"), Some("/webhooks/katalo"));
+        assert_eq!(strip_stage("/Prod", "Prod"), Some("/"));
+        assert_eq!(strip_stage("/Prod/", "Prod"), Some("/"));
+        assert_eq!(strip_stage("/webhooks/katalo", "Prod"), None);
+        assert_eq!(strip_stage("/Production/webhooks/katalo", "Prod"), None);
+        assert_eq!(strip_stage("/prod/webhooks/katalo", "Prod"), None, "stages are case-sensitive");
+        assert_eq!(strip_stage("/$default/webhooks/katalo", "$default"), None);
+        assert_eq!(strip_stage("/webhooks/katalo", ""), None);
+        assert_eq!(strip_stage("", "Prod"), None);
+        assert_eq!(strip_stage("Prod/webhooks", "Prod"), None);
+    }
+
+    /// `Timeout:` of `ReceiverFunction` in the SAM template, in seconds.
+    fn template_timeout() -> u64 {
+        let template = include_str!("../../../template.yaml");
+        let (_, rest) = template.split_once("\n  ReceiverFunction:\n").unwrap();
+        // The resource's lines, up to the next resource (indented by two spaces).
+        let mut block = rest.lines().take_while(|l| l.is_empty() || l.starts_with("    "));
+        let line = block.find_map(|l| l.strip_prefix("      Timeout:")).unwrap();
+        line.trim().parse().unwrap()
+    }
+
+    #[test]
+    fn the_timeout_outlasts_the_receivers_sdk_calls_and_not_api_gateway() {
+        let timeout = Duration::from_secs(template_timeout());
+        let worst = OPERATION_TIMEOUT * MAX_SDK_CALLS;
+        // The claim's lease ends at the deadline: an invocation may not be killed while
+        // it can still send the message it claimed.
+        assert!(timeout > worst, "Timeout {timeout:?} must outlast {worst:?} of SDK calls");
+        // REST API integrations time out after 29 s by default, HTTP API ones after 30 s.
+        assert!(timeout < Duration::from_secs(29), "Timeout {timeout:?} must end before API Gateway gives up");
+        // Outside Lambda the deadline is unknown and the default lease stands in for it.
+        assert!(ReceiverSettings::default().default_lease > worst);
+    }
+
+    #[tokio::test]
+    async fn the_query_survives_the_cut() {
+        let with_query = REST_API.replace(
+            r#""multiValueQueryStringParameters": null"#,
+            r#""multiValueQueryStringParameters": {"ref": ["a b"], "token": ["t1"]}"#,
+        );
+        let request = without_stage(lambda_http::request::from_str(&with_query).unwrap());
+        assert_eq!(request.uri().path(), "/webhooks/katalo");
+        // lambda_http writes the parameters back in a map's order.
+        let mut query: Vec<_> = request.uri().query().unwrap().split('&').collect();
+        query.sort_unstable();
+        assert_eq!(query, ["ref=a+b", "token=t1"]);
     }
 }

@@ -1,4 +1,4 @@
-//! Receiver Lambda: API Gateway → verify → dedupe → SQS inbox.
+//! Receiver Lambda: HTTP API / Function URL (or REST API, ALB) → verify → dedupe → SQS inbox.
 
 use std::sync::Arc;
 

@@ -5,6 +5,15 @@ use std::time::Duration;
 use aws_config::{BehaviorVersion, SdkConfig, timeout::TimeoutConfig};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
+/// How long the SDK waits for a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long one attempt of an SDK call may take before it is retried.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one SDK call may take, retries included. The receiver makes at most
+/// `receiver::MAX_SDK_CALLS` in a row for a delivery, so its Lambda `Timeout`
+/// (template.yaml) must outlast that many of these: see the receiver's tests.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
+
 /// Loads the SDK configuration from the environment (region, credentials, and
 /// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SQS` for local emulators), with a
 /// rustls+ring HTTPS client and timeouts that fit a webhook acknowledgement budget.
@@ -14,9 +23,9 @@ pub async fn load_sdk_config() -> SdkConfig {
         .http_client(http)
         .timeout_config(
             TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(2))
-                .operation_attempt_timeout(Duration::from_secs(3))
-                .operation_timeout(Duration::from_secs(8))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
                 .build(),
         )
         .load()

@@ -55,7 +55,7 @@ proptest! {
     fn any_webhook_body_parses_or_is_refused(raw in body()) {
         match KataloWebhook::parse(&raw) {
             Ok(w) => prop_assert!(!w.job_id.is_empty() && !w.event_type.is_empty()),
-            Err(WebhookError::NotJson(_) | WebhookError::NotObject | WebhookError::MissingField(_) | WebhookError::TooLong(_)) => {}
+            Err(WebhookError::NotUtf8(_) | WebhookError::NotJson(_) | WebhookError::NotObject | WebhookError::MissingField(_) | WebhookError::TooLong(_)) => {}
         }
     }
 

@@ -48,6 +48,11 @@ mod tests {
     #[test]
     fn rejects_bad_bodies() {
         assert!(matches!(KataloWebhook::parse(b"{nope"), Err(WebhookError::NotJson(_))));
+        // Valid JSON but for one byte that is not UTF-8, inside a string.
+        assert_eq!(
+            KataloWebhook::parse(b"{\"job_id\":\"j\",\"event_type\":\"x\",\"ref\":\"\xff\"}"),
+            Err(WebhookError::NotUtf8(38))
+        );
         assert_eq!(KataloWebhook::parse(b"[1]"), Err(WebhookError::NotObject));
         assert_eq!(
             KataloWebhook::parse(br#"{"event_type":"generation.failed"}"#),
