@@ -24,6 +24,8 @@ use crate::worker::{self, Worker, WorkerPorts, WorkerSettings};
 
 pub use crate::ports::env::{ConfigError, Env};
 
+pub mod emf;
+
 /// The receiver's tunables: `GENHOOK_MAX_BODY_BYTES` (default 262144) and
 /// `GENHOOK_DEDUPE_TTL_SECS`.
 pub fn receiver_settings(env: &Env) -> Result<ReceiverSettings, ConfigError> {
