@@ -164,19 +164,19 @@ pub async fn get_json_with(
     parse_error: fn(&[u8]) -> Option<ApiErrorBody>,
 ) -> Result<serde_json::Value, JobApiError> {
     let started = Instant::now();
-    let mut status = None;
-    let result = fetch_json(client, url, api_key, parse_error, &mut status).await;
-    telemetry::provider_api_call(provider, status.map(|s: StatusCode| s.as_u16()), started.elapsed());
+    let mut answered = None;
+    let result = fetch_json(client, url, api_key, parse_error, &mut answered).await;
+    telemetry::provider_api_call(provider, answered.map(|s: StatusCode| s.as_u16()), started.elapsed());
     result
 }
 
-/// [`get_json_with`]'s request; `status` is set once an answer's status line arrives.
+/// [`get_json_with`]'s request; `answered` is set once an answer's status line arrives.
 async fn fetch_json(
     client: &reqwest::Client,
     url: url::Url,
     api_key: &str,
     parse_error: fn(&[u8]) -> Option<ApiErrorBody>,
-    status: &mut Option<StatusCode>,
+    answered: &mut Option<StatusCode>,
 ) -> Result<serde_json::Value, JobApiError> {
     let transient = |reason: String, retry_after| JobApiError::Transient { reason, retry_after };
     let mut resp = client
@@ -186,8 +186,8 @@ async fn fetch_json(
         .send()
         .await
         .map_err(|e| transient(e.without_url().to_string(), None))?;
-    *status = Some(resp.status());
     let status = resp.status();
+    *answered = Some(status);
     let header_retry = retry_after_header(resp.headers());
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| transient(e.without_url().to_string(), header_retry))? {
