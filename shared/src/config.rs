@@ -29,6 +29,8 @@ pub use secrets::{SecretEnv, api_secret_names, receiver_secret_names};
 
 pub mod secrets;
 
+pub mod emf;
+
 /// The receiver's tunables: `GENHOOK_MAX_BODY_BYTES` (default 262144) and
 /// `GENHOOK_DEDUPE_TTL_SECS`.
 pub fn receiver_settings(env: &Env) -> Result<ReceiverSettings, ConfigError> {

@@ -1,11 +1,12 @@
 //! Shared HTTP client plumbing for provider APIs.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::StatusCode;
 use serde::Deserialize;
 
 use crate::ports::JobApiError;
+use crate::telemetry;
 
 /// Builds the HTTP client used for provider APIs: rustls with the ring provider (no
 /// OpenSSL or aws-lc build), bounded timeouts, no redirects to other hosts' credentials.
@@ -142,22 +143,40 @@ pub fn classify(status: StatusCode, body: Option<ApiErrorBody>, header_retry: Op
 
 /// GETs `url` with a bearer key and accepts JSON: a 2xx body parsed, or the failure
 /// classified (connection errors, bodies over [`MAX_RESPONSE_BYTES`] and unparsable
-/// 2xx bodies are transient).
+/// 2xx bodies are transient). The call is counted for `provider`, by status class, with
+/// its duration ([`telemetry::provider_api_call`]).
 pub async fn get_json(
     client: &reqwest::Client,
+    provider: &'static str,
     url: url::Url,
     api_key: &str,
 ) -> Result<serde_json::Value, JobApiError> {
-    get_json_with(client, url, api_key, ApiErrorBody::parse).await
+    get_json_with(client, provider, url, api_key, ApiErrorBody::parse).await
 }
 
 /// [`get_json`] for an API whose error bodies have another shape: `parse_error` reads
 /// them (`None` when a body is not of that shape).
 pub async fn get_json_with(
     client: &reqwest::Client,
+    provider: &'static str,
     url: url::Url,
     api_key: &str,
     parse_error: fn(&[u8]) -> Option<ApiErrorBody>,
+) -> Result<serde_json::Value, JobApiError> {
+    let started = Instant::now();
+    let mut answered = None;
+    let result = fetch_json(client, url, api_key, parse_error, &mut answered).await;
+    telemetry::provider_api_call(provider, answered.map(|s: StatusCode| s.as_u16()), started.elapsed());
+    result
+}
+
+/// [`get_json_with`]'s request; `answered` is set once an answer's status line arrives.
+async fn fetch_json(
+    client: &reqwest::Client,
+    url: url::Url,
+    api_key: &str,
+    parse_error: fn(&[u8]) -> Option<ApiErrorBody>,
+    answered: &mut Option<StatusCode>,
 ) -> Result<serde_json::Value, JobApiError> {
     let transient = |reason: String, retry_after| JobApiError::Transient { reason, retry_after };
     let mut resp = client
@@ -168,6 +187,7 @@ pub async fn get_json_with(
         .await
         .map_err(|e| transient(e.without_url().to_string(), None))?;
     let status = resp.status();
+    *answered = Some(status);
     let header_retry = retry_after_header(resp.headers());
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| transient(e.without_url().to_string(), header_retry))? {

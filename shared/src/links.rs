@@ -27,6 +27,7 @@ use crate::domain::job::{Job, JobState};
 use crate::domain::link::{CachedOutputs, CachedUrl};
 use crate::link::{LinkError, LinkRequest, LinkSigner, ROUTE};
 use crate::ports::{JobApi, JobApiError, LinkCache};
+use crate::telemetry::{Origin, UNKNOWN_PROVIDER, name};
 
 /// The link service's tunables.
 #[derive(Debug, Clone)]
@@ -105,46 +106,59 @@ impl LinkService {
 
     /// Answers one request (its method and URI: a link has no body or headers that
     /// matter). The path may carry one leading segment (an API stage) before `/outputs/`.
+    /// Each answer is counted ([`crate::telemetry`]): followed, or refused by reason.
     pub async fn handle(&self, method: &Method, uri: &Uri) -> Response<String> {
         if !matches!(*method, Method::GET | Method::HEAD) {
+            Origin::UNKNOWN.count(name::LINKS_REFUSED, &[("reason", "method_not_allowed")]);
             let mut r =
                 reply(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "output links answer GET and HEAD".into());
             r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return r;
         }
-        let answer = self.answer(without_stage(uri.path()), uri.query()).await;
+        let (provider, answer) = self.answer(without_stage(uri.path()), uri.query()).await;
+        let origin = Origin::provider(provider);
+        match answer.refusal() {
+            None => origin.count(name::LINKS_FOLLOWED, &[]),
+            Some(reason) => origin.count(name::LINKS_REFUSED, &[("reason", reason)]),
+        }
         respond(answer)
     }
 
-    async fn answer(&self, path: &str, query: Option<&str>) -> Answer {
-        let Ok(link) = LinkRequest::parse(path, query) else { return Answer::NotALink };
+    /// The answer, and the provider it is counted for: a mounted provider's name (never
+    /// the path's own word), or [`UNKNOWN_PROVIDER`].
+    async fn answer(&self, path: &str, query: Option<&str>) -> (&'static str, Answer) {
+        let Ok(link) = LinkRequest::parse(path, query) else { return (UNKNOWN_PROVIDER, Answer::NotALink) };
         let (provider, job_id, index) = (link.provider.as_str(), link.job_id.as_str(), link.index);
+        let mounted = self.providers.iter().find(|m| m.provider == provider);
+        let name = mounted.map_or(UNKNOWN_PROVIDER, |m| m.provider);
         match self.signer.verify_request(&link, self.clock.now()) {
             Ok(()) => {}
             Err(LinkError::Expired) => {
                 info!(provider, job_id, index, "link refused: expired");
-                return Answer::Forbidden { code: "link_expired", message: "this link has expired" };
+                return (name, Answer::Forbidden { code: "link_expired", message: "this link has expired" });
             }
             Err(e) => {
                 warn!(provider, job_id, index, reason = %e, "link refused: bad token");
-                return Answer::Forbidden { code: "invalid_token", message: "the link's token is not valid" };
+                return (name, Answer::Forbidden { code: "invalid_token", message: "the link's token is not valid" });
             }
         }
-        let api = match self.providers.iter().find(|m| m.provider == provider).map(|m| &m.api) {
+        let api = match mounted.map(|m| &m.api) {
             Some(Ok(api)) => api,
-            Some(Err(hint)) => return Answer::NotFound(format!("{provider} links are not served here: {hint}")),
-            None => return Answer::NotFound(format!("no provider named {provider}")),
+            Some(Err(hint)) => {
+                return (name, Answer::NotFound(format!("{provider} links are not served here: {hint}")));
+            }
+            None => return (name, Answer::NotFound(format!("no provider named {provider}"))),
         };
-        let answer = self.resolve(api.as_ref(), provider, job_id, index).await;
+        let answer = self.resolve(api.as_ref(), name, job_id, index).await;
         match &answer {
             Answer::Redirect(_) => info!(provider, job_id, index, "link followed"),
             other => info!(provider, job_id, index, answer = ?other, "link not followed"),
         }
-        answer
+        (name, answer)
     }
 
     /// The live URL from the cache, or from the provider through the refresh lease.
-    async fn resolve(&self, api: &dyn JobApi, provider: &str, job_id: &str, index: usize) -> Answer {
+    async fn resolve(&self, api: &dyn JobApi, provider: &'static str, job_id: &str, index: usize) -> Answer {
         match self.cached(provider, job_id, index).await {
             Ok(Some(url)) => return Answer::Redirect(url),
             Ok(None) => {}
@@ -180,7 +194,8 @@ impl LinkService {
     }
 
     /// Reads the job, caches its URLs (freeing the lease) and answers from them.
-    async fn refresh(&self, api: &dyn JobApi, provider: &str, job_id: &str, index: usize) -> Answer {
+    async fn refresh(&self, api: &dyn JobApi, provider: &'static str, job_id: &str, index: usize) -> Answer {
+        Origin::provider(provider).count(name::LINKS_PROVIDER_READS, &[]);
         let job = match api.get_job(job_id).await {
             Ok(job) => job,
             Err(e) => return api_error_answer(e),
@@ -232,6 +247,22 @@ impl LinkService {
 
     fn min_ttl_secs(&self) -> i64 {
         i64::try_from(self.settings.min_url_ttl.as_secs()).unwrap_or(i64::MAX)
+    }
+}
+
+impl Answer {
+    /// Why a link was not followed (the `reason` dimension); `None` for a redirect.
+    fn refusal(&self) -> Option<&'static str> {
+        match self {
+            Self::Redirect(url) if HeaderValue::from_str(url).is_ok() => None,
+            // `respond` answers 502 for a URL that is no valid header.
+            Self::Redirect(_) | Self::BadGateway(_) => Some("bad_gateway"),
+            Self::NotALink => Some("not_a_link"),
+            Self::Forbidden { code, .. } => Some(*code),
+            Self::NotFound(_) => Some("not_found"),
+            Self::Gone(_) => Some("gone"),
+            Self::Unavailable { .. } => Some("unavailable"),
+        }
     }
 }
 

@@ -22,10 +22,11 @@ use crate::domain::clock::Clock;
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
 use crate::ports::provider::{Delivery, Intake, Provider, Refusal, RouteMatch, WebhookSource};
 use crate::ports::{DedupeStore, Queue};
+use crate::telemetry::{Origin, name};
 
 mod claim;
 
-use claim::Accepted;
+use claim::{Accepted, Failed};
 
 /// The most calls to the dedupe store and the inbox one delivery makes in a row: the
 /// claim, the send, then the ENQUEUED mark or the claim's release (a duplicate: the
@@ -128,6 +129,8 @@ impl Receiver {
 
     /// Handles one HTTP request. `deadline_ms` is the invocation deadline (epoch ms),
     /// which bounds the claim's lease; `None` or a past value falls back to the default.
+    /// Each answer is counted ([`crate::telemetry`]): accepted, duplicate, rejected (4xx)
+    /// or 5xx, by provider (and upstream) and reason.
     pub async fn handle<B: AsRef<[u8]>>(&self, req: Request<B>, deadline_ms: Option<i64>) -> Response<String> {
         let path = req.uri().path();
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
@@ -136,35 +139,43 @@ impl Receiver {
             RouteMatch::NotMine => None,
             m => Some((s, m)),
         });
-        let source = match found {
-            None => return not_found("no webhook route at this path"),
-            Some((_, RouteMatch::Unknown(message))) => return not_found(message),
-            Some((_, _)) if req.method() != Method::POST => return method_not_allowed(),
-            Some((source, _)) => source,
+        let (source, origin) = match found {
+            None => return rejected(Origin::UNKNOWN, "not_found", not_found("no webhook route at this path")),
+            Some((s, m)) => {
+                let origin = Origin { provider: s.provider(), upstream: s.upstream(path) };
+                match m {
+                    RouteMatch::Unknown(message) => return rejected(origin, "not_found", not_found(message)),
+                    _ if req.method() != Method::POST => {
+                        return rejected(origin, "method_not_allowed", method_not_allowed());
+                    }
+                    _ => (s, origin),
+                }
+            }
         };
-        let provider = source.provider();
+        let provider = origin.provider;
         let body = req.body().as_ref();
         if body.len() > self.settings.max_body_bytes {
             warn!(provider, bytes = body.len(), "rejected: body too large");
-            return too_large(self.settings.max_body_bytes);
+            return rejected(origin, "too_large", too_large(self.settings.max_body_bytes));
         }
         let delivery = Delivery { path, query: req.uri().query(), headers: req.headers(), body, now: self.clock.now() };
         let enqueue = match self.intake(source, &delivery).await {
             Ok(Intake::Enqueue(e)) => e,
             Ok(Intake::Reply(answer)) => return reply(StatusCode::OK, answer),
-            Err(refusal) => return refused(provider, refusal),
+            Err(refusal) => return refused(origin, refusal),
         };
         if carry::json_depth(body) > MAX_JSON_DEPTH {
-            return refused(provider, Refusal::Invalid(format!("JSON nested deeper than {MAX_JSON_DEPTH} levels")));
+            return refused(origin, Refusal::Invalid(format!("JSON nested deeper than {MAX_JSON_DEPTH} levels")));
         }
         let key = enqueue.key.clone();
         match self.accept(enqueue, body, deadline_ms).await {
             Ok(accepted) => {
                 let duplicate = accepted == Accepted::Duplicate;
                 info!(provider, key = %key, duplicate, "accepted");
+                origin.count(if duplicate { name::DELIVERIES_DUPLICATE } else { name::DELIVERIES_ACCEPTED }, &[]);
                 reply(StatusCode::OK, json!({"ok": true, "duplicate": duplicate}))
             }
-            Err(r) => r,
+            Err(Failed { reason, response }) => rejected(origin, reason, response),
         }
     }
 }
@@ -187,18 +198,31 @@ impl WebhookSource for Unconfigured {
     }
 }
 
+/// Counts a delivery answered with `response` (a 4xx or a 5xx) for `reason`.
+fn rejected(origin: Origin, reason: &'static str, response: Response<String>) -> Response<String> {
+    let metric = if response.status().is_server_error() { name::DELIVERIES_5XX } else { name::DELIVERIES_REJECTED };
+    origin.count(metric, &[("reason", reason)]);
+    response
+}
+
 /// The answer to a refused delivery; the detail of a failed check goes to the log only.
-fn refused(provider: &str, refusal: Refusal) -> Response<String> {
+fn refused(origin: Origin, refusal: Refusal) -> Response<String> {
+    let provider = origin.provider;
     match refusal {
         Refusal::Unauthenticated { code, message, what, detail } => {
             warn!(provider, reason = %detail, "rejected: {what}");
-            reply(StatusCode::UNAUTHORIZED, json!({"error": code, "message": message}))
+            let reason = if code == "invalid_token" { "bad_token" } else { "bad_signature" };
+            rejected(origin, reason, reply(StatusCode::UNAUTHORIZED, json!({"error": code, "message": message})))
         }
         Refusal::Invalid(why) => {
             warn!(provider, reason = %why, "rejected: payload");
-            reply(StatusCode::BAD_REQUEST, json!({"error": "invalid_payload", "message": why}))
+            rejected(
+                origin,
+                "bad_payload",
+                reply(StatusCode::BAD_REQUEST, json!({"error": "invalid_payload", "message": why})),
+            )
         }
-        Refusal::NotFound(message) => not_found(&message),
+        Refusal::NotFound(message) => rejected(origin, "not_found", not_found(&message)),
     }
 }
 

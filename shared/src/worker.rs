@@ -37,6 +37,7 @@ use crate::domain::inbox::Envelope;
 use crate::domain::job::JobOutput;
 use crate::ports::provider::{Provider, Reconciler, Reconciliation, Step, WorkContext};
 use crate::ports::{JobApiError, MAX_VISIBILITY};
+use crate::telemetry::UNKNOWN_PROVIDER;
 
 mod finish;
 mod types;
@@ -84,9 +85,11 @@ struct Attempt {
     outcome: Outcome,
 }
 
-/// A record being finished: its key, and the lease if taken.
+/// A record being finished: its provider (for the metrics), its key, and the lease if
+/// taken.
 struct Work {
     record: InboxRecord,
+    provider: &'static str,
     key: Option<String>,
     lease: Option<Held>,
 }
@@ -172,22 +175,26 @@ impl Worker {
             Ok(m) => m,
             Err(e) => {
                 let reason = format!("malformed inbox message: {e}");
-                return Attempt { work: Work { record, key: None, lease: None }, outcome: dead(reason) };
+                let work = Work { record, provider: UNKNOWN_PROVIDER, key: None, lease: None };
+                return Attempt { work, outcome: dead(reason) };
             }
         };
         let key = Some(envelope.dedupe_key.clone());
+        let reconciler = self.reconcilers.iter().find(|r| r.provider() == envelope.provider());
+        // The registered name, never the message's own word (the metrics' dimension).
+        let provider = reconciler.map_or(UNKNOWN_PROVIDER, |r| r.provider());
         if !self.has_time(budget, Duration::ZERO) {
-            return Attempt { work: Work { record, key, lease: None }, outcome: Outcome::Deferred };
+            return Attempt { work: Work { record, provider, key, lease: None }, outcome: Outcome::Deferred };
         }
-        let Some(reconciler) = self.reconcilers.iter().find(|r| r.provider() == envelope.provider()) else {
+        let Some(reconciler) = reconciler else {
             let reason = format!("no provider handles inbox messages of type {:?}", envelope.kind);
-            return Attempt { work: Work { record, key, lease: None }, outcome: dead(reason) };
+            return Attempt { work: Work { record, provider, key, lease: None }, outcome: dead(reason) };
         };
         // What the message resolved to, under the key the event is published under (for
         // APIMP: the task's, shared by its callbacks and polls).
         let task = match reconciler.prepare(&record.body, &self.context(record.receive_count, 0)).await {
             Ok(task) => task,
-            Err(step) => return Attempt { work: Work { record, key, lease: None }, outcome: step.into() },
+            Err(step) => return Attempt { work: Work { record, provider, key, lease: None }, outcome: step.into() },
         };
         let key = task.key().to_string();
         let now = self.ports.clock.now();
@@ -215,10 +222,10 @@ impl Worker {
             Ok(LeaseOutcome::Acquired { poll_seq }) => {
                 let outcome = self.reconcile(task.as_ref(), record.receive_count, poll_seq, budget).await;
                 let held = Held { token: lease.token, until_ms: lease.until_ms, poll_seq };
-                return Attempt { work: Work { record, key: Some(key), lease: Some(held) }, outcome };
+                return Attempt { work: Work { record, provider, key: Some(key), lease: Some(held) }, outcome };
             }
         };
-        Attempt { work: Work { record, key: Some(key), lease: None }, outcome }
+        Attempt { work: Work { record, provider, key: Some(key), lease: None }, outcome }
     }
 
     /// Reads the job until the provider's reconciliation accepts it and its URLs live

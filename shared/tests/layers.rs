@@ -3,7 +3,7 @@
 //!
 //! - `domain` uses nothing else in the crate; `ports` only `domain`;
 //! - the toolkit (`signature`, `standard_webhooks`, `signed_url`, `http`, `rate_limit`,
-//!   `webhook_body`, `link`, `refresh`)
+//!   `webhook_body`, `link`, `refresh`, `telemetry`)
 //!   only `domain` and `ports` (and each other);
 //! - a provider (`providers/<name>/`) uses those, never another provider, an adapter, the
 //!   engine (`receiver`, `worker`) or the composition root (`config`, `consumer`);
@@ -13,8 +13,17 @@
 
 use std::path::{Path, PathBuf};
 
-const TOOLKIT: &[&str] =
-    &["signature", "standard_webhooks", "signed_url", "http", "rate_limit", "webhook_body", "link", "refresh"];
+const TOOLKIT: &[&str] = &[
+    "signature",
+    "standard_webhooks",
+    "signed_url",
+    "http",
+    "rate_limit",
+    "webhook_body",
+    "link",
+    "refresh",
+    "telemetry",
+];
 
 /// The crate-level modules a file may name, by where the file is.
 fn allowed(rel: &str) -> Option<(String, Vec<String>)> {
@@ -120,6 +129,34 @@ fn the_dependency_rule_holds() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let bad = violations(&src);
     assert!(bad.is_empty(), "dependency rule broken (see docs/architecture.md):\n{}", bad.join("\n"));
+}
+
+/// The files under `src` that name `krate` outside the composition root (`config`).
+fn exporter_uses(src: &Path, krate: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut bad: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/"))
+        .filter(|rel| rel != "config.rs" && !rel.starts_with("config/"))
+        .filter(|rel| std::fs::read_to_string(src.join(rel)).unwrap().contains(krate))
+        .collect();
+    bad.sort();
+    bad
+}
+
+/// The engine records through the `metrics` facade only; the CloudWatch (EMF) recorder
+/// is installed by the composition root, for the Lambda functions.
+#[test]
+fn only_the_composition_root_names_the_metrics_exporter() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let bad = exporter_uses(&src, "metrics_cloudwatch_embedded");
+    assert!(bad.is_empty(), "the EMF exporter is named outside config (see docs/architecture.md): {bad:?}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::write(dir.path().join("config/emf.rs"), "use metrics_cloudwatch_embedded::Builder;\n").unwrap();
+    std::fs::write(dir.path().join("worker.rs"), "use metrics_cloudwatch_embedded::Collector;\n").unwrap();
+    assert_eq!(exporter_uses(dir.path(), "metrics_cloudwatch_embedded"), ["worker.rs"]);
 }
 
 #[test]

@@ -153,6 +153,12 @@ pub trait WebhookSource: Send + Sync {
     /// Whether a path is one of this source's routes.
     fn route(&self, path: &str) -> RouteMatch;
 
+    /// The upstream one of its routes serves, for an aggregator's (the `upstream`
+    /// dimension of the receiver's metrics); `None` by default.
+    fn upstream(&self, _path: &str) -> Option<&'static str> {
+        None
+    }
+
     /// Authenticates a delivery to one of its routes and parses it (POST only; the body is
     /// within the size limit). Verify over `delivery.body` before parsing anything.
     fn intake(&self, delivery: &Delivery<'_>) -> Result<Intake, Refusal>;

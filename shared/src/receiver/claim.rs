@@ -18,6 +18,18 @@ pub(super) enum Accepted {
     Duplicate,
 }
 
+/// A delivery that could not be accepted: the answer, and the reason it is counted under.
+pub(super) struct Failed {
+    pub(super) reason: &'static str,
+    pub(super) response: Response<String>,
+}
+
+impl Failed {
+    fn new(reason: &'static str, response: Response<String>) -> Self {
+        Self { reason, response }
+    }
+}
+
 impl Receiver {
     /// Claims the key, sends the message, marks it ENQUEUED; or the refusal.
     pub(super) async fn accept(
@@ -25,7 +37,7 @@ impl Receiver {
         enqueue: Enqueue,
         body: &[u8],
         deadline_ms: Option<i64>,
-    ) -> Result<Accepted, Response<String>> {
+    ) -> Result<Accepted, Failed> {
         let Enqueue { key, message, attributes } = enqueue;
         let key = key.as_str();
         let body_hash = body_sha256(body);
@@ -44,7 +56,7 @@ impl Receiver {
         };
         let outcome = self.store.claim(&claim, now_ms).await.map_err(|e| {
             warn!(key, error = %e, "dedupe store unavailable");
-            unavailable("dedupe store unavailable")
+            Failed::new("store_unavailable", unavailable("dedupe store unavailable"))
         })?;
         match outcome {
             ClaimOutcome::Claimed => {}
@@ -65,7 +77,7 @@ impl Receiver {
                             json!({"error": "in_progress", "message": "the same event is being accepted right now; retry", "retryable": true}),
                         );
                         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
-                        Err(r)
+                        Err(Failed::new("in_progress", r))
                     }
                 };
             }
@@ -87,11 +99,14 @@ impl Receiver {
             }
             return Err(match e {
                 // The queue refused this message itself: a retry would be refused too.
-                QueueError::Rejected(why) => reply(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    json!({"error": "unqueueable", "message": format!("the inbox refused this delivery: {why}"), "retryable": false}),
+                QueueError::Rejected(why) => Failed::new(
+                    "unqueueable",
+                    reply(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        json!({"error": "unqueueable", "message": format!("the inbox refused this delivery: {why}"), "retryable": false}),
+                    ),
                 ),
-                QueueError::Unavailable(_) => unavailable("inbox unavailable"),
+                QueueError::Unavailable(_) => Failed::new("inbox_unavailable", unavailable("inbox unavailable")),
             });
         }
         // The message is safely queued: from here on the answer is 2xx. If the mark fails,

@@ -2,14 +2,20 @@
 //! schedule the next polls and move the poll chains on, dead-letter with the reason, and
 //! hide what must be retried for its delay.
 
+use std::time::Duration;
+
 use futures_util::future::join_all;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tracing::{info, warn};
 
 use super::{BatchReport, MARK_ATTEMPTS, Retry, Work, WorkerPorts, WorkerSettings};
 use crate::domain::carry::{attribute_value, clean_text};
 use crate::domain::clock::rfc3339;
-use crate::domain::event::NormalizedEvent;
+use crate::domain::event::{NormalizedEvent, URLS_REFRESHED};
+use crate::domain::upstream::Upstream;
 use crate::ports::{MAX_VISIBILITY, OutgoingMessage, QueueError};
+use crate::telemetry::{Origin, name};
 
 /// Message attribute carrying why a message was dead-lettered.
 pub const FAILURE_REASON_ATTRIBUTE: &str = "genhook_failure_reason";
@@ -50,7 +56,8 @@ impl Finish<'_> {
         }
         let messages = publish.iter().map(|(_, e)| event_message(e)).collect();
         let mut results = self.ports.outbox.send_batch(messages).await.into_iter();
-        let published_at = rfc3339(self.ports.clock.now());
+        let now = self.ports.clock.now();
+        let published_at = rfc3339(now);
         let mut marks = Vec::new();
         for (work, event) in publish {
             let key = work.key.clone().unwrap_or_default();
@@ -60,6 +67,7 @@ impl Finish<'_> {
                 Ok(_) => {
                     info!(key = %key, event_id = %event.event_id, event_type = %event.event_type, status = %event.status, "published");
                     report.published += 1;
+                    count_published(work.provider, &event, now);
                     let store = self.ports.store.clone();
                     let at = published_at.clone();
                     marks.push(async move {
@@ -125,6 +133,7 @@ impl Finish<'_> {
                         Ok(true) => {
                             self.release(&work, &reason).await;
                             report.rescheduled += 1;
+                            Origin::provider(work.provider).count(name::POLLS_SCHEDULED, &[]);
                         }
                         // The follow-up is out but the chain still points here, so the
                         // follow-up would be dropped as stale: keep this message, whose
@@ -165,7 +174,10 @@ impl Finish<'_> {
                 delay: None,
             };
             match dlq.send(msg).await {
-                Ok(_) => report.dead_lettered += 1,
+                Ok(_) => {
+                    report.dead_lettered += 1;
+                    Origin::provider(work.provider).count(name::RECORDS_DEAD_LETTERED, &[]);
+                }
                 Err(e) => {
                     warn!(error = %e, "DLQ send failed; retrying the record later");
                     retry.push(self.retry_after_send_failure(work, "dlq", e));
@@ -184,6 +196,7 @@ impl Finish<'_> {
             info!(message_id = %r.work.record.message_id, key = r.work.key.as_deref().unwrap_or("-"), delay_s = r.delay.as_secs(), reason = %r.reason, "retrying later");
             delays.push((r.work.record.receipt_handle.clone(), r.delay.min(MAX_VISIBILITY)));
             report.failed.push(r.work.record.message_id.clone());
+            Origin::provider(r.work.provider).count(name::RECORDS_RETRIED, &[]);
         }
         join_all(retry.iter().map(|r| self.release(&r.work, &r.reason))).await;
         report.retried += retry.len();
@@ -199,6 +212,25 @@ impl Finish<'_> {
         {
             warn!(key = %key, error = %e, "could not release the worker lease; it expires");
         }
+    }
+}
+
+/// Counts a published event (and a refresh), and records how long after it was received
+/// it went out. The upstream dimension is an upstream genhook knows, or none.
+fn count_published(provider: &'static str, event: &NormalizedEvent, now: OffsetDateTime) {
+    let upstream = event.upstream.as_deref().and_then(Upstream::parse).map(Upstream::as_str);
+    let origin = Origin { provider, upstream };
+    origin.count(name::EVENTS_PUBLISHED, &[]);
+    if event.event_type == URLS_REFRESHED {
+        origin.count(name::URLS_REFRESHED, &[]);
+    }
+    // Checked all the way: `received_at` comes from the message (a clock skew makes it
+    // negative, and then it is not recorded).
+    let lag_ns = OffsetDateTime::parse(&event.received_at, &Rfc3339)
+        .ok()
+        .and_then(|r| now.unix_timestamp_nanos().checked_sub(r.unix_timestamp_nanos()));
+    if let Some(lag_ns) = lag_ns.and_then(|ns| u64::try_from(ns).ok()) {
+        origin.record_ms(name::EVENT_LAG_MS, Duration::from_nanos(lag_ns));
     }
 }
 

@@ -142,7 +142,7 @@ impl ApimpApi {
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await;
         }
-        let value = get_json(&self.http, url, &self.api_key).await?;
+        let value = get_json(&self.http, super::PROVIDER, url, &self.api_key).await?;
         parse_task(&value, task_id).map_err(|reason| JobApiError::Transient { reason, retry_after: None })
     }
 }

@@ -47,6 +47,10 @@ impl WebhookSource for ApimpSource {
         route(path)
     }
 
+    fn upstream(&self, path: &str) -> Option<&'static str> {
+        upstream_of(path)?.ok().map(Upstream::as_str)
+    }
+
     fn intake(&self, d: &Delivery<'_>) -> Result<Intake, Refusal> {
         let Some(Ok(upstream)) = upstream_of(d.path) else {
             return Err(Refusal::NotFound("unknown APIMP upstream (kling, doubao, minimax or vidu)".into()));

@@ -67,7 +67,7 @@ impl JobApi for KataloApi {
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await;
         }
-        let value = get_json(&self.http, url, &self.api_key).await?;
+        let value = get_json(&self.http, super::PROVIDER, url, &self.api_key).await?;
         parse_job(&value, job_id, self.clock.now())
             .map_err(|reason| JobApiError::Transient { reason, retry_after: None })
     }

@@ -79,7 +79,7 @@ impl JobApi for ReplicateApi {
         if let Some(limiter) = &self.limiter {
             limiter.acquire().await;
         }
-        let value = get_json_with(&self.http, url, &self.token, problem_details).await?;
+        let value = get_json_with(&self.http, super::PROVIDER, url, &self.token, problem_details).await?;
         parse_prediction(&value, job_id, self.clock.now())
             .map_err(|e| JobApiError::Transient { reason: e.to_string(), retry_after: None })
     }
