@@ -16,6 +16,8 @@ free_port() { "$TOOLS/venv/bin/python" -c 'import socket; s=socket.socket(); s.b
 
 emulators_install
 export PATH="$TOOLS/venv/bin:$PATH" SAM_CLI_TELEMETRY=0
+# Only the rehearsal's own moto: nothing of the test suite's emulators.
+unset AWS_ENDPOINT_URL_DYNAMODB AWS_ENDPOINT_URL_SQS AWS_ENDPOINT_URL_SECRETS_MANAGER AWS_ENDPOINT_URL
 started=$(date +%s)
 
 step "building the functions and the CLI (the suite's own build: nothing extra)"

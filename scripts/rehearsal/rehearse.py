@@ -446,7 +446,8 @@ def drive(args):
     # APIMP: a watched Kling task that calls back through its minted URL.
     import subprocess
 
-    env = dict(os.environ)
+    # The operator's CLI, on this stack only (no service-specific endpoint left over).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     outputs, w = state["outputs"], state["functions"]["worker"]["env"]
     env.update({
         "AWS_ENDPOINT_URL": moto_url, "AWS_REGION": REGION,
@@ -454,7 +455,12 @@ def drive(args):
         "GENHOOK_TABLE": w["GENHOOK_TABLE"], "GENHOOK_INBOX_QUEUE_URL": w["GENHOOK_INBOX_QUEUE_URL"],
         "GENHOOK_INBOX_DLQ_URL": w["GENHOOK_INBOX_DLQ_URL"], "GENHOOK_OUTBOX_QUEUE_URL": w["GENHOOK_OUTBOX_QUEUE_URL"],
     })
-    subprocess.run([genhook, "watch", "--aws", "--ref", "rehearsal-1", "--task-id", "task_rehearsal_1", "--upstream", "kling"], env=env, check=True, capture_output=True)
+    watch = subprocess.run(
+        [genhook, "watch", "--aws", "--ref", "rehearsal-1", "--task-id", "task_rehearsal_1", "--upstream", "kling"],
+        env=env, capture_output=True, text=True,
+    )
+    if watch.returncode != 0:
+        fail(f"genhook watch failed: {watch.stderr[-500:]}")
     # The watch's poll publishes the task; the callback then comes as a late hint. (Sent
     # together, the second of the two waits out the first one's lease, 2 minutes.)
     invocations = event_source_mapping(state, moto_url, worker_url)
