@@ -490,6 +490,13 @@ def drive(args):
         fail(f"expected one event per job {want}, got {seen}")
     log(f"{len(events)} events on the outbox, one per job")
 
+    # Each delivery can be followed end to end: the X-Ray trace the receiver ran under
+    # (and its request id, when the front end gives one) is named in the event.
+    for e in events:
+        if e["provider"] == "katalo" and not str(e.get("trace", {}).get("xray_trace_header", "")).startswith("Root="):
+            fail(f"the event of {e['job_id']} does not name its delivery's trace: {e.get('trace')}")
+    log(f"each delivery's trace reached its event, e.g. {events[0].get('trace')}")
+
     # An output link, through the links function.
     link = next(o["link"] for e in events for o in e["outputs"] if o.get("link"))
     status, headers, _ = http("GET", link)

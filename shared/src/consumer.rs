@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tracing::warn;
 
+use crate::domain::trace::Trace;
 use crate::ports::{QueueConsumer, QueueError, ReceivedMessage};
 use crate::worker::{BatchReport, InboxRecord, Worker};
 
@@ -19,6 +20,7 @@ pub const BATCH_SIZE: usize = 10;
 impl From<ReceivedMessage> for InboxRecord {
     fn from(m: ReceivedMessage) -> Self {
         Self {
+            trace: Trace::from_attributes(&m.attributes),
             message_id: m.message_id,
             receipt_handle: m.receipt_handle,
             body: m.body,

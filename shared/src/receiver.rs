@@ -20,6 +20,7 @@ use tracing::{info, warn};
 use crate::domain::carry::{self, MAX_JSON_DEPTH};
 use crate::domain::clock::Clock;
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
+use crate::domain::trace::Trace;
 use crate::ports::provider::{Delivery, Intake, Provider, Refusal, RouteMatch, WebhookSource};
 use crate::ports::{DedupeStore, Queue};
 use crate::telemetry::{Origin, name};
@@ -159,11 +160,17 @@ impl Receiver {
             return rejected(origin, "too_large", too_large(self.settings.max_body_bytes));
         }
         let delivery = Delivery { path, query: req.uri().query(), headers: req.headers(), body, now: self.clock.now() };
-        let enqueue = match self.intake(source, &delivery).await {
+        let mut enqueue = match self.intake(source, &delivery).await {
             Ok(Intake::Enqueue(e)) => e,
             Ok(Intake::Reply(answer)) => return reply(StatusCode::OK, answer),
             Err(refusal) => return refused(origin, refusal),
         };
+        // The delivery's request id and X-Ray header travel with its message, so the
+        // event it becomes can be traced back (the Lambda handler puts them in the
+        // request's extensions).
+        if let Some(trace) = req.extensions().get::<Trace>() {
+            enqueue.attributes.extend(trace.attributes());
+        }
         if carry::json_depth(body) > MAX_JSON_DEPTH {
             return refused(origin, Refusal::Invalid(format!("JSON nested deeper than {MAX_JSON_DEPTH} levels")));
         }

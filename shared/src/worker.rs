@@ -220,7 +220,13 @@ impl Worker {
                 retry(wait, "another worker holds this record")
             }
             Ok(LeaseOutcome::Acquired { poll_seq }) => {
-                let outcome = self.reconcile(task.as_ref(), record.receive_count, poll_seq, budget).await;
+                let mut outcome = self.reconcile(task.as_ref(), record.receive_count, poll_seq, budget).await;
+                // The event says which delivery (or message) it was published for.
+                if let Outcome::Publish(event) = &mut outcome
+                    && !record.trace.is_empty()
+                {
+                    event.trace = Some(record.trace.clone());
+                }
                 let held = Held { token: lease.token, until_ms: lease.until_ms, poll_seq };
                 return Attempt { work: Work { record, provider, key: Some(key), lease: Some(held) }, outcome };
             }

@@ -87,6 +87,7 @@ macro_rules! contract {
                 queue_cases!($queue:
                     send_receive_delete,
                     attributes_round_trip,
+                    trace_attributes_round_trip,
                     receive_count_increments_per_receive,
                     visibility_timeout_hides_then_redelivers,
                     delay_retries_hides_for_the_given_time,

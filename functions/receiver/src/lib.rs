@@ -7,6 +7,7 @@ use lambda_http::http::uri::PathAndQuery;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
+use genhook::domain::trace::Trace;
 use genhook::receiver::Receiver;
 
 /// Handles one request. `lambda_http` has already decoded a base64 body (every front
@@ -17,8 +18,23 @@ pub async fn function_handler(receiver: &Receiver, event: Request) -> Result<Res
     // Hence the function's Timeout in template.yaml bounds how long a crashed
     // invocation keeps its delivery's retries waiting.
     let deadline_ms = event.lambda_context_ref().map(|c| c.deadline as i64).filter(|d| *d > 0);
-    let response = receiver.handle(without_stage(event), deadline_ms).await;
+    let mut event = without_stage(event);
+    let trace = trace(&event);
+    event.extensions_mut().insert(trace);
+    let response = receiver.handle(event, deadline_ms).await;
     Ok(response.map(Body::from))
+}
+
+/// The delivery's front-end request id and X-Ray trace header, which the receiver puts
+/// on its inbox message (an ALB has no request id; X-Ray is there when tracing is on).
+fn trace(event: &Request) -> Trace {
+    let request_id = match event.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(c)) => c.request_id.as_deref(),
+        Some(RequestContext::ApiGatewayV2(c)) => c.request_id.as_deref(),
+        _ => None,
+    };
+    let header = event.lambda_context_ref().and_then(|c| c.xray_trace_id.as_deref());
+    Trace::new(request_id, header)
 }
 
 /// The request with its API Gateway stage cut from the front of the path, so the
@@ -148,6 +164,32 @@ mod tests {
     #[tokio::test]
     async fn accepts_the_http_api_fixture() {
         accepts(HTTP_API, "job_fixture_1").await;
+    }
+
+    /// The inbox message's attribute `name`.
+    fn attribute(h: &Harness, name: &str) -> Option<String> {
+        h.inbox.messages()[0].attributes.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[tokio::test]
+    async fn the_request_id_and_the_xray_header_travel_with_the_message() {
+        for (fixture, id) in
+            [(HTTP_API, "req-fixture-1"), (REST_API, "req-fixture-rest-2"), (FUNCTION_URL, "req-fixture-furl-3")]
+        {
+            let h = harness();
+            let mut context = lambda_http::Context::default();
+            context.xray_trace_id = Some("Root=1-6b04f040-161b13bf8aacb4e0ccf300fa;Sampled=1".into());
+            let request = lambda_http::request::from_str(fixture).unwrap().with_lambda_context(context);
+            assert_eq!(function_handler(&h.receiver, request).await.unwrap().status(), 200);
+            assert_eq!(attribute(&h, "genhook_request_id").as_deref(), Some(id));
+            assert_eq!(
+                attribute(&h, "AWSTraceHeader").as_deref(),
+                Some("Root=1-6b04f040-161b13bf8aacb4e0ccf300fa;Sampled=1")
+            );
+        }
+        let h = harness();
+        send(&h, ALB).await;
+        assert_eq!(attribute(&h, "genhook_request_id"), None, "an ALB has no request id");
     }
 
     #[tokio::test]

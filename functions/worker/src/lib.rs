@@ -2,6 +2,7 @@
 //! All logic lives in [`genhook::worker`].
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use genhook::domain::trace::{REQUEST_ID_ATTRIBUTE, TRACE_HEADER_ATTRIBUTE, Trace};
 use genhook::worker::{InboxRecord, Worker};
 use lambda_runtime::{Error, LambdaEvent};
 
@@ -37,11 +38,16 @@ fn deadline(raw: u64) -> Option<i64> {
 
 fn inbox_record(m: SqsMessage) -> InboxRecord {
     let receive_count = m.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1);
+    // The receiver's request id (a message attribute) and the X-Ray header (the SQS
+    // system attribute Lambda hands over with the others).
+    let request_id = m.message_attributes.get(REQUEST_ID_ATTRIBUTE).and_then(|a| a.string_value.as_deref());
+    let trace = Trace::new(request_id, m.attributes.get(TRACE_HEADER_ATTRIBUTE).map(String::as_str));
     InboxRecord {
         message_id: m.message_id.unwrap_or_default(),
         receipt_handle: m.receipt_handle.unwrap_or_default(),
         body: m.body.unwrap_or_default(),
         receive_count,
+        trace,
     }
 }
 

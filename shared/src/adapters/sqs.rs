@@ -8,10 +8,12 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{
     ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, MessageAttributeValue,
-    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
+    MessageSystemAttributeName, MessageSystemAttributeNameForSends, MessageSystemAttributeValue, QueueAttributeName,
+    SendMessageBatchRequestEntry,
 };
 use futures_util::future::join_all;
 
+use crate::domain::trace::TRACE_HEADER_ATTRIBUTE;
 use crate::ports::{MAX_DELAY, MAX_VISIBILITY, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage};
 
 /// SQS caps a batch at 10 entries.
@@ -77,6 +79,12 @@ fn attribute(value: &str) -> MessageAttributeValue {
     MessageAttributeValue::builder().data_type("String").string_value(value).build().expect("data_type is set")
 }
 
+/// The X-Ray header as SQS's own `AWSTraceHeader` system attribute (what Lambda's event
+/// source hands on), rather than a message attribute.
+fn trace_header(value: &str) -> Option<MessageSystemAttributeValue> {
+    MessageSystemAttributeValue::builder().data_type("String").string_value(value).build().ok()
+}
+
 fn delay_seconds(m: &OutgoingMessage) -> Option<i32> {
     m.delay.filter(|d| !d.is_zero()).map(|d| d.min(MAX_DELAY).as_secs().max(1) as i32)
 }
@@ -109,7 +117,12 @@ impl SqsQueue {
                 .message_body(&m.body)
                 .set_delay_seconds(delay_seconds(m));
             for (k, v) in &m.attributes {
-                e = e.message_attributes(k, attribute(v));
+                e = match (k.as_str(), trace_header(v)) {
+                    (TRACE_HEADER_ATTRIBUTE, Some(h)) => {
+                        e.message_system_attributes(MessageSystemAttributeNameForSends::AwsTraceHeader, h)
+                    }
+                    _ => e.message_attributes(k, attribute(v)),
+                };
             }
             if self.fifo {
                 e = e
@@ -162,7 +175,12 @@ impl Queue for SqsQueue {
             .set_delay_seconds(delay_seconds(&msg))
             .message_body(msg.body);
         for (k, v) in &msg.attributes {
-            req = req.message_attributes(k, attribute(v));
+            req = match (k.as_str(), trace_header(v)) {
+                (TRACE_HEADER_ATTRIBUTE, Some(h)) => {
+                    req.message_system_attributes(MessageSystemAttributeNameForSends::AwsTraceHeader, h)
+                }
+                _ => req.message_attributes(k, attribute(v)),
+            };
         }
         if self.fifo {
             req = req
@@ -215,6 +233,7 @@ impl QueueConsumer for SqsQueue {
             .max_number_of_messages(max.clamp(1, MAX_BATCH_ENTRIES) as i32)
             .wait_time_seconds(wait.as_secs().min(20) as i32)
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::AwsTraceHeader)
             .message_attribute_names("All")
             .send()
             .await
@@ -231,6 +250,11 @@ impl QueueConsumer for SqsQueue {
                     .into_iter()
                     .flatten()
                     .filter_map(|(k, v)| Some((k.clone(), v.string_value()?.to_string())))
+                    .chain(
+                        m.attributes()
+                            .and_then(|a| a.get(&MessageSystemAttributeName::AwsTraceHeader))
+                            .map(|h| (TRACE_HEADER_ATTRIBUTE.to_string(), h.clone())),
+                    )
                     .collect(),
                 receive_count: m
                     .attributes()

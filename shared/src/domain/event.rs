@@ -7,6 +7,7 @@ use time::OffsetDateTime;
 use crate::domain::clock::rfc3339;
 use crate::domain::dedupe::{dedupe_key, event_id};
 use crate::domain::job::{Job, JobState};
+use crate::domain::trace::Trace;
 
 /// The event type of a job that finished with outputs.
 pub const COMPLETED: &str = "generation.completed";
@@ -71,6 +72,10 @@ pub struct NormalizedEvent {
     /// `generation.completed` event, whose outputs these are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_event_id: Option<String>,
+    /// The delivery (or message) this event was published for: the front end's request
+    /// id and the X-Ray trace header, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
 }
 
 /// One output in a normalized event.
@@ -125,6 +130,7 @@ impl NormalizedEvent {
             upstream: None,
             upstream_task_id: None,
             original_event_id: None,
+            trace: None,
         }
     }
 
@@ -188,7 +194,7 @@ mod tests {
         assert_eq!(keys, names(&schema["required"]), "every field is required (nullable ones are null)");
         let mut declared = names(&schema["properties"]);
         // Declared beyond the required ones: the optional fields, absent here.
-        declared.retain(|k| !["upstream", "upstream_task_id", "original_event_id"].contains(k));
+        declared.retain(|k| !["upstream", "upstream_task_id", "original_event_id", "trace"].contains(k));
         assert_eq!(keys, declared);
         assert_eq!(schema["properties"]["schema_version"]["const"], SCHEMA_VERSION);
         let items = &schema["properties"]["outputs"]["items"];

@@ -10,5 +10,6 @@ pub mod inbox;
 pub mod job;
 pub mod link;
 pub mod refresh;
+pub mod trace;
 pub mod upstream;
 pub mod watch;

@@ -87,7 +87,13 @@ fn rig() -> Rig {
 }
 
 fn as_record(id: &str, message: &ApimpMessage) -> InboxRecord {
-    InboxRecord { message_id: id.into(), receipt_handle: format!("rh-{id}"), body: message.to_json(), receive_count: 1 }
+    InboxRecord {
+        message_id: id.into(),
+        receipt_handle: format!("rh-{id}"),
+        body: message.to_json(),
+        receive_count: 1,
+        ..Default::default()
+    }
 }
 
 fn watch_record(id: &str) -> (InboxRecord, ApimpWatchMessage) {
@@ -203,6 +209,7 @@ async fn a_polling_only_task_is_polled_with_delayed_messages_until_terminal() {
             receipt_handle: "rh".into(),
             body: next.body.clone(),
             receive_count: 1,
+            ..Default::default()
         };
         rig.worker.process_batch(vec![rec]).await;
     }
@@ -267,7 +274,13 @@ async fn a_watch_never_replaces_another_task_s_registration() {
         crate::providers::apimp::watch::registration("order-1", "task_B", None, Duration::from_secs(60), now).unwrap();
     rig.store.put_watch(&first.watch).await.unwrap();
     let body = ApimpMessage::Watch(second).to_json();
-    let rec = InboxRecord { message_id: "m1".into(), receipt_handle: "rh".into(), body, receive_count: 1 };
+    let rec = InboxRecord {
+        message_id: "m1".into(),
+        receipt_handle: "rh".into(),
+        body,
+        receive_count: 1,
+        ..Default::default()
+    };
     let report = rig.worker.process_batch(vec![rec]).await;
     assert_eq!(report.dead_lettered, 1, "{report:?}");
     let reason =

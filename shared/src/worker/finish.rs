@@ -13,6 +13,7 @@ use super::{BatchReport, MARK_ATTEMPTS, Retry, Work, WorkerPorts, WorkerSettings
 use crate::domain::carry::{attribute_value, clean_text};
 use crate::domain::clock::rfc3339;
 use crate::domain::event::{NormalizedEvent, URLS_REFRESHED};
+use crate::domain::trace::Trace;
 use crate::domain::upstream::Upstream;
 use crate::ports::{MAX_VISIBILITY, OutgoingMessage, QueueError};
 use crate::telemetry::{Origin, name};
@@ -238,13 +239,16 @@ fn event_message(e: &NormalizedEvent) -> OutgoingMessage {
     let body = e.to_json();
     #[cfg(test)]
     schema::check(&body);
+    let mut attributes = vec![
+        ("event_type".into(), attribute_value(&e.event_type)),
+        ("provider".into(), attribute_value(&e.provider)),
+        ("event_id".into(), attribute_value(&e.event_id)),
+    ];
+    // A consumer's own Lambda continues the delivery's X-Ray trace.
+    attributes.extend(e.trace.iter().flat_map(Trace::attributes));
     OutgoingMessage {
         body,
-        attributes: vec![
-            ("event_type".into(), attribute_value(&e.event_type)),
-            ("provider".into(), attribute_value(&e.provider)),
-            ("event_id".into(), attribute_value(&e.event_id)),
-        ],
+        attributes,
         group_id: Some(format!("{}#{}", e.provider, e.job_id)),
         dedup_id: Some(e.event_id.clone()),
         delay: None,

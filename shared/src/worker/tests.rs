@@ -104,7 +104,13 @@ fn record(id: &str, event_type: &str, receive_count: u32) -> InboxRecord {
         polls: 0,
         horizon_at: None,
     };
-    InboxRecord { message_id: id.into(), receipt_handle: format!("rh-{id}"), body: msg.to_json(), receive_count }
+    InboxRecord {
+        message_id: id.into(),
+        receipt_handle: format!("rh-{id}"),
+        body: msg.to_json(),
+        receive_count,
+        ..Default::default()
+    }
 }
 
 fn published(rig: &Rig) -> Vec<Value> {
@@ -170,6 +176,26 @@ async fn published_outputs_carry_links_that_verify() {
 }
 
 #[tokio::test]
+async fn the_delivery_trace_reaches_the_event_and_the_outbox_message() {
+    use crate::domain::trace::Trace;
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let trace = Trace::new(Some("req-abc"), Some("Root=1-6b04f040-161b13bf8aacb4e0ccf300fa;Sampled=1"));
+    let traced = InboxRecord { trace: trace.clone(), ..record("m1", "generation.completed", 1) };
+    rig.worker.process_batch(vec![traced]).await;
+    let e = &published(&rig)[0];
+    assert_eq!(
+        e["trace"],
+        json!({"request_id": "req-abc", "xray_trace_header": "Root=1-6b04f040-161b13bf8aacb4e0ccf300fa;Sampled=1"})
+    );
+    let sent = &rig.outbox.messages()[0];
+    assert_eq!(Trace::from_attributes(&sent.attributes), trace, "the outbox message carries it on");
+    // A message without one (a watch registered from a script) publishes no trace.
+    let plain = rig_with(ScriptedApi::new(vec![Ok(succeeded())]), WorkerSettings::default());
+    plain.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!(published(&plain)[0].get("trace"), None);
+}
+
+#[tokio::test]
 async fn a_running_job_is_rescheduled_not_retried() {
     // Retrying through visibility would count receives toward the DLQ's 20: a job that
     // runs for hours would be dead-lettered with no reason.
@@ -206,6 +232,7 @@ async fn a_running_job_is_rescheduled_not_retried() {
         receipt_handle: format!("rh-{id}"),
         body: body.into(),
         receive_count: 1,
+        ..Default::default()
     };
     let stale = rig.worker.process_batch(vec![poll("m2", &sent[0].body)]).await;
     assert_eq!((stale.failed.len(), stale.rescheduled, stale.skipped), (0, 0, 1), "{stale:?}");
@@ -229,8 +256,13 @@ async fn a_job_running_past_the_horizon_is_dead_lettered_with_the_reason() {
         polls: 30,
         horizon_at: Some(NOW.unix_timestamp()),
     };
-    let rec =
-        InboxRecord { message_id: "m1".into(), receipt_handle: "rh".into(), body: msg.to_json(), receive_count: 1 };
+    let rec = InboxRecord {
+        message_id: "m1".into(),
+        receipt_handle: "rh".into(),
+        body: msg.to_json(),
+        receive_count: 1,
+        ..Default::default()
+    };
     let report = rig.worker.process_batch(vec![rec]).await;
     assert_eq!(report.dead_lettered, 1, "{report:?}");
     let dead = rig.dlq.messages();
@@ -274,8 +306,13 @@ async fn permanent_errors_go_to_the_dlq_with_the_reason() {
 #[tokio::test]
 async fn malformed_messages_go_to_the_dlq() {
     let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
-    let bad =
-        InboxRecord { message_id: "bad".into(), receipt_handle: "rh".into(), body: "{}".into(), receive_count: 1 };
+    let bad = InboxRecord {
+        message_id: "bad".into(),
+        receipt_handle: "rh".into(),
+        body: "{}".into(),
+        receive_count: 1,
+        ..Default::default()
+    };
     let report = rig.worker.process_batch(vec![bad]).await;
     assert_eq!(report.dead_lettered, 1);
     assert!(rig.dlq.messages()[0].attributes[0].1.contains("malformed"));
@@ -376,6 +413,7 @@ async fn a_batch_is_processed_record_by_record() {
         receipt_handle: "rh".into(),
         body: "nope".into(),
         receive_count: 1,
+        ..Default::default()
     });
     let report = rig.worker.process_batch(records).await;
     // Five deliveries of one key: one publishes, the others find it published or leased.
@@ -404,6 +442,7 @@ async fn a_batch_publishes_with_one_send() {
                 receipt_handle: format!("rh{i}"),
                 body: msg.to_json(),
                 receive_count: 1,
+                ..Default::default()
             }
         })
         .collect();
@@ -438,7 +477,13 @@ async fn no_provider_call_starts_that_could_outlast_the_invocation() {
 }
 
 fn watch_record(id: &str, body: String) -> InboxRecord {
-    InboxRecord { message_id: id.into(), receipt_handle: format!("rh-{id}"), body, receive_count: 1 }
+    InboxRecord {
+        message_id: id.into(),
+        receipt_handle: format!("rh-{id}"),
+        body,
+        receive_count: 1,
+        ..Default::default()
+    }
 }
 
 fn registration() -> String {
@@ -506,8 +551,7 @@ async fn a_watch_past_its_horizon_is_dead_lettered_with_the_reason() {
 }
 
 fn refresh_record(id: &str, request_id: &str) -> InboxRecord {
-    let body = crate::refresh::message("katalo", "job_1", request_id, NOW).unwrap().body;
-    InboxRecord { message_id: id.into(), receipt_handle: format!("rh-{id}"), body, receive_count: 1 }
+    watch_record(id, crate::refresh::message("katalo", "job_1", request_id, NOW).unwrap().body)
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::domain::backoff::Backoff;
 use crate::domain::clock::Clock;
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
+use crate::domain::trace::Trace;
 use crate::link::LinkMinter;
 use crate::ports::{DedupeStore, Queue};
 
@@ -50,7 +51,7 @@ impl Default for WorkerSettings {
 }
 
 /// One inbox message as delivered to the worker.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct InboxRecord {
     /// SQS message id (what a batch item failure names).
     pub message_id: String,
@@ -60,6 +61,8 @@ pub struct InboxRecord {
     pub body: String,
     /// How many times the message has been received, this time included.
     pub receive_count: u32,
+    /// The delivery it came from (from the message's attributes), carried into the event.
+    pub trace: Trace,
 }
 
 /// What became of a batch.

@@ -91,6 +91,20 @@ pub async fn attributes_round_trip(f: &QueueFixture) {
     assert_eq!((got[&ids[1]].body.as_str(), got[&ids[1]].attributes.clone()), ("three", vec![]));
 }
 
+/// A delivery's trace (the X-Ray header, which SQS carries as its `AWSTraceHeader` system
+/// attribute, and the request id) comes back as sent. Single sends only: moto drops the
+/// system attributes of `SendMessageBatch` entries (real SQS keeps them), and the
+/// receiver sends each delivery alone.
+pub async fn trace_attributes_round_trip(f: &QueueFixture) {
+    let q = &*f.queue;
+    let trace =
+        genhook::domain::trace::Trace::new(Some("req-42"), Some("Root=1-6b04f040-161b13bf8aacb4e0ccf300fa;Sampled=1"));
+    let one = q.send(OutgoingMessage { body: "one".into(), attributes: trace.attributes(), ..Default::default() });
+    one.await.expect("send");
+    let got = receive_one(q).await;
+    assert_eq!(genhook::domain::trace::Trace::from_attributes(&got.attributes), trace);
+}
+
 /// Every receive counts, this one included.
 pub async fn receive_count_increments_per_receive(f: &QueueFixture) {
     let q = &*f.queue;

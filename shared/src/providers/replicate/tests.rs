@@ -60,6 +60,7 @@ fn records(inbox: &MemoryQueue) -> Vec<InboxRecord> {
             receipt_handle: format!("r{i}"),
             body: m.body,
             receive_count: 1,
+            ..Default::default()
         })
         .collect()
 }
