@@ -194,7 +194,7 @@ def resolve(expr, refs, conditions):
     return expr
 
 
-def stand_in_for_secrets(body, parameters, sm):
+def stand_in_for_secrets(body, parameters, sm, generated):
     """moto's CloudFormation skips AWS::SecretsManager::Secret (the stack reports no such
     resource, and Refs to it resolve to nothing). Create the template's secrets the way
     CloudFormation would, from its own properties, and return their ARNs by logical id."""
@@ -218,6 +218,7 @@ def stand_in_for_secrets(body, parameters, sm):
             template[gen["GenerateStringKey"]] = value
             text = json.dumps(template)
         arns[logical] = sm.create_secret(Name=f"{STACK}-{logical}", SecretString=text)["ARN"]
+        generated.extend(v for v in json.loads(text).values() if isinstance(v, str) and len(v) >= 16)
     return arns
 
 
@@ -230,7 +231,8 @@ def deploy(args):
     parameters = dict(SECRETS)
     parameters.update({"KataloApiBaseUrl": sim_url, "ApimpApiBaseUrl": sim_url, "KataloApiMaxRps": "20"})
     stack = create_stack(cfn, body, parameters)
-    secret_arns = stand_in_for_secrets(body, parameters, client("secretsmanager", moto_url))
+    generated = []
+    secret_arns = stand_in_for_secrets(body, parameters, client("secretsmanager", moto_url), generated)
     refs = dict(secret_arns, SecretArn="")
     conditions = {"CreateProviderSecret": True}
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
@@ -296,6 +298,9 @@ def deploy(args):
         "mapping": mappings[0],
         "admin": {"key": admin["AccessKeyId"], "secret": admin["SecretAccessKey"]},
         "table_arn": table_arn,
+        # Every secret value the stack holds (the links' generated key included): the
+        # functions' logs must hold none of them.
+        "secret_values": sorted(set(generated) | set(SECRETS.values())),
         "alarms": {
             logical: {k: r["Properties"].get(k) for k in ("AlarmDescription", "Threshold", "ComparisonOperator", "MetricName")}
             for logical, r in body["Resources"].items()
@@ -524,14 +529,25 @@ def check_resources(state, adm):
     for logical, want in state["alarms"].items():
         if want["Threshold"] is None or not want["ComparisonOperator"] or not want["AlarmDescription"]:
             fail(f"alarm {logical} lacks a threshold, an operator or a description: {want}")
-    log(f"DLQs with their redrive policies; {len(state['alarms'])} alarms in the template")
+    # The README states each alarm's threshold: its row names the alarm and the number.
+    readme = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")).read()
+    rows = [line for line in readme.splitlines() if line.startswith("| `") and "Alarm" in line]
+    for logical, want in state["alarms"].items():
+        row = next((r for r in rows if f"`{logical}`" in r), None)
+        if row is None:
+            fail(f"the README's alarm table does not list {logical}")
+        threshold = float(want["Threshold"])
+        number = str(int(threshold)) if threshold.is_integer() else str(threshold)
+        if number not in row:
+            fail(f"the README's row for {logical} does not state its threshold {number}: {row}")
+    log(f"DLQs with their redrive policies; {len(state['alarms'])} alarms in the template, each in the README with its threshold")
 
 
 def check_logs(args):
     """Nothing a function logged holds a secret, and no call was denied."""
     work = args[0]
     state = load(work, "stack.json")
-    secrets = list(SECRETS.values())
+    secrets = state["secret_values"]
     for binary in FUNCTIONS.values():
         text = open(state_path(work, f"{binary}.log"), errors="replace").read()
         for value in secrets:
