@@ -111,34 +111,28 @@ pub fn dedupe_ttl(env: &Env) -> Result<Duration, ConfigError> {
 /// Every provider's receiving side (an unconfigured one answers 404 naming its
 /// variable); an error when no provider is configured.
 pub fn sources(env: &Env) -> Result<Vec<Arc<dyn WebhookSource>>, ConfigError> {
-    mount(|p| p.source(env), |p| Arc::new(receiver::Unconfigured(p)), |p| p.receive_hint())
+    let halves = mount(|p| p.source(env), |p| p.receive_hint())?;
+    Ok(halves.into_iter().map(|(p, half)| half.unwrap_or_else(|| Arc::new(receiver::Unconfigured(p)))).collect())
 }
 
 /// Every provider's reconciling side (an unconfigured one dead-letters its messages
 /// naming its variable); an error when no provider is configured.
 pub fn reconcilers(env: &Env, deps: &Deps) -> Result<Vec<Arc<dyn Reconciler>>, ConfigError> {
-    mount(|p| p.reconciler(env, deps), |p| Arc::new(worker::Unconfigured(p)), |p| p.reconcile_hint())
+    let halves = mount(|p| p.reconciler(env, deps), |p| p.reconcile_hint())?;
+    Ok(halves.into_iter().map(|(p, half)| half.unwrap_or_else(|| Arc::new(worker::Unconfigured(p)))).collect())
 }
 
-/// One half of every registered provider: `build`'s, or `unconfigured`'s when its
-/// variables are unset; an error listing every provider's `hint` when none is configured.
+/// Each registered provider with its part, `None` when unconfigured.
+type Mounted<T> = Vec<(&'static dyn Provider, Option<Arc<T>>)>;
+
+/// One part of every registered provider, as `build` makes it (`None` when its variables
+/// are unset); an error listing every provider's `hint` when none is configured.
 fn mount<T: ?Sized>(
     build: impl Fn(&'static dyn Provider) -> Result<Option<Arc<T>>, ConfigError>,
-    unconfigured: impl Fn(&'static dyn Provider) -> Arc<T>,
     hint: impl Fn(&'static dyn Provider) -> &'static str,
-) -> Result<Vec<Arc<T>>, ConfigError> {
-    let mut halves = Vec::with_capacity(ALL.len());
-    let mut configured = false;
-    for &provider in ALL {
-        match build(provider)? {
-            Some(half) => {
-                configured = true;
-                halves.push(half);
-            }
-            None => halves.push(unconfigured(provider)),
-        }
-    }
-    if !configured {
+) -> Result<Mounted<T>, ConfigError> {
+    let halves = ALL.iter().map(|&p| Ok((p, build(p)?))).collect::<Result<Vec<_>, ConfigError>>()?;
+    if halves.iter().all(|(_, half)| half.is_none()) {
         let hints: Vec<&str> = ALL.iter().map(|&p| hint(p)).collect();
         return Err(ConfigError::NoProvider(hints.join("; ")));
     }
@@ -186,22 +180,12 @@ pub fn link_service(
     clock: Arc<dyn Clock>,
 ) -> Result<LinkService, ConfigError> {
     let deps = Deps { clock: clock.clone(), watches, http_timeout: http_timeout(env)? };
-    let mut service = LinkService::new(link_signer(env)?, cache, clock, link_settings(env)?);
-    let mut configured = false;
-    for &provider in ALL {
-        service = match provider.jobs(env, &deps)? {
-            Some(api) => {
-                configured = true;
-                service.serve(provider.name(), api)
-            }
-            None => service.unserved(provider.name(), provider.reconcile_hint()),
-        };
-    }
-    if !configured {
-        let hints: Vec<&str> = ALL.iter().map(|p| p.reconcile_hint()).collect();
-        return Err(ConfigError::NoProvider(hints.join("; ")));
-    }
-    Ok(service)
+    let apis = mount(|p| p.jobs(env, &deps), |p| p.reconcile_hint())?;
+    let service = LinkService::new(link_signer(env)?, cache, clock, link_settings(env)?);
+    Ok(apis.into_iter().fold(service, |service, (p, api)| match api {
+        Some(api) => service.serve(p.name(), api),
+        None => service.unserved(p.name(), p.reconcile_hint()),
+    }))
 }
 
 /// The output links Lambda's configuration. Its `Debug` leaves the environment out.

@@ -299,12 +299,13 @@ fn cache_unavailable() -> Answer {
 
 /// `path` from `/outputs/` on: as is, or with one leading segment (a REST API's stage) cut.
 fn without_stage(path: &str) -> &str {
-    let route = format!("/{ROUTE}/");
-    if path.starts_with(&route) {
+    let on_route =
+        |p: &str| p.strip_prefix('/').and_then(|p| p.strip_prefix(ROUTE)).is_some_and(|r| r.starts_with('/'));
+    if on_route(path) {
         return path;
     }
     match path.strip_prefix('/').and_then(|p| p.find('/').and_then(|i| p.get(i..))) {
-        Some(rest) if rest.starts_with(&route) => rest,
+        Some(rest) if on_route(rest) => rest,
         _ => path,
     }
 }

@@ -30,6 +30,20 @@ impl DynamoDedupeStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }
+
+    /// The item at `pk`, read strongly consistent.
+    async fn get_item(&self, pk: String) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| err("GetItem", e))?;
+        Ok(out.item)
+    }
 }
 
 fn s(v: impl Into<String>) -> AttributeValue {
@@ -184,16 +198,7 @@ impl DedupeStore for DynamoDedupeStore {
     }
 
     async fn get(&self, key: &str) -> Result<Option<DedupeRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| err("GetItem", e))?;
-        Ok(out.item().and_then(record))
+        Ok(self.get_item(key.to_string()).await?.as_ref().and_then(record))
     }
 
     async fn acquire_work(&self, lease: &WorkLease, now_ms: i64) -> Result<LeaseOutcome, StoreError> {
@@ -351,16 +356,7 @@ impl WatchStore for DynamoDedupeStore {
     }
 
     async fn get_watch(&self, reference: &str) -> Result<Option<Watch>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(watch_pk(reference)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| err("GetItem", e))?;
-        let Some(item) = out.item() else { return Ok(None) };
+        let Some(item) = self.get_item(watch_pk(reference)).await? else { return Ok(None) };
         let st = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
         Ok(Some(Watch {
             reference: reference.to_string(),
@@ -393,16 +389,7 @@ fn cached_outputs(item: &Item) -> Option<CachedOutputs> {
 impl LinkCache for DynamoDedupeStore {
     async fn get_outputs(&self, provider: &str, job_id: &str) -> Result<Option<CachedOutputs>, StoreError> {
         let key = link_cache_key(provider, job_id)?;
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| err("GetItem", e))?;
-        Ok(out.item().and_then(cached_outputs))
+        Ok(self.get_item(key).await?.as_ref().and_then(cached_outputs))
     }
 
     async fn put_outputs(
