@@ -263,7 +263,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Verify { secret, signature, file } => {
             let body = read_body(file.as_ref())?;
             match HmacSecrets::new(secret.secret, None).verify_hex(&body, Some(&signature)) {
-                Ok(()) => {
+                Ok(_) => {
                     println!("valid");
                     Ok(ExitCode::SUCCESS)
                 }

@@ -386,7 +386,7 @@ async fn deliveries_are_signed_retried_duplicated_forged_and_summarized() {
     let mut per_job: HashMap<String, Vec<&Vec<u8>>> = HashMap::new();
     for body in &seen.acked {
         let hook = KataloWebhook::parse(body).expect("the receiver's parser accepts it");
-        per_job.entry(hook.job_id).or_default().push(body);
+        per_job.entry(hook.job_id.into_owned()).or_default().push(body);
     }
     assert_eq!(per_job.len(), 12);
     assert_eq!(per_job.values().filter(|copies| copies.len() == 2).count(), 6);

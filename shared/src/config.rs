@@ -364,6 +364,7 @@ mod tests {
                     headers: &headers,
                     body: b"",
                     now: time::OffsetDateTime::UNIX_EPOCH,
+                    received_at: "1970-01-01T00:00:00Z",
                 };
                 !matches!(s.intake(&d), Err(crate::ports::provider::Refusal::NotFound(m)) if m.contains("not configured"))
             })

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use crate::domain::carry::{self, MAX_JSON_DEPTH};
-use crate::domain::clock::Clock;
+use crate::domain::clock::{Clock, rfc3339};
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
 use crate::domain::trace::Trace;
 use crate::ports::provider::{Delivery, Intake, Provider, Refusal, RouteMatch, WebhookSource};
@@ -159,7 +159,10 @@ impl Receiver {
             warn!(provider, bytes = body.len(), "rejected: body too large");
             return rejected(origin, "too_large", too_large(self.settings.max_body_bytes));
         }
-        let delivery = Delivery { path, query: req.uri().query(), headers: req.headers(), body, now: self.clock.now() };
+        let now = self.clock.now();
+        let received_at = rfc3339(now);
+        let delivery =
+            Delivery { path, query: req.uri().query(), headers: req.headers(), body, now, received_at: &received_at };
         let mut enqueue = match self.intake(source, &delivery).await {
             Ok(Intake::Enqueue(e)) => e,
             Ok(Intake::Reply(answer)) => return reply(StatusCode::OK, answer),
@@ -171,16 +174,20 @@ impl Receiver {
         if let Some(trace) = req.extensions().get::<Trace>() {
             enqueue.attributes.extend(trace.attributes());
         }
-        if carry::json_depth(body) > MAX_JSON_DEPTH {
+        if carry::nests_deeper_than(body, MAX_JSON_DEPTH) {
             return refused(origin, Refusal::Invalid(format!("JSON nested deeper than {MAX_JSON_DEPTH} levels")));
         }
         let key = enqueue.key.clone();
-        match self.accept(enqueue, body, deadline_ms).await {
+        match self.accept(enqueue, body, deadline_ms, now, received_at).await {
             Ok(accepted) => {
                 let duplicate = accepted == Accepted::Duplicate;
                 info!(provider, key = %key, duplicate, "accepted");
                 origin.count(if duplicate { name::DELIVERIES_DUPLICATE } else { name::DELIVERIES_ACCEPTED }, &[]);
-                reply(StatusCode::OK, json!({"ok": true, "duplicate": duplicate}))
+                // The same text as `json!({"ok": true, "duplicate": duplicate})`, not built
+                // per delivery.
+                let body =
+                    if duplicate { r#"{"ok":true,"duplicate":true}"# } else { r#"{"ok":true,"duplicate":false}"# };
+                json_response(StatusCode::OK, body.to_string())
             }
             Err(Failed { reason, response }) => rejected(origin, reason, response),
         }
@@ -234,7 +241,11 @@ fn refused(origin: Origin, refusal: Refusal) -> Response<String> {
 }
 
 fn reply(status: StatusCode, body: Value) -> Response<String> {
-    let mut r = Response::new(body.to_string());
+    json_response(status, body.to_string())
+}
+
+fn json_response(status: StatusCode, body: String) -> Response<String> {
+    let mut r = Response::new(body);
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r

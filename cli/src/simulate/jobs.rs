@@ -282,8 +282,9 @@ mod tests {
         assert_eq!(parsed.reference, Some(json!("r1")));
         assert!(parsed.failure.unwrap()["code"].is_string());
         let hook = job.webhook_json(job.phase(), Vec::new()).unwrap();
-        let hook = genhook::providers::katalo::webhook::KataloWebhook::parse(hook.to_string().as_bytes()).unwrap();
-        assert_eq!((hook.job_id.as_str(), hook.event_type.as_str()), (id.as_str(), "generation.failed"));
+        let text = hook.to_string();
+        let hook = genhook::providers::katalo::webhook::KataloWebhook::parse(text.as_bytes()).unwrap();
+        assert_eq!((&*hook.job_id, &*hook.event_type), (id.as_str(), "generation.failed"));
     }
 
     #[test]

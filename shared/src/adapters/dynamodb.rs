@@ -18,6 +18,10 @@ use crate::ports::{DedupeStore, LinkCache, StoreError, WatchStore};
 
 type Item = HashMap<String, AttributeValue>;
 
+/// The attribute holding a record's body digest ([`DedupeRecord::body_digest`]); it keeps
+/// the name it had when the digest was always a SHA-256, so existing tables read on.
+const BODY_DIGEST_ATTRIBUTE: &str = "body_sha256";
+
 /// The dedupe table.
 #[derive(Debug, Clone)]
 pub struct DynamoDedupeStore {
@@ -73,7 +77,7 @@ fn record(item: &Item) -> Option<DedupeRecord> {
         lease_until_ms: num("lease_until_ms").unwrap_or(0),
         // An item without an expiry counts as expired: no key is ever blocked forever.
         expires_at: num("expires_at").unwrap_or(0),
-        body_sha256: st("body_sha256").unwrap_or_default(),
+        body_digest: st(BODY_DIGEST_ATTRIBUTE).unwrap_or_default(),
         received_at: st("received_at").unwrap_or_default(),
         conflicts: num("conflicts").unwrap_or(0),
         work_lease_until_ms: num("work_lease_until_ms"),
@@ -112,7 +116,7 @@ impl DedupeStore for DynamoDedupeStore {
             .item("claim_id", s(&claim.claim_id))
             .item("lease_until_ms", n(claim.lease_until_ms))
             .item("expires_at", n(claim.expires_at))
-            .item("body_sha256", s(&claim.body_sha256))
+            .item(BODY_DIGEST_ATTRIBUTE, s(&claim.body_digest))
             .item("received_at", s(&claim.received_at))
             // The same rule as DedupeRecord::is_claimable (Powertools' condition, plus: a
             // record a worker has leased belongs to the worker).

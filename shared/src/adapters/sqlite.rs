@@ -180,7 +180,7 @@ fn record(row: &Row<'_>) -> rusqlite::Result<DedupeRecord> {
         claim_id: row.get(2)?,
         lease_until_ms: row.get(3)?,
         expires_at: row.get(4)?,
-        body_sha256: row.get(5)?,
+        body_digest: row.get(5)?,
         received_at: row.get(6)?,
         conflicts: row.get(7)?,
         work_lease_until_ms: row.get(8)?,
@@ -220,7 +220,7 @@ impl DedupeStore for SqliteStore {
                     claim.claim_id,
                     claim.lease_until_ms,
                     claim.expires_at,
-                    claim.body_sha256,
+                    claim.body_digest,
                     claim.received_at,
                     now_ms / 1000,
                     now_ms

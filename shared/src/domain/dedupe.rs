@@ -69,8 +69,9 @@ pub struct DedupeRecord {
     pub lease_until_ms: i64,
     /// The record counts as absent after this instant (epoch s); also the TTL attribute.
     pub expires_at: i64,
-    /// Hex SHA-256 of the first accepted body.
-    pub body_sha256: String,
+    /// [`body_digest`] of the first accepted body (empty for a record a worker
+    /// recreated).
+    pub body_digest: String,
     /// When the first delivery was accepted (RFC 3339).
     pub received_at: String,
     /// Deliveries seen with the same key but a different body.
@@ -125,8 +126,8 @@ pub struct Claim {
     pub lease_until_ms: i64,
     /// When the record expires (epoch s).
     pub expires_at: i64,
-    /// Hex SHA-256 of the body.
-    pub body_sha256: String,
+    /// [`body_digest`] of the body.
+    pub body_digest: String,
     /// When the delivery was received (RFC 3339).
     pub received_at: String,
 }
@@ -140,7 +141,7 @@ impl Claim {
             claim_id: self.claim_id.clone(),
             lease_until_ms: self.lease_until_ms,
             expires_at: self.expires_at,
-            body_sha256: self.body_sha256.clone(),
+            body_digest: self.body_digest.clone(),
             received_at: self.received_at.clone(),
             conflicts: 0,
             work_lease_until_ms: None,
@@ -187,7 +188,7 @@ impl WorkLease {
             claim_id: String::new(),
             lease_until_ms: 0,
             expires_at: self.expires_at,
-            body_sha256: String::new(),
+            body_digest: String::new(),
             received_at: self.received_at.clone(),
             conflicts: 0,
             work_lease_until_ms: None,
@@ -219,12 +220,59 @@ pub enum LeaseOutcome {
 
 /// Builds the dedupe key `<provider>#<id>#<kind>`.
 pub fn dedupe_key(provider: &str, id: &str, kind: &str) -> String {
-    format!("{provider}#{id}#{kind}")
+    [provider, id, kind].join("#")
 }
 
 /// Hex SHA-256 of a body.
 pub fn body_sha256(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
+}
+
+/// The prefix of a [`body_digest`] that is a MAC (without it, a digest is a SHA-256).
+const MAC_DIGEST_PREFIX: &str = "hmac-sha256:";
+
+/// The digest a dedupe record keeps of its delivery's body, for the
+/// same-key-different-body check ([`same_body`]): `mac`, the HMAC-SHA256 of the body a
+/// source already computed to verify it (stable across retries of one body, so the body
+/// is hashed once per delivery), as `hmac-sha256:<hex>`; without one, the body's hex
+/// SHA-256.
+pub fn body_digest(mac: Option<&[u8; 32]>, body: &[u8]) -> String {
+    match mac {
+        Some(mac) => {
+            let mut hex = [0u8; 64];
+            // 32 bytes always fit 64 hex digits, which are ASCII.
+            let hex = match hex::encode_to_slice(mac, &mut hex) {
+                Ok(()) => std::str::from_utf8(&hex).unwrap_or_default(),
+                Err(_) => "",
+            };
+            let mut digest = String::with_capacity(MAC_DIGEST_PREFIX.len() + hex.len());
+            digest.push_str(MAC_DIGEST_PREFIX);
+            digest.push_str(hex);
+            digest
+        }
+        None => body_sha256(body),
+    }
+}
+
+/// Whether two [`body_digest`]s are of the same body: `None` when they cannot be
+/// compared (one is empty, or they are of different kinds, e.g. a record written before
+/// its source gave a MAC). A MAC is under the receiver's current secret: once that
+/// changes, a retry of a body accepted before compares as different (a conflict that is
+/// logged and counted, never refused).
+pub fn same_body(a: &str, b: &str) -> Option<bool> {
+    let kind = |d: &str| d.starts_with(MAC_DIGEST_PREFIX);
+    if a.is_empty() || b.is_empty() || kind(a) != kind(b) { None } else { Some(a == b) }
+}
+
+/// A FIFO queue's deduplication id for a dedupe key: the key itself when SQS takes it
+/// as one (1 to 128 printable ASCII characters), else its hex SHA-256 (always valid).
+/// Either way one key gives one id.
+pub fn fifo_dedup_id(key: &str) -> String {
+    if !key.is_empty() && key.len() <= 128 && key.bytes().all(|b| b.is_ascii_graphic()) {
+        key.to_string()
+    } else {
+        body_sha256(key.as_bytes())
+    }
 }
 
 /// The stable event id of a dedupe key: the same on every retry and redelivery.
@@ -234,7 +282,12 @@ pub fn event_id(key: &str) -> String {
 
 /// A random 128-bit id in hex (claim ids, lease tokens).
 pub fn random_id() -> String {
-    hex::encode(rand::random::<[u8; 16]>())
+    let mut hex = [0u8; 32];
+    // 16 bytes always fit 32 hex digits, which are ASCII.
+    match hex::encode_to_slice(rand::random::<[u8; 16]>(), &mut hex) {
+        Ok(()) => String::from_utf8_lossy(&hex).into_owned(),
+        Err(_) => hex::encode(rand::random::<[u8; 16]>()),
+    }
 }
 
 #[cfg(test)]
@@ -247,7 +300,7 @@ mod tests {
             claim_id: "c".into(),
             lease_until_ms: 10_000,
             expires_at: 1_000,
-            body_sha256: "h".into(),
+            body_digest: "h".into(),
             received_at: "t".into(),
         }
         .to_record()
@@ -259,6 +312,31 @@ mod tests {
             self.status = status;
             self
         }
+    }
+
+    #[test]
+    fn body_digests_compare_only_like_with_like() {
+        let mac = body_digest(Some(&[0xab; 32]), b"ignored");
+        assert_eq!(mac, format!("hmac-sha256:{}", "ab".repeat(32)));
+        let sha = body_digest(None, b"{}");
+        assert_eq!(sha, body_sha256(b"{}"));
+        assert_eq!(same_body(&mac, &mac), Some(true));
+        assert_eq!(same_body(&mac, &body_digest(Some(&[0xac; 32]), b"")), Some(false));
+        assert_eq!(same_body(&sha, &body_sha256(b"[]")), Some(false));
+        // A record written with the other kind (before an upgrade), or recreated empty.
+        assert_eq!((same_body(&mac, &sha), same_body(&sha, &mac)), (None, None));
+        assert_eq!((same_body("", &mac), same_body(&sha, "")), (None, None));
+    }
+
+    #[test]
+    fn fifo_dedup_ids_are_the_key_when_sqs_takes_it() {
+        assert_eq!(fifo_dedup_id("katalo#job_1#generation.completed"), "katalo#job_1#generation.completed");
+        for odd in ["a b", "é", &"k".repeat(129), ""] {
+            let id = fifo_dedup_id(odd);
+            assert!(id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{odd:?} -> {id}");
+        }
+        assert_eq!(fifo_dedup_id(&"k".repeat(128)), "k".repeat(128));
+        assert_ne!(fifo_dedup_id("a b"), fifo_dedup_id("a c"));
     }
 
     #[test]

@@ -98,6 +98,9 @@ pub struct Delivery<'a> {
     pub body: &'a [u8],
     /// When it arrived.
     pub now: OffsetDateTime,
+    /// `now` as RFC 3339 ([`crate::domain::clock::rfc3339`]), formatted once per delivery
+    /// for the message and the dedupe record.
+    pub received_at: &'a str,
 }
 
 /// What a source made of an authentic delivery.
@@ -119,6 +122,11 @@ pub struct Enqueue {
     pub message: String,
     /// Message attributes, `provider` first.
     pub attributes: Vec<(String, String)>,
+    /// The HMAC-SHA256 of the raw body the source verified it with, when that MAC is
+    /// the same on every retry of the body (a plain body signature, not one over a
+    /// timestamp): the dedupe record's body digest, so the body is not hashed again.
+    /// `None`: the receiver hashes the body.
+    pub body_mac: Option<[u8; 32]>,
 }
 
 /// Why a source refused a delivery; the receiver answers with the status and logs the

@@ -6,8 +6,9 @@ use serde_json::json;
 use tracing::warn;
 
 use super::{Receiver, reply, unavailable};
-use crate::domain::clock::rfc3339;
-use crate::domain::dedupe::{Claim, ClaimOutcome, RecordStatus, body_sha256, random_id};
+use time::OffsetDateTime;
+
+use crate::domain::dedupe::{Claim, ClaimOutcome, RecordStatus, body_digest, fifo_dedup_id, random_id, same_body};
 use crate::ports::provider::Enqueue;
 use crate::ports::{OutgoingMessage, QueueError};
 
@@ -37,12 +38,13 @@ impl Receiver {
         enqueue: Enqueue,
         body: &[u8],
         deadline_ms: Option<i64>,
+        now: OffsetDateTime,
+        received_at: String,
     ) -> Result<Accepted, Failed> {
-        let Enqueue { key, message, attributes } = enqueue;
+        let Enqueue { key, message, attributes, body_mac } = enqueue;
         let key = key.as_str();
-        let body_hash = body_sha256(body);
-        let now = self.clock.now();
-        let now_ms = self.clock.now_ms();
+        let digest = body_digest(body_mac.as_ref(), body);
+        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         let default_lease = i64::try_from(self.settings.default_lease.as_millis()).unwrap_or(i64::MAX);
         let lease_until_ms = deadline_ms.filter(|d| *d > now_ms).unwrap_or(now_ms.saturating_add(default_lease));
         let ttl = i64::try_from(self.settings.dedupe_ttl.as_secs()).unwrap_or(i64::MAX);
@@ -51,8 +53,8 @@ impl Receiver {
             claim_id: random_id(),
             lease_until_ms,
             expires_at: now.unix_timestamp().saturating_add(ttl),
-            body_sha256: body_hash.clone(),
-            received_at: rfc3339(now),
+            body_digest: digest,
+            received_at,
         };
         let outcome = self.store.claim(&claim, now_ms).await.map_err(|e| {
             warn!(key, error = %e, "dedupe store unavailable");
@@ -61,8 +63,8 @@ impl Receiver {
         match outcome {
             ClaimOutcome::Claimed => {}
             ClaimOutcome::Existing(record) => {
-                // A record a worker recreated has no body hash to compare.
-                if !record.body_sha256.is_empty() && record.body_sha256 != body_hash {
+                // A record a worker recreated has no digest to compare.
+                if same_body(&record.body_digest, &claim.body_digest) == Some(false) {
                     warn!(key, metric = "body_conflict", "same dedupe key, different body: keeping the first");
                     if let Err(e) = self.store.note_conflict(key).await {
                         warn!(key, error = %e, "could not count the body conflict");
@@ -86,7 +88,7 @@ impl Receiver {
             body: message,
             attributes,
             group_id: Some(key.to_string()),
-            dedup_id: Some(body_sha256(key.as_bytes())),
+            dedup_id: Some(fifo_dedup_id(key)),
             delay: None,
         };
         if let Err(e) = self.inbox.send(out).await {

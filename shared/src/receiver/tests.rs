@@ -102,6 +102,21 @@ async fn same_key_different_body_is_counted_not_merged() {
 }
 
 #[tokio::test]
+async fn the_inbox_carries_the_signed_bytes_and_the_record_their_mac() {
+    let rig = rig();
+    // Keys out of order and spaced, as a DOM round trip would not keep them.
+    let raw = br#"{ "job_id" : "job_1", "zeta": [1, 2.50, {"b": null}], "event_type": "generation.completed", "alpha": "\u00e9" }"#;
+    send(&rig, signed(raw, SECRET)).await;
+    let messages = rig.inbox.messages();
+    let [m] = messages.as_slice() else { panic!("one message: {messages:?}") };
+    let text = std::str::from_utf8(raw).unwrap();
+    assert!(m.body.ends_with(&format!(r#","payload":{text}}}"#)), "{}", m.body);
+    let record = rig.store.record(KEY).unwrap();
+    let mac = crate::signature::HmacSecrets::new(SECRET, None).sign_hex(raw);
+    assert_eq!(record.body_digest, format!("hmac-sha256:{mac}"));
+}
+
+#[tokio::test]
 async fn bad_signatures_write_nothing() {
     let rig = rig();
     let b = body("job_1", "generation.completed");
@@ -204,7 +219,7 @@ async fn a_live_claim_defers_and_an_expired_one_is_reclaimed() {
         claim_id: "crashed".into(),
         lease_until_ms: now_ms + 20_000,
         expires_at: rig.clock.now().unix_timestamp() + 3600,
-        body_sha256: body_sha256(&b),
+        body_digest: body_sha256(&b),
         received_at: "2026-11-23T12:00:00Z".into(),
     };
     rig.store.put(crashed.to_record());
@@ -340,7 +355,7 @@ async fn a_worker_lease_keeps_the_record_from_a_release_and_a_reclaim() {
         claim_id: "c1".into(),
         lease_until_ms: now_ms + 1_000,
         expires_at: now_ms / 1000 + 3600,
-        body_sha256: body_sha256(&b),
+        body_digest: body_sha256(&b),
         received_at: "t".into(),
     };
     assert_eq!(rig.store.claim(&claim, now_ms).await.unwrap(), ClaimOutcome::Claimed);

@@ -377,7 +377,7 @@ async fn a_record_leased_by_another_worker_waits() {
         claim_id: "c".into(),
         lease_until_ms: 0,
         expires_at: NOW.unix_timestamp() + 3600,
-        body_sha256: String::new(),
+        body_digest: String::new(),
         received_at: String::new(),
     }
     .to_record();

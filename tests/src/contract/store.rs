@@ -27,7 +27,7 @@ fn claim_with_body(key: &str, claim_id: &str, lease_until_ms: i64, body: &str) -
         claim_id: claim_id.into(),
         lease_until_ms,
         expires_at: CLAIM_EXPIRES_AT,
-        body_sha256: body.into(),
+        body_digest: body.into(),
         received_at: "2030-01-01T00:00:00Z".into(),
     }
 }
@@ -123,11 +123,11 @@ pub async fn enqueued_and_published_block_until_expiry(s: &dyn Store) {
 pub async fn body_hash_and_conflicts(s: &dyn Store) {
     assert_eq!(claim_at(s, &claim_with_body("k", "c1", T0 + 10 * SEC, "hash-1"), T0).await, ClaimOutcome::Claimed);
     let r = existing(s, &claim_with_body("k", "c2", T0 + 10 * SEC, "hash-2"), T0 + SEC).await;
-    assert_eq!(r.body_sha256, "hash-1");
+    assert_eq!(r.body_digest, "hash-1");
     s.note_conflict("k").await.unwrap();
     s.note_conflict("k").await.unwrap();
     let r = must_get(s, "k").await;
-    assert_eq!((r.conflicts, r.body_sha256.as_str(), r.claim_id.as_str()), (2, "hash-1", "c1"));
+    assert_eq!((r.conflicts, r.body_digest.as_str(), r.claim_id.as_str()), (2, "hash-1", "c1"));
     s.note_conflict("missing").await.unwrap();
     assert_eq!(get(s, "missing").await, None, "a conflict never creates a record");
 }
@@ -252,8 +252,8 @@ pub async fn acquire_work_enqueues_and_pushes_expiry(s: &dyn Store) {
     assert_eq!(r.status, RecordStatus::Enqueued);
     assert_eq!(r.expires_at, LEASE_EXPIRES_AT);
     assert_eq!(
-        (r.claim_id.as_str(), r.body_sha256.as_str(), r.received_at.as_str()),
-        (c1.claim_id.as_str(), c1.body_sha256.as_str(), c1.received_at.as_str()),
+        (r.claim_id.as_str(), r.body_digest.as_str(), r.received_at.as_str()),
+        (c1.claim_id.as_str(), c1.body_digest.as_str(), c1.received_at.as_str()),
         "the receiver's fields stay"
     );
     // The live work lease blocks claims though the claim lease is dead.

@@ -19,7 +19,7 @@ fn claim(key: &str, id: &str, lease_until_ms: i64) -> Claim {
         claim_id: id.into(),
         lease_until_ms,
         expires_at: T0_MS / 1000 + 3600,
-        body_sha256: "h".into(),
+        body_digest: "h".into(),
         received_at: "2026-11-23T12:00:00Z".into(),
     }
 }

@@ -5,7 +5,6 @@
 use serde_json::json;
 
 use crate::domain::carry::{MAX_ID_BYTES, MAX_KIND_BYTES, attribute_value, check_lengths};
-use crate::domain::clock::rfc3339;
 use crate::domain::dedupe::dedupe_key;
 use crate::ports::provider::{Delivery, Enqueue, Intake, Refusal, RouteMatch, WebhookSource};
 use crate::signature::HmacSecrets;
@@ -93,7 +92,7 @@ impl WebhookSource for ApimpSource {
             upstream_task_id: update.upstream_task_id,
             status: update.status.clone(),
             state: update.state,
-            received_at: rfc3339(d.now),
+            received_at: d.received_at.to_string(),
             payload: update.body,
         });
         Ok(Intake::Enqueue(Enqueue {
@@ -104,6 +103,7 @@ impl WebhookSource for ApimpSource {
                 ("upstream".into(), upstream.as_str().into()),
                 ("status".into(), attribute_value(&update.status)),
             ],
+            body_mac: None,
         }))
     }
 }

@@ -2,7 +2,6 @@
 //! HMAC-SHA256 of the raw body, current or previous secret), deduped on job and event type.
 
 use crate::domain::carry::{MAX_ID_BYTES, MAX_KIND_BYTES, attribute_value, check_lengths};
-use crate::domain::clock::rfc3339;
 use crate::domain::dedupe::dedupe_key;
 use crate::ports::provider::{Delivery, Enqueue, Intake, Refusal, RouteMatch, WebhookSource};
 use crate::signature::HmacSecrets;
@@ -42,7 +41,7 @@ impl WebhookSource for KataloSource {
         // Verify over the exact raw bytes before parsing anything (lambda_http has already
         // undone API Gateway's base64 encoding).
         let signature = d.headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-        self.secrets.verify_hex(d.body, signature).map_err(|e| Refusal::Unauthenticated {
+        let mac = self.secrets.verify_hex(d.body, signature).map_err(|e| Refusal::Unauthenticated {
             code: "invalid_signature",
             message: "signature verification failed",
             what: "signature",
@@ -52,22 +51,17 @@ impl WebhookSource for KataloSource {
         check_lengths(&[("job_id", &hook.job_id, MAX_ID_BYTES), ("event_type", &hook.event_type, MAX_KIND_BYTES)])
             .map_err(Refusal::Invalid)?;
         let key = dedupe_key(PROVIDER, &hook.job_id, &hook.event_type);
-        let message = KataloWebhookMessage {
-            dedupe_key: key.clone(),
-            job_id: hook.job_id,
-            event_type: hook.event_type.clone(),
-            received_at: rfc3339(d.now),
-            payload: hook.body,
-            polls: 0,
-            horizon_at: None,
-        };
+        let message =
+            KataloWebhookMessage::received_json(&key, &hook.job_id, &hook.event_type, d.received_at, hook.text);
         Ok(Intake::Enqueue(Enqueue {
             key,
-            message: message.to_json(),
+            message,
             attributes: vec![
                 ("provider".into(), PROVIDER.into()),
                 ("event_type".into(), attribute_value(&hook.event_type)),
             ],
+            // Katalo signs the body alone, so every retry of it has this MAC.
+            body_mac: Some(mac.0),
         }))
     }
 }
@@ -80,7 +74,14 @@ mod tests {
     use time::macros::datetime;
 
     fn delivery<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> Delivery<'a> {
-        Delivery { path: ROUTE, query: None, headers, body, now: datetime!(2026-11-23 12:00:00 UTC) }
+        Delivery {
+            path: ROUTE,
+            query: None,
+            headers,
+            body,
+            now: datetime!(2026-11-23 12:00:00 UTC),
+            received_at: "2026-11-23T12:00:00Z",
+        }
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! status.
 
 use crate::domain::carry::{MAX_KIND_BYTES, attribute_value, check_lengths};
-use crate::domain::clock::rfc3339;
 use crate::domain::dedupe::dedupe_key;
 use crate::ports::provider::{Delivery, Enqueue, Intake, Refusal, RouteMatch, WebhookSource};
 use crate::standard_webhooks::Secrets;
@@ -55,13 +54,14 @@ impl WebhookSource for ReplicateSource {
             prediction_id: hook.prediction_id,
             status: hook.status.clone(),
             webhook_id: verified.id,
-            received_at: rfc3339(d.now),
+            received_at: d.received_at.to_string(),
             payload: hook.body,
         };
         Ok(Intake::Enqueue(Enqueue {
             key,
             message: message.to_json(),
             attributes: vec![("provider".into(), PROVIDER.into()), ("status".into(), attribute_value(&hook.status))],
+            body_mac: None,
         }))
     }
 }
@@ -81,7 +81,14 @@ mod tests {
             headers.insert(name, value.parse().unwrap());
         }
         let now = datetime!(2026-11-23 12:00:00 UTC);
-        source.intake(&Delivery { path: ROUTE, query: None, headers: &headers, body, now })
+        source.intake(&Delivery {
+            path: ROUTE,
+            query: None,
+            headers: &headers,
+            body,
+            now,
+            received_at: "2026-11-23T12:00:00Z",
+        })
     }
 
     #[test]
