@@ -177,11 +177,9 @@ impl Receiver {
         if carry::nests_deeper_than(body, MAX_JSON_DEPTH) {
             return refused(origin, Refusal::Invalid(format!("JSON nested deeper than {MAX_JSON_DEPTH} levels")));
         }
-        let key = enqueue.key.clone();
-        match self.accept(enqueue, body, deadline_ms, now, received_at).await {
+        match self.accept(enqueue, body, deadline_ms, now, received_at, provider).await {
             Ok(accepted) => {
                 let duplicate = accepted == Accepted::Duplicate;
-                info!(provider, key = %key, duplicate, "accepted");
                 origin.count(if duplicate { name::DELIVERIES_DUPLICATE } else { name::DELIVERIES_ACCEPTED }, &[]);
                 // The same text as `json!({"ok": true, "duplicate": duplicate})`, not built
                 // per delivery.

@@ -255,7 +255,7 @@ impl Default for MemoryQueueSettings {
 #[derive(Debug, Clone)]
 struct Held {
     id: String,
-    msg: OutgoingMessage,
+    msg: Arc<OutgoingMessage>,
     visible_at_ms: i64,
     receive_count: u32,
     receipt: Option<String>,
@@ -265,7 +265,7 @@ struct Held {
 struct QueueState {
     held: Vec<Held>,
     /// Every message ever sent, in order (what tests assert on).
-    sent: Vec<OutgoingMessage>,
+    sent: Vec<Arc<OutgoingMessage>>,
     delays: Vec<(String, Duration)>,
     next_id: u64,
 }
@@ -294,7 +294,7 @@ impl MemoryQueue {
 
     /// Every message sent so far, in order (received, deleted or not).
     pub fn messages(&self) -> Vec<OutgoingMessage> {
-        locked(&self.state).sent.clone()
+        locked(&self.state).sent.iter().map(|m| OutgoingMessage::clone(m)).collect()
     }
 
     /// Visibility delays requested so far (receipt handle, delay).
@@ -342,6 +342,8 @@ impl MemoryQueue {
         let id = format!("m-{}", state.next_id);
         let delay = msg.delay.map_or(0, |d| millis(d.min(crate::ports::MAX_DELAY)));
         let visible_at_ms = self.settings.clock.now_ms().saturating_add(delay);
+        // Held and logged without a copy.
+        let msg = Arc::new(msg);
         state.sent.push(msg.clone());
         state.held.push(Held { id: id.clone(), msg, visible_at_ms, receive_count: 0, receipt: None });
         Ok(id)

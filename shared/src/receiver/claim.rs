@@ -3,7 +3,7 @@
 
 use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::json;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{Receiver, reply, unavailable};
 use time::OffsetDateTime;
@@ -32,7 +32,8 @@ impl Failed {
 }
 
 impl Receiver {
-    /// Claims the key, sends the message, marks it ENQUEUED; or the refusal.
+    /// Claims the key, sends the message, marks it ENQUEUED (logged as accepted, by
+    /// `provider`); or the refusal.
     pub(super) async fn accept(
         &self,
         enqueue: Enqueue,
@@ -40,22 +41,23 @@ impl Receiver {
         deadline_ms: Option<i64>,
         now: OffsetDateTime,
         received_at: String,
+        provider: &'static str,
     ) -> Result<Accepted, Failed> {
         let Enqueue { key, message, attributes, body_mac } = enqueue;
-        let key = key.as_str();
         let digest = body_digest(body_mac.as_ref(), body);
         let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         let default_lease = i64::try_from(self.settings.default_lease.as_millis()).unwrap_or(i64::MAX);
         let lease_until_ms = deadline_ms.filter(|d| *d > now_ms).unwrap_or(now_ms.saturating_add(default_lease));
         let ttl = i64::try_from(self.settings.dedupe_ttl.as_secs()).unwrap_or(i64::MAX);
         let claim = Claim {
-            key: key.to_string(),
+            key,
             claim_id: random_id(),
             lease_until_ms,
             expires_at: now.unix_timestamp().saturating_add(ttl),
             body_digest: digest,
             received_at,
         };
+        let key = claim.key.as_str();
         let outcome = self.store.claim(&claim, now_ms).await.map_err(|e| {
             warn!(key, error = %e, "dedupe store unavailable");
             Failed::new("store_unavailable", unavailable("dedupe store unavailable"))
@@ -71,7 +73,10 @@ impl Receiver {
                     }
                 }
                 return match record.status {
-                    RecordStatus::Enqueued | RecordStatus::Published => Ok(Accepted::Duplicate),
+                    RecordStatus::Enqueued | RecordStatus::Published => {
+                        info!(provider, key, duplicate = true, "accepted");
+                        Ok(Accepted::Duplicate)
+                    }
                     RecordStatus::InProgress => {
                         let wait = (record.lease_until_ms.saturating_sub(now_ms) / 1000).clamp(1, 60);
                         let mut r = reply(
@@ -117,6 +122,7 @@ impl Receiver {
         if let Err(e) = self.store.mark_enqueued(key, &claim.claim_id).await {
             warn!(key, error = %e, "could not mark the record ENQUEUED");
         }
+        info!(provider, key, duplicate = false, "accepted");
         Ok(Accepted::New)
     }
 }
