@@ -23,7 +23,7 @@ BASELINE=
 while [ $# -gt 0 ]; do
   case $1 in
     --baseline) BASELINE=${2:?--baseline needs a git revision}; shift 2 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
