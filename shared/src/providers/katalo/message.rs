@@ -97,31 +97,27 @@ pub struct KataloWebhookMessage {
     pub horizon_at: Option<i64>,
 }
 
-/// The fields of a `katalo.webhook` message the receiver writes before the payload.
-#[derive(Serialize)]
-struct ReceivedHead<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    dedupe_key: &'a str,
-    job_id: &'a str,
-    event_type: &'a str,
-    received_at: &'a str,
-}
-
 impl KataloWebhookMessage {
     /// The JSON text of a webhook the receiver accepted, the same message as a
     /// `KataloWebhookMessage` with no polls, written without parsing the body into a
     /// value: `body`, the verified webhook's JSON text, goes in as `payload` byte for byte
     /// (only characters SQS refuses are escaped, [`crate::domain::carry::sqs_safe_json`]).
     pub fn received_json(dedupe_key: &str, job_id: &str, event_type: &str, received_at: &str, body: &str) -> String {
-        const PAYLOAD: &str = r#","payload":"#;
-        let head = ReceivedHead { kind: "katalo.webhook", dedupe_key, job_id, event_type, received_at };
-        let mut json = Vec::with_capacity(192 + dedupe_key.len() * 2 + PAYLOAD.len() + body.len());
-        serde_json::to_writer(&mut json, &head).expect("a struct of strings always serializes");
-        // Its text ends with the closing brace the payload goes before.
-        json.pop();
-        let mut json = String::from_utf8(json).expect("serde_json writes UTF-8");
-        json.push_str(PAYLOAD);
+        let fields = [
+            (r#"{"type":"katalo.webhook","dedupe_key":"#, dedupe_key),
+            (r#","job_id":"#, job_id),
+            (r#","event_type":"#, event_type),
+            (r#","received_at":"#, received_at),
+        ];
+        let values: usize = fields.iter().map(|(name, value)| name.len() + value.len() + 2).sum();
+        let mut head = Vec::with_capacity(values + 16 + body.len());
+        for (name, value) in fields {
+            head.extend_from_slice(name.as_bytes());
+            // A string always serializes, and a Vec takes every write.
+            serde_json::to_writer(&mut head, value).expect("a string serializes into a Vec");
+        }
+        let mut json = String::from_utf8(head).expect("serde_json writes UTF-8");
+        json.push_str(r#","payload":"#);
         json.push_str(body);
         json.push('}');
         crate::domain::carry::sqs_safe_json(json)
