@@ -244,7 +244,9 @@ row() { # row LABEL FLOOR NODE BEFORE AFTER (the BEFORE cell only with --baselin
   if [ -n "$BASELINE" ]; then echo "| $1 | $2 | $3 | $4 | $5 |"; else echo "| $1 | $2 | $3 | $5 |"; fi
 }
 PROFILE=$(python3 -c 'import json, tomllib; p = tomllib.load(open("Cargo.toml", "rb"))["profile"]["release"]
-print(", ".join(f"{k} = {json.dumps(v)}" for k, v in p.items() if k != "package"))')
+out = ", ".join(f"{k} = {json.dumps(v)}" for k, v in p.items() if k != "package")
+o3 = ", ".join(sorted(k for k, v in p.get("package", {}).items() if v.get("opt-level") == 3))
+print(out + (f"; opt-level = 3 for {o3}" if o3 else ""))')
 FI=$(cg floor instructions) RI=$(cg receiver instructions) BI=$(cg before instructions)
 
 cat <<EOF
