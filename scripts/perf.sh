@@ -109,11 +109,23 @@ elif ! rustup target list --installed 2>/dev/null | grep -q aarch64-unknown-linu
 elif [ ! -x "$CARGO_LAMBDA" ]; then
   ARM_NOTE="skipped: no cargo-lambda at .tools/venv/bin (source scripts/emulators.sh && emulators_install)"
 elif [ "$SKIP_BUILD" != 1 ]; then
-  log "building the aarch64 functions (cargo lambda build --release --arm64: several minutes)"
   # cargo-lambda brings zig (its linker) in the same virtualenv.
-  if ! PATH=$(dirname "$CARGO_LAMBDA"):$PATH "$CARGO_LAMBDA" lambda build --release --arm64 --locked \
-    -p genhook-receiver -p genhook-worker -p genhook-links >"$WORK/arm64-build.log" 2>&1; then
+  arm_build() { # arm_build DIR TARGET_DIR LOG CARGO_ARGS...
+    local dir=$1 target=$2 out=$3; shift 3
+    (cd "$dir" && PATH=$(dirname "$CARGO_LAMBDA"):$PATH CARGO_TARGET_DIR=$target \
+      "$CARGO_LAMBDA" lambda build --release --arm64 "$@") >"$out" 2>&1
+  }
+  log "building the aarch64 functions (cargo lambda build --release --arm64: several minutes)"
+  if ! arm_build "$ROOT" "$TARGET" "$WORK/arm64-build.log" --locked -p genhook-receiver -p genhook-worker -p genhook-links; then
     ARM_NOTE="skipped: cargo lambda build --arm64 failed (see $WORK/arm64-build.log)"
+  fi
+  # The floor alone (its own features, as in the x86_64 build), for the SHA-256 probe.
+  arm_build "$ROOT" "$TARGET" "$WORK/arm64-floor-build.log" --locked -p perf-floor --bin perf-floor ||
+    log "aarch64 floor build failed (see $WORK/arm64-floor-build.log)"
+  if [ -n "$BASELINE" ] && [ -z "$ARM_NOTE" ]; then
+    log "building the baseline's aarch64 functions"
+    arm_build "$B_SRC" "$B_TARGET" "$WORK/arm64-baseline-build.log" -p genhook-receiver -p genhook-worker -p genhook-links ||
+      log "baseline aarch64 build failed (see $WORK/arm64-baseline-build.log)"
   fi
 fi
 if [ -z "$ARM_NOTE" ] && [ ! -f "$ARM_DIR/receiver/bootstrap" ]; then
@@ -230,8 +242,23 @@ for o in aarch64-linux-gnu-objdump llvm-objdump; do
 done
 insn_count() { # insn_count OBJDUMP BINARY MNEMONIC
   [ -f "$2" ] || { echo "–"; return; }
-  "$1" -d "$2" 2>/dev/null | awk -v m="$3" '{ for (i = 1; i <= NF; i++) if ($i == m) { c++; break } } END { print c + 0 }'
+  # LLVM decodes the ARMv8 SHA-256 instructions only when told the extension exists.
+  local flags=()
+  [ "$1" = llvm-objdump ] && [ "$3" = sha256h ] && flags=(--mattr=+crypto,+sha2)
+  "$1" -d "${flags[@]}" "$2" 2>/dev/null | awk -v m="$3" '{ for (i = 1; i <= NF; i++) if ($i == m) { c++; break } } END { print c + 0 }'
 }
+
+# The floor on aarch64 under qemu-aarch64 (Debian's qemu-user, with libc6-arm64-cross for
+# its loader) as a Graviton2 core (neoverse-n1): whether the CPU reports the SHA-256
+# instructions sha2 detects at run time, and the time per webhook (emulated, so only the
+# presence of the path counts, not the speed).
+PROBE=()
+ARM_FLOOR=$ARM_DIR/perf-floor/bootstrap
+if [ -z "$ARM_NOTE" ] && [ -x "$ARM_FLOOR" ] && command -v qemu-aarch64 >/dev/null && [ -d /usr/aarch64-linux-gnu ]; then
+  for cpu in neoverse-n1 max; do
+    PROBE+=("$cpu: $(qemu-aarch64 -L /usr/aarch64-linux-gnu -cpu "$cpu" "$ARM_FLOOR" "$BODIES" "$SECRET" probe 2>&1 | tail -1)")
+  done
+fi
 
 # ------------------------------------------------------------------ report
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else print "–" }'; }
@@ -308,22 +335,29 @@ cat <<EOF
 
 ## Binaries (release profile, stripped)
 
-| binary |$([ -n "$BASELINE" ] && echo " x86_64 bytes (before) |") x86_64 bytes | SHA-NI \`sha256rnds2\` (x86_64) | aarch64 bytes | ARMv8 \`sha256h\` (aarch64) |
-|---|$([ -n "$BASELINE" ] && echo "---:|")---:|---:|---:|---:|
+| binary |$([ -n "$BASELINE" ] && echo " x86_64 bytes (before) |") x86_64 bytes | SHA-NI \`sha256rnds2\` (x86_64) |$([ -n "$BASELINE" ] && echo " aarch64 bytes (before) | ARMv8 \`sha256h\` (before) |") aarch64 bytes | ARMv8 \`sha256h\` (aarch64) |
+|---|$([ -n "$BASELINE" ] && echo "---:|---:|---:|")---:|---:|---:|---:|
 EOF
 for f in "${FUNCTIONS[@]}"; do
   x86=$TARGET/release/$f arm=$ARM_DIR/$f/bootstrap
-  arm_bytes="–" arm_sha="–"
+  b_arm=$B_TARGET/lambda/$f/bootstrap
+  arm_bytes="–" arm_sha="–" b_arm_bytes="–" b_arm_sha="–"
   if [ -z "$ARM_NOTE" ]; then
-    arm_bytes=$(bytes "$arm")
-    [ -n "$OBJDUMP_ARM" ] && arm_sha=$(insn_count "$OBJDUMP_ARM" "$arm" sha256h)
+    arm_bytes=$(bytes "$arm") b_arm_bytes=$(bytes "$b_arm")
+    [ -n "$OBJDUMP_ARM" ] && arm_sha=$(insn_count "$OBJDUMP_ARM" "$arm" sha256h) b_arm_sha=$(insn_count "$OBJDUMP_ARM" "$b_arm" sha256h)
   fi
-  echo "| $f |$([ -n "$BASELINE" ] && echo " $(bytes "$B_TARGET/release/$f") |") $(bytes "$x86") | $(insn_count objdump "$x86" sha256rnds2) | $arm_bytes | $arm_sha |"
+  echo "| $f |$([ -n "$BASELINE" ] && echo " $(bytes "$B_TARGET/release/$f") |") $(bytes "$x86") | $(insn_count objdump "$x86" sha256rnds2) |$([ -n "$BASELINE" ] && echo " $b_arm_bytes | $b_arm_sha |") $arm_bytes | $arm_sha |"
 done
-[ -n "$HELLO" ] && echo "| hello world ($HELLO_PKG) |$([ -n "$BASELINE" ] && echo " – |") $(bytes "$HELLO") | – | – | – |"
+[ -n "$HELLO" ] && echo "| hello world ($HELLO_PKG) |$([ -n "$BASELINE" ] && echo " – |") $(bytes "$HELLO") | – |$([ -n "$BASELINE" ] && echo " – | – |") – | – |"
 echo
 [ -n "$ARM_NOTE" ] && echo "- aarch64: $ARM_NOTE."
 [ -z "$ARM_NOTE" ] && [ -z "$OBJDUMP_ARM" ] &&
   echo "- aarch64 instruction count skipped: no aarch64 objdump (apt-get install binutils-aarch64-linux-gnu)."
 echo "- aarch64 binaries: \`cargo lambda build --release --arm64\`, as deployed."
+if [ ${#PROBE[@]} -gt 0 ]; then
+  echo "- The aarch64 floor under qemu-aarch64 (\`perf-floor ... probe\`; emulated, so the time only shows it runs):"
+  for p in "${PROBE[@]}"; do echo "  - $p"; done
+elif [ -z "$ARM_NOTE" ]; then
+  echo "- aarch64 probe skipped: needs qemu-aarch64 and /usr/aarch64-linux-gnu (apt-get install qemu-user libc6-arm64-cross)."
+fi
 log "done"

@@ -62,7 +62,7 @@ fn counted_region<R>(f: impl FnOnce() -> R) -> R {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, file, secret, mode] = &args[..] else { panic!("usage: perf-floor BODIES_FILE SECRET count|wall") };
+    let [_, file, secret, mode] = &args[..] else { panic!("usage: perf-floor BODIES_FILE SECRET count|wall|probe") };
     let text = std::fs::read(file).expect("read the bodies file");
     let deliveries: Vec<(Vec<u8>, Vec<u8>)> = text
         .split(|b| *b == b'\n')
@@ -93,6 +93,21 @@ fn main() {
             }
             eprintln!("floor wall_ns {}", ns.join(" "));
         }
-        other => panic!("unknown mode {other}: count or wall"),
+        "probe" => {
+            // Whether this CPU has the SHA-256 instructions sha2 looks for (SHA-NI on
+            // x86_64, ARMv8's `sha2` on aarch64), then one timed pass: run under
+            // qemu-aarch64 with a CPU model with and without them (scripts/perf.sh).
+            #[cfg(target_arch = "aarch64")]
+            let sha = std::arch::is_aarch64_feature_detected!("sha2");
+            #[cfg(target_arch = "x86_64")]
+            let sha = std::arch::is_x86_feature_detected!("sha");
+            #[cfg(not(any(target_arch = "aarch64", target_arch = "x86_64")))]
+            let sha = false;
+            let start = Instant::now();
+            assert_eq!(pass(&keyed, &deliveries), n, "every delivery verifies and parses");
+            let ns = start.elapsed().as_nanos() as f64 / n as f64;
+            println!("arch={} cpu_sha256={sha} ns_per_webhook={ns:.0}", std::env::consts::ARCH);
+        }
+        other => panic!("unknown mode {other}: count, wall or probe"),
     }
 }
