@@ -18,6 +18,11 @@ measures:
 before each invocation and serves its standard output instead, e.g. a freshly signed
 webhook, so the second invocation does the same work as the first.
 
+genhook's functions open their DynamoDB/SQS connections during init (bounded by
+GENHOOK_WARMUP_TIMEOUT_MS, default 1000): to time the process's own start, pass
+`--env GENHOOK_WARMUP_TIMEOUT_MS=0`; without it and without reachable endpoints, init
+includes those calls failing (up to the bound).
+
 The last line of standard output is a JSON object: init_ms_median, init_ms_min,
 hwm_mb_median, first_invoke_ms, second_invoke_ms (medians over the runs; null without an
 event), and the per-run figures. Exit status 1 when a run fails to start or an

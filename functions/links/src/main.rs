@@ -1,6 +1,6 @@
 //! Output links Lambda: API Gateway `GET /outputs/...` → 302 to a live provider URL.
 
-use genhook::adapters::aws::load_sdk_config;
+use genhook::adapters::aws::lambda_sdk_config;
 use genhook::config::emf::Metrics;
 use genhook::config::{self, Env, LinksConfig, SecretEnv, api_secret_names};
 use genhook_links::function_handler;
@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let metrics = Metrics::install(&env, "links")?;
     // Configuration, secrets, the SDK client and the providers' HTTP clients are read and
     // built once per cold start.
-    let sdk = load_sdk_config().await;
+    let sdk = lambda_sdk_config(&env);
     // The connections to DynamoDB are opened meanwhile (bounded, never failing the
     // start), so the first invocation does not pay their handshakes.
     let warm_up = config::warm_up(&env, None)?;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use genhook::adapters::aws::load_sdk_config;
+use genhook::adapters::aws::lambda_sdk_config;
 use genhook::config::emf::Metrics;
 use genhook::config::{self, Env, ReceiverConfig, SecretEnv, receiver_secret_names};
 use genhook::domain::clock::SystemClock;
@@ -19,7 +19,7 @@ async fn main() -> Result<(), Error> {
     let metrics = Metrics::install(&env, "receiver")?;
     // Configuration, secrets and SDK clients are read and built once per cold start; a
     // delivery that fails authentication re-reads the webhook secrets (rate-limited).
-    let sdk = load_sdk_config().await;
+    let sdk = lambda_sdk_config(&env);
     // The connections to DynamoDB and SQS are opened meanwhile (bounded, never failing the
     // start), so the first invocation does not pay their handshakes.
     let warm_up = config::warm_up(&env, Some("GENHOOK_INBOX_QUEUE_URL"))?;

@@ -1,6 +1,6 @@
 //! Worker Lambda: SQS inbox → reconcile with the provider API → SQS outbox.
 
-use genhook::adapters::aws::load_sdk_config;
+use genhook::adapters::aws::lambda_sdk_config;
 use genhook::config::emf::Metrics;
 use genhook::config::{self, Env, SecretEnv, WorkerConfig, api_secret_names};
 use genhook_worker::function_handler;
@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let metrics = Metrics::install(&env, "worker")?;
     // Configuration, secrets, SDK clients and the HTTP client are read and built once
     // per cold start.
-    let sdk = load_sdk_config().await;
+    let sdk = lambda_sdk_config(&env);
     // The connections to DynamoDB and SQS are opened meanwhile (bounded, never failing the
     // start), so the first invocation does not pay their handshakes.
     let warm_up = config::warm_up(&env, Some("GENHOOK_INBOX_QUEUE_URL"))?;

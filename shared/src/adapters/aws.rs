@@ -1,9 +1,15 @@
-//! Loading the AWS SDK configuration once per cold start, and the SDK's HTTP client.
+//! The AWS SDK configuration, read once per cold start (the Lambdas' from their
+//! environment only, the CLI's and the tests' with aws-config's loader), the SDK's HTTP
+//! client, and the Lambdas' cold-start connection warm-up.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig, timeout::TimeoutConfig};
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig, timeout::TimeoutConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_async::time::SharedTimeSource;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
@@ -11,6 +17,9 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+
+use crate::ports::env::Env;
 
 /// How long the SDK waits for a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,15 +37,66 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(sdk_http_client())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
+        .timeout_config(timeouts())
         .load()
         .await
+}
+
+/// The Lambda functions' SDK configuration, read from `env` without aws-config's
+/// loader (no profile files, no credential chain: its code is not even in the binaries):
+/// region `AWS_REGION` (else `AWS_DEFAULT_REGION`); the credentials Lambda puts in
+/// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`; endpoints from
+/// `AWS_ENDPOINT_URL_<SERVICE>` (e.g. `AWS_ENDPOINT_URL_DYNAMODB`, `…_SECRETS_MANAGER`)
+/// and `AWS_ENDPOINT_URL`, unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is `true`;
+/// `AWS_USE_FIPS_ENDPOINT`, `AWS_USE_DUALSTACK_ENDPOINT` and `AWS_MAX_ATTEMPTS`; the same
+/// HTTP client and timeouts as [`load_sdk_config`].
+pub fn lambda_sdk_config(env: &Env) -> SdkConfig {
+    let flag = |name: &str| env.optional(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let region = env.optional("AWS_REGION").or_else(|| env.optional("AWS_DEFAULT_REGION"));
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region.map(|r| Region::new(r.trim().to_string())))
+        .http_client(sdk_http_client())
+        .timeout_config(timeouts())
+        .time_source(SharedTimeSource::default())
+        .use_fips(flag("AWS_USE_FIPS_ENDPOINT"))
+        .use_dual_stack(flag("AWS_USE_DUALSTACK_ENDPOINT"));
+    // Lambda's credentials stay the same for the execution environment's life.
+    if let (Some(key), Some(secret)) = (env.optional("AWS_ACCESS_KEY_ID"), env.optional("AWS_SECRET_ACCESS_KEY")) {
+        let token = env.optional("AWS_SESSION_TOKEN");
+        let credentials = Credentials::new(key, secret, token, None, "Environment");
+        builder = builder.credentials_provider(SharedCredentialsProvider::new(credentials));
+    }
+    if let Some(sleep) = aws_smithy_async::rt::sleep::default_async_sleep() {
+        builder = builder.sleep_impl(sleep);
+    }
+    if let Some(attempts) = env.optional("AWS_MAX_ATTEMPTS").and_then(|n| n.trim().parse::<u32>().ok()) {
+        builder = builder.retry_config(RetryConfig::standard().with_max_attempts(attempts.max(1)));
+    }
+    if !flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") {
+        builder.set_endpoint_url(env.optional("AWS_ENDPOINT_URL"));
+        builder = builder.service_config(EndpointVariables(env.clone()));
+    }
+    builder.build()
+}
+
+/// `AWS_ENDPOINT_URL_<SERVICE ID>` (upper case, spaces as `_`), as aws-config reads it.
+#[derive(Debug)]
+struct EndpointVariables(Env);
+
+impl LoadServiceConfig for EndpointVariables {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        let service = key.service_id().to_ascii_uppercase().replace(' ', "_");
+        self.0.optional(&format!("{}_{service}", key.env()))
+    }
+}
+
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
 }
 
 /// The SDK's HTTP client: reqwest over the process's one rustls configuration
@@ -174,5 +234,87 @@ impl WarmUp {
         if tokio::time::timeout(self.budget, futures_util::future::join(table, queue)).await.is_err() {
             tracing::warn!(budget_ms = self.budget.as_millis(), "warm-up: cut at its budget (ignored)");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().copied())
+    }
+
+    fn key(service_id: &str) -> ServiceConfigKey<'_> {
+        ServiceConfigKey::builder()
+            .service_id(service_id)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_lambda_config_reads_the_standard_variables() {
+        let sdk = lambda_sdk_config(&env(&[
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:5000"),
+            ("AWS_MAX_ATTEMPTS", "5"),
+        ]));
+        assert_eq!(sdk.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:4566"));
+        assert_eq!(sdk.retry_config().map(|r| r.max_attempts()), Some(5));
+        let services = sdk.service_config().unwrap();
+        assert_eq!(services.load_config(key("DynamoDB")).as_deref(), Some("http://127.0.0.1:8000"));
+        assert_eq!(services.load_config(key("Secrets Manager")).as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(services.load_config(key("SQS")), None);
+        assert!(sdk.sleep_impl().is_some() && sdk.http_client().is_some());
+        assert!(sdk.credentials_provider().is_none(), "no key, no provider");
+
+        let ignored = lambda_sdk_config(&env(&[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_DEFAULT_REGION", "eu-west-1"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+        ]));
+        assert_eq!(ignored.region().map(|r| r.as_ref()), Some("us-east-1"));
+        assert_eq!(ignored.endpoint_url(), None);
+        assert!(ignored.service_config().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_warm_up_is_bounded_and_never_fails() {
+        // A port nothing listens on: every attempt fails at once, and is only logged.
+        let sdk = lambda_sdk_config(&env(&[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "example"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ]));
+        let budget = Duration::from_millis(300);
+        let warm_up =
+            WarmUp { table: Some("t".into()), queue_url: Some("http://127.0.0.1:9/123456789012/q".into()), budget };
+        let started = std::time::Instant::now();
+        warm_up.run(&sdk).await;
+        assert!(started.elapsed() < budget + Duration::from_millis(200), "{:?}", started.elapsed());
+        // An endpoint that takes the connection but never answers: the budget cuts it.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", silent.local_addr().unwrap());
+        let sdk = lambda_sdk_config(&env(&[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "example"),
+            ("AWS_ENDPOINT_URL", &url),
+        ]));
+        let started = std::time::Instant::now();
+        warm_up.run(&sdk).await;
+        let took = started.elapsed();
+        assert!(took >= budget && took < budget + Duration::from_millis(200), "{took:?}");
+        let off = WarmUp { budget: Duration::ZERO, ..warm_up };
+        let started = std::time::Instant::now();
+        off.run(&sdk).await;
+        assert!(started.elapsed() < Duration::from_millis(50));
     }
 }
