@@ -31,8 +31,9 @@ pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Loads the SDK configuration from the environment (region, credentials, and
-/// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SQS` for local emulators), with the
-/// process's shared HTTPS client ([`sdk_http_client`]) and timeouts that fit a webhook
+/// `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_SQS` for local emulators) with
+/// aws-config's loader (profiles, the full credential chain: the CLI and the tests), with
+/// genhook's HTTPS client ([`sdk_http_client`]) and timeouts that fit a webhook
 /// acknowledgement budget.
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
