@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 
-use crate::adapters::aws::load_sdk_config;
+use crate::adapters::aws::{WarmUp, load_sdk_config};
 use crate::adapters::dynamodb::DynamoDedupeStore;
 use crate::adapters::sqs::SqsQueue;
 use crate::domain::clock::{Clock, SystemClock};
@@ -30,6 +30,25 @@ pub use secrets::{SecretEnv, api_secret_names, receiver_secret_names};
 pub mod secrets;
 
 pub mod emf;
+pub mod logging;
+
+/// The variable bounding a Lambda function's cold-start warm-up, in milliseconds
+/// (default [`DEFAULT_WARMUP_TIMEOUT_MS`]; 0 turns it off).
+pub const WARMUP_TIMEOUT_MS: &str = "GENHOOK_WARMUP_TIMEOUT_MS";
+/// The warm-up's default budget: a few in-region TLS handshakes take tens of milliseconds.
+pub const DEFAULT_WARMUP_TIMEOUT_MS: u64 = 1000;
+
+/// What a Lambda function warms at cold start ([`WarmUp`]): the table `GENHOOK_TABLE`
+/// and, if given, the queue the variable `queue` names (either skipped when unset), within
+/// `GENHOOK_WARMUP_TIMEOUT_MS`. Only the functions' `main` calls it: neither the tests nor
+/// `genhook dev` warm anything.
+pub fn warm_up(env: &Env, queue: Option<&str>) -> Result<WarmUp, ConfigError> {
+    Ok(WarmUp {
+        table: env.optional("GENHOOK_TABLE"),
+        queue_url: queue.and_then(|name| env.optional(name)),
+        budget: Duration::from_millis(env.whole_number(WARMUP_TIMEOUT_MS, DEFAULT_WARMUP_TIMEOUT_MS)?),
+    })
+}
 
 /// The receiver's tunables: `GENHOOK_MAX_BODY_BYTES` (default 262144) and
 /// `GENHOOK_DEDUPE_TTL_SECS`.

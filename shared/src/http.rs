@@ -8,8 +8,9 @@ use serde::Deserialize;
 use crate::ports::JobApiError;
 use crate::telemetry;
 
-/// Builds the HTTP client used for provider APIs: rustls with the ring provider (no
-/// OpenSSL or aws-lc build), bounded timeouts, no redirects to other hosts' credentials.
+/// Builds the HTTP client used for provider APIs: the process's one rustls (ring)
+/// configuration ([`crate::tls::client_config`], no OpenSSL or aws-lc build), bounded
+/// timeouts, no redirects to other hosts' credentials.
 pub fn http_client(timeout: Duration) -> reqwest::Client {
     client_builder(timeout).build().expect("the HTTP client configuration is static and valid")
 }
@@ -17,9 +18,8 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
 /// The configuration of [`http_client`], to adjust (e.g. a client that does not follow
 /// redirects).
 pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
-    // reqwest is built without a bundled crypto provider; install ring once per process.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
+        .tls_backend_preconfigured((*crate::tls::client_config()).clone())
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(3)))
         .user_agent(concat!("genhook/", env!("CARGO_PKG_VERSION")))

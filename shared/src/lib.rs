@@ -11,7 +11,7 @@
 //! Layers (see `docs/architecture.md`; `tests/layers.rs` enforces them): [`domain`]
 //! depends on nothing; [`ports`] only on the domain; the toolkit ([`signature`],
 //! [`standard_webhooks`], [`signed_url`], [`webhook_body`], [`http`], [`rate_limit`],
-//! [`link`], [`telemetry`]: the metrics' names and dimensions) on those; each provider in [`providers`] implements
+//! [`link`], [`telemetry`]: the metrics' names and dimensions, [`tls`]) on those; each provider in [`providers`] implements
 //! [`ports::provider::Provider`]; [`adapters`] hold one implementation per real service;
 //! [`config`] is the one composition root. The Lambda binaries in `functions/` only
 //! translate events.
@@ -33,6 +33,7 @@ pub mod signature;
 pub mod signed_url;
 pub mod standard_webhooks;
 pub mod telemetry;
+pub mod tls;
 pub mod webhook_body;
 pub mod worker;
 

@@ -3,7 +3,7 @@
 //!
 //! - `domain` uses nothing else in the crate; `ports` only `domain`;
 //! - the toolkit (`signature`, `standard_webhooks`, `signed_url`, `http`, `rate_limit`,
-//!   `webhook_body`, `link`, `refresh`, `telemetry`)
+//!   `webhook_body`, `link`, `refresh`, `telemetry`, `tls`)
 //!   only `domain` and `ports` (and each other);
 //! - a provider (`providers/<name>/`) uses those, never another provider, an adapter, the
 //!   engine (`receiver`, `worker`) or the composition root (`config`, `consumer`);
@@ -23,6 +23,7 @@ const TOOLKIT: &[&str] = &[
     "link",
     "refresh",
     "telemetry",
+    "tls",
 ];
 
 /// The crate-level modules a file may name, by where the file is.

@@ -10,9 +10,9 @@
 //!                (callgrind zeroes its counters on entering it), then exits at once
 //!   MODE `wall`  a warm-up pass, then 5 timed passes: `receiver wall_ns A B C D E` on
 //!                stderr
-//!   `log`        first install the Lambda's subscriber (lambda_http's default, as the
-//!                function's main does; run it with AWS_LAMBDA_LOG_FORMAT=JSON as it is
-//!                deployed), so each delivery also writes its log line to stdout
+//!   `log`        first install a subscriber writing the Lambdas' JSON log lines (as
+//!                `AWS_LAMBDA_LOG_FORMAT=JSON` deploys them), so each delivery also writes
+//!                its log line to stdout
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -77,7 +77,9 @@ fn main() {
         _ => panic!("usage: perf-receiver-loop BODIES_FILE SECRET count|wall [log]"),
     };
     if args.get(4).is_some_and(|a| a == "log") {
-        lambda_http::tracing::init_default_subscriber();
+        // The Lambdas' log lines (JSON, no time stamp or target, INFO), installed here
+        // rather than through genhook's API, which `--baseline` revisions predate.
+        tracing_subscriber::fmt().json().with_target(false).without_time().with_ansi(false).init();
     }
     let text = std::fs::read_to_string(file).expect("read the bodies file");
     let deliveries: Vec<(String, Vec<u8>)> = text
