@@ -199,6 +199,9 @@ if [ -f "$COLDSTART" ]; then
   AWS_ENV=(--env AWS_REGION=us-east-1 --env AWS_ACCESS_KEY_ID=AKIAPERFTEST --env AWS_SECRET_ACCESS_KEY=perf-test-secret
     --env AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$PORT --env AWS_ENDPOINT_URL_SQS=http://127.0.0.1:$PORT
     --env AWS_MAX_ATTEMPTS=1 --env AWS_LAMBDA_LOG_FORMAT=JSON --env GENHOOK_TABLE=genhook-dedupe
+    # Init alone: the connection warm-up (on by default in Lambda) would wait for these
+    # closed ports; scripts/perf-coldstart.sh times it against the emulators.
+    --env GENHOOK_WARMUP_TIMEOUT_MS=0
     --env GENHOOK_INBOX_QUEUE_URL=http://127.0.0.1:$PORT/000000000000/genhook-inbox)
   RECEIVER_ENV=("${AWS_ENV[@]}" --env KATALO_WEBHOOK_SECRET=whsec_fixture_secret_0001
     --event functions/receiver/fixtures/http-api-katalo-completed.json)
