@@ -180,7 +180,10 @@ impl Dev {
         Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         let status = self.child.wait().unwrap();
         assert!(status.success(), "genhook dev exits cleanly on SIGTERM: {status}");
-        self.log.try_iter().collect()
+        // Every line up to the reader's end of file: it may still be forwarding the last
+        // ones (the summary) when the process is gone, so waiting on the channel, not
+        // taking what is there, keeps a loaded machine from losing them.
+        std::iter::from_fn(|| self.log.recv_timeout(PATIENCE).ok()).collect()
     }
 }
 
