@@ -20,7 +20,9 @@ async fn accepts_once_and_acknowledges_duplicates() {
 
     let item = h.aws.item(&h.stack.table, &key("job_happy")).await.expect("dedupe record");
     assert_eq!(item["status"].as_s().unwrap(), "ENQUEUED");
-    assert_eq!(item["body_sha256"].as_s().unwrap().len(), 64);
+    // The body's digest is the MAC that verified it (the attribute keeps its old name).
+    let mac = sign_hex(WEBHOOK_SECRET.as_bytes(), &body);
+    assert_eq!(item["body_sha256"].as_s().unwrap(), &format!("hmac-sha256:{mac}"));
     let ttl: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
     let days15 = time::OffsetDateTime::now_utc().unix_timestamp() + 15 * 24 * 3600;
     assert!((ttl - days15).abs() < 120, "TTL defaults to 15 days (past the queues' 14-day retention)");
@@ -30,6 +32,9 @@ async fn accepts_once_and_acknowledges_duplicates() {
     assert_eq!(msg["type"], "katalo.webhook");
     assert_eq!(msg["job_id"], "job_happy");
     assert_eq!(msg["payload"]["reference"], "listing-123");
+    // ...and carries the webhook as it was signed, byte for byte.
+    let text = std::str::from_utf8(&body).unwrap();
+    assert!(msgs[0].body().unwrap().ends_with(&format!(r#","payload":{text}}}"#)));
 }
 
 #[tokio::test]
