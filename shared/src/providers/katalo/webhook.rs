@@ -53,6 +53,14 @@ mod tests {
             Err(WebhookError::NotUtf8(38))
         );
         assert_eq!(KataloWebhook::parse(b"[1]"), Err(WebhookError::NotObject));
+        // What the worker's DOM parse of the inbox message would refuse is refused here,
+        // in fields genhook does not read too.
+        for odd in
+            [r#""x":1e400"#, r#""x":[-1e400]"#, r#""x":"\ud800""#, r#""x":{"y":"\udc00\ud800"}"#, r#""\ud800":1"#]
+        {
+            let raw = format!(r#"{{"job_id":"j","event_type":"e",{odd}}}"#);
+            assert!(matches!(KataloWebhook::parse(raw.as_bytes()), Err(WebhookError::NotJson(_))), "{raw}");
+        }
         assert_eq!(
             KataloWebhook::parse(br#"{"event_type":"generation.failed"}"#),
             Err(WebhookError::MissingField("job_id"))
