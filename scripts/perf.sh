@@ -140,7 +140,7 @@ log "bodies: $BODIES_NOTE"
 # ------------------------------------------------------------------ callgrind
 # Instructions from entering counted_region to exit, over the N deliveries: exact and
 # repeatable whatever the machine's load. valgrind hides SHA-NI, so sha2 runs its
-# portable SHA-256 here (the path it also takes on aarch64 today).
+# portable SHA-256 here.
 declare -A CG
 callgrind() { # callgrind NAME BINARY: fills CG[NAME] with cgsum.py's JSON
   local out=$WORK/callgrind.$1.out
@@ -314,7 +314,7 @@ cat <<EOF
   uses SHA-NI where the CPU has it (Node's OpenSSL too). Compare within one run only.
 - Instructions, allocations: callgrind over one pass (\`--zero-before=counted_region\`),
   divided by $N. Exact and repeatable under load. Under valgrind sha2 takes its portable
-  SHA-256 path (valgrind hides SHA-NI), which is also its aarch64 path today.${CG_NOTE:+
+  SHA-256 path (valgrind hides SHA-NI).${CG_NOTE:+
 - $CG_NOTE}
 - The receiver: \`Receiver::handle\` on the in-memory store and queue, a fresh receiver per
   pass, so every delivery is new (verify, parse, claim, inbox message, mark; 200).
