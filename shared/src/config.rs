@@ -30,6 +30,7 @@ pub use secrets::{SecretEnv, api_secret_names, receiver_secret_names};
 pub mod secrets;
 
 pub mod emf;
+pub mod lambda;
 pub mod logging;
 
 /// The variable bounding a Lambda function's cold-start warm-up, in milliseconds

@@ -21,6 +21,19 @@ pub fn client_config() -> Arc<rustls::ClientConfig> {
 }
 
 fn build(extra: Option<&std::ffi::OsStr>) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("ring supports TLS 1.2 and 1.3")
+        .with_root_certificates(roots(extra))
+        .with_no_client_auth();
+    // The clients speak HTTP/1.1 only (reqwest is built without HTTP/2).
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
+/// The compiled-in roots, and `extra`'s certificates when it names a readable PEM file.
+fn roots(extra: Option<&std::ffi::OsStr>) -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     if let Some(path) = extra.filter(|p| !p.is_empty()) {
         match CertificateDer::pem_file_iter(path) {
@@ -31,15 +44,7 @@ fn build(extra: Option<&std::ffi::OsStr>) -> rustls::ClientConfig {
             Err(e) => tracing::warn!(error = %e, "{SSL_CERT_FILE} could not be read; trusting the built-in roots only"),
         }
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("ring supports TLS 1.2 and 1.3")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    // The clients speak HTTP/1.1 only (reqwest is built without HTTP/2).
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config
+    roots
 }
 
 #[cfg(test)]
@@ -55,8 +60,14 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_extra_file_leaves_the_built_in_roots() {
-        let config = build(Some(std::ffi::OsStr::new("/nonexistent/genhook-ca.pem")));
-        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+    fn an_unreadable_or_empty_extra_file_leaves_the_built_in_roots() {
+        let built_in = webpki_roots::TLS_SERVER_ROOTS.len();
+        assert_eq!(roots(None).len(), built_in);
+        assert_eq!(roots(Some(std::ffi::OsStr::new("/nonexistent/genhook-ca.pem"))).len(), built_in);
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        assert_eq!(roots(Some(empty.path().as_os_str())).len(), built_in);
+        // A file of garbage is not a certificate either.
+        std::fs::write(empty.path(), "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+        assert_eq!(roots(Some(empty.path().as_os_str())).len(), built_in);
     }
 }

@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use genhook::adapters::aws::lambda_sdk_config;
-use genhook::config::emf::Metrics;
-use genhook::config::{self, Env, ReceiverConfig, SecretEnv, receiver_secret_names};
+use genhook::config::lambda::cold_start;
+use genhook::config::{ReceiverConfig, receiver_secret_names};
 use genhook::domain::clock::SystemClock;
 use genhook_receiver::function_handler;
 use lambda_http::{Error, run, service_fn};
@@ -13,22 +12,14 @@ use lambda_http::{Error, run, service_fn};
 // worker's records of a batch) is asynchronous I/O; no worker threads to start.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let env = Env::process();
-    config::logging::init(&env);
-    // Metrics (CloudWatch EMF on stdout) are written after each invocation.
-    let metrics = Metrics::install(&env, "receiver")?;
-    // Configuration, secrets and SDK clients are read and built once per cold start; a
-    // delivery that fails authentication re-reads the webhook secrets (rate-limited).
-    let sdk = lambda_sdk_config(&env);
-    // The connections to DynamoDB and SQS are opened meanwhile (bounded, never failing the
-    // start), so the first invocation does not pay their handshakes.
-    let warm_up = config::warm_up(&env, Some("GENHOOK_INBOX_QUEUE_URL"))?;
-    let (secrets, ()) = tokio::join!(SecretEnv::load(&sdk, env, receiver_secret_names()), warm_up.run(&sdk));
-    let secrets = secrets?;
-    let mut receiver = ReceiverConfig::from_env(&secrets.env)?.build_with(&sdk);
-    if let Some(reload) = secrets.receiver_reload(Arc::new(SystemClock))? {
+    // Logs, metrics, the SDK configuration and the secrets, once per cold start, while
+    // the connections to DynamoDB and the inbox are opened.
+    let start = cold_start("receiver", Some("GENHOOK_INBOX_QUEUE_URL"), receiver_secret_names()).await?;
+    let mut receiver = ReceiverConfig::from_env(&start.secrets.env)?.build_with(&start.sdk);
+    // A delivery that fails authentication re-reads the webhook secrets (rate-limited).
+    if let Some(reload) = start.secrets.receiver_reload(Arc::new(SystemClock))? {
         receiver = receiver.with_reload(reload);
     }
-    let receiver = &receiver;
+    let (receiver, metrics) = (&receiver, start.metrics);
     run(service_fn(move |event| metrics.flushed(function_handler(receiver, event)))).await
 }

@@ -1,8 +1,7 @@
 //! Worker Lambda: SQS inbox → reconcile with the provider API → SQS outbox.
 
-use genhook::adapters::aws::lambda_sdk_config;
-use genhook::config::emf::Metrics;
-use genhook::config::{self, Env, SecretEnv, WorkerConfig, api_secret_names};
+use genhook::config::lambda::cold_start;
+use genhook::config::{WorkerConfig, api_secret_names};
 use genhook_worker::function_handler;
 use lambda_runtime::{Error, run, service_fn};
 
@@ -10,19 +9,10 @@ use lambda_runtime::{Error, run, service_fn};
 // worker's records of a batch) is asynchronous I/O; no worker threads to start.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let env = Env::process();
-    config::logging::init(&env);
-    // Metrics (CloudWatch EMF on stdout) are written after each invocation.
-    let metrics = Metrics::install(&env, "worker")?;
-    // Configuration, secrets, SDK clients and the HTTP client are read and built once
-    // per cold start.
-    let sdk = lambda_sdk_config(&env);
-    // The connections to DynamoDB and SQS are opened meanwhile (bounded, never failing the
-    // start), so the first invocation does not pay their handshakes.
-    let warm_up = config::warm_up(&env, Some("GENHOOK_INBOX_QUEUE_URL"))?;
-    let (secrets, ()) = tokio::join!(SecretEnv::load(&sdk, env, api_secret_names()), warm_up.run(&sdk));
-    let secrets = secrets?;
-    let worker = WorkerConfig::from_env(&secrets.env)?.build_with(&sdk)?;
-    let worker = &worker;
+    // Logs, metrics, the SDK configuration and the secrets, once per cold start, while
+    // the connections to DynamoDB and the inbox are opened.
+    let start = cold_start("worker", Some("GENHOOK_INBOX_QUEUE_URL"), api_secret_names()).await?;
+    let worker = WorkerConfig::from_env(&start.secrets.env)?.build_with(&start.sdk)?;
+    let (worker, metrics) = (&worker, start.metrics);
     run(service_fn(move |event| metrics.flushed(function_handler(worker, event)))).await
 }

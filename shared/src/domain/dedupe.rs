@@ -239,15 +239,9 @@ const MAC_DIGEST_PREFIX: &str = "hmac-sha256:";
 pub fn body_digest(mac: Option<&[u8; 32]>, body: &[u8]) -> String {
     match mac {
         Some(mac) => {
-            let mut hex = [0u8; 64];
-            // 32 bytes always fit 64 hex digits, which are ASCII.
-            let hex = match hex::encode_to_slice(mac, &mut hex) {
-                Ok(()) => std::str::from_utf8(&hex).unwrap_or_default(),
-                Err(_) => "",
-            };
-            let mut digest = String::with_capacity(MAC_DIGEST_PREFIX.len() + hex.len());
+            let mut digest = String::with_capacity(MAC_DIGEST_PREFIX.len() + 2 * mac.len());
             digest.push_str(MAC_DIGEST_PREFIX);
-            digest.push_str(hex);
+            push_hex(&mut digest, mac);
             digest
         }
         None => body_sha256(body),
@@ -282,11 +276,22 @@ pub fn event_id(key: &str) -> String {
 
 /// A random 128-bit id in hex (claim ids, lease tokens).
 pub fn random_id() -> String {
-    let mut hex = [0u8; 32];
-    // 16 bytes always fit 32 hex digits, which are ASCII.
-    match hex::encode_to_slice(rand::random::<[u8; 16]>(), &mut hex) {
-        Ok(()) => String::from_utf8_lossy(&hex).into_owned(),
-        Err(_) => hex::encode(rand::random::<[u8; 16]>()),
+    let mut id = String::with_capacity(32);
+    push_hex(&mut id, &rand::random::<[u8; 16]>());
+    id
+}
+
+/// Appends `bytes` to `out` as lowercase hex, through a stack buffer rather than
+/// `hex::encode`'s character-by-character `String` (this runs for every delivery).
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    let mut buf = [0u8; 64];
+    for chunk in bytes.chunks(buf.len() / 2) {
+        // A chunk's hex always fits the buffer, and hex digits are ASCII.
+        if let Some(hex) = buf.get_mut(..2 * chunk.len())
+            && hex::encode_to_slice(chunk, hex).is_ok()
+        {
+            out.push_str(std::str::from_utf8(hex).unwrap_or_default());
+        }
     }
 }
 
@@ -326,6 +331,17 @@ mod tests {
         // A record written with the other kind (before an upgrade), or recreated empty.
         assert_eq!((same_body(&mac, &sha), same_body(&sha, &mac)), (None, None));
         assert_eq!((same_body("", &mac), same_body(&sha, "")), (None, None));
+    }
+
+    #[test]
+    fn hex_is_written_whole_and_lowercase() {
+        for bytes in [&[][..], &[0x00, 0xAB], &[0x5A; 33], &[0xFF; 100]] {
+            let mut out = String::from("x");
+            push_hex(&mut out, bytes);
+            assert_eq!(out, format!("x{}", hex::encode(bytes)));
+        }
+        let id = random_id();
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{id}");
     }
 
     #[test]

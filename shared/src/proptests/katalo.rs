@@ -104,7 +104,8 @@ proptest! {
     #[test]
     fn the_inbox_message_carries_the_body_as_sent(raw in webhook_body()) {
         let Ok(w) = KataloWebhook::parse(&raw) else { return Ok(()) };
-        let json = KataloWebhookMessage::received_json("katalo#k#e", &w.job_id, &w.event_type, "2026-11-24T00:00:00Z", w.text);
+        let json = KataloWebhookMessage::received_json("katalo#k#e", &w.job_id, &w.event_type, "2026-11-24T00:00:00Z", w.text)
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(crate::domain::carry::is_sqs_text(&json));
         let Ok(KataloMessage::Webhook(m)) = serde_json::from_str::<KataloMessage>(&json) else {
             return Err(TestCaseError::fail(format!("not a katalo.webhook message: {json}")));

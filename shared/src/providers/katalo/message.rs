@@ -102,7 +102,14 @@ impl KataloWebhookMessage {
     /// `KataloWebhookMessage` with no polls, written without parsing the body into a
     /// value: `body`, the verified webhook's JSON text, goes in as `payload` byte for byte
     /// (only characters SQS refuses are escaped, [`crate::domain::carry::sqs_safe_json`]).
-    pub fn received_json(dedupe_key: &str, job_id: &str, event_type: &str, received_at: &str, body: &str) -> String {
+    /// Writing strings into memory does not fail; the error is serde_json's, should it.
+    pub fn received_json(
+        dedupe_key: &str,
+        job_id: &str,
+        event_type: &str,
+        received_at: &str,
+        body: &str,
+    ) -> Result<String, serde_json::Error> {
         let fields = [
             (r#"{"type":"katalo.webhook","dedupe_key":"#, dedupe_key),
             (r#","job_id":"#, job_id),
@@ -113,14 +120,14 @@ impl KataloWebhookMessage {
         let mut head = Vec::with_capacity(values + 16 + body.len());
         for (name, value) in fields {
             head.extend_from_slice(name.as_bytes());
-            // A string always serializes, and a Vec takes every write.
-            serde_json::to_writer(&mut head, value).expect("a string serializes into a Vec");
+            serde_json::to_writer(&mut head, value)?;
         }
-        let mut json = String::from_utf8(head).expect("serde_json writes UTF-8");
+        // Only the head is checked for UTF-8 (serde_json writes it); the body is a `str`.
+        let mut json = String::from_utf8(head).map_err(serde::ser::Error::custom)?;
         json.push_str(r#","payload":"#);
         json.push_str(body);
         json.push('}');
-        crate::domain::carry::sqs_safe_json(json)
+        Ok(crate::domain::carry::sqs_safe_json(json))
     }
 
     /// JSON text of the message (tagged `katalo.webhook`).

@@ -52,7 +52,8 @@ impl WebhookSource for KataloSource {
             .map_err(Refusal::Invalid)?;
         let key = dedupe_key(PROVIDER, &hook.job_id, &hook.event_type);
         let message =
-            KataloWebhookMessage::received_json(&key, &hook.job_id, &hook.event_type, d.received_at, hook.text);
+            KataloWebhookMessage::received_json(&key, &hook.job_id, &hook.event_type, d.received_at, hook.text)
+                .map_err(|e| Refusal::Invalid(format!("the inbox message could not be written: {e}")))?;
         Ok(Intake::Enqueue(Enqueue {
             key,
             message,
