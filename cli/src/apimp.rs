@@ -4,9 +4,9 @@
 
 use std::process::ExitCode;
 
-use genhook::providers::apimp::Upstream;
 use genhook::providers::apimp::capability::{CapabilityError, mint_callback_url};
-use genhook::signature::HmacSecrets;
+use genhook::providers::apimp::upstream::Upstream;
+use genhook::toolkit::auth::hmac::HmacSecrets;
 
 /// What can go wrong in the APIMP commands.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,8 @@ use genhook::adapters::sqlite::{OpenError, QueueSettings, SqliteDb, SqliteQueue}
 use genhook::adapters::sqs::SqsQueue;
 use genhook::config::Env;
 use genhook::domain::clock::SystemClock;
-use genhook::ports::{DedupeStore, LinkCache, Queue, QueueConsumer, WatchStore};
+use genhook::ports::link_cache::LinkCache;
+use genhook::ports::{DedupeStore, Queue, QueueConsumer, WatchStore};
 
 /// The embedded queues' names.
 pub mod names {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use genhook::domain::clock::{Clock, SystemClock};
-use genhook::providers::apimp::Upstream;
+use genhook::providers::apimp::upstream::Upstream;
 
 use genhook::providers::katalo::watch::DEFAULT_HORIZON;
 
@@ -24,7 +24,7 @@ pub enum JobsError {
     Apimp(#[from] genhook::providers::apimp::watch::WatchError),
     /// The refresh request was refused.
     #[error("{0}")]
-    Refresh(#[from] genhook::refresh::RequestError),
+    Refresh(#[from] genhook::providers::common::refresh::RequestError),
     /// The arguments do not fit the provider.
     #[error("{0}")]
     Usage(String),
@@ -143,10 +143,10 @@ pub async fn refresh_command(args: RefreshArgs) -> Result<ExitCode, JobsError> {
     let request_id = args.request_id.unwrap_or_else(genhook::domain::dedupe::random_id);
     let now = SystemClock.now();
     // Checked before the backend is opened, so bad ids never touch a queue.
-    let message = genhook::refresh::message(&args.provider, &args.job_id, &request_id, now)
-        .map_err(genhook::refresh::RequestError::from)?;
+    let message = genhook::providers::common::refresh::message(&args.provider, &args.job_id, &request_id, now)
+        .map_err(genhook::providers::common::refresh::RequestError::from)?;
     let backend = args.backend.open().await?;
-    let id = backend.inbox.send(message).await.map_err(genhook::refresh::RequestError::from)?;
+    let id = backend.inbox.send(message).await.map_err(genhook::providers::common::refresh::RequestError::from)?;
     println!("refresh of {} job {} requested as {request_id} (message {id})", args.provider, args.job_id.trim());
     Ok(ExitCode::SUCCESS)
 }

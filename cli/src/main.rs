@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use genhook::signature::{HmacSecrets, sign_hex};
-use genhook::standard_webhooks::Secret as WebhookSecret;
+use genhook::toolkit::auth::hmac::{HmacSecrets, sign_hex};
+use genhook::toolkit::auth::standard_webhooks::Secret as WebhookSecret;
 use genhook_cli::simulate::Provider;
 use genhook_cli::simulate::replicate::{Prediction, message_id, prediction_id};
 use serde_json::json;
@@ -150,7 +150,7 @@ enum CliError {
     #[error("sending needs the signing secret: pass --secret or set {0}")]
     MissingSecret(&'static str),
     #[error("invalid --secret: {0} (Replicate's comes from GET /v1/webhooks/default/secret)")]
-    BadSecret(#[from] genhook::standard_webhooks::SecretError),
+    BadSecret(#[from] genhook::toolkit::auth::standard_webhooks::SecretError),
     #[error("simulate: {0}")]
     Simulate(#[from] genhook_cli::simulate::SimulateError),
     #[error("dev: {0}")]
@@ -180,7 +180,7 @@ fn read_body(file: Option<&PathBuf>) -> Result<Vec<u8>, CliError> {
 
 /// POSTs `body` with `headers` (the signature) and prints the answer.
 async fn post(url: &str, headers: &[(&'static str, String)], body: Vec<u8>) -> Result<u16, CliError> {
-    let mut request = genhook::http::http_client(Duration::from_secs(30))
+    let mut request = genhook::toolkit::http::http_client(Duration::from_secs(30))
         .post(url)
         .header("content-type", "application/json")
         .body(body);
@@ -231,12 +231,12 @@ fn prediction_body(event: Event, id: &str) -> Vec<u8> {
 fn event_body(event: Event, job_id: &str) -> Vec<u8> {
     let (event_type, outputs, failure) = match event {
         Event::Completed => (
-            genhook::providers::katalo::COMPLETED,
+            genhook::domain::event::COMPLETED,
             json!([{"url": format!("https://katalo-outputs.s3.amazonaws.com/{job_id}/primary.png")}]),
             json!(null),
         ),
         Event::Failed => (
-            genhook::providers::katalo::FAILED,
+            genhook::domain::event::FAILED,
             json!([]),
             json!({"code": "content_policy", "message": "The source image was rejected."}),
         ),

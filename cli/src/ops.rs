@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use genhook::adapters::aws::load_sdk_config;
 use genhook::adapters::provision::{MAX_RECEIVES, ProvisionError, provision};
+use genhook::engine::worker::FAILURE_REASON_ATTRIBUTE;
 use genhook::ports::{OutgoingMessage, Queue, QueueConsumer, QueueError};
-use genhook::worker::FAILURE_REASON_ATTRIBUTE;
 
 use crate::backend::{BackendArgs, BackendError};
 

@@ -9,8 +9,8 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use genhook::signature::HmacSecrets;
-use genhook::standard_webhooks::{Secrets, TIMESTAMP_HEADER};
+use genhook::toolkit::auth::hmac::HmacSecrets;
+use genhook::toolkit::auth::standard_webhooks::{Secrets, TIMESTAMP_HEADER};
 
 const SECRET: &str = "whsec_test_katalo_0123456789";
 const BODY: &str = r#"{"event_type":"generation.completed","job_id":"job_123"}"#;

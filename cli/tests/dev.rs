@@ -456,8 +456,12 @@ fn callback_urls_and_watches_drive_apimp_tasks_through_dev() {
     assert!(watch.status.success());
     let body = r#"{"task_id":"kt_2","task_status":"succeed"}"#;
     let sent = runtime.block_on(async {
-        let resp =
-            genhook::http::http_client(Duration::from_secs(5)).post(&callback_url).body(body).send().await.unwrap();
+        let resp = genhook::toolkit::http::http_client(Duration::from_secs(5))
+            .post(&callback_url)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         resp.status().as_u16()
     });
     assert_eq!(sent, 200);
@@ -509,7 +513,7 @@ fn katalo_watch_refresh_and_output_links_through_dev() {
     assert!(link.contains("/outputs/katalo/job_watch_cli/0?token="), "{link}");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let (status, location) = runtime.block_on(async {
-        let client = genhook::http::client_builder(Duration::from_secs(5))
+        let client = genhook::toolkit::http::client_builder(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();

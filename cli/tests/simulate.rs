@@ -22,8 +22,8 @@ use genhook::providers::katalo::api::KataloApi;
 use genhook::providers::katalo::webhook::KataloWebhook;
 use genhook::providers::replicate::api::ReplicateApi;
 use genhook::providers::replicate::webhook::ReplicateWebhook;
-use genhook::signature::HmacSecrets;
-use genhook::standard_webhooks::Secrets;
+use genhook::toolkit::auth::hmac::HmacSecrets;
+use genhook::toolkit::auth::standard_webhooks::Secrets;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
@@ -114,7 +114,7 @@ impl Sim {
 }
 
 fn client() -> reqwest::Client {
-    genhook::http::http_client(Duration::from_secs(5))
+    genhook::toolkit::http::http_client(Duration::from_secs(5))
 }
 
 /// GET `url` → (status, headers, body text).
@@ -148,7 +148,11 @@ async fn serve_mode_runs_jobs_by_the_clock_and_serves_signed_files() {
     let url = job.outputs[0].url.clone();
     assert!(url.starts_with(&format!("{}/files/{job_id}/1.png?", sim.base)), "{url}");
     let expires_at = job.outputs[0].expires_at.expect("expiry");
-    assert_eq!(Some(expires_at), genhook::signed_url::expiry_from_url(&url), "expires_at agrees with the URL");
+    assert_eq!(
+        Some(expires_at),
+        genhook::toolkit::http::url_expiry::expiry_from_url(&url),
+        "expires_at agrees with the URL"
+    );
     let ttl = expires_at - OffsetDateTime::now_utc();
     assert!(ttl > time::Duration::minutes(55) && ttl <= time::Duration::hours(1), "default lifetime 1 h: {ttl}");
 
@@ -398,7 +402,10 @@ async fn deliveries_are_signed_retried_duplicated_forged_and_summarized() {
     for e in events.iter().filter(|e| e["event_type"] == "generation.completed") {
         assert!(e["failure"].is_null() && e["reference"].as_str().is_some_and(|r| r.starts_with("sim-")), "{e}");
         let url = e["outputs"][0]["url"].as_str().expect("a signed output URL");
-        assert!(url.contains("/files/job_sim_") && genhook::signed_url::expiry_from_url(url).is_some(), "{url}");
+        assert!(
+            url.contains("/files/job_sim_") && genhook::toolkit::http::url_expiry::expiry_from_url(url).is_some(),
+            "{url}"
+        );
         assert!(e["source_asset_id"].is_string() && e["metadata"].is_object(), "{e}");
     }
 }
@@ -453,7 +460,11 @@ async fn replicate_mode_serves_predictions_with_replicates_error_bodies() {
     assert_eq!((job.job_id.as_str(), job.state, job.status.as_str()), (id.as_str(), JobState::Succeeded, "succeeded"));
     for out in &job.outputs {
         assert!(out.url.starts_with(&format!("{}/files/{id}/", sim.base)), "{}", out.url);
-        assert_eq!(out.expires_at, genhook::signed_url::expiry_from_url(&out.url), "the fake signs its URLs");
+        assert_eq!(
+            out.expires_at,
+            genhook::toolkit::http::url_expiry::expiry_from_url(&out.url),
+            "the fake signs its URLs"
+        );
     }
     let (status, _, body) = get(&format!("{}/v1/predictions/{id}", sim.base), Some(KEY)).await;
     let body: Value = serde_json::from_str(&body).expect("JSON");

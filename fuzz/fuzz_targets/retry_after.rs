@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use genhook::http::{ApiErrorBody, MAX_RETRY_AFTER, classify, parse_retry_after};
+use genhook::toolkit::http::{ApiErrorBody, MAX_RETRY_AFTER, classify, parse_retry_after};
 use http::StatusCode;
 use libfuzzer_sys::fuzz_target;
 

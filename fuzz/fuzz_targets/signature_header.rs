@@ -3,7 +3,7 @@
 #![no_main]
 
 use genhook::providers::apimp::{Upstream, capability};
-use genhook::signature::HmacSecrets;
+use genhook::toolkit::auth::hmac::HmacSecrets;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use genhook::providers::apimp::vidu;
-use genhook::signature::HmacSecrets;
+use genhook::toolkit::auth::hmac::HmacSecrets;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use time::macros::datetime;

@@ -514,7 +514,7 @@ def drive(args):
 
 
 def check_resources(state, adm):
-    """The DLQs and the alarms the README states."""
+    """The DLQs and the alarms docs/operations.md states."""
     sqs = adm("sqs")
     for queue, dlq, receives in (("InboxQueue", "InboxDLQ", "20"), ("OutboxQueue", "OutboxDLQ", "5")):
         url = sqs.get_queue_url(QueueName=state["resources"][queue].rsplit("/", 1)[-1])["QueueUrl"]
@@ -529,18 +529,18 @@ def check_resources(state, adm):
     for logical, want in state["alarms"].items():
         if want["Threshold"] is None or not want["ComparisonOperator"] or not want["AlarmDescription"]:
             fail(f"alarm {logical} lacks a threshold, an operator or a description: {want}")
-    # The README states each alarm's threshold: its row names the alarm and the number.
-    readme = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "README.md")).read()
+    # docs/operations.md states each alarm's threshold: its row names the alarm and the number.
+    readme = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "operations.md")).read()
     rows = [line for line in readme.splitlines() if line.startswith("| `") and "Alarm" in line]
     for logical, want in state["alarms"].items():
         row = next((r for r in rows if f"`{logical}`" in r), None)
         if row is None:
-            fail(f"the README's alarm table does not list {logical}")
+            fail(f"the alarm table of docs/operations.md does not list {logical}")
         threshold = float(want["Threshold"])
         number = str(int(threshold)) if threshold.is_integer() else str(threshold)
         if number not in row:
-            fail(f"the README's row for {logical} does not state its threshold {number}: {row}")
-    log(f"DLQs with their redrive policies; {len(state['alarms'])} alarms in the template, each in the README with its threshold")
+            fail(f"the row in docs/operations.md for {logical} does not state its threshold {number}: {row}")
+    log(f"DLQs with their redrive policies; {len(state['alarms'])} alarms in the template, each in docs/operations.md with its threshold")
 
 
 def check_logs(args):

@@ -1,72 +1,58 @@
-//! The dependency rule (docs/architecture.md), checked on the sources: every `crate::`
-//! path in a module's non-test code must point at a layer that module may use.
+//! The dependency rule (docs/architecture.md), checked on the sources. A file's layer is
+//! the folder it sits in under `src/` (no hand-kept list), and every `crate::` path in its
+//! non-test code must point at a layer it may use:
 //!
-//! - `domain` uses nothing else in the crate; `ports` only `domain`;
-//! - the toolkit (`signature`, `standard_webhooks`, `signed_url`, `http`, `rate_limit`,
-//!   `webhook_body`, `link`, `refresh`, `telemetry`, `tls`)
-//!   only `domain` and `ports` (and each other);
-//! - a provider (`providers/<name>/`) uses those, never another provider, an adapter, the
-//!   engine (`receiver`, `worker`) or the composition root (`config`, `consumer`);
-//! - adapters use `domain`, `ports` and the toolkit, never a provider or the engine;
-//! - the engine (`receiver`, `worker`, `links`) uses `domain`, `ports` and the toolkit, never a
-//!   provider by name, an adapter or the composition root.
+//! | folder | may use |
+//! |---|---|
+//! | `domain/` | `domain` |
+//! | `ports/` | `domain`, `ports` |
+//! | `toolkit/` | `domain`, `ports`, `toolkit` |
+//! | `providers/<name>/` | those, `providers::common` and its own folder; `providers/mod.rs` (the registry) every provider |
+//! | `providers/common/` | `domain`, `ports`, `toolkit`, `providers::common` |
+//! | `engine/` | `domain`, `ports`, `toolkit`, `engine` (never a provider by name, an adapter or `config`) |
+//! | `adapters/` | `domain`, `ports`, `toolkit`, `adapters` (never a provider or the engine) |
+//! | `config/` | everything (the composition root) |
+//!
+//! Only `lib.rs` sits at the root: any other file there, or a folder that is no layer, is
+//! reported. Tests (`tests.rs`, `tests/` folders, `#[cfg(test)] mod …` blocks, and the
+//! domain's `testing/` support) may use fixtures from anywhere.
 
 use std::path::{Path, PathBuf};
 
-const TOOLKIT: &[&str] = &[
-    "signature",
-    "standard_webhooks",
-    "signed_url",
-    "http",
-    "rate_limit",
-    "webhook_body",
-    "link",
-    "refresh",
-    "telemetry",
-    "tls",
-];
+/// The layer folders, innermost first.
+const LAYERS: &[&str] = &["domain", "ports", "toolkit", "providers", "engine", "adapters", "config"];
 
-/// The crate-level modules a file may name, by where the file is.
-fn allowed(rel: &str) -> Option<(String, Vec<String>)> {
-    let top = rel.split(['/', '.']).next()?.to_string();
-    let mut ok: Vec<String> = vec!["domain".into()];
-    let layer = match top.as_str() {
-        "domain" => return Some(("domain".into(), ok)),
-        "ports" => {
-            ok.push("ports".into());
-            "ports".to_string()
-        }
-        t if TOOLKIT.contains(&t) => {
-            ok.push("ports".into());
-            ok.extend(TOOLKIT.iter().map(|s| s.to_string()));
-            format!("toolkit `{t}`")
-        }
+/// What a file's code may name: its layer's description and the path prefixes it may use,
+/// or `None` for the composition root. `Err` names a file that is in no layer.
+fn allowed(rel: &str) -> Result<Option<(String, Vec<String>)>, String> {
+    let mut parts = rel.split('/');
+    let top = parts.next().unwrap_or_default();
+    let Some(second) = parts.next() else {
+        // A file at the root of `src/`.
+        return if top == "lib.rs" { Ok(None) } else { Err(format!("{rel}: a module outside the layer folders")) };
+    };
+    let base = |extra: &[&str]| -> Vec<String> { extra.iter().map(|s| s.to_string()).collect() };
+    let (layer, ok) = match top {
+        "domain" => ("domain".to_string(), base(&["domain"])),
+        "ports" => ("ports".to_string(), base(&["domain", "ports"])),
+        "toolkit" => ("toolkit".to_string(), base(&["domain", "ports", "toolkit"])),
         "providers" => {
-            ok.push("ports".into());
-            ok.extend(TOOLKIT.iter().map(|s| s.to_string()));
-            let name = rel.split('/').nth(1)?.trim_end_matches(".rs").to_string();
+            let name = second.trim_end_matches(".rs");
+            let mut ok = base(&["domain", "ports", "toolkit", "providers::common"]);
             if name == "mod" {
                 // The registry names every provider.
                 ok.push("providers".into());
             } else {
                 ok.push(format!("providers::{name}"));
             }
-            format!("provider `{name}`")
+            (format!("provider `{name}`"), ok)
         }
-        "adapters" => {
-            ok.extend(["ports", "adapters"].map(String::from));
-            ok.extend(TOOLKIT.iter().map(|s| s.to_string()));
-            "adapters".to_string()
-        }
-        "receiver" | "worker" | "links" => {
-            ok.extend(["ports".to_string(), top.clone()]);
-            ok.extend(TOOLKIT.iter().map(|s| s.to_string()));
-            format!("engine `{top}`")
-        }
-        // The composition root and the crate root may use everything.
-        _ => return None,
+        "engine" => ("engine".to_string(), base(&["domain", "ports", "toolkit", "engine"])),
+        "adapters" => ("adapters".to_string(), base(&["domain", "ports", "toolkit", "adapters"])),
+        "config" => return Ok(None),
+        other => return Err(format!("{rel}: `{other}/` is not a layer folder (one of {LAYERS:?})")),
     };
-    Some((layer, ok))
+    Ok(Some((layer, ok)))
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -80,10 +66,18 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The file's code before its unit tests (test files and modules may use fixtures from
-/// anywhere).
+/// Whether the file is test code: a `tests.rs`, anything in a `tests/` folder, or the
+/// domain's test support (`domain/testing/`).
+fn is_test_file(rel: &str) -> bool {
+    let parts: Vec<&str> = rel.split('/').collect();
+    parts.last() == Some(&"tests.rs")
+        || parts.iter().rev().skip(1).any(|p| *p == "tests")
+        || rel.starts_with("domain/testing/")
+}
+
+/// The file's code before its unit tests (test modules may use fixtures from anywhere).
 fn production_code(text: &str) -> &str {
-    let end = ["#[cfg(test)]\nmod tests", "#[cfg(test)]\nmod "].iter().filter_map(|m| text.find(m)).min();
+    let end = text.find("#[cfg(test)]\nmod ").or_else(|| text.find("#[cfg(test)]\npub(crate) mod "));
     &text[..end.unwrap_or(text.len())]
 }
 
@@ -106,11 +100,17 @@ fn violations(src: &Path) -> Vec<String> {
     let mut bad = Vec::new();
     for file in files {
         let rel = file.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
-        let name = file.file_name().unwrap().to_string_lossy();
-        if rel.starts_with("proptests/") || name == "tests.rs" || name.ends_with("_tests.rs") {
+        if is_test_file(&rel) {
             continue;
         }
-        let Some((layer, ok)) = allowed(&rel) else { continue };
+        let (layer, ok) = match allowed(&rel) {
+            Ok(Some(rule)) => rule,
+            Ok(None) => continue,
+            Err(e) => {
+                bad.push(e);
+                continue;
+            }
+        };
         let text = std::fs::read_to_string(&file).unwrap();
         let code = production_code(&text);
         if code.contains("super::super") {
@@ -122,6 +122,7 @@ fn violations(src: &Path) -> Vec<String> {
             }
         }
     }
+    bad.sort();
     bad
 }
 
@@ -132,14 +133,14 @@ fn the_dependency_rule_holds() {
     assert!(bad.is_empty(), "dependency rule broken (see docs/architecture.md):\n{}", bad.join("\n"));
 }
 
-/// The files under `src` that name `krate` outside the composition root (`config`).
+/// The files under `src` that name `krate` outside the composition root (`config/`).
 fn exporter_uses(src: &Path, krate: &str) -> Vec<String> {
     let mut files = Vec::new();
     rust_files(src, &mut files);
     let mut bad: Vec<String> = files
         .iter()
         .map(|f| f.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/"))
-        .filter(|rel| rel != "config.rs" && !rel.starts_with("config/"))
+        .filter(|rel| !rel.starts_with("config/"))
         .filter(|rel| std::fs::read_to_string(src.join(rel)).unwrap().contains(krate))
         .collect();
     bad.sort();
@@ -155,11 +156,14 @@ fn only_the_composition_root_names_the_metrics_exporter() {
     assert!(bad.is_empty(), "the EMF exporter is named outside config (see docs/architecture.md): {bad:?}");
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::create_dir_all(dir.path().join("engine/worker")).unwrap();
     std::fs::write(dir.path().join("config/emf.rs"), "use metrics_cloudwatch_embedded::Builder;\n").unwrap();
-    std::fs::write(dir.path().join("worker.rs"), "use metrics_cloudwatch_embedded::Collector;\n").unwrap();
-    assert_eq!(exporter_uses(dir.path(), "metrics_cloudwatch_embedded"), ["worker.rs"]);
+    std::fs::write(dir.path().join("engine/worker/mod.rs"), "use metrics_cloudwatch_embedded::Collector;\n").unwrap();
+    assert_eq!(exporter_uses(dir.path(), "metrics_cloudwatch_embedded"), ["engine/worker/mod.rs"]);
 }
 
+/// The violations the old, list-based check caught (rewritten in the folder layout), and
+/// the ones only a folder-based check can: a module at the root, a folder that is no layer.
 #[test]
 fn the_check_catches_what_it_should() {
     let dir = tempfile::tempdir().unwrap();
@@ -168,23 +172,39 @@ fn the_check_catches_what_it_should() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     };
-    write("domain/inbox.rs", "use crate::providers::apimp::Upstream;\n");
+    write("lib.rs", "pub mod domain;\n");
+    write("domain/inbox.rs", "use crate::providers::apimp::upstream::Upstream;\n");
     write("ports/mod.rs", "use crate::adapters::sqs::MAX_DELAY;\nuse crate::domain::job::Job;\n");
-    write("providers/katalo/reconcile.rs", "use crate::providers::apimp::X;\nuse crate::providers::katalo::Y;\n");
-    write("worker.rs", "use crate::providers::katalo;\n#[cfg(test)]\nmod tests { use crate::adapters::memory; }\n");
-    write("adapters/sqlite.rs", "use crate::receiver::random_id;\n");
-    write("config.rs", "use crate::providers::ALL;\nuse crate::adapters::sqs;\n");
+    write(
+        "providers/katalo/reconcile.rs",
+        "use crate::providers::apimp::X;\nuse crate::providers::katalo::Y;\nuse crate::providers::common::refresh::Refresh;\n",
+    );
+    write("providers/katalo/tests.rs", "use crate::engine::worker::Worker;\n");
+    write("providers/apimp/tests/worker.rs", "use crate::adapters::memory::MemoryStore;\n");
+    write(
+        "engine/worker/mod.rs",
+        "use crate::providers::katalo;\n#[cfg(test)]\nmod tests { use crate::adapters::memory; }\n",
+    );
+    write("engine/links/mod.rs", "use crate::config::Env;\nuse crate::engine::answer::error;\n");
+    write("toolkit/http/mod.rs", "use crate::engine::receiver::Receiver;\nuse crate::toolkit::http::tls;\n");
+    write("adapters/sqlite/mod.rs", "use crate::engine::receiver::random_id;\n");
+    write("config/mod.rs", "use crate::providers::ALL;\nuse crate::adapters::sqs;\n");
     write("ports/provider.rs", "//! See [`crate::providers::ALL`].\nuse crate::domain::job::Job;\n");
-    let mut bad = violations(dir.path());
-    bad.sort();
+    write("providers/mod.rs", "use crate::providers::katalo::Katalo;\n");
+    write("worker.rs", "use crate::domain::job::Job;\n");
+    write("helpers/text.rs", "pub fn clip() {}\n");
     assert_eq!(
-        bad,
+        violations(dir.path()),
         [
-            "adapters/sqlite.rs: adapters may not use `crate::receiver::random_id`",
-            "domain/inbox.rs: domain may not use `crate::providers::apimp::Upstream`",
+            "adapters/sqlite/mod.rs: adapters may not use `crate::engine::receiver::random_id`",
+            "domain/inbox.rs: domain may not use `crate::providers::apimp::upstream::Upstream`",
+            "engine/links/mod.rs: engine may not use `crate::config::Env`",
+            "engine/worker/mod.rs: engine may not use `crate::providers::katalo`",
+            "helpers/text.rs: `helpers/` is not a layer folder (one of [\"domain\", \"ports\", \"toolkit\", \"providers\", \"engine\", \"adapters\", \"config\"])",
             "ports/mod.rs: ports may not use `crate::adapters::sqs::MAX_DELAY`",
             "providers/katalo/reconcile.rs: provider `katalo` may not use `crate::providers::apimp::X`",
-            "worker.rs: engine `worker` may not use `crate::providers::katalo`",
+            "toolkit/http/mod.rs: toolkit may not use `crate::engine::receiver::Receiver`",
+            "worker.rs: a module outside the layer folders",
         ]
     );
 }

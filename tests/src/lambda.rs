@@ -4,8 +4,8 @@
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use base64::Engine;
-use genhook::receiver::Receiver;
-use genhook::worker::Worker;
+use genhook::engine::receiver::Receiver;
+use genhook::engine::worker::Worker;
 use lambda_http::Body;
 use lambda_runtime::{Context, LambdaEvent};
 use serde_json::json;

@@ -28,8 +28,8 @@ pub fn env(pairs: &[(&str, String)]) -> Env {
 use aws::{Aws, Stack};
 use fake_katalo::FakeKatalo;
 use genhook::config::{ReceiverConfig, WorkerConfig};
-use genhook::receiver::Receiver;
-use genhook::worker::Worker;
+use genhook::engine::receiver::Receiver;
+use genhook::engine::worker::Worker;
 
 /// The signing secret deliveries use.
 pub const WEBHOOK_SECRET: &str = "whsec_integration_current_0001";
@@ -117,7 +117,7 @@ impl Harness {
 
     /// Posts a signed body through a given receiver; the answer's headers too.
     pub async fn post_full(receiver: &Receiver, body: &[u8]) -> (u16, http::HeaderMap, serde_json::Value) {
-        let sig = genhook::signature::sign_hex(WEBHOOK_SECRET.as_bytes(), body);
+        let sig = genhook::toolkit::auth::hmac::sign_hex(WEBHOOK_SECRET.as_bytes(), body);
         lambda::deliver_full(receiver, lambda::apigw_event("POST", "/webhooks/katalo", body, Some(&sig), true)).await
     }
 

@@ -12,11 +12,11 @@ use genhook::adapters::dynamodb::DynamoDedupeStore;
 use genhook::adapters::sqs::SqsQueue;
 use genhook::config::worker_settings;
 use genhook::domain::clock::SystemClock;
+use genhook::engine::receiver::Receiver;
+use genhook::engine::worker::{Unconfigured, Worker, WorkerPorts, WorkerSettings};
 use genhook::providers::apimp::Apimp;
 use genhook::providers::katalo::api::KataloApi;
 use genhook::providers::katalo::reconcile::{DEFAULT_POLL_HORIZON, KataloReconciler};
-use genhook::receiver::Receiver;
-use genhook::worker::{Unconfigured, Worker, WorkerPorts, WorkerSettings};
 
 use crate::aws::Aws;
 use crate::proxy::FaultProxy;

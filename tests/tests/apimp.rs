@@ -3,10 +3,10 @@
 //! DynamoDB Local + the SQS emulator, against a fake APIMP status API.
 
 use genhook::domain::clock::{Clock, SystemClock};
-use genhook::providers::apimp::Upstream;
 use genhook::providers::apimp::capability::mint_callback_url;
+use genhook::providers::apimp::upstream::Upstream;
 use genhook::providers::apimp::watch::{DEFAULT_HORIZON, watch};
-use genhook::signature::HmacSecrets;
+use genhook::toolkit::auth::hmac::HmacSecrets;
 use genhook_tests::fake_apimp::status;
 use genhook_tests::lambda::{apigw_event, deliver};
 use genhook_tests::{APIMP_CALLBACK_SECRET, Harness, unique};

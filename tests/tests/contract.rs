@@ -112,8 +112,8 @@ mod aws_link_items {
     use aws_sdk_dynamodb::types::AttributeValue;
     use genhook::adapters::dynamodb::DynamoDedupeStore;
     use genhook::adapters::provision::create_table;
-    use genhook::domain::link::{CachedOutputs, CachedUrl};
-    use genhook::ports::LinkCache;
+    use genhook::domain::link_cache::{CachedOutputs, CachedUrl};
+    use genhook::ports::link_cache::LinkCache;
     use genhook_tests::aws::aws;
 
     #[tokio::test]

@@ -15,10 +15,10 @@ use genhook::adapters::memory::{MemoryQueue, MemoryStore};
 use genhook::config::emf::Metrics;
 use genhook::config::{self, Env};
 use genhook::domain::clock::SystemClock;
+use genhook::engine::receiver::Receiver;
+use genhook::engine::worker::{WorkerPorts, WorkerSettings};
 use genhook::ports::Queue;
-use genhook::receiver::Receiver;
-use genhook::signature::sign_hex;
-use genhook::worker::{WorkerPorts, WorkerSettings};
+use genhook::toolkit::auth::hmac::sign_hex;
 use genhook_tests::fake_katalo::{self, Answer, FakeKatalo};
 use genhook_tests::lambda::{apigw_event, deliver};
 use genhook_tests::{APIMP_CALLBACK_SECRET, WEBHOOK_SECRET, webhook};
@@ -232,7 +232,9 @@ async fn the_worker_and_the_links_count_their_outcomes_and_provider_calls() {
     for job in ["job_emf_ok", "job_emf_gone", "job_emf_busy"] {
         assert_eq!(deliver(&r, signed(&webhook(job, "generation.completed"), WEBHOOK_SECRET)).await.0, 200);
     }
-    let refresh = genhook::refresh::message("katalo", "job_emf_ok", "req-1", time::OffsetDateTime::now_utc()).unwrap();
+    let refresh =
+        genhook::providers::common::refresh::message("katalo", "job_emf_ok", "req-1", time::OffsetDateTime::now_utc())
+            .unwrap();
     inbox.send(refresh).await.unwrap();
     let mut bodies: Vec<String> = inbox.messages().into_iter().map(|m| m.body).collect();
     bodies.push(json!({"type": "elsewhere.webhook", "dedupe_key": "elsewhere#j#k"}).to_string());

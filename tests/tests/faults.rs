@@ -38,7 +38,7 @@ async fn drain(h: &Harness) -> Vec<Pump> {
     drain_with(h, &worker).await
 }
 
-async fn drain_with(h: &Harness, worker: &genhook::worker::Worker) -> Vec<Pump> {
+async fn drain_with(h: &Harness, worker: &genhook::engine::worker::Worker) -> Vec<Pump> {
     let pumps = pump_until_empty(&h.aws, worker, &h.stack.inbox, 80).await;
     assert_eq!(h.aws.depth(&h.stack.inbox).await, 0, "the inbox drained");
     pumps

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use genhook::config::{LinksConfig, WorkerConfig};
-use genhook::links::LinkService;
-use genhook::receiver::Receiver;
-use genhook::worker::Worker;
+use genhook::engine::links::LinkService;
+use genhook::engine::receiver::Receiver;
+use genhook::engine::worker::Worker;
 use genhook_cli::simulate::{ApiOptions, JobOutcome, JobSpec, KataloSimulator, SIM_API_KEY};
 use genhook_tests::aws::{Aws, Stack};
 use genhook_tests::lambda::{apigw_event, pump_until_empty};
@@ -96,7 +96,7 @@ impl Rig {
 }
 
 async fn fetch(url: &str) -> u16 {
-    genhook::http::http_client(Duration::from_secs(5)).get(url).send().await.unwrap().status().as_u16()
+    genhook::toolkit::http::http_client(Duration::from_secs(5)).get(url).send().await.unwrap().status().as_u16()
 }
 
 #[tokio::test]
@@ -154,7 +154,7 @@ async fn forged_and_unknown_links_are_refused_without_a_provider_read() {
     assert_eq!(r.sim.reads(), reads, "refused links never reach the provider");
 
     // A genuine link to a job the provider does not know gets 404.
-    let signer = genhook::link::LinkSigner::new(LINK_SECRET.as_bytes(), None).unwrap();
+    let signer = genhook::toolkit::auth::link_token::LinkSigner::new(LINK_SECRET.as_bytes(), None).unwrap();
     let base = url::Url::parse(PUBLIC_URL).unwrap();
     let unknown = signer.link(&base, "katalo", "job_never_created", 0, time::OffsetDateTime::now_utc()).unwrap();
     let (status, _, body) = r.follow(&unknown).await;

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use genhook::signed_url::expiry_from_url;
-use genhook::worker::FAILURE_REASON_ATTRIBUTE;
+use genhook::engine::worker::FAILURE_REASON_ATTRIBUTE;
+use genhook::toolkit::http::url_expiry::expiry_from_url;
 use genhook_tests::fake_katalo::{Answer, pending, succeeded};
 use genhook_tests::lambda::pump;
 use genhook_tests::{Harness, webhook};
@@ -263,8 +263,8 @@ async fn a_refresh_yields_fresh_urls_in_a_urls_refreshed_event() {
 
     let inbox = genhook::adapters::sqs::SqsQueue::new(h.aws.sqs.clone(), h.stack.inbox.clone());
     let now = time::OffsetDateTime::now_utc();
-    genhook::refresh::request(&inbox, "katalo", job, "req-1", now).await.unwrap();
-    genhook::refresh::request(&inbox, "katalo", job, "req-1", now).await.unwrap();
+    genhook::providers::common::refresh::request(&inbox, "katalo", job, "req-1", now).await.unwrap();
+    genhook::providers::common::refresh::request(&inbox, "katalo", job, "req-1", now).await.unwrap();
     h.drain().await;
     let refreshed = h.events().await;
     assert_eq!(refreshed.len(), 1, "one event per request: {refreshed:?}");
@@ -278,7 +278,7 @@ async fn a_refresh_yields_fresh_urls_in_a_urls_refreshed_event() {
     // A job that failed has nothing to refresh: dead-lettered with the reason.
     h.katalo
         .script("job_refresh_failed", vec![Answer::Job(json!({"job_id": "job_refresh_failed", "status": "failed"}))]);
-    genhook::refresh::request(&inbox, "katalo", "job_refresh_failed", "req-2", now).await.unwrap();
+    genhook::providers::common::refresh::request(&inbox, "katalo", "job_refresh_failed", "req-2", now).await.unwrap();
     h.drain().await;
     assert!(h.events().await.is_empty());
     let dead = h.aws.receive_all(&h.stack.inbox_dlq).await;

@@ -1,7 +1,7 @@
 //! The receiver Lambda handler against DynamoDB Local and the SQS emulator.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use genhook::signature::sign_hex;
+use genhook::toolkit::auth::hmac::sign_hex;
 use genhook_tests::lambda::{apigw_event, deliver};
 use genhook_tests::{Harness, WEBHOOK_SECRET, WEBHOOK_SECRET_PREVIOUS, webhook};
 use serde_json::json;

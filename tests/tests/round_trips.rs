@@ -6,7 +6,7 @@ use std::sync::Arc;
 use genhook::adapters::dynamodb::DynamoDedupeStore;
 use genhook::adapters::sqs::SqsQueue;
 use genhook::domain::clock::SystemClock;
-use genhook::worker::{WorkerPorts, WorkerSettings};
+use genhook::engine::worker::{WorkerPorts, WorkerSettings};
 use genhook_tests::calls::counted_aws;
 use genhook_tests::fake_katalo::{self, Answer, FakeKatalo, succeeded};
 use genhook_tests::lambda::{apigw_event, deliver, pump};
@@ -41,7 +41,7 @@ async fn a_delivery_costs_three_calls_a_duplicate_one_and_a_publish_three() {
     katalo.script("job_rt", vec![Answer::Job(succeeded("job_rt", 3600))]);
     let body = webhook("job_rt", "generation.completed");
     let post = || {
-        let sig = genhook::signature::sign_hex(WEBHOOK_SECRET.as_bytes(), &body);
+        let sig = genhook::toolkit::auth::hmac::sign_hex(WEBHOOK_SECRET.as_bytes(), &body);
         deliver(&receiver, apigw_event("POST", "/webhooks/katalo", &body, Some(&sig), true))
     };
     calls.take();

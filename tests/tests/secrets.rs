@@ -23,9 +23,9 @@ async fn secret(sm: &aws_sdk_secretsmanager::Client, text: &str) -> String {
     out.arn().unwrap().to_string()
 }
 
-async fn post(receiver: &genhook::receiver::Receiver, job: &str, key: &str) -> u16 {
+async fn post(receiver: &genhook::engine::receiver::Receiver, job: &str, key: &str) -> u16 {
     let body = serde_json::json!({"event_type": "generation.completed", "job_id": job, "outputs": []}).to_string();
-    let sig = genhook::signature::sign_hex(key.as_bytes(), body.as_bytes());
+    let sig = genhook::toolkit::auth::hmac::sign_hex(key.as_bytes(), body.as_bytes());
     let event = lambda::apigw_event("POST", "/webhooks/katalo", body.as_bytes(), Some(&sig), true);
     lambda::deliver(receiver, event).await.0
 }

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use genhook::domain::clock::{Clock, SystemClock};
-use genhook::providers::apimp::Upstream;
 use genhook::providers::apimp::capability::mint_callback_url;
+use genhook::providers::apimp::upstream::Upstream;
 use genhook::providers::apimp::watch::{DEFAULT_HORIZON, watch};
-use genhook::signature::HmacSecrets;
+use genhook::toolkit::auth::hmac::HmacSecrets;
 
 use super::{DevError, Running, summary};
 use crate::simulate::{DeliveryOptions, JobOutcome, JobSpec, KataloSimulator, deliver};
@@ -95,7 +95,7 @@ async fn watched_katalo_job(running: &Running, sim: &KataloSimulator) -> Result<
 async fn follow_link(running: &Running) -> Result<(), DevError> {
     let demo = |e: String| DevError::Demo(e);
     let link = running.outbox.first_link().ok_or_else(|| demo("no published output carried a link".into()))?;
-    let client = genhook::http::client_builder(Duration::from_secs(10))
+    let client = genhook::toolkit::http::client_builder(Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| demo(e.to_string()))?;
@@ -118,8 +118,8 @@ async fn follow_link(running: &Running) -> Result<(), DevError> {
     let file = client.get(&location).send().await.map_err(|e| demo(e.without_url().to_string()))?.status();
     eprintln!(
         "genhook dev --demo: followed output link {} -> 302 -> {} (HTTP {})",
-        genhook::signed_url::redact(&link),
-        genhook::signed_url::redact(&location),
+        genhook::toolkit::http::redact::redact(&link),
+        genhook::toolkit::http::redact::redact(&location),
         file.as_u16()
     );
     if !file.is_success() {
@@ -153,13 +153,13 @@ async fn apimp_tasks(running: &Running, sim: &KataloSimulator) -> Result<(), Dev
     sim.wait_for_webhook_body(&called_back).await;
     let body = serde_json::json!({"task_id": "kling_demo_1", "task_status": "succeed",
         "task_result": {"videos": [{"url": "https://upstream.example/unsigned.mp4", "duration": "5"}]}});
-    let client = genhook::http::http_client(Duration::from_secs(10));
+    let client = genhook::toolkit::http::http_client(Duration::from_secs(10));
     for _ in 0..2 {
         let resp = client.post(&url).json(&body).send().await.map_err(|e| demo(e.without_url().to_string()))?;
         if !resp.status().is_success() {
             return Err(demo(format!("the Kling callback got HTTP {}", resp.status())));
         }
     }
-    eprintln!("genhook dev --demo: Kling callback delivered twice to {}", genhook::signed_url::redact(&url));
+    eprintln!("genhook dev --demo: Kling callback delivered twice to {}", genhook::toolkit::http::redact::redact(&url));
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! State lives in the embedded SQLite file (or DynamoDB + SQS with `--aws`), so a
 //! restart loses nothing that was acknowledged.
 
+mod consumer;
 mod demo;
 mod printer;
 mod server;
@@ -16,8 +17,8 @@ use std::time::Duration;
 use genhook::config::{ConfigError, Env, worker_settings};
 use genhook::domain::backoff::Backoff;
 use genhook::domain::clock::SystemClock;
+use genhook::engine::worker::{BatchReport, WorkerPorts, WorkerSettings};
 use genhook::providers::katalo::ROUTE as KATALO_ROUTE;
-use genhook::worker::{BatchReport, WorkerPorts, WorkerSettings};
 use tokio::sync::watch;
 
 use crate::backend::{BackendArgs, BackendError};
@@ -175,7 +176,7 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
         Some(sim)
     } else {
         let base = env.http_url("KATALO_API_BASE_URL", Some(genhook::providers::katalo::api::DEFAULT_BASE_URL))?;
-        eprintln!("genhook dev: provider API {}", genhook::signed_url::redact(&base));
+        eprintln!("genhook dev: provider API {}", genhook::toolkit::http::redact::redact(&base));
         None
     };
     // Local webhook secrets unless configured; APIMP callbacks are always on locally.
@@ -251,7 +252,7 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     };
     let worker_task = {
         let (source, totals) = (backend.inbox_consumer.clone(), totals.clone());
-        tokio::spawn(genhook::consumer::run(source, worker, stop_rx, move |r| {
+        tokio::spawn(consumer::run(source, worker, stop_rx, move |r| {
             totals.lock().expect("totals lock").add(r);
         }))
     };

@@ -12,8 +12,8 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use genhook::domain::clock::{Clock, SystemClock};
-use genhook::links::LinkService;
-use genhook::receiver::Receiver;
+use genhook::engine::links::LinkService;
+use genhook::engine::receiver::Receiver;
 use http::StatusCode;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -85,7 +85,7 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let app = Router::new()
-        .route(&format!("/{}/{{*link}}", genhook::link::ROUTE), any(link))
+        .route(&format!("/{}/{{*link}}", genhook::toolkit::auth::link_token::ROUTE), any(link))
         .fallback(handle)
         .with_state(App { receiver, links, stats });
     axum::serve(listener, app)

@@ -555,7 +555,7 @@ mod tests {
         assert!(!parsed.outputs.is_empty() && parsed.outputs.len() <= 2);
         for out in &parsed.outputs {
             assert!(out.url.starts_with(&format!("{}/files/{id}/", sim.base_url())));
-            assert_eq!(out.expires_at, genhook::signed_url::expiry_from_url(&out.url));
+            assert_eq!(out.expires_at, genhook::toolkit::http::url_expiry::expiry_from_url(&out.url));
         }
         let body = sim.webhook_body(&id).unwrap();
         let hook = genhook::providers::katalo::webhook::KataloWebhook::parse(&body).unwrap();
@@ -575,7 +575,11 @@ mod tests {
         let parsed = parse_prediction(&value, "x", OffsetDateTime::now_utc()).unwrap();
         assert_eq!((parsed.job_id.as_str(), parsed.state), (done.as_str(), genhook::domain::job::JobState::Succeeded));
         for out in &parsed.outputs {
-            assert_eq!(out.expires_at, genhook::signed_url::expiry_from_url(&out.url), "the signed URL's own expiry");
+            assert_eq!(
+                out.expires_at,
+                genhook::toolkit::http::url_expiry::expiry_from_url(&out.url),
+                "the signed URL's own expiry"
+            );
         }
         let hook = ReplicateWebhook::parse(&sim.webhook_body_for(Provider::Replicate, &done).unwrap()).unwrap();
         assert_eq!((hook.prediction_id.as_str(), hook.status.as_str()), (done.as_str(), "succeeded"));

@@ -15,7 +15,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use serde_json::json;
 
-use genhook::standard_webhooks::Secret;
+use genhook::toolkit::auth::standard_webhooks::Secret;
 
 use super::api::KataloSimulator;
 use super::jobs::{JobOutcome, JobSpec, random_hex};
@@ -125,7 +125,7 @@ impl std::fmt::Debug for DeliveryOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeliveryOptions")
             .field("provider", &self.provider)
-            .field("url", &genhook::signed_url::redact(&self.url))
+            .field("url", &genhook::toolkit::http::redact::redact(&self.url))
             .field("secret", &"<redacted>")
             .field("jobs", &self.jobs)
             .field("fail_rate", &self.fail_rate)
@@ -145,12 +145,12 @@ impl DeliveryOptions {
     /// Checks the options, saying which one is wrong and how.
     pub fn validate(&self) -> Result<(), SimulateError> {
         let url = reqwest::Url::parse(&self.url).map_err(|e| SimulateError::InvalidUrl {
-            url: genhook::signed_url::redact(&self.url),
+            url: genhook::toolkit::http::redact::redact(&self.url),
             reason: e.to_string(),
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(SimulateError::InvalidUrl {
-                url: genhook::signed_url::redact(&self.url),
+                url: genhook::toolkit::http::redact::redact(&self.url),
                 reason: "the scheme must be http or https".into(),
             });
         }
@@ -269,7 +269,7 @@ pub async fn deliver_with(
         job_ids: &job_ids,
         message_ids: job_ids.iter().map(|_| message_id()).collect(),
         bodies: &bodies,
-        client: genhook::http::http_client(pacing.timeout),
+        client: genhook::toolkit::http::http_client(pacing.timeout),
         backoff: Backoff::new(opts.retry_base),
         right,
         wrong,
@@ -330,7 +330,10 @@ impl Key {
     fn headers(&self, id: &str, body: &[u8]) -> Vec<(&'static str, String)> {
         match self {
             Key::Katalo(secret) => {
-                vec![(genhook::providers::katalo::SIGNATURE_HEADER, genhook::signature::sign_hex(secret, body))]
+                vec![(
+                    genhook::providers::katalo::SIGNATURE_HEADER,
+                    genhook::toolkit::auth::hmac::sign_hex(secret, body),
+                )]
             }
             Key::Standard(secret) => {
                 secret.headers(id, time::OffsetDateTime::now_utc().unix_timestamp(), body).to_vec()
@@ -389,7 +392,7 @@ impl Ctx<'_> {
     fn forged_body(&self) -> Bytes {
         let body = match self.opts.provider {
             Provider::Katalo => json!({
-                "event_type": genhook::providers::katalo::COMPLETED,
+                "event_type": genhook::domain::event::COMPLETED,
                 "job_id": format!("job_sim_{}", random_hex(8)),
                 "source_asset_id": format!("src_sim_{}", random_hex(6)),
                 "reference": "forged",
@@ -447,7 +450,7 @@ impl Ctx<'_> {
             let verdict = match request.body(body.clone()).send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
-                    let retry_after = genhook::http::retry_after_header(resp.headers());
+                    let retry_after = genhook::toolkit::http::retry_after_header(resp.headers());
                     let answer = resp.bytes().await.unwrap_or_default();
                     judge(status, &answer, retry_after, retry_client_errors)
                 }

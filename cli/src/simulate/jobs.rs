@@ -146,8 +146,8 @@ impl JobRecord {
     /// The `generation.completed` / `generation.failed` webhook body; `None` while running.
     pub(crate) fn webhook_json(&self, phase: Phase, outputs: Vec<Value>) -> Option<Value> {
         let event_type = match phase {
-            Phase::Succeeded => genhook::providers::katalo::COMPLETED,
-            Phase::Failed => genhook::providers::katalo::FAILED,
+            Phase::Succeeded => genhook::domain::event::COMPLETED,
+            Phase::Failed => genhook::domain::event::FAILED,
             Phase::Queued | Phase::Processing { .. } => return None,
         };
         Some(json!({

@@ -290,7 +290,7 @@ pub async fn run(args: SimulateArgs) -> Result<ExitCode, SimulateError> {
         "{} simulator at {base} ({key_hint}); delivering {} job webhook(s) to {}",
         provider.name(),
         opts.jobs,
-        genhook::signed_url::redact(&opts.url)
+        genhook::toolkit::http::redact::redact(&opts.url)
     );
     let summary = deliver_with(&sim, &opts, &pacing).await?;
     stdout(&summary.to_string());

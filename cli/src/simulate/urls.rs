@@ -95,7 +95,7 @@ impl UrlSigner {
 
     fn signature(&self, path: &str, date: &str, expires: &str) -> String {
         let message = format!("{path}\n{date}\n{expires}");
-        hex::encode(genhook::signature::hmac_sha256(&self.key, message.as_bytes()))
+        hex::encode(genhook::toolkit::auth::hmac::hmac_sha256(&self.key, message.as_bytes()))
     }
 }
 
@@ -116,7 +116,7 @@ mod tests {
         assert_eq!(expires_at, datetime!(2026-11-23 12:15:00 UTC), "X-Amz-Date is truncated to the second");
         assert!(query.contains("X-Amz-Date=20261123T120000Z&X-Amz-Expires=900&"), "{query}");
         let url = format!("http://127.0.0.1:1/files/job_1/1.png?{query}");
-        assert_eq!(genhook::signed_url::expiry_from_url(&url), Some(expires_at));
+        assert_eq!(genhook::toolkit::http::url_expiry::expiry_from_url(&url), Some(expires_at));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The output links Lambda's handler: HTTP events in (API Gateway HTTP API and REST API,
 //! Function URLs, ALB), redirects out.
-//! All logic lives in [`genhook::links`].
+//! All logic lives in [`genhook::engine::links`].
 
-use genhook::links::LinkService;
+use genhook::engine::links::LinkService;
 use lambda_http::{Body, Error, Request, Response};
 
 /// Answers one link request.
@@ -17,8 +17,8 @@ mod tests {
     use genhook::adapters::memory::MemoryStore;
     use genhook::config::Env;
     use genhook::domain::clock::{Clock, SystemClock};
-    use genhook::domain::link::{CachedOutputs, CachedUrl};
-    use genhook::ports::LinkCache;
+    use genhook::domain::link_cache::{CachedOutputs, CachedUrl};
+    use genhook::ports::link_cache::LinkCache;
 
     use super::*;
 

@@ -1,6 +1,6 @@
 //! The receiver Lambda's handler: HTTP events in (API Gateway HTTP API and REST API,
 //! Lambda Function URLs, Application Load Balancers), HTTP responses out. All logic lives
-//! in [`genhook::receiver`]; this only adapts the event.
+//! in [`genhook::engine::receiver`]; this only adapts the event.
 
 use lambda_http::http::Uri;
 use lambda_http::http::uri::PathAndQuery;
@@ -8,7 +8,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
 use genhook::domain::trace::Trace;
-use genhook::receiver::Receiver;
+use genhook::engine::receiver::Receiver;
 
 /// Handles one request. `lambda_http` has already decoded a base64 body (every front
 /// end encodes binary bodies that way), so the signature is checked over the exact bytes
@@ -98,7 +98,7 @@ mod tests {
     use genhook::adapters::memory::{MemoryQueue, MemoryStore};
     use genhook::config::Env;
     use genhook::domain::clock::SystemClock;
-    use genhook::receiver::{MAX_SDK_CALLS, ReceiverSettings};
+    use genhook::engine::receiver::{MAX_SDK_CALLS, ReceiverSettings};
     use serde_json::Value;
 
     use super::*;

@@ -1,9 +1,9 @@
 //! The worker Lambda's handler: SQS batches in, partial batch responses out.
-//! All logic lives in [`genhook::worker`].
+//! All logic lives in [`genhook::engine::worker`].
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use genhook::domain::trace::{REQUEST_ID_ATTRIBUTE, TRACE_HEADER_ATTRIBUTE, Trace};
-use genhook::worker::{InboxRecord, Worker};
+use genhook::engine::worker::{InboxRecord, Worker};
 use lambda_runtime::{Error, LambdaEvent};
 
 /// Handles one SQS batch; failed records are reported by message id so SQS delivers
@@ -59,9 +59,9 @@ mod tests {
     use genhook::adapters::memory::{MemoryQueue, MemoryStore};
     use genhook::domain::clock::SystemClock;
     use genhook::domain::job::{Job, JobState};
+    use genhook::engine::worker::{WorkerPorts, WorkerSettings};
     use genhook::ports::{JobApi, JobApiError};
     use genhook::providers::katalo::reconcile::{DEFAULT_POLL_HORIZON, KataloReconciler};
-    use genhook::worker::{WorkerPorts, WorkerSettings};
     use lambda_runtime::Context;
 
     use super::*;

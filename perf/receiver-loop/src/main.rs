@@ -19,10 +19,10 @@ use std::time::Instant;
 
 use genhook::adapters::memory::{MemoryQueue, MemoryStore};
 use genhook::domain::clock::SystemClock;
+use genhook::engine::receiver::{Receiver, ReceiverSettings};
 use genhook::ports::provider::WebhookSource;
 use genhook::providers::katalo::source::KataloSource;
-use genhook::receiver::{Receiver, ReceiverSettings};
-use genhook::signature::HmacSecrets;
+use genhook::toolkit::auth::hmac::HmacSecrets;
 use tokio::runtime::Runtime;
 
 type Req = http::Request<Vec<u8>>;

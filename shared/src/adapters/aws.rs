@@ -101,7 +101,7 @@ fn timeouts() -> TimeoutConfig {
 }
 
 /// The SDK's HTTP client: reqwest over the process's one rustls configuration
-/// ([`crate::tls::client_config`]), so the SDK and the provider API clients share one
+/// ([`crate::toolkit::http::tls::client_config`]), so the SDK and the provider API clients share one
 /// HTTP stack and one trust store. One connection pool per distinct timeout settings
 /// (in practice one), shared by every SDK client made from the configuration.
 pub fn sdk_http_client() -> SharedHttpClient {
@@ -132,8 +132,9 @@ impl HttpClient for ReqwestHttpClient {
 /// The SDK never goes through a proxy (as before: the environment's proxy variables
 /// apply to the provider API clients only).
 fn reqwest_client((connect, read): Timeouts) -> reqwest::Client {
-    let mut builder =
-        reqwest::Client::builder().tls_backend_preconfigured((*crate::tls::client_config()).clone()).no_proxy();
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured((*crate::toolkit::http::tls::client_config()).clone())
+        .no_proxy();
     if let Some(connect) = connect {
         builder = builder.connect_timeout(connect);
     }

@@ -10,11 +10,11 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
-use crate::domain::link::CachedOutputs;
-use crate::domain::upstream::Upstream;
+use crate::domain::link_cache::CachedOutputs;
 use crate::domain::watch::Watch;
-use crate::ports::link::{encode_cached_outputs, lease_item_expiry, link_cache_key};
-use crate::ports::{DedupeStore, LinkCache, StoreError, WatchStore};
+use crate::ports::link_cache::LinkCache;
+use crate::ports::link_cache::{encode_cached_outputs, lease_item_expiry, link_cache_key};
+use crate::ports::{DedupeStore, StoreError, WatchStore};
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -344,8 +344,8 @@ impl WatchStore for DynamoDedupeStore {
             .item("registered_at", s(&watch.registered_at))
             .item("horizon_at", n(watch.horizon_at))
             .item("expires_at", n(watch.horizon_at.saturating_add(WATCH_GRACE_SECS)));
-        if let Some(u) = watch.upstream {
-            req = req.item("upstream", s(u.as_str()));
+        if let Some(u) = &watch.upstream {
+            req = req.item("upstream", s(u));
         }
         // A registration never replaces another: the first one for a reference stands.
         let result = req.condition_expression("attribute_not_exists(pk)").send().await;
@@ -365,7 +365,7 @@ impl WatchStore for DynamoDedupeStore {
         Ok(Some(Watch {
             reference: reference.to_string(),
             task_id: st("task_id").ok_or_else(|| StoreError(format!("watch {reference} has no task_id")))?,
-            upstream: st("upstream").as_deref().and_then(Upstream::parse),
+            upstream: st("upstream"),
             registered_at: st("registered_at").unwrap_or_default(),
             horizon_at: item.get("horizon_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0),
         }))

@@ -12,11 +12,11 @@ use async_trait::async_trait;
 
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
-use crate::domain::link::CachedOutputs;
+use crate::domain::link_cache::CachedOutputs;
 use crate::domain::watch::Watch;
-use crate::ports::link::{encode_cached_outputs, link_cache_key};
+use crate::ports::link_cache::{LinkCache, encode_cached_outputs, link_cache_key};
 use crate::ports::{
-    DedupeStore, LinkCache, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage, StoreError, WatchStore,
+    DedupeStore, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage, StoreError, WatchStore,
 };
 
 /// Locks a mutex, still usable after a panic elsewhere (every update below is a single

@@ -15,7 +15,7 @@ use metrics_cloudwatch_embedded::{Builder, Collector};
 use tracing::warn;
 
 use super::{ConfigError, Env};
-use crate::telemetry::{self, name};
+use crate::toolkit::telemetry::{self, name};
 
 /// The variable naming the CloudWatch namespace.
 pub const NAMESPACE_VARIABLE: &str = "GENHOOK_METRICS_NAMESPACE";

@@ -57,7 +57,7 @@ mod tests {
         assert_eq!(filter(&both).default_level(), Some(LevelFilter::WARN));
         let targeted = filter(&env(&[("RUST_LOG", "warn,genhook=debug")]));
         assert_eq!(targeted.default_level(), Some(LevelFilter::WARN));
-        assert!(targeted.would_enable("genhook::worker", &Level::DEBUG));
+        assert!(targeted.would_enable("genhook::engine::worker", &Level::DEBUG));
         assert!(!targeted.would_enable("aws_smithy_runtime", &Level::DEBUG));
         let odd = filter(&env(&[("RUST_LOG", "[span{field=1}]=trace")]));
         assert_eq!(odd.default_level(), Some(LevelFilter::INFO));

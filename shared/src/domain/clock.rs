@@ -20,6 +20,21 @@ pub fn clamp_instant(t: OffsetDateTime) -> OffsetDateTime {
     }
 }
 
+/// `base` moved by `secs` seconds, in UTC, saturating at [`MIN_INSTANT`] /
+/// [`MAX_INSTANT`] instead of overflowing.
+pub fn offset_by_secs(base: OffsetDateTime, secs: i64) -> OffsetDateTime {
+    match base.checked_add(Duration::seconds(secs)) {
+        Some(t) => clamp_instant(t),
+        None if secs > 0 => MAX_INSTANT,
+        None => MIN_INSTANT,
+    }
+}
+
+/// Epoch seconds as an instant, saturating like [`offset_by_secs`].
+pub fn from_epoch_secs(secs: i64) -> OffsetDateTime {
+    offset_by_secs(OffsetDateTime::UNIX_EPOCH, secs)
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync {
     /// The current instant (UTC).

@@ -137,7 +137,7 @@ impl NormalizedEvent {
     /// JSON text of the event.
     pub fn to_json(&self) -> String {
         // Infallible: plain structs of strings, numbers and `Value`s (string-keyed maps).
-        crate::domain::carry::sqs_safe_json(serde_json::to_string(self).expect("events always serialize"))
+        crate::domain::limits::sqs_safe_json(serde_json::to_string(self).expect("events always serialize"))
     }
 }
 
@@ -212,7 +212,7 @@ mod tests {
             let e = event("apimp", state);
             assert_eq!((e.status.as_str(), e.provider_status.as_str()), (state.word(), "finished"));
             assert_eq!(e.event_id, event_id(&dedupe_key("apimp", "j", terminal_type(state))));
-            crate::schema_check::assert_valid_event(&e.to_json());
+            crate::domain::testing::schema::assert_valid_event(&e.to_json());
         }
     }
 
@@ -221,9 +221,14 @@ mod tests {
     fn the_schema_check_refuses_a_bad_event() {
         let e = completed();
         let mut v: Value = serde_json::from_str(&e.to_json()).unwrap();
-        assert!(crate::schema_check::errors(&v).is_empty());
+        assert!(crate::domain::testing::schema::errors(&v).is_empty());
         v["status"] = "finished".into();
         v["outputs"][0]["expires_at"] = "soon".into();
-        assert_eq!(crate::schema_check::errors(&v).len(), 2, "{:?}", crate::schema_check::errors(&v));
+        assert_eq!(
+            crate::domain::testing::schema::errors(&v).len(),
+            2,
+            "{:?}",
+            crate::domain::testing::schema::errors(&v)
+        );
     }
 }

@@ -29,11 +29,11 @@ impl Envelope {
     }
 }
 
-/// JSON text of a message, safe to put on SQS (see [`crate::domain::carry::sqs_safe_json`]).
+/// JSON text of a message, safe to put on SQS (see [`crate::domain::limits::sqs_safe_json`]).
 pub fn to_json<T: Serialize>(message: &T) -> String {
     // Infallible for the plain structs of strings, numbers and `Value`s (string-keyed
     // maps) messages are made of.
-    crate::domain::carry::sqs_safe_json(serde_json::to_string(message).expect("inbox messages always serialize"))
+    crate::domain::limits::sqs_safe_json(serde_json::to_string(message).expect("inbox messages always serialize"))
 }
 
 /// The most polls a message may carry. Even one second apart that is eleven days of

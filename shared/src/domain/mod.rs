@@ -2,14 +2,17 @@
 //! normalized event consumers read from the outbox, and the output links' cache.
 
 pub mod backoff;
-pub mod carry;
 pub mod clock;
 pub mod dedupe;
 pub mod event;
 pub mod inbox;
 pub mod job;
-pub mod link;
+pub mod limits;
+pub mod link_cache;
 pub mod refresh;
+pub mod text;
 pub mod trace;
-pub mod upstream;
 pub mod watch;
+
+#[cfg(test)]
+pub(crate) mod testing;

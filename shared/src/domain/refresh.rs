@@ -4,9 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::carry::MAX_ID_BYTES;
 use crate::domain::dedupe::{dedupe_key, event_id};
 use crate::domain::event::COMPLETED;
+use crate::domain::limits::MAX_ID_BYTES;
 
 /// The most bytes of a request id.
 pub const MAX_REQUEST_ID_BYTES: usize = 128;

@@ -1,11 +1,10 @@
 //! Task watches: the mapping from the caller's reference (chosen before submit and
 //! carried in the callback URL) to the provider's task id (known after submit), and the
 //! polling horizon. Callbacks find their task through it; the poller keeps it alive.
-//! APIMP registers its tasks this way.
+//! A provider whose callbacks name only the caller's reference (APIMP) registers its
+//! tasks this way.
 
 use serde::{Deserialize, Serialize};
-
-use crate::domain::upstream::Upstream;
 
 /// A registered task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,8 +13,9 @@ pub struct Watch {
     pub reference: String,
     /// The provider's task id.
     pub task_id: String,
-    /// The upstream, when the task can call back.
-    pub upstream: Option<Upstream>,
+    /// The upstream the task runs on, by its provider's name for it, when the task can
+    /// call back through the provider (an aggregator's: APIMP's `kling`, `vidu`…).
+    pub upstream: Option<String>,
     /// When the watch was registered (RFC 3339).
     pub registered_at: String,
     /// Polling stops after this instant (epoch s).

@@ -4,12 +4,9 @@
 //! folder under [`crate::providers`].
 
 pub mod env;
-pub mod link;
+pub mod link_cache;
 pub mod provider;
 pub mod secrets;
-
-pub use link::LinkCache;
-pub use secrets::{SecretError, SecretSource};
 
 use std::time::Duration;
 

@@ -248,6 +248,14 @@ pub trait Reconciler: Send + Sync {
     /// The provider's name.
     fn provider(&self) -> &'static str;
 
+    /// The upstreams this provider runs jobs on, by the names its events carry in
+    /// `upstream` (an aggregator's: APIMP's Kling, Doubao…); empty for a provider that
+    /// runs its own. The metrics' `upstream` dimension takes only these, so it stays
+    /// bounded whatever an event says.
+    fn upstreams(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Parses a message (the raw inbox body) and does what must precede the lease (e.g.
     /// recording a registration, resolving a callback to its task); returns what to
     /// reconcile under the lease, or the step to take instead.

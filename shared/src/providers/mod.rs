@@ -7,6 +7,7 @@
 use crate::ports::provider::Provider;
 
 pub mod apimp;
+pub mod common;
 pub mod katalo;
 pub mod replicate;
 
@@ -17,3 +18,6 @@ pub static ALL: &[&dyn Provider] = &[&katalo::Katalo, &apimp::Apimp, &replicate:
 pub fn named(name: &str) -> Option<&'static dyn Provider> {
     ALL.iter().copied().find(|p| p.name() == name)
 }
+
+#[cfg(test)]
+mod tests;

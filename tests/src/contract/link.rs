@@ -1,7 +1,7 @@
-//! The [`LinkCache`](genhook::ports::LinkCache) contract (see the doc comments of `genhook::ports::link` and
-//! `genhook::domain::link`).
+//! The [`LinkCache`](genhook::ports::LinkCache) contract (see the doc comments of `genhook::ports::link_cache` and
+//! `genhook::domain::link_cache`).
 
-use genhook::domain::link::{CachedOutputs, CachedUrl, MAX_CACHED_BYTES, MAX_CACHED_OUTPUTS, MAX_JOB_ID_BYTES};
+use genhook::domain::link_cache::{CachedOutputs, CachedUrl, MAX_CACHED_BYTES, MAX_CACHED_OUTPUTS, MAX_JOB_ID_BYTES};
 
 use super::Store;
 use super::store::T0;

@@ -20,7 +20,8 @@ use genhook::adapters::provision::{create_queue, create_table, queue_arn};
 use genhook::adapters::sqlite::{QueueSettings, SqliteDb};
 use genhook::adapters::sqs::SqsQueue;
 use genhook::domain::clock::{Clock, ManualClock, SystemClock};
-use genhook::ports::{DedupeStore, LinkCache, Queue, QueueConsumer, WatchStore};
+use genhook::ports::link_cache::LinkCache;
+use genhook::ports::{DedupeStore, Queue, QueueConsumer, WatchStore};
 
 /// A dedupe store that also keeps watches and the output links' cache (every adapter is
 /// all three).

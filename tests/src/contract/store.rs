@@ -4,7 +4,6 @@
 use genhook::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
 use genhook::domain::watch::Watch;
 use genhook::ports::DedupeStore;
-use genhook::providers::apimp::Upstream;
 
 use super::Store;
 
@@ -365,11 +364,11 @@ pub async fn released_claim_survives_a_worker_lease(s: &dyn Store) {
     assert_eq!((r.status, r.event_id.as_deref()), (RecordStatus::Published, Some("evt_k")));
 }
 
-fn watch(reference: &str, task_id: &str, upstream: Option<Upstream>) -> Watch {
+fn watch(reference: &str, task_id: &str, upstream: Option<&str>) -> Watch {
     Watch {
         reference: reference.into(),
         task_id: task_id.into(),
-        upstream,
+        upstream: upstream.map(str::to_string),
         registered_at: "2030-01-01T00:00:00Z".into(),
         horizon_at: T0 / 1000 + 86_400,
     }
@@ -378,7 +377,7 @@ fn watch(reference: &str, task_id: &str, upstream: Option<Upstream>) -> Watch {
 /// A watch is registered once; a second registration returns the one in force.
 pub async fn watches_are_never_replaced(s: &dyn Store) {
     assert_eq!(s.get_watch("ref-1").await.unwrap(), None);
-    let first = watch("ref-1", "task_a", Some(Upstream::Kling));
+    let first = watch("ref-1", "task_a", Some("kling"));
     assert_eq!(s.put_watch(&first).await.unwrap(), first);
     assert_eq!(s.get_watch("ref-1").await.unwrap(), Some(first.clone()));
     let mut second = watch("ref-1", "task_b", None);

@@ -10,9 +10,9 @@ use time::macros::datetime;
 use super::*;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::domain::clock::ManualClock;
-use crate::ports::SecretError;
-use crate::receiver::Receiver;
-use crate::signature::sign_hex;
+use crate::engine::receiver::Receiver;
+use crate::ports::secrets::SecretError;
+use crate::toolkit::auth::hmac::sign_hex;
 
 /// A secret store whose content the test sets, counting reads.
 struct Store {

@@ -15,11 +15,11 @@ use url::Url;
 
 use crate::domain::job::JobState;
 use crate::domain::job::{Job, JobOutput};
-use crate::http::{api_base, api_url, get_json, http_client, unbuildable_url};
 use crate::ports::{JobApi, JobApiError};
 use crate::providers::apimp::callback::platform_state;
-use crate::rate_limit::RateLimiter;
-use crate::signed_url::{expiry_from_url, instant_from_json};
+use crate::toolkit::http::rate_limit::RateLimiter;
+use crate::toolkit::http::url_expiry::{expiry_from_url, instant_from_json};
+use crate::toolkit::http::{api_base, api_url, get_json, http_client, unbuildable_url};
 
 /// A task as APIMP's status API reports it.
 #[derive(Debug, Clone, PartialEq)]

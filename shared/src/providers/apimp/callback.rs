@@ -13,7 +13,7 @@
 
 use serde_json::Value;
 
-use super::Upstream;
+use super::upstream::Upstream;
 use crate::domain::job::JobState;
 
 /// A parsed callback.

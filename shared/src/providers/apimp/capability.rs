@@ -5,9 +5,10 @@
 
 use url::Url;
 
-use crate::signature::{HmacSecrets, SignatureError};
+use crate::toolkit::auth::hmac::{HmacSecrets, SignatureError};
 
-use super::{ROUTE_PREFIX, Upstream};
+use super::ROUTE_PREFIX;
+use super::upstream::Upstream;
 
 /// The query parameter carrying the caller's reference.
 pub const REF_PARAM: &str = "ref";

@@ -3,16 +3,16 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use crate::domain::dedupe::dedupe_key;
 use crate::domain::inbox::{bounded_polls, to_json};
 use crate::domain::job::JobState;
 use crate::domain::refresh::RefreshRequest;
-use crate::domain::upstream::Upstream;
 use crate::domain::watch::Watch;
 use crate::ports::OutgoingMessage;
+use crate::providers::apimp::upstream::Upstream;
 
 use super::PROVIDER;
 
@@ -67,12 +67,23 @@ pub struct ApimpCallbackMessage {
 pub struct ApimpWatchMessage {
     /// `apimp#<task_id>#task`.
     pub dedupe_key: String,
-    /// The registration.
+    /// The registration; its upstream, when named, is one of [`Upstream::NAMES`] (read as
+    /// strictly as the upstream of a callback).
+    #[serde(deserialize_with = "registration")]
     pub watch: Watch,
     /// Polls made so far (0 for the registration itself), at most
     /// [`crate::domain::inbox::MAX_POLLS`].
     #[serde(default, deserialize_with = "bounded_polls")]
     pub polls: u32,
+}
+
+/// A watch whose upstream, if any, is one APIMP has.
+fn registration<'de, D: Deserializer<'de>>(d: D) -> Result<Watch, D::Error> {
+    let watch = Watch::deserialize(d)?;
+    match watch.upstream.as_deref() {
+        Some(u) if Upstream::parse(u).is_none() => Err(serde::de::Error::unknown_variant(u, &Upstream::NAMES)),
+        _ => Ok(watch),
+    }
 }
 
 /// The key every path that can publish a task's event works under (callbacks and polls
@@ -113,6 +124,18 @@ mod tests {
         let m = serde_json::from_str::<ApimpMessage>(&watch(&MAX_POLLS.to_string())).unwrap();
         assert!(matches!(&m, ApimpMessage::Watch(w) if w.polls == MAX_POLLS));
         assert_eq!(serde_json::from_str::<ApimpMessage>(&m.to_json()).unwrap(), m);
+    }
+
+    #[test]
+    fn a_watch_names_an_upstream_apimp_has_or_none() {
+        let with = |upstream: &str| watch("0").replace(r#""upstream":null"#, &format!(r#""upstream":{upstream}"#));
+        for known in Upstream::NAMES {
+            let m = serde_json::from_str::<ApimpMessage>(&with(&format!("{known:?}"))).unwrap();
+            assert!(matches!(&m, ApimpMessage::Watch(w) if w.watch.upstream.as_deref() == Some(known)));
+        }
+        for unknown in [r#""sora""#, r#""Kling""#, r#""""#, "7"] {
+            assert!(serde_json::from_str::<ApimpMessage>(&with(unknown)).is_err(), "{unknown}");
+        }
     }
 
     #[test]

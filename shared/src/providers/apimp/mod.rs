@@ -18,7 +18,7 @@ use std::sync::Arc;
 use crate::ports::JobApi;
 use crate::ports::env::{ConfigError, Env};
 use crate::ports::provider::{Deps, Provider, Reconciler, RouteMatch, WebhookSource};
-use crate::signature::HmacSecrets;
+use crate::toolkit::auth::hmac::HmacSecrets;
 
 pub mod api;
 pub mod callback;
@@ -26,10 +26,9 @@ pub mod capability;
 pub mod message;
 pub mod reconcile;
 pub mod source;
+pub mod upstream;
 pub mod vidu;
 pub mod watch;
-
-pub use crate::domain::upstream::Upstream;
 
 /// The provider name in dedupe keys and events.
 pub const PROVIDER: &str = "apimp";
@@ -87,3 +86,6 @@ impl Provider for Apimp {
         Ok(Some(Arc::new(reconcile::ApimpReconciler::new(api, deps.watches.clone()))))
     }
 }
+
+#[cfg(test)]
+mod tests;

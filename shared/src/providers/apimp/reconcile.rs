@@ -17,11 +17,11 @@ use time::OffsetDateTime;
 
 use crate::domain::event::{NormalizedEvent, terminal_type};
 use crate::domain::job::Job;
-use crate::domain::upstream::Upstream;
 use crate::domain::watch::Watch;
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
 use crate::ports::{JobApi, JobApiError, MAX_DELAY, WatchStore};
-use crate::refresh::Refresh;
+use crate::providers::apimp::upstream::Upstream;
+use crate::providers::common::refresh::Refresh;
 
 use super::PROVIDER;
 use super::api::media_from_url;
@@ -84,6 +84,10 @@ impl ApimpReconciler {
 impl Reconciler for ApimpReconciler {
     fn provider(&self) -> &'static str {
         PROVIDER
+    }
+
+    fn upstreams(&self) -> &'static [&'static str] {
+        &Upstream::NAMES
     }
 
     async fn prepare(&self, body: &str, cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
@@ -161,7 +165,9 @@ impl Reconciliation for ApimpTask {
 
     fn event(&self, task: Job, now: OffsetDateTime) -> NormalizedEvent {
         let (received_at, upstream_task_id, upstream) = match &self.path {
-            Path::Poll(_) => (self.watch.registered_at.as_str(), None, self.watch.upstream),
+            Path::Poll(_) => {
+                (self.watch.registered_at.as_str(), None, self.watch.upstream.as_deref().and_then(Upstream::parse))
+            }
             // The upstream that called back, over the one registered.
             Path::Callback(m) => (m.received_at.as_str(), Some(m.upstream_task_id.clone()), Some(m.upstream)),
         };

@@ -4,14 +4,15 @@
 
 use serde_json::json;
 
-use crate::domain::carry::{MAX_ID_BYTES, MAX_KIND_BYTES, attribute_value, check_lengths};
 use crate::domain::dedupe::dedupe_key;
+use crate::domain::limits::{MAX_ID_BYTES, MAX_KIND_BYTES, attribute_value, check_lengths};
 use crate::ports::provider::{Delivery, Enqueue, Intake, Refusal, RouteMatch, WebhookSource};
-use crate::signature::HmacSecrets;
+use crate::toolkit::auth::hmac::HmacSecrets;
 
 use super::callback::{self, Callback};
 use super::message::{ApimpCallbackMessage, ApimpMessage};
-use super::{PROVIDER, ROUTE_PREFIX, Upstream, capability, vidu};
+use super::upstream::Upstream;
+use super::{PROVIDER, ROUTE_PREFIX, capability, vidu};
 
 /// How APIMP callbacks are authenticated.
 #[derive(Debug, Clone)]

@@ -16,8 +16,8 @@ use base64::engine::general_purpose::STANDARD;
 use http::HeaderMap;
 use time::OffsetDateTime;
 
-use crate::signature::{HmacSecrets, SignatureError};
-use crate::signed_url::from_epoch_secs;
+use crate::domain::clock::from_epoch_secs;
+use crate::toolkit::auth::hmac::{HmacSecrets, SignatureError};
 
 /// Largest accepted distance between `Date` and our clock.
 pub const MAX_SKEW: time::Duration = time::Duration::minutes(5);

@@ -11,9 +11,9 @@ use crate::domain::clock::rfc3339;
 use crate::domain::watch::Watch;
 use crate::ports::{Queue, QueueError};
 
-use super::Upstream;
 use super::capability::valid_reference;
 use super::message::{ApimpWatchMessage, publish_key, watch_message};
+use super::upstream::Upstream;
 
 /// How long a task is polled by default (`APIMP_WATCH_HORIZON_SECS`).
 pub const DEFAULT_HORIZON: Duration = Duration::from_secs(24 * 60 * 60);
@@ -52,7 +52,7 @@ pub fn registration(
         watch: Watch {
             reference: reference.to_string(),
             task_id: task_id.to_string(),
-            upstream,
+            upstream: upstream.map(|u| u.as_str().to_string()),
             registered_at: rfc3339(now),
             horizon_at: now.unix_timestamp().saturating_add(i64::try_from(horizon.as_secs()).unwrap_or(i64::MAX)),
         },

@@ -8,10 +8,10 @@ use url::Url;
 
 use crate::domain::clock::Clock;
 use crate::domain::job::Job;
-use crate::http::{api_base, api_url, get_json, http_client, unbuildable_url};
 use crate::ports::{JobApi, JobApiError};
 use crate::providers::katalo::job::parse_job;
-use crate::rate_limit::RateLimiter;
+use crate::toolkit::http::rate_limit::RateLimiter;
+use crate::toolkit::http::{api_base, api_url, get_json, http_client, unbuildable_url};
 
 /// Katalo's API base URL when none is configured.
 pub const DEFAULT_BASE_URL: &str = "https://app.katalo.ai";
@@ -77,7 +77,7 @@ impl JobApi for KataloApi {
 mod tests {
     use super::*;
     use crate::domain::clock::SystemClock;
-    use crate::http::{ApiErrorBody, classify};
+    use crate::toolkit::http::{ApiErrorBody, classify};
     use reqwest::StatusCode;
 
     #[test]

@@ -9,14 +9,15 @@
 //! `alternate`).
 //!
 //! Expiries are the provider's numbers: they saturate instead of overflowing (see
-//! [`crate::signed_url::offset_by_secs`]), so an absurd `expires_in` means "lives long
+//! [`crate::toolkit::http::url_expiry::offset_by_secs`]), so an absurd `expires_in` means "lives long
 //! enough" and an absurdly negative one "already expired".
 
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::domain::clock::offset_by_secs;
 use crate::domain::job::{Job, JobOutput, JobState};
-use crate::signed_url::{expiry_from_url, instant_from_json, offset_by_secs, secs_from_json};
+use crate::toolkit::http::url_expiry::{expiry_from_url, instant_from_json, secs_from_json};
 
 /// Reads a job from the API's JSON at `now` (needed for relative `expires_in`).
 pub fn parse_job(value: &Value, job_id: &str, now: OffsetDateTime) -> Result<Job, String> {

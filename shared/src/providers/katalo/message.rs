@@ -101,7 +101,7 @@ impl KataloWebhookMessage {
     /// The JSON text of a webhook the receiver accepted, the same message as a
     /// `KataloWebhookMessage` with no polls, written without parsing the body into a
     /// value: `body`, the verified webhook's JSON text, goes in as `payload` byte for byte
-    /// (only characters SQS refuses are escaped, [`crate::domain::carry::sqs_safe_json`]).
+    /// (only characters SQS refuses are escaped, [`crate::domain::limits::sqs_safe_json`]).
     /// Writing strings into memory does not fail; the error is serde_json's, should it.
     pub fn received_json(
         dedupe_key: &str,
@@ -127,7 +127,7 @@ impl KataloWebhookMessage {
         json.push_str(r#","payload":"#);
         json.push_str(body);
         json.push('}');
-        Ok(crate::domain::carry::sqs_safe_json(json))
+        Ok(crate::domain::limits::sqs_safe_json(json))
     }
 
     /// JSON text of the message (tagged `katalo.webhook`).

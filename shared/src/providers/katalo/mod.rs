@@ -15,7 +15,7 @@ use std::time::Duration;
 use crate::ports::JobApi;
 use crate::ports::env::{ConfigError, Env};
 use crate::ports::provider::{Deps, Provider, Reconciler, RouteMatch, WebhookSource};
-use crate::signature::HmacSecrets;
+use crate::toolkit::auth::hmac::HmacSecrets;
 
 pub mod api;
 pub mod job;
@@ -31,9 +31,6 @@ pub const PROVIDER: &str = "katalo";
 pub const ROUTE: &str = "/webhooks/katalo";
 /// The signature header (matched case-insensitively, as all HTTP headers).
 pub const SIGNATURE_HEADER: &str = "x-katalo-signature";
-/// Katalo's webhook event types are the normalized event's (`generation.completed`,
-/// `generation.failed`).
-pub use crate::domain::event::{COMPLETED, FAILED};
 
 /// Katalo, as registered in [`crate::providers::ALL`].
 pub struct Katalo;
@@ -84,3 +81,6 @@ impl Provider for Katalo {
         Ok(Some(Arc::new(reconcile::KataloReconciler::new(api, Duration::from_secs(horizon)))))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -18,15 +18,16 @@ use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::domain::carry::MAX_ID_BYTES;
 use crate::domain::event::{NormalizedEvent, terminal_type};
 use crate::domain::job::Job;
+use crate::domain::limits::MAX_ID_BYTES;
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
 use crate::ports::{JobApi, JobApiError, MAX_DELAY, OutgoingMessage};
-use crate::refresh::Refresh;
+use crate::providers::common::refresh::Refresh;
 
+use super::PROVIDER;
 use super::message::{KataloMessage, KataloWatchMessage, KataloWebhookMessage, publish_key};
-use super::{COMPLETED, FAILED, PROVIDER};
+use crate::domain::event::{COMPLETED, FAILED};
 
 /// How long a job still running is polled by default after a webhook
 /// (`KATALO_POLL_HORIZON_SECS`).

@@ -1,10 +1,10 @@
 //! Katalo's receiving side: `POST /webhooks/katalo`, `x-katalo-signature` (hex
 //! HMAC-SHA256 of the raw body, current or previous secret), deduped on job and event type.
 
-use crate::domain::carry::{MAX_ID_BYTES, MAX_KIND_BYTES, attribute_value, check_lengths};
 use crate::domain::dedupe::dedupe_key;
+use crate::domain::limits::{MAX_ID_BYTES, MAX_KIND_BYTES, attribute_value, check_lengths};
 use crate::ports::provider::{Delivery, Enqueue, Intake, Refusal, RouteMatch, WebhookSource};
-use crate::signature::HmacSecrets;
+use crate::toolkit::auth::hmac::HmacSecrets;
 
 use super::message::KataloWebhookMessage;
 use super::webhook::KataloWebhook;
@@ -90,7 +90,7 @@ mod tests {
         let source = KataloSource::new(HmacSecrets::new("s", None));
         let body = json!({"job_id": "j1", "event_type": "generation.completed"}).to_string();
         let mut headers = HeaderMap::new();
-        headers.insert(SIGNATURE_HEADER, crate::signature::sign_hex(b"s", body.as_bytes()).parse().unwrap());
+        headers.insert(SIGNATURE_HEADER, crate::toolkit::auth::hmac::sign_hex(b"s", body.as_bytes()).parse().unwrap());
         let Ok(Intake::Enqueue(e)) = source.intake(&delivery(&headers, body.as_bytes())) else { panic!("accepted") };
         assert_eq!(e.key, "katalo#j1#generation.completed");
         let m: serde_json::Value = serde_json::from_str(&e.message).unwrap();

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::domain::carry::MAX_ID_BYTES;
 use crate::domain::clock::rfc3339;
+use crate::domain::limits::MAX_ID_BYTES;
 use crate::ports::{Queue, QueueError};
 
 use super::message::{KataloWatchMessage, publish_key};

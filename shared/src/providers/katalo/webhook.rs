@@ -2,8 +2,8 @@
 
 use std::borrow::Cow;
 
-pub use crate::webhook_body::WebhookError;
-use crate::webhook_body::text_fields;
+pub use crate::toolkit::webhook_body::WebhookError;
+use crate::toolkit::webhook_body::text_fields;
 
 /// The fields of a Katalo webhook genhook needs, borrowed from its body; the body itself
 /// is carried as sent.

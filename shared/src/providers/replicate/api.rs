@@ -1,7 +1,7 @@
 //! HTTP adapter for Replicate's prediction API ([`JobApi`]): `GET
 //! {base}/v1/predictions/{id}` with `Authorization: Bearer <token>`.
 //!
-//! Failures are classified by [`crate::http::classify`]: 429 is rate limited (the wait
+//! Failures are classified by [`crate::toolkit::http::classify`]: 429 is rate limited (the wait
 //! from `Retry-After`, or from the "resets in ~30s" Replicate writes in the body), 408,
 //! 5xx, timeouts and connection errors are transient, other 4xx (401, 403, 404) are
 //! permanent. Replicate's error bodies are RFC 7807 problem details (`title`, `detail`,
@@ -15,12 +15,12 @@ use url::Url;
 
 use crate::domain::clock::Clock;
 use crate::domain::job::Job;
-use crate::http::{
+use crate::ports::{JobApi, JobApiError};
+use crate::toolkit::http::rate_limit::RateLimiter;
+use crate::toolkit::http::{
     ApiErrorBody, MAX_CODE_CHARS, MAX_MESSAGE_CHARS, api_base, api_url, clip, get_json_with, http_client,
     retry_after_secs,
 };
-use crate::ports::{JobApi, JobApiError};
-use crate::rate_limit::RateLimiter;
 
 use super::prediction::parse_prediction;
 use super::webhook::MAX_ID_BYTES;

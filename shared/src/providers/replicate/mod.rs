@@ -5,7 +5,7 @@
 //! a prediction starts, has new output or logs, and when it ends; only the final
 //! delivery (`succeeded`, `failed`, `canceled`) is retried. Deliveries are signed with
 //! the account's `whsec_` secret (`GET /v1/webhooks/default/secret`) and verified with
-//! [`crate::standard_webhooks`]. Output files are removed an hour after an API-created
+//! [`crate::toolkit::auth::standard_webhooks`]. Output files are removed an hour after an API-created
 //! prediction (see [`prediction::OUTPUT_RETENTION`]), so outputs are read back from the
 //! API and published quickly. Sources: `docs/providers/replicate.md`.
 //!
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use crate::ports::JobApi;
 use crate::ports::env::{ConfigError, Env};
 use crate::ports::provider::{Deps, Provider, Reconciler, RouteMatch, WebhookSource};
-use crate::standard_webhooks::Secrets;
+use crate::toolkit::auth::standard_webhooks::Secrets;
 
 pub mod api;
 pub mod message;
@@ -40,9 +40,9 @@ pub const ROUTE: &str = "/webhooks/replicate";
 pub const DEFAULT_BASE_URL: &str = "https://api.replicate.com";
 /// The headers a delivery is verified with (Standard Webhooks').
 pub const SIGNATURE_HEADERS: [&str; 3] = [
-    crate::standard_webhooks::ID_HEADER,
-    crate::standard_webhooks::TIMESTAMP_HEADER,
-    crate::standard_webhooks::SIGNATURE_HEADER,
+    crate::toolkit::auth::standard_webhooks::ID_HEADER,
+    crate::toolkit::auth::standard_webhooks::TIMESTAMP_HEADER,
+    crate::toolkit::auth::standard_webhooks::SIGNATURE_HEADER,
 ];
 
 /// Replicate, as registered in [`crate::providers::ALL`].

@@ -18,8 +18,9 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::domain::clock::clamp_instant;
+use crate::domain::clock::offset_by_secs;
 use crate::domain::job::{Job, JobOutput, JobState};
-use crate::signed_url::{expiry_from_url, offset_by_secs, parse_instant};
+use crate::toolkit::http::url_expiry::{expiry_from_url, parse_instant};
 
 /// How long Replicate keeps an API-created prediction's output files: "For predictions
 /// created through the API, all input parameters, output values, output files, and logs

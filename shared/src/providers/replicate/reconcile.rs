@@ -40,7 +40,7 @@ impl Reconciler for ReplicateReconciler {
         let msg = match Step::parse_message(body)? {
             ReplicateMessage::Webhook(msg) => msg,
             ReplicateMessage::Refresh(req) => {
-                return crate::refresh::Refresh::prepare(self.api.clone(), PROVIDER, req, None);
+                return crate::providers::common::refresh::Refresh::prepare(self.api.clone(), PROVIDER, req, None);
             }
         };
         if !state_of(&msg.status).is_terminal() {

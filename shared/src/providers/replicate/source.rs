@@ -2,10 +2,10 @@
 //! (current and previous `whsec_` secrets, ±5 minutes), deduped on prediction id and
 //! status.
 
-use crate::domain::carry::{MAX_KIND_BYTES, attribute_value, check_lengths};
 use crate::domain::dedupe::dedupe_key;
+use crate::domain::limits::{MAX_KIND_BYTES, attribute_value, check_lengths};
 use crate::ports::provider::{Delivery, Enqueue, Intake, Refusal, RouteMatch, WebhookSource};
-use crate::standard_webhooks::Secrets;
+use crate::toolkit::auth::standard_webhooks::Secrets;
 
 use super::message::ReplicateWebhookMessage;
 use super::webhook::{MAX_ID_BYTES, ReplicateWebhook};
@@ -69,7 +69,7 @@ impl WebhookSource for ReplicateSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::standard_webhooks::Secret;
+    use crate::toolkit::auth::standard_webhooks::Secret;
     use http::HeaderMap;
     use time::macros::datetime;
 

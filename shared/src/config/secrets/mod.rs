@@ -1,0 +1,174 @@
+//! Secrets from a secret store (AWS Secrets Manager in the Lambdas): `GENHOOK_SECRET_IDS`
+//! names one or more stored secrets (ARNs or names, comma-separated), each a JSON object
+//! whose keys are the variables they stand for. They are read once at cold start; each
+//! function lays only the variables it needs over its environment. The receiver reads
+//! them again (at most every `GENHOOK_SECRET_REFRESH_SECS`, default 60) when a delivery
+//! fails authentication, so a rotated webhook secret is picked up without a redeploy,
+//! while the value it replaced stays accepted as the `_PREVIOUS` one.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use tracing::warn;
+
+use super::{ConfigError, Env, sources};
+use crate::adapters::secretsmanager::SecretsManagerSource;
+use crate::domain::clock::Clock;
+use crate::engine::receiver::{Sources, SourcesReload};
+use crate::ports::secrets::SecretSource;
+use crate::providers::ALL;
+
+/// The variable naming the stored secrets.
+pub const SECRET_IDS: &str = "GENHOOK_SECRET_IDS";
+/// The output links' key, read by the worker and the links function.
+const LINK_SECRET: &str = "GENHOOK_LINK_SECRET";
+
+/// The secret variables the receiver reads: every provider's webhook keys.
+pub fn receiver_secret_names() -> Vec<&'static str> {
+    ALL.iter().flat_map(|p| p.receive_secrets().iter().copied()).collect()
+}
+
+/// The secret variables the worker and the links function read: every provider's API
+/// keys and the links' key.
+pub fn api_secret_names() -> Vec<&'static str> {
+    ALL.iter().flat_map(|p| p.api_secrets().iter().copied()).chain([LINK_SECRET]).collect()
+}
+
+/// A function's environment with its stored secrets laid over it.
+pub struct SecretEnv {
+    /// The environment to configure the function from.
+    pub env: Env,
+    stored: Option<Stored>,
+}
+
+struct Stored {
+    source: Arc<dyn SecretSource>,
+    base: Env,
+    names: Vec<&'static str>,
+    values: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for SecretEnv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&String> = self.stored.iter().flat_map(|s| s.values.keys()).collect();
+        f.debug_struct("SecretEnv").field("stored_variables", &names).finish_non_exhaustive()
+    }
+}
+
+impl SecretEnv {
+    /// `env` with the values of `names` from the secrets `GENHOOK_SECRET_IDS` names, read
+    /// from Secrets Manager with `sdk`; `env` as it is when the variable is unset.
+    pub async fn load(sdk: &SdkConfig, env: Env, names: Vec<&'static str>) -> Result<Self, ConfigError> {
+        let ids = secret_ids(&env);
+        if ids.is_empty() {
+            return Ok(Self { env, stored: None });
+        }
+        let client = aws_sdk_secretsmanager::Client::new(sdk);
+        Self::load_from(env, names, Arc::new(SecretsManagerSource::new(client, ids))).await
+    }
+
+    /// `env` with the values of `names` read from `source`.
+    pub async fn load_from(
+        env: Env,
+        names: Vec<&'static str>,
+        source: Arc<dyn SecretSource>,
+    ) -> Result<Self, ConfigError> {
+        let fetched =
+            source.fetch().await.map_err(|e| ConfigError::Invalid { name: SECRET_IDS, reason: e.to_string() })?;
+        let values = only(&names, fetched);
+        let stored = Stored { source, base: env.clone(), names, values };
+        Ok(Self { env: env.overlaid(stored.values.clone()), stored: Some(stored) })
+    }
+
+    /// What re-reads the receiver's secrets after an authentication failure (at most
+    /// every `GENHOOK_SECRET_REFRESH_SECS`, default 60); `None` without stored secrets.
+    pub fn receiver_reload(&self, clock: Arc<dyn Clock>) -> Result<Option<Arc<dyn SourcesReload>>, ConfigError> {
+        let Some(stored) = &self.stored else { return Ok(None) };
+        let min_interval = Duration::from_secs(self.env.number("GENHOOK_SECRET_REFRESH_SECS", 60)?);
+        let reload = SecretReload {
+            source: stored.source.clone(),
+            base: stored.base.clone(),
+            names: stored.names.clone(),
+            min_interval,
+            clock: clock.clone(),
+            state: tokio::sync::Mutex::new(ReloadState { read_at_ms: clock.now_ms(), values: stored.values.clone() }),
+        };
+        Ok(Some(Arc::new(reload)))
+    }
+}
+
+/// The ids in `GENHOOK_SECRET_IDS` (comma-separated, blanks dropped).
+fn secret_ids(env: &Env) -> Vec<String> {
+    let raw = env.optional(SECRET_IDS).unwrap_or_default();
+    raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+/// The values of `names` only: a function never holds another function's secrets.
+fn only(names: &[&str], values: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    values.into_iter().filter(|(k, _)| names.contains(&k.as_str())).collect()
+}
+
+struct ReloadState {
+    read_at_ms: i64,
+    values: BTreeMap<String, String>,
+}
+
+/// Re-reads the receiver's secrets, rate-limited.
+struct SecretReload {
+    source: Arc<dyn SecretSource>,
+    base: Env,
+    names: Vec<&'static str>,
+    min_interval: Duration,
+    clock: Arc<dyn Clock>,
+    state: tokio::sync::Mutex<ReloadState>,
+}
+
+#[async_trait]
+impl SourcesReload for SecretReload {
+    async fn reload(&self) -> Option<Sources> {
+        // One read at a time: deliveries failing together wait for it and find it done.
+        let mut state = self.state.lock().await;
+        let now = self.clock.now_ms();
+        let next = state.read_at_ms.saturating_add(i64::try_from(self.min_interval.as_millis()).unwrap_or(i64::MAX));
+        if now < next {
+            return None;
+        }
+        state.read_at_ms = now;
+        let fresh = match self.source.fetch().await {
+            Ok(values) => only(&self.names, values),
+            Err(e) => {
+                warn!(error = %e, "could not re-read the webhook secrets; keeping the ones in use");
+                return None;
+            }
+        };
+        if fresh == state.values {
+            return None;
+        }
+        // A key that changed stays accepted as its `_PREVIOUS` (unless the store names
+        // one), so deliveries the provider signed before it switched still verify.
+        let mut overlay = fresh.clone();
+        for (name, old) in &state.values {
+            let previous = format!("{name}_PREVIOUS");
+            let named = fresh.get(&previous).is_some_and(|v| !v.trim().is_empty());
+            if self.names.contains(&previous.as_str()) && fresh.get(name) != Some(old) && !named {
+                overlay.insert(previous, old.clone());
+            }
+        }
+        match sources(&self.base.clone().overlaid(overlay)) {
+            Ok(sources) => {
+                state.values = fresh;
+                Some(sources)
+            }
+            Err(e) => {
+                warn!(error = %e, "the re-read webhook secrets configure no provider; keeping the ones in use");
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,363 @@
+//! The output links' service: `GET /outputs/{provider}/{job_id}/{index}?token=…` (the
+//! links the worker puts on published outputs, see [`crate::toolkit::auth::link_token`]) answers `302 Found`
+//! to a freshly signed provider URL that lives at least the minimum URL lifetime.
+//!
+//! - The token is checked first: a forged one gets `403 invalid_token`, an expired link
+//!   `403 link_expired`, a path that is no link `404`.
+//! - The job's URLs are cached in the table ([`LinkCache`]) until they near expiry, so a
+//!   burst of clicks costs one provider read: one request takes the refresh lease and
+//!   reads the job; the others poll the cache for a moment, then get `503` with
+//!   `Retry-After`.
+//! - A rate-limited or failing provider API gets `503` with `Retry-After`, never a stale
+//!   URL; an unknown job, a job without outputs or an index it does not have `404`; an
+//!   output the provider no longer serves `410`; a provider that refuses the key `502`.
+//!
+//! Provider-agnostic: each provider's job API is mounted by name by the composition root.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Method, Response, StatusCode, Uri, header};
+use serde_json::json;
+use tracing::{info, warn};
+
+use crate::domain::clock::Clock;
+use crate::domain::dedupe::random_id;
+use crate::domain::job::{Job, JobState};
+use crate::domain::link_cache::{CachedOutputs, CachedUrl};
+use crate::ports::link_cache::LinkCache;
+use crate::ports::{JobApi, JobApiError};
+use crate::toolkit::auth::link_token::{LinkError, LinkRequest, LinkSigner, ROUTE};
+use crate::toolkit::telemetry::{Origin, UNKNOWN_PROVIDER, name};
+
+/// The link service's tunables.
+#[derive(Debug, Clone)]
+pub struct LinkSettings {
+    /// A redirect's target lives at least this long (`GENHOOK_MIN_URL_TTL_SECS`).
+    pub min_url_ttl: Duration,
+    /// How long one request holds the job's refresh lease: longer than a provider read.
+    pub lease: Duration,
+    /// How long a request waits for another one's refresh before answering 503.
+    pub wait: Duration,
+    /// How often a waiting request reads the cache.
+    pub poll: Duration,
+    /// How long a cache item outlives the URLs it holds (then the table's TTL removes it).
+    pub retention: Duration,
+}
+
+impl Default for LinkSettings {
+    /// 10 minutes' minimum lifetime, a 12 s lease (a 10 s provider call), 2 s of waiting
+    /// in 100 ms steps, an hour's retention.
+    fn default() -> Self {
+        Self {
+            min_url_ttl: Duration::from_secs(600),
+            lease: Duration::from_secs(12),
+            wait: Duration::from_secs(2),
+            poll: Duration::from_millis(100),
+            retention: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// One provider's job API as the link service reads it, or why it cannot.
+struct Mounted {
+    provider: &'static str,
+    api: Result<Arc<dyn JobApi>, &'static str>,
+}
+
+/// Serves output links. Build it once per cold start.
+pub struct LinkService {
+    signer: LinkSigner,
+    cache: Arc<dyn LinkCache>,
+    clock: Arc<dyn Clock>,
+    settings: LinkSettings,
+    providers: Vec<Mounted>,
+}
+
+/// What a link request comes to (then an HTTP answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Answer {
+    Redirect(String),
+    NotALink,
+    Forbidden { code: &'static str, message: &'static str },
+    NotFound(String),
+    Gone(String),
+    BadGateway(String),
+    Unavailable { retry_after: Duration, message: &'static str },
+}
+
+impl LinkService {
+    /// A service minting and checking with `signer`, caching in `cache`; mount the
+    /// providers with [`Self::serve`] and [`Self::unserved`].
+    pub fn new(signer: LinkSigner, cache: Arc<dyn LinkCache>, clock: Arc<dyn Clock>, settings: LinkSettings) -> Self {
+        Self { signer, cache, clock, settings, providers: Vec::new() }
+    }
+
+    /// Serves `provider`'s links, reading its jobs through `api`.
+    pub fn serve(mut self, provider: &'static str, api: Arc<dyn JobApi>) -> Self {
+        self.providers.push(Mounted { provider, api: Ok(api) });
+        self
+    }
+
+    /// Answers `provider`'s links with 404 and `hint` (its API is not configured).
+    pub fn unserved(mut self, provider: &'static str, hint: &'static str) -> Self {
+        self.providers.push(Mounted { provider, api: Err(hint) });
+        self
+    }
+
+    /// Answers one request (its method and URI: a link has no body or headers that
+    /// matter). The path may carry one leading segment (an API stage) before `/outputs/`.
+    /// Each answer is counted ([`crate::toolkit::telemetry`]): followed, or refused by reason.
+    pub async fn handle(&self, method: &Method, uri: &Uri) -> Response<String> {
+        if !matches!(*method, Method::GET | Method::HEAD) {
+            Origin::UNKNOWN.count(name::LINKS_REFUSED, &[("reason", "method_not_allowed")]);
+            let mut r =
+                reply(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "output links answer GET and HEAD".into());
+            r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+        let (provider, answer) = self.answer(without_stage(uri.path()), uri.query()).await;
+        let origin = Origin::provider(provider);
+        match answer.refusal() {
+            None => origin.count(name::LINKS_FOLLOWED, &[]),
+            Some(reason) => origin.count(name::LINKS_REFUSED, &[("reason", reason)]),
+        }
+        respond(answer)
+    }
+
+    /// The answer, and the provider it is counted for: a mounted provider's name (never
+    /// the path's own word), or [`UNKNOWN_PROVIDER`].
+    async fn answer(&self, path: &str, query: Option<&str>) -> (&'static str, Answer) {
+        let Ok(link) = LinkRequest::parse(path, query) else { return (UNKNOWN_PROVIDER, Answer::NotALink) };
+        let (provider, job_id, index) = (link.provider.as_str(), link.job_id.as_str(), link.index);
+        let mounted = self.providers.iter().find(|m| m.provider == provider);
+        let name = mounted.map_or(UNKNOWN_PROVIDER, |m| m.provider);
+        match self.signer.verify_request(&link, self.clock.now()) {
+            Ok(()) => {}
+            Err(LinkError::Expired) => {
+                info!(provider, job_id, index, "link refused: expired");
+                return (name, Answer::Forbidden { code: "link_expired", message: "this link has expired" });
+            }
+            Err(e) => {
+                warn!(provider, job_id, index, reason = %e, "link refused: bad token");
+                return (name, Answer::Forbidden { code: "invalid_token", message: "the link's token is not valid" });
+            }
+        }
+        let api = match mounted.map(|m| &m.api) {
+            Some(Ok(api)) => api,
+            Some(Err(hint)) => {
+                return (name, Answer::NotFound(format!("{provider} links are not served here: {hint}")));
+            }
+            None => return (name, Answer::NotFound(format!("no provider named {provider}"))),
+        };
+        let answer = self.resolve(api.as_ref(), name, job_id, index).await;
+        match &answer {
+            Answer::Redirect(_) => info!(provider, job_id, index, "link followed"),
+            other => info!(provider, job_id, index, answer = ?other, "link not followed"),
+        }
+        (name, answer)
+    }
+
+    /// The live URL from the cache, or from the provider through the refresh lease.
+    async fn resolve(&self, api: &dyn JobApi, provider: &'static str, job_id: &str, index: usize) -> Answer {
+        match self.cached(provider, job_id, index).await {
+            Ok(Some(url)) => return Answer::Redirect(url),
+            Ok(None) => {}
+            Err(answer) => return answer,
+        }
+        let now_ms = self.clock.now_ms();
+        let until_ms = now_ms.saturating_add(i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX));
+        match self.cache.lease_refresh(provider, job_id, &random_id(), until_ms, now_ms).await {
+            // Another request may have refreshed between the read and the lease.
+            Ok(true) => match self.cached(provider, job_id, index).await {
+                Ok(Some(url)) => Answer::Redirect(url),
+                Ok(None) => self.refresh(api, provider, job_id, index).await,
+                Err(answer) => answer,
+            },
+            Ok(false) => self.wait_for_refresh(provider, job_id, index).await,
+            Err(e) => {
+                warn!(provider, job_id, error = %e, "link cache unavailable");
+                cache_unavailable()
+            }
+        }
+    }
+
+    /// The cached URL at `index` if it lives long enough.
+    async fn cached(&self, provider: &str, job_id: &str, index: usize) -> Result<Option<String>, Answer> {
+        let now = self.clock.now().unix_timestamp();
+        match self.cache.get_outputs(provider, job_id).await {
+            Ok(c) => Ok(c.and_then(|c| c.fresh_for(index, now, self.min_ttl_secs()).map(String::from))),
+            Err(e) => {
+                warn!(provider, job_id, error = %e, "link cache unavailable");
+                Err(cache_unavailable())
+            }
+        }
+    }
+
+    /// Reads the job, caches its URLs (freeing the lease) and answers from them.
+    async fn refresh(&self, api: &dyn JobApi, provider: &'static str, job_id: &str, index: usize) -> Answer {
+        Origin::provider(provider).count(name::LINKS_PROVIDER_READS, &[]);
+        let job = match api.get_job(job_id).await {
+            Ok(job) => job,
+            Err(e) => return api_error_answer(e),
+        };
+        if job.state != JobState::Succeeded {
+            return Answer::NotFound(format!("job {job_id} has no outputs: it is {}", job.state.word()));
+        }
+        let now = self.clock.now().unix_timestamp();
+        let outputs = cached_outputs(&job, now);
+        let min = self.min_ttl_secs();
+        let last_expiry =
+            outputs.outputs.iter().filter_map(|o| o.expires_at).max().unwrap_or(now).max(now.saturating_add(min));
+        let retention = i64::try_from(self.settings.retention.as_secs()).unwrap_or(i64::MAX);
+        if let Err(e) = self.cache.put_outputs(provider, job_id, &outputs, last_expiry.saturating_add(retention)).await
+        {
+            // The answer stands; the next click reads the provider again.
+            warn!(provider, job_id, error = %e, "could not cache the job's URLs");
+        }
+        if let Some(url) = outputs.fresh_for(index, now, min) {
+            return Answer::Redirect(url.to_string());
+        }
+        match outputs.outputs.get(index) {
+            None => Answer::NotFound(format!("job {job_id} has no output {index}")),
+            Some(o) if o.expires_at.is_some_and(|t| t <= now) => {
+                Answer::Gone(format!("the provider no longer serves output {index} of job {job_id}"))
+            }
+            Some(_) => Answer::BadGateway(format!(
+                "the provider's freshly signed URL expires within {min} s (GENHOOK_MIN_URL_TTL_SECS)"
+            )),
+        }
+    }
+
+    /// Polls the cache while another request refreshes it.
+    async fn wait_for_refresh(&self, provider: &str, job_id: &str, index: usize) -> Answer {
+        let polls = self.settings.wait.as_millis() / self.settings.poll.as_millis().max(1);
+        for _ in 0..polls {
+            tokio::time::sleep(self.settings.poll).await;
+            match self.cached(provider, job_id, index).await {
+                Ok(Some(url)) => return Answer::Redirect(url),
+                Ok(None) => {}
+                Err(answer) => return answer,
+            }
+        }
+        Answer::Unavailable {
+            retry_after: Duration::from_secs(1),
+            message: "another request is refreshing this job's URLs; try again",
+        }
+    }
+
+    fn min_ttl_secs(&self) -> i64 {
+        i64::try_from(self.settings.min_url_ttl.as_secs()).unwrap_or(i64::MAX)
+    }
+}
+
+impl Answer {
+    /// Why a link was not followed (the `reason` dimension); `None` for a redirect.
+    fn refusal(&self) -> Option<&'static str> {
+        match self {
+            Self::Redirect(url) if HeaderValue::from_str(url).is_ok() => None,
+            // `respond` answers 502 for a URL that is no valid header.
+            Self::Redirect(_) | Self::BadGateway(_) => Some("bad_gateway"),
+            Self::NotALink => Some("not_a_link"),
+            Self::Forbidden { code, .. } => Some(*code),
+            Self::NotFound(_) => Some("not_found"),
+            Self::Gone(_) => Some("gone"),
+            Self::Unavailable { .. } => Some("unavailable"),
+        }
+    }
+}
+
+/// The job's outputs as cached at `now` (epoch s).
+fn cached_outputs(job: &Job, now: i64) -> CachedOutputs {
+    let outputs = job
+        .outputs
+        .iter()
+        .map(|o| CachedUrl { url: o.url.clone(), expires_at: o.expires_at.map(|t| t.unix_timestamp()) })
+        .collect();
+    CachedOutputs { outputs, fetched_at: now }
+}
+
+fn api_error_answer(e: JobApiError) -> Answer {
+    match e {
+        JobApiError::RateLimited { retry_after } => Answer::Unavailable {
+            retry_after: retry_after.unwrap_or(Duration::from_secs(1)),
+            message: "the provider's rate limit is reached; try again",
+        },
+        JobApiError::Transient { retry_after, .. } => Answer::Unavailable {
+            retry_after: retry_after.unwrap_or(Duration::from_secs(2)),
+            message: "the provider API is unavailable; try again",
+        },
+        JobApiError::Permanent { status: 404, .. } => Answer::NotFound("the provider knows no such job".into()),
+        JobApiError::Permanent { status, .. } => {
+            Answer::BadGateway(format!("the provider API refused to read the job (HTTP {status})"))
+        }
+    }
+}
+
+fn cache_unavailable() -> Answer {
+    Answer::Unavailable { retry_after: Duration::from_secs(1), message: "the link cache is unavailable; try again" }
+}
+
+/// `path` from `/outputs/` on: as is, or with one leading segment (a REST API's stage) cut.
+fn without_stage(path: &str) -> &str {
+    let on_route =
+        |p: &str| p.strip_prefix('/').and_then(|p| p.strip_prefix(ROUTE)).is_some_and(|r| r.starts_with('/'));
+    if on_route(path) {
+        return path;
+    }
+    match path.strip_prefix('/').and_then(|p| p.find('/').and_then(|i| p.get(i..))) {
+        Some(rest) if on_route(rest) => rest,
+        _ => path,
+    }
+}
+
+fn respond(answer: Answer) -> Response<String> {
+    let mut r = match answer {
+        Answer::Redirect(url) => {
+            let mut r = Response::new(String::new());
+            *r.status_mut() = StatusCode::FOUND;
+            match HeaderValue::from_str(&url) {
+                Ok(v) => {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                Err(_) => {
+                    return reply(
+                        StatusCode::BAD_GATEWAY,
+                        "bad_gateway",
+                        "the provider's URL is not a valid header".into(),
+                    );
+                }
+            }
+            r
+        }
+        Answer::NotALink => reply(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("not an output link: expected /{ROUTE}/{{provider}}/{{job_id}}/{{index}}?token=…"),
+        ),
+        Answer::Forbidden { code, message } => reply(StatusCode::FORBIDDEN, code, message.into()),
+        Answer::NotFound(message) => reply(StatusCode::NOT_FOUND, "not_found", message),
+        Answer::Gone(message) => reply(StatusCode::GONE, "gone", message),
+        Answer::BadGateway(message) => reply(StatusCode::BAD_GATEWAY, "bad_gateway", message),
+        Answer::Unavailable { retry_after, message } => {
+            let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message.into());
+            let secs = retry_after.as_secs().saturating_add(u64::from(retry_after.subsec_nanos() > 0)).max(1);
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            r
+        }
+    };
+    // The target is a credential that changes: never cached, never sent on as a referrer.
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut().insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    r
+}
+
+fn reply(status: StatusCode, code: &str, message: String) -> Response<String> {
+    let mut r = Response::new(json!({"error": code, "message": message}).to_string());
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+#[cfg(test)]
+mod tests;

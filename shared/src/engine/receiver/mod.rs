@@ -1,0 +1,277 @@
+//! The receiver: route → verify (the provider's [`WebhookSource`]) → claim the dedupe key
+//! → enqueue → acknowledge.
+//!
+//! HTTP-agnostic and provider-agnostic: the Lambda binary (and any local server) hands
+//! over its [`http::Request`] (any body that is raw bytes) and serves the
+//! [`http::Response<String>`] this returns. A delivery is acknowledged with 2xx only once
+//! its message is in the inbox; every failure leaves the key free (or its claim
+//! expiring) so the provider's retry can succeed. The dedupe state machine is in
+//! [`claim`].
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use crate::domain::clock::{Clock, rfc3339};
+use crate::domain::dedupe::MIN_DEDUPE_TTL;
+use crate::domain::limits::{self, MAX_JSON_DEPTH};
+use crate::domain::trace::Trace;
+use crate::ports::provider::{Delivery, Intake, Provider, Refusal, RouteMatch, WebhookSource};
+use crate::ports::{DedupeStore, Queue};
+use crate::toolkit::telemetry::{Origin, name};
+
+mod claim;
+
+use claim::{Accepted, Failed};
+
+/// The most calls to the dedupe store and the inbox one delivery makes in a row: the
+/// claim, the send, then the ENQUEUED mark or the claim's release (a duplicate: the
+/// claim, and the body conflict's count). Each is bounded by the SDK's operation timeout
+/// (`adapters::aws::OPERATION_TIMEOUT`).
+///
+/// The claim's lease ends at the invocation's deadline, that is the Lambda's `Timeout`
+/// after it started: no retry can claim the key while an invocation that may still send
+/// it is running, and a crashed one holds the key no longer than that. So the `Timeout`
+/// must outlast these calls (else Lambda kills an invocation between the send and the
+/// mark, and the next retry enqueues again) and stay under API Gateway's integration
+/// timeout (else the gateway answers 5xx while the delivery is still being accepted).
+pub const MAX_SDK_CALLS: u32 = 3;
+
+/// Receiver settings (the providers' own are in their sources).
+#[derive(Debug, Clone)]
+pub struct ReceiverSettings {
+    /// Bodies larger than this are refused with 413.
+    pub max_body_bytes: usize,
+    /// How long a dedupe record lives (the TTL attribute and the logical expiry).
+    pub dedupe_ttl: Duration,
+    /// Claim lease when the invocation deadline is unknown (outside Lambda). Like the
+    /// Lambda's `Timeout`, it must outlast [`MAX_SDK_CALLS`] calls.
+    pub default_lease: Duration,
+}
+
+impl Default for ReceiverSettings {
+    /// 256 KiB bodies, 15-day dedupe records ([`MIN_DEDUPE_TTL`]), 30 s lease fallback.
+    fn default() -> Self {
+        Self { max_body_bytes: 256 * 1024, dedupe_ttl: MIN_DEDUPE_TTL, default_lease: Duration::from_secs(30) }
+    }
+}
+
+/// The providers' receiving sides, as one list.
+pub type Sources = Vec<Arc<dyn WebhookSource>>;
+
+/// Rebuilds the sources with freshly read secrets, so a webhook secret rotated in the
+/// secret store is picked up without a redeploy.
+#[async_trait]
+pub trait SourcesReload: Send + Sync {
+    /// New sources, if the secrets may be read again now (the implementation limits how
+    /// often) and changed since the last read; `None` otherwise.
+    async fn reload(&self) -> Option<Sources>;
+}
+
+/// The receiver service. Build it once per cold start and share it across invocations.
+pub struct Receiver {
+    store: Arc<dyn DedupeStore>,
+    inbox: Arc<dyn Queue>,
+    sources: RwLock<Arc<Sources>>,
+    reload: Option<Arc<dyn SourcesReload>>,
+    settings: ReceiverSettings,
+    clock: Arc<dyn Clock>,
+}
+
+impl Receiver {
+    /// A receiver over the given ports, serving `sources`' routes (first match wins).
+    pub fn new(
+        store: Arc<dyn DedupeStore>,
+        inbox: Arc<dyn Queue>,
+        sources: Vec<Arc<dyn WebhookSource>>,
+        settings: ReceiverSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { store, inbox, sources: RwLock::new(Arc::new(sources)), reload: None, settings, clock }
+    }
+
+    /// Re-reads the secrets through `reload` when a delivery fails authentication, and
+    /// tries the delivery once more with the new sources.
+    pub fn with_reload(mut self, reload: Arc<dyn SourcesReload>) -> Self {
+        self.reload = Some(reload);
+        self
+    }
+
+    fn sources(&self) -> Arc<Sources> {
+        self.sources.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Authenticates and parses a delivery to `path`; after an authentication failure,
+    /// once more with reloaded sources if the secrets changed.
+    async fn intake(&self, source: &Arc<dyn WebhookSource>, delivery: &Delivery<'_>) -> Result<Intake, Refusal> {
+        let refusal = match source.intake(delivery) {
+            Err(r @ Refusal::Unauthenticated { .. }) => r,
+            other => return other,
+        };
+        let Some(fresh) = (match &self.reload {
+            Some(reload) => reload.reload().await,
+            None => None,
+        }) else {
+            return Err(refusal);
+        };
+        info!(provider = source.provider(), "webhook secrets changed in the secret store: reloaded");
+        let fresh = Arc::new(fresh);
+        *self.sources.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        match fresh.iter().find(|s| s.provider() == source.provider()) {
+            Some(s) => s.intake(delivery),
+            None => Err(refusal),
+        }
+    }
+
+    /// Handles one HTTP request. `deadline_ms` is the invocation deadline (epoch ms),
+    /// which bounds the claim's lease; `None` or a past value falls back to the default.
+    /// Each answer is counted ([`crate::toolkit::telemetry`]): accepted, duplicate, rejected (4xx)
+    /// or 5xx, by provider (and upstream) and reason.
+    pub async fn handle<B: AsRef<[u8]>>(&self, req: Request<B>, deadline_ms: Option<i64>) -> Response<String> {
+        let path = req.uri().path();
+        let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+        let sources = self.sources();
+        let found = sources.iter().find_map(|s| match s.route(path) {
+            RouteMatch::NotMine => None,
+            m => Some((s, m)),
+        });
+        let (source, origin) = match found {
+            None => return rejected(Origin::UNKNOWN, "not_found", not_found("no webhook route at this path")),
+            Some((s, m)) => {
+                let origin = Origin { provider: s.provider(), upstream: s.upstream(path) };
+                match m {
+                    RouteMatch::Unknown(message) => return rejected(origin, "not_found", not_found(message)),
+                    _ if req.method() != Method::POST => {
+                        return rejected(origin, "method_not_allowed", method_not_allowed());
+                    }
+                    _ => (s, origin),
+                }
+            }
+        };
+        let provider = origin.provider;
+        let body = req.body().as_ref();
+        if body.len() > self.settings.max_body_bytes {
+            warn!(provider, bytes = body.len(), "rejected: body too large");
+            return rejected(origin, "too_large", too_large(self.settings.max_body_bytes));
+        }
+        let now = self.clock.now();
+        let received_at = rfc3339(now);
+        let delivery =
+            Delivery { path, query: req.uri().query(), headers: req.headers(), body, now, received_at: &received_at };
+        let mut enqueue = match self.intake(source, &delivery).await {
+            Ok(Intake::Enqueue(e)) => e,
+            Ok(Intake::Reply(answer)) => return reply(StatusCode::OK, answer),
+            Err(refusal) => return refused(origin, refusal),
+        };
+        // The delivery's request id and X-Ray header travel with its message, so the
+        // event it becomes can be traced back (the Lambda handler puts them in the
+        // request's extensions).
+        if let Some(trace) = req.extensions().get::<Trace>() {
+            enqueue.attributes.extend(trace.attributes());
+        }
+        if limits::nests_deeper_than(body, MAX_JSON_DEPTH) {
+            return refused(origin, Refusal::Invalid(format!("JSON nested deeper than {MAX_JSON_DEPTH} levels")));
+        }
+        match self.accept(enqueue, body, deadline_ms, now, received_at, provider).await {
+            Ok(accepted) => {
+                let duplicate = accepted == Accepted::Duplicate;
+                origin.count(if duplicate { name::DELIVERIES_DUPLICATE } else { name::DELIVERIES_ACCEPTED }, &[]);
+                // The same text as `json!({"ok": true, "duplicate": duplicate})`, not built
+                // per delivery.
+                let body =
+                    if duplicate { r#"{"ok":true,"duplicate":true}"# } else { r#"{"ok":true,"duplicate":false}"# };
+                json_response(StatusCode::OK, body.to_string())
+            }
+            Err(Failed { reason, response }) => rejected(origin, reason, response),
+        }
+    }
+}
+
+/// The routes of a provider whose receiving side is off: they answer 404 naming the
+/// variable that turns them on.
+pub struct Unconfigured(pub &'static dyn Provider);
+
+impl WebhookSource for Unconfigured {
+    fn provider(&self) -> &'static str {
+        self.0.name()
+    }
+
+    fn route(&self, path: &str) -> RouteMatch {
+        self.0.route(path)
+    }
+
+    fn intake(&self, _: &Delivery<'_>) -> Result<Intake, Refusal> {
+        Err(Refusal::NotFound(self.0.receive_hint().into()))
+    }
+}
+
+/// Counts a delivery answered with `response` (a 4xx or a 5xx) for `reason`.
+fn rejected(origin: Origin, reason: &'static str, response: Response<String>) -> Response<String> {
+    let metric = if response.status().is_server_error() { name::DELIVERIES_5XX } else { name::DELIVERIES_REJECTED };
+    origin.count(metric, &[("reason", reason)]);
+    response
+}
+
+/// The answer to a refused delivery; the detail of a failed check goes to the log only.
+fn refused(origin: Origin, refusal: Refusal) -> Response<String> {
+    let provider = origin.provider;
+    match refusal {
+        Refusal::Unauthenticated { code, message, what, detail } => {
+            warn!(provider, reason = %detail, "rejected: {what}");
+            let reason = if code == "invalid_token" { "bad_token" } else { "bad_signature" };
+            rejected(origin, reason, reply(StatusCode::UNAUTHORIZED, json!({"error": code, "message": message})))
+        }
+        Refusal::Invalid(why) => {
+            warn!(provider, reason = %why, "rejected: payload");
+            rejected(
+                origin,
+                "bad_payload",
+                reply(StatusCode::BAD_REQUEST, json!({"error": "invalid_payload", "message": why})),
+            )
+        }
+        Refusal::NotFound(message) => rejected(origin, "not_found", not_found(&message)),
+    }
+}
+
+fn reply(status: StatusCode, body: Value) -> Response<String> {
+    json_response(status, body.to_string())
+}
+
+fn json_response(status: StatusCode, body: String) -> Response<String> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn method_not_allowed() -> Response<String> {
+    let mut r = reply(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "method_not_allowed", "message": "use POST"}));
+    r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r
+}
+
+fn not_found(message: &str) -> Response<String> {
+    reply(StatusCode::NOT_FOUND, json!({"error": "not_found", "message": message}))
+}
+
+fn too_large(limit: usize) -> Response<String> {
+    reply(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        json!({"error": "payload_too_large", "message": format!("body exceeds {limit} bytes")}),
+    )
+}
+
+fn unavailable(message: &str) -> Response<String> {
+    let mut r =
+        reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "unavailable", "message": message, "retryable": true}));
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    r
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

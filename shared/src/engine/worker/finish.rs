@@ -1,0 +1,287 @@
+//! The batch's second half: publish the events in batches and mark them PUBLISHED,
+//! schedule the next polls and move the poll chains on, dead-letter with the reason, and
+//! hide what must be retried for its delay.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tracing::{info, warn};
+
+use super::{BatchReport, MARK_ATTEMPTS, Retry, Work, WorkerPorts, WorkerSettings};
+use crate::domain::clock::rfc3339;
+use crate::domain::event::{NormalizedEvent, URLS_REFRESHED};
+use crate::domain::limits::{attribute_value, clean_text};
+use crate::domain::trace::Trace;
+use crate::ports::provider::Reconciler;
+use crate::ports::{MAX_VISIBILITY, OutgoingMessage, QueueError};
+use crate::toolkit::telemetry::{Origin, name};
+
+/// Message attribute carrying why a message was dead-lettered.
+pub const FAILURE_REASON_ATTRIBUTE: &str = "genhook_failure_reason";
+
+/// What finishing a batch needs of the worker.
+pub(super) struct Finish<'w> {
+    pub(super) ports: &'w WorkerPorts,
+    pub(super) settings: &'w WorkerSettings,
+    pub(super) reconcilers: &'w [Arc<dyn Reconciler>],
+}
+
+impl Finish<'_> {
+    /// The upstreams the provider declares (the metrics' bounded dimension).
+    fn upstreams(&self, provider: &str) -> &'static [&'static str] {
+        self.reconcilers.iter().find(|r| r.provider() == provider).map_or(&[], |r| r.upstreams())
+    }
+
+    /// A retry after a failed send, with the record's backoff.
+    pub(super) fn retry_after_send_failure(&self, work: Work, what: &str, e: impl std::fmt::Display) -> Retry {
+        let delay = self.settings.backoff.delay(work.record.receive_count);
+        Retry { work, delay, reason: format!("{what}: {e}") }
+    }
+
+    /// Sends all publishable events in batches, then marks each sent one PUBLISHED.
+    pub(super) async fn publish(
+        &self,
+        publish: Vec<(Work, Box<NormalizedEvent>)>,
+        retry: &mut Vec<Retry>,
+        report: &mut BatchReport,
+    ) {
+        if publish.is_empty() {
+            return;
+        }
+        // Only under a live lease: past it another worker may hold the record.
+        let now_ms = self.ports.clock.now_ms();
+        let (publish, expired): (Vec<_>, Vec<_>) =
+            publish.into_iter().partition(|(w, _)| w.lease.as_ref().is_some_and(|l| l.until_ms > now_ms));
+        for (work, _) in expired {
+            let delay = self.settings.backoff.delay(work.record.receive_count);
+            retry.push(Retry { work, delay, reason: "the worker lease ran out before publishing".into() });
+        }
+        if publish.is_empty() {
+            return;
+        }
+        let messages = publish.iter().map(|(_, e)| event_message(e)).collect();
+        let mut results = self.ports.outbox.send_batch(messages).await.into_iter();
+        let now = self.ports.clock.now();
+        let published_at = rfc3339(now);
+        let mut marks = Vec::new();
+        for (work, event) in publish {
+            let key = work.key.clone().unwrap_or_default();
+            let token = work.lease.as_ref().map(|l| l.token.clone()).unwrap_or_default();
+            let result = results.next().unwrap_or_else(|| Err(QueueError::Unavailable("no result for message".into())));
+            match result {
+                Ok(_) => {
+                    info!(key = %key, event_id = %event.event_id, event_type = %event.event_type, status = %event.status, "published");
+                    report.published += 1;
+                    count_published(work.provider, self.upstreams(work.provider), &event, now);
+                    let store = self.ports.store.clone();
+                    let at = published_at.clone();
+                    marks.push(async move {
+                        // The event is out. A failed mark is tried twice more; if it still
+                        // fails, the record stays ENQUEUED (later deliveries of the key are
+                        // still acknowledged as duplicates) and only a redelivery of this
+                        // message republishes, with the same event_id consumers dedupe on.
+                        for attempt in 1..=MARK_ATTEMPTS {
+                            match store.mark_published(&key, &token, &event.event_id, &at).await {
+                                Ok(true) => return,
+                                Ok(false) => return warn!(key = %key, "could not mark PUBLISHED: the lease was lost"),
+                                Err(e) => warn!(key = %key, attempt, error = %e, "could not mark PUBLISHED"),
+                            }
+                        }
+                    });
+                }
+                Err(e) => {
+                    warn!(key = %key, error = %e, "outbox send failed");
+                    retry.push(self.retry_after_send_failure(work, "outbox", e));
+                }
+            }
+        }
+        join_all(marks).await;
+    }
+
+    /// Sends each follow-up message (delayed), moves the poll chain on, and lets the
+    /// current message go. A message the chain has moved past (a duplicate, or the
+    /// redelivery of one whose follow-up was sent) schedules nothing: it is dropped.
+    pub(super) async fn reschedule(
+        &self,
+        later: Vec<(Work, OutgoingMessage, u32, String)>,
+        retry: &mut Vec<Retry>,
+        report: &mut BatchReport,
+    ) {
+        let mut due = Vec::new();
+        for (work, message, from, reason) in later {
+            if work.lease.as_ref().is_some_and(|l| l.poll_seq == from) {
+                due.push((work, message, from, reason));
+            } else {
+                info!(
+                    key = work.key.as_deref().unwrap_or("-"),
+                    poll = from,
+                    "stale poll: the chain has moved on; dropped"
+                );
+                self.release(&work, "stale poll dropped").await;
+                report.skipped += 1;
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
+        let (works, messages): (Vec<_>, Vec<_>) = due.into_iter().map(|(w, m, f, r)| ((w, f, r), m)).unzip();
+        let mut results = self.ports.inbox.send_batch(messages).await.into_iter();
+        for (work, from, reason) in works {
+            match results.next().unwrap_or_else(|| Err(QueueError::Unavailable("no result for message".into()))) {
+                Ok(_) => {
+                    info!(key = work.key.as_deref().unwrap_or("-"), reason = %reason, "next poll scheduled");
+                    let advanced = match (&work.key, &work.lease) {
+                        (Some(key), Some(lease)) => self.ports.store.advance_polls(key, &lease.token, from).await,
+                        _ => Ok(false),
+                    };
+                    match advanced {
+                        Ok(true) => {
+                            self.release(&work, &reason).await;
+                            report.rescheduled += 1;
+                            Origin::provider(work.provider).count(name::POLLS_SCHEDULED, &[]);
+                        }
+                        // The follow-up is out but the chain still points here, so the
+                        // follow-up would be dropped as stale: keep this message, whose
+                        // redelivery sends another and moves the chain on (the chain then
+                        // drops whichever follow-up comes second).
+                        Ok(false) => retry.push(self.retry_after_send_failure(work, "poll chain", "lease lost")),
+                        Err(e) => retry.push(self.retry_after_send_failure(work, "poll chain", e)),
+                    }
+                }
+                Err(e) => retry.push(self.retry_after_send_failure(work, "inbox", e)),
+            }
+        }
+    }
+
+    /// Moves records that can never succeed to the DLQ with the reason attached.
+    pub(super) async fn dead_letter(
+        &self,
+        dead: Vec<(Work, String)>,
+        retry: &mut Vec<Retry>,
+        report: &mut BatchReport,
+    ) {
+        for (work, reason) in dead {
+            warn!(message_id = %work.record.message_id, key = work.key.as_deref().unwrap_or("-"), reason = %reason, "dead-lettering");
+            self.release(&work, &reason).await;
+            let Some(dlq) = &self.ports.inbox_dlq else {
+                // No DLQ configured: keep failing; the queue's redrive policy moves it.
+                report.failed.push(work.record.message_id.clone());
+                continue;
+            };
+            let msg = OutgoingMessage {
+                body: work.record.body.clone(),
+                attributes: vec![
+                    (FAILURE_REASON_ATTRIBUTE.into(), clean_text(&reason, 1024)),
+                    ("genhook_source_message_id".into(), attribute_value(&work.record.message_id)),
+                ],
+                group_id: work.key.clone(),
+                dedup_id: Some(work.record.message_id.clone()),
+                delay: None,
+            };
+            match dlq.send(msg).await {
+                Ok(_) => {
+                    report.dead_lettered += 1;
+                    Origin::provider(work.provider).count(name::RECORDS_DEAD_LETTERED, &[]);
+                }
+                Err(e) => {
+                    warn!(error = %e, "DLQ send failed; retrying the record later");
+                    retry.push(self.retry_after_send_failure(work, "dlq", e));
+                }
+            }
+        }
+    }
+
+    /// Releases leases, hides the records for their delays, and reports them failed.
+    pub(super) async fn schedule_retries(&self, retry: Vec<Retry>, report: &mut BatchReport) {
+        if retry.is_empty() {
+            return;
+        }
+        let mut delays = Vec::with_capacity(retry.len());
+        for r in &retry {
+            info!(message_id = %r.work.record.message_id, key = r.work.key.as_deref().unwrap_or("-"), delay_s = r.delay.as_secs(), reason = %r.reason, "retrying later");
+            delays.push((r.work.record.receipt_handle.clone(), r.delay.min(MAX_VISIBILITY)));
+            report.failed.push(r.work.record.message_id.clone());
+            Origin::provider(r.work.provider).count(name::RECORDS_RETRIED, &[]);
+        }
+        join_all(retry.iter().map(|r| self.release(&r.work, &r.reason))).await;
+        report.retried += retry.len();
+        if let Err(e) = self.ports.inbox.delay_retries(delays).await {
+            // The messages still come back, after the queue's default visibility timeout.
+            warn!(error = %e, "could not set retry delays");
+        }
+    }
+
+    pub(super) async fn release(&self, work: &Work, reason: &str) {
+        if let (Some(key), Some(lease)) = (&work.key, &work.lease)
+            && let Err(e) = self.ports.store.release_work(key, &lease.token, &truncate(reason, 1024)).await
+        {
+            warn!(key = %key, error = %e, "could not release the worker lease; it expires");
+        }
+    }
+}
+
+/// Counts a published event (and a refresh), and records how long after it was received
+/// it went out. The upstream dimension is one of the provider's `upstreams`, or none.
+fn count_published(
+    provider: &'static str,
+    upstreams: &'static [&'static str],
+    event: &NormalizedEvent,
+    now: OffsetDateTime,
+) {
+    let upstream = event.upstream.as_deref().and_then(|u| upstreams.iter().copied().find(|known| *known == u));
+    let origin = Origin { provider, upstream };
+    origin.count(name::EVENTS_PUBLISHED, &[]);
+    if event.event_type == URLS_REFRESHED {
+        origin.count(name::URLS_REFRESHED, &[]);
+    }
+    // Checked all the way: `received_at` comes from the message (a clock skew makes it
+    // negative, and then it is not recorded).
+    let lag_ns = OffsetDateTime::parse(&event.received_at, &Rfc3339)
+        .ok()
+        .and_then(|r| now.unix_timestamp_nanos().checked_sub(r.unix_timestamp_nanos()));
+    if let Some(lag_ns) = lag_ns.and_then(|ns| u64::try_from(ns).ok()) {
+        origin.record_ms(name::EVENT_LAG_MS, Duration::from_nanos(lag_ns));
+    }
+}
+
+fn event_message(e: &NormalizedEvent) -> OutgoingMessage {
+    let body = e.to_json();
+    #[cfg(test)]
+    schema::check(&body);
+    let mut attributes = vec![
+        ("event_type".into(), attribute_value(&e.event_type)),
+        ("provider".into(), attribute_value(&e.provider)),
+        ("event_id".into(), attribute_value(&e.event_id)),
+    ];
+    // A consumer's own Lambda continues the delivery's X-Ray trace.
+    attributes.extend(e.trace.iter().flat_map(Trace::attributes));
+    OutgoingMessage {
+        body,
+        attributes,
+        group_id: Some(format!("{}#{}", e.provider, e.job_id)),
+        dedup_id: Some(e.event_id.clone()),
+        delay: None,
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod schema {
+    /// Every event published in the library's tests matches the published schema.
+    pub(super) fn check(body: &str) {
+        crate::domain::testing::schema::assert_valid_event(body);
+    }
+}

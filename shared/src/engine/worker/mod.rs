@@ -1,0 +1,335 @@
+//! The worker: inbox batch → reconcile each record with the provider's API → publish
+//! normalized events to the outbox in batches → mark them PUBLISHED.
+//!
+//! Provider-agnostic: each message goes to the [`Reconciler`] of the provider its `type`
+//! names, which says what key to publish under, reads the job, judges it and maps it to
+//! the event; this engine does the rest. [`finish`] holds the batch's second half
+//! (publishing, polls, dead letters, retry delays).
+//!
+//! Each record is idempotent on its own: a worker lease on the dedupe record keeps two
+//! deliveries of one message from working at once, and the PUBLISHED mark keeps a
+//! redelivered message from publishing again. Records that must wait (job still running,
+//! rate limit, outage, URLs about to expire) are hidden on the inbox for a backoff delay
+//! and reported as batch item failures; records that can never succeed go to the DLQ
+//! with the reason attached.
+//!
+//! A batch runs against its invocation deadline: no provider call starts unless it can
+//! finish, with time left to publish and report, before the deadline; records that do not
+//! get their turn are reported as batch item failures with a short delay.
+//!
+//! A job or task still running is not retried through the message's visibility (which
+//! counts receives toward the DLQ) but rescheduled: the message is sent anew with a delay
+//! and its poll number, until a horizon. The record's poll chain position
+//! ([`crate::domain::dedupe::DedupeRecord::poll_seq`]) lets exactly one message of a
+//! chain schedule the next poll, so a crash after a reschedule cannot fork the chain.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::{StreamExt, stream};
+use tracing::info;
+
+use crate::domain::clock::rfc3339;
+use crate::domain::dedupe::{LeaseOutcome, WorkLease, random_id};
+use crate::domain::event::NormalizedEvent;
+use crate::domain::inbox::Envelope;
+use crate::domain::job::JobOutput;
+use crate::ports::provider::{Provider, Reconciler, Reconciliation, Step, WorkContext};
+use crate::ports::{JobApiError, MAX_VISIBILITY};
+use crate::toolkit::telemetry::UNKNOWN_PROVIDER;
+
+mod finish;
+mod types;
+
+pub use finish::FAILURE_REASON_ATTRIBUTE;
+use finish::Finish;
+pub use types::{BatchReport, InboxRecord, WorkerPorts, WorkerSettings};
+
+/// Tries of the PUBLISHED mark after an event went out.
+const MARK_ATTEMPTS: u32 = 3;
+
+/// The worker service. Build it once per cold start.
+pub struct Worker {
+    ports: WorkerPorts,
+    reconcilers: Vec<Arc<dyn Reconciler>>,
+    settings: WorkerSettings,
+}
+
+/// What to do with one record: publish, what a reconciler (or the engine) decided
+/// instead, or nothing yet because the invocation deadline is too near.
+#[derive(Debug)]
+enum Outcome {
+    Publish(Box<NormalizedEvent>),
+    Step(Step),
+    Deferred,
+}
+
+impl From<Step> for Outcome {
+    fn from(step: Step) -> Self {
+        Self::Step(step)
+    }
+}
+
+fn retry(delay: Duration, reason: impl Into<String>) -> Outcome {
+    Outcome::Step(Step::Retry { delay, reason: reason.into() })
+}
+
+fn dead(reason: impl Into<String>) -> Outcome {
+    Outcome::Step(Step::Dead { reason: reason.into() })
+}
+
+/// One record's attempt: the record and its lease, and the outcome.
+struct Attempt {
+    work: Work,
+    outcome: Outcome,
+}
+
+/// A record being finished: its provider (for the metrics), its key, and the lease if
+/// taken.
+struct Work {
+    record: InboxRecord,
+    provider: &'static str,
+    key: Option<String>,
+    lease: Option<Held>,
+}
+
+/// A worker lease held on a record.
+struct Held {
+    token: String,
+    until_ms: i64,
+    poll_seq: u32,
+}
+
+/// The time an invocation has: provider calls start only while they can finish before it.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    deadline_ms: Option<i64>,
+}
+
+/// A record to retry later, and why.
+struct Retry {
+    work: Work,
+    delay: Duration,
+    reason: String,
+}
+
+impl Worker {
+    /// A worker over the given ports, handing each message to the reconciler of the
+    /// provider its type names.
+    pub fn new(ports: WorkerPorts, reconcilers: Vec<Arc<dyn Reconciler>>, settings: WorkerSettings) -> Self {
+        Self { ports, reconcilers, settings }
+    }
+
+    /// The same worker with other reconcilers (tests of an unconfigured provider).
+    #[cfg(test)]
+    pub(crate) fn with_reconcilers(self, reconcilers: Vec<Arc<dyn Reconciler>>) -> Self {
+        Self { reconcilers, ..self }
+    }
+
+    /// Processes one inbox batch with no deadline; the report's `failed` ids go back to
+    /// SQS as `batchItemFailures`.
+    pub async fn process_batch(&self, records: Vec<InboxRecord>) -> BatchReport {
+        self.process_batch_by(records, None).await
+    }
+
+    /// Processes one inbox batch that must be done by `deadline_ms` (epoch ms, the
+    /// Lambda invocation's deadline).
+    pub async fn process_batch_by(&self, records: Vec<InboxRecord>, deadline_ms: Option<i64>) -> BatchReport {
+        let budget = Budget { deadline_ms };
+        let attempts: Vec<Attempt> = stream::iter(records)
+            .map(|r| self.attempt(r, budget))
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
+
+        let mut report = BatchReport::default();
+        let (mut publish, mut retry, mut dead, mut later) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for Attempt { work, outcome } in attempts {
+            match outcome {
+                Outcome::Publish(event) => publish.push((work, event)),
+                Outcome::Step(Step::Skip { reason }) => {
+                    info!(key = work.key.as_deref().unwrap_or("-"), reason = %reason, "nothing to publish");
+                    report.skipped += 1;
+                }
+                Outcome::Step(Step::Retry { delay, reason }) => retry.push(Retry { work, delay, reason }),
+                Outcome::Step(Step::Dead { reason }) => dead.push((work, reason)),
+                Outcome::Step(Step::Reschedule { message, from, reason }) => later.push((work, *message, from, reason)),
+                Outcome::Deferred => {
+                    report.deferred += 1;
+                    let delay = self.settings.deadline_reserve.max(Duration::from_secs(1));
+                    retry.push(Retry { work, delay, reason: "invocation deadline near: not started".into() });
+                }
+            }
+        }
+
+        let finish = Finish { ports: &self.ports, settings: &self.settings, reconcilers: &self.reconcilers };
+        finish.reschedule(later, &mut retry, &mut report).await;
+        finish.publish(publish, &mut retry, &mut report).await;
+        finish.dead_letter(dead, &mut retry, &mut report).await;
+        finish.schedule_retries(retry, &mut report).await;
+        report
+    }
+
+    fn context(&self, receive_count: u32, poll_seq: u32) -> WorkContext {
+        WorkContext { receive_count, now: self.ports.clock.now(), backoff: self.settings.backoff, poll_seq }
+    }
+
+    /// Parses, leases and reconciles one record.
+    async fn attempt(&self, record: InboxRecord, budget: Budget) -> Attempt {
+        let envelope = match Envelope::parse(&record.body) {
+            Ok(m) => m,
+            Err(e) => {
+                let reason = format!("malformed inbox message: {e}");
+                let work = Work { record, provider: UNKNOWN_PROVIDER, key: None, lease: None };
+                return Attempt { work, outcome: dead(reason) };
+            }
+        };
+        let key = Some(envelope.dedupe_key.clone());
+        let reconciler = self.reconcilers.iter().find(|r| r.provider() == envelope.provider());
+        // The registered name, never the message's own word (the metrics' dimension).
+        let provider = reconciler.map_or(UNKNOWN_PROVIDER, |r| r.provider());
+        if !self.has_time(budget, Duration::ZERO) {
+            return Attempt { work: Work { record, provider, key, lease: None }, outcome: Outcome::Deferred };
+        }
+        let Some(reconciler) = reconciler else {
+            let reason = format!("no provider handles inbox messages of type {:?}", envelope.kind);
+            return Attempt { work: Work { record, provider, key, lease: None }, outcome: dead(reason) };
+        };
+        // What the message resolved to, under the key the event is published under (for
+        // APIMP: the task's, shared by its callbacks and polls).
+        let task = match reconciler.prepare(&record.body, &self.context(record.receive_count, 0)).await {
+            Ok(task) => task,
+            Err(step) => return Attempt { work: Work { record, provider, key, lease: None }, outcome: step.into() },
+        };
+        let key = task.key().to_string();
+        let now = self.ports.clock.now();
+        let now_ms = self.ports.clock.now_ms();
+        // The lease outlives the invocation, so no other worker can take the record while
+        // this one may still act on it.
+        let mut until_ms = now_ms.saturating_add(millis(self.settings.lease));
+        if let Some(deadline) = budget.deadline_ms {
+            until_ms = until_ms.max(deadline.saturating_add(1_000));
+        }
+        let lease = WorkLease {
+            key: key.clone(),
+            token: random_id(),
+            until_ms,
+            expires_at: now.unix_timestamp().saturating_add(secs(self.settings.dedupe_ttl)),
+            received_at: rfc3339(now),
+        };
+        let outcome = match self.ports.store.acquire_work(&lease, now_ms).await {
+            Err(e) => retry(self.settings.backoff.delay(record.receive_count), e.to_string()),
+            Ok(LeaseOutcome::AlreadyPublished) => Step::Skip { reason: "already published".into() }.into(),
+            Ok(LeaseOutcome::Busy { until_ms }) => {
+                let wait = Duration::from_millis(u64::try_from(until_ms.saturating_sub(now_ms)).unwrap_or(0).max(1000));
+                retry(wait, "another worker holds this record")
+            }
+            Ok(LeaseOutcome::Acquired { poll_seq }) => {
+                let mut outcome = self.reconcile(task.as_ref(), record.receive_count, poll_seq, budget).await;
+                // The event says which delivery (or message) it was published for.
+                if let Outcome::Publish(event) = &mut outcome
+                    && !record.trace.is_empty()
+                {
+                    event.trace = Some(record.trace.clone());
+                }
+                let held = Held { token: lease.token, until_ms: lease.until_ms, poll_seq };
+                return Attempt { work: Work { record, provider, key: Some(key), lease: Some(held) }, outcome };
+            }
+        };
+        Attempt { work: Work { record, provider, key: Some(key), lease: None }, outcome }
+    }
+
+    /// Reads the job until the provider's reconciliation accepts it and its URLs live
+    /// long enough, then builds the event. The API is the truth; the message is a hint.
+    async fn reconcile(&self, task: &dyn Reconciliation, receive_count: u32, poll_seq: u32, budget: Budget) -> Outcome {
+        let mut refreshes = 0;
+        loop {
+            if !self.has_time(budget, self.settings.provider_call_timeout) {
+                return Outcome::Deferred;
+            }
+            let job = match task.read().await {
+                Ok(job) => job,
+                Err(e) => return self.api_error_outcome(e, receive_count),
+            };
+            if let Some(step) = task.assess(&job, &self.context(receive_count, poll_seq)) {
+                return step.into();
+            }
+            let now = self.ports.clock.now();
+            if !self.urls_live_long_enough(&job.outputs, now) {
+                if refreshes < self.settings.max_url_refreshes {
+                    refreshes += 1;
+                    continue;
+                }
+                let reason = format!(
+                    "output URLs expire within {} s even after re-reading the job",
+                    self.settings.min_url_ttl.as_secs()
+                );
+                return retry(self.settings.backoff.delay(receive_count), reason);
+            }
+            let mut event = task.event(job, now);
+            if let Some(links) = &self.settings.links {
+                links.add_links(&mut event, now);
+            }
+            return Outcome::Publish(Box::new(event));
+        }
+    }
+
+    /// Whether a step that takes `step` (plus the reserve for publishing) still fits
+    /// before the invocation deadline.
+    fn has_time(&self, budget: Budget, step: Duration) -> bool {
+        let Some(deadline) = budget.deadline_ms else { return true };
+        let needed = millis(step.saturating_add(self.settings.deadline_reserve));
+        self.ports.clock.now_ms().saturating_add(needed) <= deadline
+    }
+
+    /// Whether every output URL lives at least `min_url_ttl` from `now` (unknown expiries pass).
+    fn urls_live_long_enough(&self, outputs: &[JobOutput], now: time::OffsetDateTime) -> bool {
+        let Some(min_expiry) =
+            time::Duration::try_from(self.settings.min_url_ttl).ok().and_then(|d| now.checked_add(d))
+        else {
+            return outputs.iter().all(|o| o.expires_at.is_none());
+        };
+        outputs.iter().all(|o| o.expires_at.is_none_or(|t| t >= min_expiry))
+    }
+
+    fn api_error_outcome(&self, e: JobApiError, receive_count: u32) -> Outcome {
+        let backoff = self.settings.backoff.delay(receive_count);
+        match e {
+            JobApiError::RateLimited { retry_after } => retry(
+                retry_after.map_or(backoff, |d| d.clamp(Duration::from_secs(1), MAX_VISIBILITY)),
+                "rate limited by the provider API",
+            ),
+            JobApiError::Transient { reason, retry_after } => {
+                retry(retry_after.map_or(backoff, |d| d.clamp(Duration::from_secs(1), MAX_VISIBILITY)), reason)
+            }
+            e @ JobApiError::Permanent { .. } => dead(e.to_string()),
+        }
+    }
+}
+
+/// The messages of a provider whose API is not configured: dead-lettered with the
+/// variable to set (then redriven).
+pub struct Unconfigured(pub &'static dyn Provider);
+
+#[async_trait]
+impl Reconciler for Unconfigured {
+    fn provider(&self) -> &'static str {
+        self.0.name()
+    }
+
+    async fn prepare(&self, _body: &str, _cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
+        Err(Step::Dead { reason: self.0.reconcile_hint().into() })
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,609 @@
+//! Worker unit tests on the in-memory adapters and a scripted job API.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+use super::*;
+use crate::adapters::memory::{MemoryQueue, MemoryStore};
+use crate::domain::clock::ManualClock;
+use crate::domain::dedupe::{Claim, RecordStatus, event_id};
+use crate::domain::job::{Job, JobState};
+use crate::ports::JobApi;
+use crate::providers::apimp::Apimp;
+use crate::providers::katalo::message::KataloWebhookMessage;
+use crate::providers::katalo::reconcile::{DEFAULT_POLL_HORIZON, KataloReconciler};
+
+const NOW: OffsetDateTime = datetime!(2026-11-23 12:00:00 UTC);
+const KEY: &str = "katalo#job_1#generation.completed";
+/// The key the job is published under (its webhooks and watch alike).
+const JOB_KEY: &str = "katalo#job_1#job";
+
+/// Answers `get_job` from a script, one answer per call; the last one repeats.
+#[derive(Default)]
+struct ScriptedApi {
+    answers: Mutex<VecDeque<Result<Job, JobApiError>>>,
+    calls: Mutex<u32>,
+}
+
+impl ScriptedApi {
+    fn new(answers: Vec<Result<Job, JobApiError>>) -> Arc<Self> {
+        Arc::new(Self { answers: Mutex::new(answers.into()), calls: Mutex::new(0) })
+    }
+    fn calls(&self) -> u32 {
+        *self.calls.lock().unwrap()
+    }
+}
+
+#[async_trait]
+impl JobApi for ScriptedApi {
+    async fn get_job(&self, _job_id: &str) -> Result<Job, JobApiError> {
+        *self.calls.lock().unwrap() += 1;
+        let mut a = self.answers.lock().unwrap();
+        if a.len() > 1 { a.pop_front().unwrap() } else { a.front().cloned().expect("script has an answer") }
+    }
+}
+
+fn job(status: &str, state: JobState, urls: &[(&str, Option<OffsetDateTime>)]) -> Job {
+    Job {
+        job_id: "job_1".into(),
+        state,
+        status: status.into(),
+        outputs: urls.iter().map(|(u, e)| JobOutput { url: u.to_string(), expires_at: *e }).collect(),
+        failure: None,
+        reference: None,
+        progress: None,
+        metadata: Some(json!({"from": "api"})),
+        source_asset_id: Some("src_1".into()),
+    }
+}
+
+fn succeeded() -> Job {
+    job("succeeded", JobState::Succeeded, &[("https://cdn/x.png?sig=1", Some(NOW + time::Duration::hours(1)))])
+}
+
+struct Rig {
+    worker: Worker,
+    store: Arc<MemoryStore>,
+    inbox: Arc<MemoryQueue>,
+    dlq: Arc<MemoryQueue>,
+    outbox: Arc<MemoryQueue>,
+}
+
+fn rig(api: Arc<ScriptedApi>) -> Rig {
+    rig_with(api, WorkerSettings::default())
+}
+
+fn rig_with(api: Arc<ScriptedApi>, settings: WorkerSettings) -> Rig {
+    let store = Arc::new(MemoryStore::default());
+    let (inbox, dlq, outbox) =
+        (Arc::new(MemoryQueue::default()), Arc::new(MemoryQueue::default()), Arc::new(MemoryQueue::default()));
+    let ports = WorkerPorts {
+        store: store.clone(),
+        inbox: inbox.clone(),
+        inbox_dlq: Some(dlq.clone()),
+        outbox: outbox.clone(),
+        clock: Arc::new(ManualClock::new(NOW)),
+    };
+    let reconcilers: Vec<Arc<dyn Reconciler>> =
+        vec![Arc::new(KataloReconciler::new(api, DEFAULT_POLL_HORIZON)), Arc::new(Unconfigured(&Apimp))];
+    Rig { worker: Worker::new(ports, reconcilers, settings), store, inbox, dlq, outbox }
+}
+
+fn record(id: &str, event_type: &str, receive_count: u32) -> InboxRecord {
+    let msg = KataloWebhookMessage {
+        dedupe_key: format!("katalo#job_1#{event_type}"),
+        job_id: "job_1".into(),
+        event_type: event_type.into(),
+        received_at: "2026-11-23T11:59:00Z".into(),
+        payload: json!({"job_id": "job_1", "event_type": event_type, "reference": "ref-1", "failure": {"code": "hint"}}),
+        polls: 0,
+        horizon_at: None,
+    };
+    InboxRecord {
+        message_id: id.into(),
+        receipt_handle: format!("rh-{id}"),
+        body: msg.to_json(),
+        receive_count,
+        ..Default::default()
+    }
+}
+
+fn published(rig: &Rig) -> Vec<Value> {
+    rig.outbox.messages().iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn publishes_the_reconciled_event_once() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.published, report.failed.len()), (1, 0));
+    let events = published(&rig);
+    let e = &events[0];
+    assert_eq!(e["schema_version"], "2");
+    assert_eq!(e["type"], "generation.completed");
+    assert_eq!(e["provider"], "katalo");
+    assert_eq!(e["job_id"], "job_1");
+    assert_eq!(e["status"], "succeeded");
+    assert_eq!(e["outputs"], json!([{"url": "https://cdn/x.png?sig=1", "expires_at": "2026-11-23T13:00:00Z"}]));
+    assert_eq!(e["reference"], "ref-1", "the webhook fills what the API leaves out");
+    assert_eq!(e["metadata"], json!({"from": "api"}));
+    assert_eq!(e["failure"], Value::Null, "a succeeded job carries no failure hint");
+    assert_eq!(e["source_asset_id"], "src_1");
+    assert_eq!(e["received_at"], "2026-11-23T11:59:00Z");
+    assert_eq!(e["reconciled_at"], "2026-11-23T12:00:00Z");
+    assert_eq!(e["event_id"], event_id(KEY));
+    let rec = rig.store.record(JOB_KEY).unwrap();
+    assert_eq!(rec.status, RecordStatus::Published);
+    assert_eq!(rec.event_id.as_deref(), Some(event_id(KEY).as_str()));
+
+    // The same message delivered again (SQS at-least-once): nothing is published.
+    let again = rig.worker.process_batch(vec![record("m1", "generation.completed", 2)]).await;
+    assert_eq!((again.skipped, again.published, again.failed.len()), (1, 0, 0));
+    assert_eq!(rig.outbox.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn published_outputs_carry_links_that_verify() {
+    use crate::toolkit::auth::link_token::{LinkMinter, LinkRequest, LinkSigner};
+    let two = job(
+        "succeeded",
+        JobState::Succeeded,
+        &[("https://cdn/a.png?sig=1", None), ("https://cdn/b.png?sig=1", Some(NOW + time::Duration::hours(1)))],
+    );
+    let signer = LinkSigner::new(b"link-secret", None).unwrap();
+    let links = LinkMinter::new(signer.clone(), "https://hooks.example.com/Prod").unwrap();
+    let linked = rig_with(ScriptedApi::new(vec![Ok(two)]), WorkerSettings { links: Some(links), ..Default::default() });
+    linked.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    let events = published(&linked);
+    let outputs = events[0]["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 2);
+    for (index, output) in outputs.iter().enumerate() {
+        let link = url::Url::parse(output["link"].as_str().unwrap()).unwrap();
+        assert_eq!(link.path(), format!("/Prod/outputs/katalo/job_1/{index}"));
+        let req = LinkRequest::parse(link.path().strip_prefix("/Prod").unwrap(), link.query()).unwrap();
+        assert_eq!(req.index, index);
+        assert_eq!(signer.verify_request(&req, NOW + time::Duration::days(3650)), Ok(()), "links never expire");
+    }
+    // Without a public URL, no links.
+    let plain = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    plain.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!(published(&plain)[0]["outputs"][0].get("link"), None);
+}
+
+#[tokio::test]
+async fn the_delivery_trace_reaches_the_event_and_the_outbox_message() {
+    use crate::domain::trace::Trace;
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let trace = Trace::new(Some("req-abc"), Some("Root=1-6b04f040-161b13bf8aacb4e0ccf300fa;Sampled=1"));
+    let traced = InboxRecord { trace: trace.clone(), ..record("m1", "generation.completed", 1) };
+    rig.worker.process_batch(vec![traced]).await;
+    let e = &published(&rig)[0];
+    assert_eq!(
+        e["trace"],
+        json!({"request_id": "req-abc", "xray_trace_header": "Root=1-6b04f040-161b13bf8aacb4e0ccf300fa;Sampled=1"})
+    );
+    let sent = &rig.outbox.messages()[0];
+    assert_eq!(Trace::from_attributes(&sent.attributes), trace, "the outbox message carries it on");
+    // A message without one (a watch registered from a script) publishes no trace.
+    let plain = rig_with(ScriptedApi::new(vec![Ok(succeeded())]), WorkerSettings::default());
+    plain.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!(published(&plain)[0].get("trace"), None);
+}
+
+#[tokio::test]
+async fn a_running_job_is_rescheduled_not_retried() {
+    // Retrying through visibility would count receives toward the DLQ's 20: a job that
+    // runs for hours would be dead-lettered with no reason.
+    let api = ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[]))]);
+    let rig = rig(api);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 3)]).await;
+    assert_eq!((report.failed.len(), report.rescheduled), (0, 1), "{report:?}");
+    let sent = rig.inbox.messages();
+    assert_eq!(sent.len(), 1);
+    let next: Value = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!((next["type"].as_str(), next["polls"].as_u64()), (Some("katalo.webhook"), Some(1)));
+    assert_eq!(next["horizon_at"].as_i64(), Some(NOW.unix_timestamp() + 24 * 3600));
+    let delay = sent[0].delay.unwrap();
+    assert!(delay >= Duration::from_secs(5) && delay <= Duration::from_secs(10), "{delay:?}");
+    let rec = rig.store.record(JOB_KEY).unwrap();
+    assert_eq!(rec.work_token, None, "the lease is released for the next poll");
+    assert_eq!(rec.poll_seq, 1, "the chain moved on");
+    assert!(rec.last_error.as_deref().unwrap().starts_with("job is still processing"));
+    assert!(rig.outbox.messages().is_empty());
+
+    // The same message again (its deletion was lost, or a second webhook or a watch of
+    // the job): a message that starts polling takes the chain over (poll 2)...
+    let again = rig.worker.process_batch(vec![record("m1", "generation.completed", 4)]).await;
+    assert_eq!((again.failed.len(), again.rescheduled), (0, 1), "{again:?}");
+    let sent = rig.inbox.messages();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(serde_json::from_str::<Value>(&sent[1].body).unwrap()["polls"].as_u64(), Some(2));
+    assert_eq!(rig.store.record(JOB_KEY).unwrap().poll_seq, 2);
+
+    // ...so the poll scheduled first is stale: it schedules nothing, and the chain does
+    // not fork.
+    let poll = |id: &str, body: &str| InboxRecord {
+        message_id: id.into(),
+        receipt_handle: format!("rh-{id}"),
+        body: body.into(),
+        receive_count: 1,
+        ..Default::default()
+    };
+    let stale = rig.worker.process_batch(vec![poll("m2", &sent[0].body)]).await;
+    assert_eq!((stale.failed.len(), stale.rescheduled, stale.skipped), (0, 0, 1), "{stale:?}");
+    assert_eq!(rig.inbox.messages().len(), 2);
+
+    // The live poll goes on while the job runs.
+    let report = rig.worker.process_batch(vec![poll("m3", &sent[1].body)]).await;
+    assert_eq!(report.rescheduled, 1, "{report:?}");
+    assert_eq!(rig.store.record(JOB_KEY).unwrap().poll_seq, 3);
+}
+
+#[tokio::test]
+async fn a_job_running_past_the_horizon_is_dead_lettered_with_the_reason() {
+    let rig = rig(ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[]))]));
+    let msg = KataloWebhookMessage {
+        dedupe_key: KEY.into(),
+        job_id: "job_1".into(),
+        event_type: "generation.completed".into(),
+        received_at: "2026-11-22T11:59:00Z".into(),
+        payload: json!({}),
+        polls: 30,
+        horizon_at: Some(NOW.unix_timestamp()),
+    };
+    let rec = InboxRecord {
+        message_id: "m1".into(),
+        receipt_handle: "rh".into(),
+        body: msg.to_json(),
+        receive_count: 1,
+        ..Default::default()
+    };
+    let report = rig.worker.process_batch(vec![rec]).await;
+    assert_eq!(report.dead_lettered, 1, "{report:?}");
+    let dead = rig.dlq.messages();
+    let reason = &dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1;
+    assert!(reason.contains("horizon") && reason.contains("processing"), "{reason}");
+}
+
+#[tokio::test]
+async fn rate_limits_honour_retry_after() {
+    let api = ScriptedApi::new(vec![Err(JobApiError::RateLimited { retry_after: Some(Duration::from_secs(42)) })]);
+    let rig = rig(api);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(rig.inbox.delays(), vec![("rh-m1".to_string(), Duration::from_secs(42))]);
+}
+
+#[tokio::test]
+async fn outages_back_off_exponentially() {
+    let api = ScriptedApi::new(vec![Err(JobApiError::Transient { reason: "HTTP 503".into(), retry_after: None })]);
+    let rig = rig(api);
+    rig.worker.process_batch(vec![record("m1", "generation.completed", 5)]).await;
+    let d = rig.inbox.delays()[0].1;
+    assert!(d >= Duration::from_secs(80) && d <= Duration::from_secs(160), "{d:?}");
+}
+
+#[tokio::test]
+async fn permanent_errors_go_to_the_dlq_with_the_reason() {
+    let api =
+        ScriptedApi::new(vec![Err(JobApiError::Permanent { status: 404, reason: "not_found: no such job".into() })]);
+    let rig = rig(api);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.dead_lettered, report.failed.len()), (1, 0), "acknowledged: it now lives in the DLQ");
+    let dead = rig.dlq.messages();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, record("m1", "generation.completed", 1).body, "the original message, for redrive");
+    let reason = dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap();
+    assert!(reason.1.contains("404") && reason.1.contains("no such job"), "{reason:?}");
+    assert!(rig.store.record(JOB_KEY).unwrap().last_error.unwrap().contains("404"));
+}
+
+#[tokio::test]
+async fn malformed_messages_go_to_the_dlq() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let bad = InboxRecord {
+        message_id: "bad".into(),
+        receipt_handle: "rh".into(),
+        body: "{}".into(),
+        receive_count: 1,
+        ..Default::default()
+    };
+    let report = rig.worker.process_batch(vec![bad]).await;
+    assert_eq!(report.dead_lettered, 1);
+    assert!(rig.dlq.messages()[0].attributes[0].1.contains("malformed"));
+}
+
+#[tokio::test]
+async fn expiring_urls_are_refreshed_by_re_reading_the_job() {
+    let soon =
+        job("succeeded", JobState::Succeeded, &[("https://cdn/x.png?v=old", Some(NOW + time::Duration::seconds(60)))]);
+    let fresh =
+        job("succeeded", JobState::Succeeded, &[("https://cdn/x.png?v=new", Some(NOW + time::Duration::hours(1)))]);
+    let api = ScriptedApi::new(vec![Ok(soon), Ok(fresh)]);
+    let rig = rig(api.clone());
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!(report.published, 1);
+    assert_eq!(api.calls(), 2);
+    assert_eq!(published(&rig)[0]["outputs"][0]["url"], "https://cdn/x.png?v=new");
+}
+
+#[tokio::test]
+async fn urls_that_stay_short_lived_are_never_published() {
+    let soon =
+        job("succeeded", JobState::Succeeded, &[("https://cdn/x.png", Some(NOW + time::Duration::seconds(599)))]);
+    let api = ScriptedApi::new(vec![Ok(soon)]);
+    let rig = rig(api.clone());
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.published, report.retried), (0, 1));
+    assert_eq!(api.calls(), 3, "the first read plus two refreshes");
+    assert!(rig.outbox.messages().is_empty());
+}
+
+#[tokio::test]
+async fn the_api_is_the_truth_when_the_hint_disagrees() {
+    let mut failed = job("failed", JobState::Failed, &[]);
+    failed.failure = None;
+    let rig = rig(ScriptedApi::new(vec![Ok(failed)]));
+    rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    let e = &published(&rig)[0];
+    assert_eq!(e["type"], "generation.failed");
+    assert_eq!(e["status"], "failed");
+    assert_eq!(e["failure"], json!({"code": "hint"}), "the webhook's failure fills in");
+    assert_eq!(e["event_id"], event_id("katalo#job_1#generation.failed"), "ids follow the published type");
+}
+
+#[tokio::test]
+async fn unknown_event_types_are_forwarded_with_the_current_state() {
+    let rig = rig(ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[]))]));
+    let report = rig.worker.process_batch(vec![record("m1", "generation.progress", 1)]).await;
+    assert_eq!(report.published, 1);
+    let e = &published(&rig)[0];
+    assert_eq!(
+        (e["type"].as_str(), e["status"].as_str(), e["provider_status"].as_str()),
+        (Some("generation.progress"), Some("running"), Some("processing"))
+    );
+}
+
+#[tokio::test]
+async fn a_record_leased_by_another_worker_waits() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let mut rec = Claim {
+        key: JOB_KEY.into(),
+        claim_id: "c".into(),
+        lease_until_ms: 0,
+        expires_at: NOW.unix_timestamp() + 3600,
+        body_digest: String::new(),
+        received_at: String::new(),
+    }
+    .to_record();
+    rec.status = RecordStatus::Enqueued;
+    rec.work_lease_until_ms = Some(NOW.unix_timestamp() * 1000 + 30_000);
+    rec.work_token = Some("other".into());
+    rig.store.put(rec);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!(report.failed.len(), 1);
+    assert_eq!(rig.inbox.delays()[0].1, Duration::from_secs(30));
+    assert_eq!(rig.store.record(JOB_KEY).unwrap().work_token.as_deref(), Some("other"), "not ours to release");
+}
+
+#[tokio::test]
+async fn outbox_outage_retries_and_keeps_the_record_unpublished() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    rig.outbox.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.published, report.failed.len()), (0, 1));
+    assert_ne!(rig.store.record(JOB_KEY).unwrap().status, RecordStatus::Published);
+    rig.outbox.fail.store(false, std::sync::atomic::Ordering::SeqCst);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 2)]).await;
+    assert_eq!(report.published, 1);
+}
+
+#[tokio::test]
+async fn a_batch_is_processed_record_by_record() {
+    let api = ScriptedApi::new(vec![Ok(succeeded())]);
+    let rig = rig(api);
+    let mut records: Vec<_> = (0..5).map(|i| record(&format!("m{i}"), "generation.completed", 1)).collect();
+    records.push(InboxRecord {
+        message_id: "bad".into(),
+        receipt_handle: "rh".into(),
+        body: "nope".into(),
+        receive_count: 1,
+        ..Default::default()
+    });
+    let report = rig.worker.process_batch(records).await;
+    // Five deliveries of one key: one publishes, the others find it published or leased.
+    assert_eq!(report.published, 1);
+    assert_eq!(report.dead_lettered, 1);
+    assert_eq!(report.published + report.skipped + report.retried + report.dead_lettered, 6);
+    assert_eq!(rig.outbox.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_batch_publishes_with_one_send() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let records: Vec<_> = (0..10)
+        .map(|i| {
+            let msg = KataloWebhookMessage {
+                dedupe_key: format!("katalo#job_{i}#generation.completed"),
+                job_id: format!("job_{i}"),
+                event_type: "generation.completed".into(),
+                received_at: "2026-11-23T11:59:00Z".into(),
+                payload: json!({}),
+                polls: 0,
+                horizon_at: None,
+            };
+            InboxRecord {
+                message_id: format!("m{i}"),
+                receipt_handle: format!("rh{i}"),
+                body: msg.to_json(),
+                receive_count: 1,
+                ..Default::default()
+            }
+        })
+        .collect();
+    let report = rig.worker.process_batch(records).await;
+    assert_eq!(report.published, 10);
+    assert_eq!(rig.outbox.calls.load(std::sync::atomic::Ordering::SeqCst), 1, "one SendMessageBatch for ten events");
+    assert_eq!(rig.inbox.calls.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing to delay");
+}
+
+#[tokio::test]
+async fn no_provider_call_starts_that_could_outlast_the_invocation() {
+    // Defect 4: one slow record used to cost the whole batch a Lambda timeout.
+    let api = ScriptedApi::new(vec![Ok(succeeded())]);
+    let rig = rig(api.clone());
+    let now_ms = NOW.unix_timestamp() * 1000;
+    // 12 s left: a 10 s call plus the 5 s reserve does not fit.
+    let report =
+        rig.worker.process_batch_by(vec![record("m1", "generation.completed", 1)], Some(now_ms + 12_000)).await;
+    assert_eq!(
+        (report.failed.clone(), report.deferred, report.published),
+        (vec!["m1".to_string()], 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(api.calls(), 0, "no call was started");
+    let delays = rig.inbox.delays();
+    assert!(delays[0].1 <= Duration::from_secs(5), "it comes back soon: {delays:?}");
+    assert_eq!(rig.store.record(JOB_KEY).map(|r| r.work_token), Some(None), "no lease left behind");
+    // With time enough, the same record is published.
+    let report =
+        rig.worker.process_batch_by(vec![record("m1", "generation.completed", 2)], Some(now_ms + 60_000)).await;
+    assert_eq!(report.published, 1, "{report:?}");
+}
+
+fn watch_record(id: &str, body: String) -> InboxRecord {
+    InboxRecord {
+        message_id: id.into(),
+        receipt_handle: format!("rh-{id}"),
+        body,
+        receive_count: 1,
+        ..Default::default()
+    }
+}
+
+fn registration() -> String {
+    let m = crate::providers::katalo::watch::registration("job_1", Duration::from_secs(3600), NOW).unwrap();
+    m.outgoing(None).body
+}
+
+#[tokio::test]
+async fn a_watched_job_whose_webhook_never_comes_is_published_by_its_polls() {
+    let api = ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[])), Ok(succeeded())]);
+    let rig = rig(api.clone());
+    let report = rig.worker.process_batch(vec![watch_record("w0", registration())]).await;
+    assert_eq!((report.rescheduled, report.published), (1, 0), "{report:?}");
+    let poll = rig.inbox.messages()[0].clone();
+    let next: Value = serde_json::from_str(&poll.body).unwrap();
+    assert_eq!((next["type"].as_str(), next["polls"].as_u64()), (Some("katalo.watch"), Some(1)));
+    assert!(poll.delay.is_some_and(|d| d > Duration::ZERO));
+
+    let report = rig.worker.process_batch(vec![watch_record("w1", poll.body)]).await;
+    assert_eq!(report.published, 1, "{report:?}");
+    let e = &published(&rig)[0];
+    // Exactly what the webhook would have published (same type, same id).
+    assert_eq!((e["type"].as_str(), e["status"].as_str()), (Some("generation.completed"), Some("succeeded")));
+    assert_eq!(e["event_id"], event_id(KEY));
+    assert_eq!(e["received_at"], "2026-11-23T12:00:00Z", "received_at is the registration's");
+    assert_eq!(e["metadata"], json!({"from": "api"}));
+    assert_eq!(rig.store.record(JOB_KEY).unwrap().status, RecordStatus::Published);
+    assert_eq!(api.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_webhook_and_a_watch_of_one_job_publish_one_event() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    // Both in one batch (they race for the job's lease), then each again.
+    let batch = vec![record("m1", "generation.completed", 1), watch_record("w0", registration())];
+    let report = rig.worker.process_batch(batch).await;
+    let later = rig.worker.process_batch(vec![watch_record("w0", registration())]).await;
+    let last = rig.worker.process_batch(vec![record("m1", "generation.completed", 2)]).await;
+    let total = |f: fn(&BatchReport) -> usize| f(&report) + f(&later) + f(&last);
+    assert_eq!(total(|r| r.published), 1, "{report:?} {later:?} {last:?}");
+    assert_eq!(published(&rig).len(), 1);
+    assert_eq!(published(&rig)[0]["event_id"], event_id(KEY));
+    // A failed job publishes generation.failed once, whichever path reads it.
+    let rig = rig_failed();
+    let report = rig.worker.process_batch(vec![watch_record("w0", registration())]).await;
+    let again = rig.worker.process_batch(vec![record("m1", "generation.failed", 1)]).await;
+    assert_eq!((report.published, again.published, again.skipped), (1, 0, 1));
+    assert_eq!(published(&rig)[0]["event_id"], event_id("katalo#job_1#generation.failed"));
+}
+
+fn rig_failed() -> Rig {
+    rig(ScriptedApi::new(vec![Ok(job("failed", JobState::Failed, &[]))]))
+}
+
+#[tokio::test]
+async fn a_watch_past_its_horizon_is_dead_lettered_with_the_reason() {
+    let rig = rig(ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[]))]));
+    let mut m = crate::providers::katalo::watch::registration("job_1", Duration::ZERO, NOW).unwrap();
+    m.polls = 3;
+    let report = rig.worker.process_batch(vec![watch_record("w3", m.outgoing(None).body)]).await;
+    assert_eq!(report.dead_lettered, 1, "{report:?}");
+    let dead = rig.dlq.messages();
+    let reason = &dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1;
+    assert!(reason.contains("polling horizon passed; job job_1 is still processing"), "{reason}");
+}
+
+fn refresh_record(id: &str, request_id: &str) -> InboxRecord {
+    watch_record(id, crate::providers::common::refresh::message("katalo", "job_1", request_id, NOW).unwrap().body)
+}
+
+#[tokio::test]
+async fn a_refresh_publishes_fresh_urls_once_per_request() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    let report = rig.worker.process_batch(vec![refresh_record("r1", "req-1")]).await;
+    assert_eq!(report.published, 1, "{report:?}");
+    let e = &published(&rig)[0];
+    assert_eq!((e["type"].as_str(), e["status"].as_str()), (Some("generation.urls_refreshed"), Some("succeeded")));
+    assert_eq!(e["original_event_id"], event_id(KEY), "points at the generation.completed event");
+    assert_eq!(e["event_id"], event_id("katalo#job_1#refresh:req-1"));
+    assert_eq!(e["outputs"][0]["url"], "https://cdn/x.png?sig=1");
+    // The same request again publishes nothing; another request publishes again.
+    let again = rig.worker.process_batch(vec![refresh_record("r1", "req-1")]).await;
+    assert_eq!((again.published, again.skipped), (0, 1));
+    let other = rig.worker.process_batch(vec![refresh_record("r2", "req-2")]).await;
+    assert_eq!(other.published, 1);
+    assert_ne!(published(&rig)[1]["event_id"], published(&rig)[0]["event_id"]);
+}
+
+#[tokio::test]
+async fn a_refresh_that_cannot_be_served_is_dead_lettered_with_the_reason() {
+    let gone = job("succeeded", JobState::Succeeded, &[("https://cdn/x.png", Some(NOW - time::Duration::hours(1)))]);
+    let cases = [
+        (Ok(job("processing", JobState::Pending, &[])), "it is still processing"),
+        (Ok(job("failed", JobState::Failed, &[])), "it ended failed and has no outputs"),
+        (Ok(job("cancelled", JobState::Canceled, &[])), "it ended canceled"),
+        (Ok(gone), "the provider no longer serves its outputs"),
+        (Err(JobApiError::Permanent { status: 404, reason: "job_not_found".into() }), "job_not_found"),
+    ];
+    for (answer, expected) in cases {
+        let rig = rig(ScriptedApi::new(vec![answer]));
+        let report = rig.worker.process_batch(vec![refresh_record("r1", "req-1")]).await;
+        assert_eq!((report.dead_lettered, report.published), (1, 0), "{expected}: {report:?}");
+        let dead = rig.dlq.messages();
+        let reason = &dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1;
+        assert!(reason.contains(expected), "{reason}");
+    }
+}
+
+#[tokio::test]
+async fn hand_written_watch_and_refresh_messages_with_bad_ids_are_dead_lettered() {
+    let bad_refresh = json!({"type": "katalo.refresh", "dedupe_key": "k", "job_id": "job_1",
+        "request_id": "a#b", "requested_at": "2026-11-23T12:00:00Z"});
+    let bad_watch = json!({"type": "katalo.watch", "dedupe_key": "k", "job_id": " ",
+        "registered_at": "2026-11-23T12:00:00Z", "horizon_at": 1});
+    for (body, expected) in [(bad_refresh, "malformed refresh request"), (bad_watch, "malformed katalo.watch")] {
+        let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+        let report = rig.worker.process_batch(vec![watch_record("x", body.to_string())]).await;
+        assert_eq!((report.dead_lettered, report.published), (1, 0), "{expected}: {report:?}");
+        let dead = rig.dlq.messages();
+        let reason = &dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1;
+        assert!(reason.contains(expected), "{reason}");
+    }
+}

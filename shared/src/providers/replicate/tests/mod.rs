@@ -1,0 +1,137 @@
+//! Replicate through the whole pipeline on the in-memory adapters: the receiver as the
+//! composition root builds it, and the worker on a scripted prediction API.
+
+mod props;
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use http::Request;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+use super::prediction::parse_prediction;
+use super::reconcile::ReplicateReconciler;
+use crate::adapters::memory::{MemoryQueue, MemoryStore};
+use crate::config::{Env, receiver};
+use crate::domain::clock::ManualClock;
+use crate::domain::job::Job;
+use crate::engine::worker::{InboxRecord, Worker, WorkerPorts, WorkerSettings};
+use crate::ports::{JobApi, JobApiError};
+use crate::toolkit::auth::standard_webhooks::Secret;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const NOW: OffsetDateTime = datetime!(2026-11-23 12:00:00 UTC);
+
+/// The prediction API: answers from a script, one per read; the last one repeats.
+struct Predictions(Mutex<VecDeque<Value>>);
+
+#[async_trait]
+impl JobApi for Predictions {
+    async fn get_job(&self, id: &str) -> Result<Job, JobApiError> {
+        let mut script = self.0.lock().unwrap();
+        let p = if script.len() > 1 { script.pop_front().unwrap() } else { script.front().cloned().unwrap() };
+        parse_prediction(&p, id, NOW).map_err(|e| JobApiError::Transient { reason: e.to_string(), retry_after: None })
+    }
+}
+
+fn prediction(status: &str) -> Value {
+    json!({"id": "p1", "status": status, "created_at": "2026-11-23T11:59:00Z", "completed_at": "2026-11-23T11:59:50Z",
+           "output": if status == "succeeded" { json!(["https://replicate.delivery/xezq/a/out-0.webp"]) } else { Value::Null },
+           "error": if status == "failed" { json!("CUDA out of memory") } else { Value::Null }})
+}
+
+fn delivery(body: &Value, id: &str, secret: &str) -> Request<Vec<u8>> {
+    let body = body.to_string().into_bytes();
+    let mut req = Request::post("/webhooks/replicate");
+    for (name, value) in Secret::parse(secret).unwrap().headers(id, NOW.unix_timestamp(), &body) {
+        req = req.header(name, value);
+    }
+    req.body(body).unwrap()
+}
+
+fn records(inbox: &MemoryQueue) -> Vec<InboxRecord> {
+    inbox
+        .messages()
+        .into_iter()
+        .enumerate()
+        .map(|(i, m)| InboxRecord {
+            message_id: format!("m{i}"),
+            receipt_handle: format!("r{i}"),
+            body: m.body,
+            receive_count: 1,
+            ..Default::default()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn one_event_per_prediction_confirmed_with_the_api() {
+    let (store, inbox, outbox) =
+        (Arc::new(MemoryStore::default()), Arc::new(MemoryQueue::default()), Arc::new(MemoryQueue::default()));
+    let clock = Arc::new(ManualClock::new(NOW));
+    let env = Env::from_pairs([("REPLICATE_WEBHOOK_SECRET", SECRET)]);
+    let receiver = receiver(&env, store.clone(), inbox.clone(), clock.clone()).unwrap();
+
+    // Progress, the final delivery, Replicate's retry of it, and a forgery.
+    let answers: Vec<u16> = [
+        delivery(&prediction("processing"), "msg_1", SECRET),
+        delivery(&prediction("succeeded"), "msg_2", SECRET),
+        delivery(&prediction("succeeded"), "msg_2", SECRET),
+        delivery(&prediction("succeeded"), "msg_3", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"),
+    ]
+    .into_iter()
+    .map(|r| async { receiver.handle(r, None).await.status().as_u16() })
+    .collect::<futures_util::future::JoinAll<_>>()
+    .await;
+    assert_eq!(answers, [200, 200, 200, 401]);
+    assert_eq!(inbox.messages().len(), 2, "progress + final; the retry was a duplicate");
+
+    // The API lags the webhook once, then agrees.
+    let api = Predictions(Mutex::new([prediction("processing"), prediction("succeeded")].into()));
+    let ports = WorkerPorts { store, inbox: inbox.clone(), inbox_dlq: None, outbox: outbox.clone(), clock };
+    let worker = Worker::new(ports, vec![Arc::new(ReplicateReconciler::new(Arc::new(api)))], WorkerSettings::default());
+    let report = worker.process_batch(records(&inbox)).await;
+    assert_eq!((report.skipped, report.retried, report.published), (1, 1, 0), "{report:?}");
+    let report = worker.process_batch(records(&inbox)).await;
+    assert_eq!(report.published, 1, "{report:?}");
+    let report = worker.process_batch(records(&inbox)).await;
+    assert_eq!((report.published, report.skipped), (0, 2), "published once: {report:?}");
+
+    let events: Vec<Value> = outbox.messages().iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect();
+    assert_eq!(events.len(), 1);
+    let e = &events[0];
+    assert_eq!(
+        (e["type"].as_str(), e["provider"].as_str(), e["job_id"].as_str()),
+        (Some("generation.completed"), Some("replicate"), Some("p1"))
+    );
+    assert_eq!(e["outputs"][0]["url"], "https://replicate.delivery/xezq/a/out-0.webp");
+    assert_eq!(e["outputs"][0]["expires_at"], "2026-11-23T12:59:50Z", "an hour after completion");
+}
+
+#[tokio::test]
+async fn failed_and_canceled_predictions_publish_failed_events() {
+    for status in ["failed", "canceled"] {
+        let (store, inbox, outbox) =
+            (Arc::new(MemoryStore::default()), Arc::new(MemoryQueue::default()), Arc::new(MemoryQueue::default()));
+        let clock = Arc::new(ManualClock::new(NOW));
+        let receiver = receiver(
+            &Env::from_pairs([("REPLICATE_WEBHOOK_SECRET", SECRET)]),
+            store.clone(),
+            inbox.clone(),
+            clock.clone(),
+        )
+        .unwrap();
+        assert_eq!(receiver.handle(delivery(&prediction(status), "msg_9", SECRET), None).await.status(), 200);
+        let api = Predictions(Mutex::new([prediction(status)].into()));
+        let ports = WorkerPorts { store, inbox: inbox.clone(), inbox_dlq: None, outbox: outbox.clone(), clock };
+        let worker =
+            Worker::new(ports, vec![Arc::new(ReplicateReconciler::new(Arc::new(api)))], WorkerSettings::default());
+        assert_eq!(worker.process_batch(records(&inbox)).await.published, 1);
+        let e: Value = serde_json::from_str(&outbox.messages()[0].body).unwrap();
+        assert_eq!((e["type"].as_str(), e["status"].as_str()), (Some("generation.failed"), Some(status)));
+        assert!(e["outputs"].as_array().unwrap().is_empty());
+    }
+}
