@@ -13,7 +13,7 @@ use genhook::adapters::sqs::SqsQueue;
 use genhook::config::worker_settings;
 use genhook::domain::clock::SystemClock;
 use genhook::engine::receiver::Receiver;
-use genhook::engine::worker::{Unconfigured, Worker, WorkerPorts, WorkerSettings};
+use genhook::engine::worker::{UnconfiguredReconciler, Worker, WorkerPorts, WorkerSettings};
 use genhook::providers::apimp::Apimp;
 use genhook::providers::katalo::api::KataloApi;
 use genhook::providers::katalo::reconcile::{DEFAULT_POLL_HORIZON, KataloReconciler};
@@ -144,7 +144,7 @@ impl Harness {
             clock,
         };
         let katalo = KataloReconciler::new(Arc::new(katalo), DEFAULT_POLL_HORIZON);
-        Worker::new(ports, vec![Arc::new(katalo), Arc::new(Unconfigured(&Apimp))], settings)
+        Worker::new(ports, vec![Arc::new(katalo), Arc::new(UnconfiguredReconciler(&Apimp))], settings)
     }
 }
 

@@ -11,7 +11,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use genhook::domain::clock::{Clock, SystemClock};
+use genhook::domain::clock::{Clock, SystemClock, millis};
 use genhook::engine::links::LinkService;
 use genhook::engine::receiver::Receiver;
 use http::StatusCode;
@@ -70,7 +70,7 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
         Ok(b) => b,
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
     };
-    let deadline_ms = SystemClock.now_ms() + REQUEST_BUDGET.as_millis() as i64;
+    let deadline_ms = SystemClock.now_ms().saturating_add(millis(REQUEST_BUDGET));
     let resp = app.receiver.handle(http::Request::from_parts(parts, bytes), Some(deadline_ms)).await;
     app.stats.count(resp.status(), resp.body());
     resp.map(Body::from)

@@ -2,11 +2,14 @@
 //! Function URLs, ALB), redirects out.
 //! All logic lives in [`genhook::engine::links`].
 
+use genhook::config::lambda::without_stage;
 use genhook::engine::links::LinkService;
 use lambda_http::{Body, Error, Request, Response};
 
-/// Answers one link request.
+/// Answers one link request, its API Gateway stage cut from the path first (links are
+/// minted under `GENHOOK_PUBLIC_URL`, stage included).
 pub async fn function_handler(service: &LinkService, event: Request) -> Result<Response<Body>, Error> {
+    let event = without_stage(event);
     Ok(service.handle(event.method(), event.uri()).await.map(Body::from))
 }
 

@@ -2,11 +2,10 @@
 //! Lambda Function URLs, Application Load Balancers), HTTP responses out. All logic lives
 //! in [`genhook::engine::receiver`]; this only adapts the event.
 
-use lambda_http::http::Uri;
-use lambda_http::http::uri::PathAndQuery;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 
+use genhook::config::lambda::without_stage;
 use genhook::domain::trace::Trace;
 use genhook::engine::receiver::Receiver;
 
@@ -35,55 +34,6 @@ fn trace(event: &Request) -> Trace {
     };
     let header = event.lambda_context_ref().and_then(|c| c.xray_trace_id.as_deref());
     Trace::new(request_id, header)
-}
-
-/// The request with its API Gateway stage cut from the front of the path, so the
-/// receiver's exact routes match behind every front end.
-///
-/// - REST API (payload 1.0): the event's `path` has no stage, but `lambda_http` puts it
-///   back (`/Prod/webhooks/katalo`) unless `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` is set.
-/// - HTTP API (payload 2.0): a named stage is part of `rawPath` (`/live/webhooks/katalo`);
-///   the `$default` stage is not.
-/// - Function URLs (stage `$default`) and ALB (no stage): the path is as sent.
-///
-/// A stage is cut only when it is the whole first segment, whether `lambda_http` added it
-/// or not. (So a REST API stage must not be named after a route's first segment,
-/// `webhooks`: `lambda_http` would not add it and it would be cut all the same.)
-fn without_stage(mut event: Request) -> Request {
-    let stage = match event.request_context_ref() {
-        Some(RequestContext::ApiGatewayV1(c)) => c.stage.clone(),
-        Some(RequestContext::ApiGatewayV2(c)) => c.stage.clone(),
-        _ => None,
-    };
-    let Some(stage) = stage else { return event };
-    let Some(path) = strip_stage(event.uri().path(), &stage) else { return event };
-    let path_and_query = match event.uri().query() {
-        Some(query) => format!("{path}?{query}"),
-        None => path.to_string(),
-    };
-    // Both are parts of a valid URI, so this does not fail; if it did, the request would
-    // keep its path and get the receiver's 404.
-    let mut parts = event.uri().clone().into_parts();
-    let Ok(path_and_query) = path_and_query.parse::<PathAndQuery>() else { return event };
-    parts.path_and_query = Some(path_and_query);
-    if let Ok(uri) = Uri::from_parts(parts) {
-        *event.uri_mut() = uri;
-    }
-    event
-}
-
-/// `path` without a leading `/{stage}` segment, or `None` when it has none (or the stage
-/// is `$default`, which is never in a path).
-fn strip_stage<'a>(path: &'a str, stage: &str) -> Option<&'a str> {
-    if stage.is_empty() || stage == "$default" {
-        return None;
-    }
-    let rest = path.strip_prefix('/')?.strip_prefix(stage)?;
-    match rest {
-        "" => Some("/"),
-        rest if rest.starts_with('/') => Some(rest),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -260,20 +210,6 @@ mod tests {
         let (status, body) = send(&h, &forged).await;
         assert_eq!((status, body["error"].as_str()), (401, Some("invalid_signature")));
         assert!(h.inbox.messages().is_empty());
-    }
-
-    #[test]
-    fn strips_only_a_whole_leading_stage_segment() {
-        assert_eq!(strip_stage("/Prod/webhooks/katalo", "Prod"), Some("/webhooks/katalo"));
-        assert_eq!(strip_stage("/Prod", "Prod"), Some("/"));
-        assert_eq!(strip_stage("/Prod/", "Prod"), Some("/"));
-        assert_eq!(strip_stage("/webhooks/katalo", "Prod"), None);
-        assert_eq!(strip_stage("/Production/webhooks/katalo", "Prod"), None);
-        assert_eq!(strip_stage("/prod/webhooks/katalo", "Prod"), None, "stages are case-sensitive");
-        assert_eq!(strip_stage("/$default/webhooks/katalo", "$default"), None);
-        assert_eq!(strip_stage("/webhooks/katalo", ""), None);
-        assert_eq!(strip_stage("", "Prod"), None);
-        assert_eq!(strip_stage("Prod/webhooks", "Prod"), None);
     }
 
     /// `Timeout:` of `ReceiverFunction` in the SAM template, in seconds.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::clock::{Clock, SystemClock};
+use crate::domain::clock::{Clock, SystemClock, millis};
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
 use crate::domain::link_cache::CachedOutputs;
 use crate::domain::watch::Watch;
@@ -280,10 +280,6 @@ pub struct MemoryQueue {
     pub fail: AtomicBool,
     /// Calls made so far (each stands for one SQS round trip; a batch counts once).
     pub calls: AtomicUsize,
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl MemoryQueue {

@@ -2,8 +2,8 @@
 //! public interface) → the services, for the Lambdas (on DynamoDB and SQS, SDK clients
 //! built once per cold start) and for `genhook dev` (on whatever ports it opened). Every
 //! provider in [`crate::providers::ALL`] is asked for its halves; a provider whose
-//! variables are unset is mounted as [`receiver::Unconfigured`] /
-//! [`worker::Unconfigured`], so its deliveries and messages get a reason naming the
+//! variables are unset is mounted as [`receiver::UnconfiguredSource`] /
+//! [`worker::UnconfiguredReconciler`], so its deliveries and messages get a reason naming the
 //! variable.
 
 use std::sync::Arc;
@@ -133,25 +133,28 @@ pub fn dedupe_ttl(env: &Env) -> Result<Duration, ConfigError> {
 /// variable); an error when no provider is configured.
 pub fn sources(env: &Env) -> Result<Vec<Arc<dyn WebhookSource>>, ConfigError> {
     let halves = mount(|p| p.source(env), |p| p.receive_hint())?;
-    Ok(halves.into_iter().map(|(p, half)| half.unwrap_or_else(|| Arc::new(receiver::Unconfigured(p)))).collect())
+    Ok(halves.into_iter().map(|(p, half)| half.unwrap_or_else(|| Arc::new(receiver::UnconfiguredSource(p)))).collect())
 }
 
 /// Every provider's reconciling side (an unconfigured one dead-letters its messages
 /// naming its variable); an error when no provider is configured.
 pub fn reconcilers(env: &Env, deps: &Deps) -> Result<Vec<Arc<dyn Reconciler>>, ConfigError> {
     let halves = mount(|p| p.reconciler(env, deps), |p| p.reconcile_hint())?;
-    Ok(halves.into_iter().map(|(p, half)| half.unwrap_or_else(|| Arc::new(worker::Unconfigured(p)))).collect())
+    Ok(halves
+        .into_iter()
+        .map(|(p, half)| half.unwrap_or_else(|| Arc::new(worker::UnconfiguredReconciler(p))))
+        .collect())
 }
 
 /// Each registered provider with its part, `None` when unconfigured.
-type Mounted<T> = Vec<(&'static dyn Provider, Option<Arc<T>>)>;
+type Halves<T> = Vec<(&'static dyn Provider, Option<Arc<T>>)>;
 
 /// One part of every registered provider, as `build` makes it (`None` when its variables
 /// are unset); an error listing every provider's `hint` when none is configured.
 fn mount<T: ?Sized>(
     build: impl Fn(&'static dyn Provider) -> Result<Option<Arc<T>>, ConfigError>,
     hint: impl Fn(&'static dyn Provider) -> &'static str,
-) -> Result<Mounted<T>, ConfigError> {
+) -> Result<Halves<T>, ConfigError> {
     let halves = ALL.iter().map(|&p| Ok((p, build(p)?))).collect::<Result<Vec<_>, ConfigError>>()?;
     if halves.iter().all(|(_, half)| half.is_none()) {
         let hints: Vec<&str> = ALL.iter().map(|&p| hint(p)).collect();

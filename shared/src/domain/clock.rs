@@ -35,6 +35,29 @@ pub fn from_epoch_secs(secs: i64) -> OffsetDateTime {
     offset_by_secs(OffsetDateTime::UNIX_EPOCH, secs)
 }
 
+/// `d` in whole milliseconds, saturating at `i64::MAX` (a configured span never wraps
+/// negative).
+pub fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `d` in whole seconds, saturating at `i64::MAX`.
+pub fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// `d` in seconds rounded up (a wait or a lifetime is never cut short), saturating at
+/// `i64::MAX`.
+pub fn secs_ceil(d: std::time::Duration) -> i64 {
+    secs(d).saturating_add(i64::from(d.subsec_nanos() > 0))
+}
+
+/// `t` in epoch milliseconds, saturating at `i64`'s bounds.
+pub fn epoch_ms(t: OffsetDateTime) -> i64 {
+    let ms = t.unix_timestamp_nanos() / 1_000_000;
+    i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
+}
+
 /// A source of the current time.
 pub trait Clock: Send + Sync {
     /// The current instant (UTC).
@@ -42,7 +65,7 @@ pub trait Clock: Send + Sync {
 
     /// The current instant in epoch milliseconds.
     fn now_ms(&self) -> i64 {
-        (self.now().unix_timestamp_nanos() / 1_000_000) as i64
+        epoch_ms(self.now())
     }
 }
 
@@ -110,6 +133,19 @@ mod tests {
         assert_eq!(rfc3339(PrimitiveDateTime::MAX.assume_utc()), "9999-12-31T23:59:59.999999999Z");
         assert_eq!(rfc3339(PrimitiveDateTime::MAX.assume_offset(time::macros::offset!(-23:59))), rfc3339(MAX_INSTANT));
         assert_eq!(rfc3339(PrimitiveDateTime::MIN.assume_offset(time::macros::offset!(+23:59))), rfc3339(MIN_INSTANT));
+    }
+
+    #[test]
+    fn spans_convert_saturating_and_waits_round_up() {
+        use std::time::Duration as Span;
+        assert_eq!((millis(Span::from_millis(1500)), secs(Span::from_millis(1500))), (1500, 1));
+        assert_eq!(secs_ceil(Span::from_millis(1500)), 2);
+        assert_eq!(secs_ceil(Span::from_secs(2)), 2);
+        assert_eq!(secs_ceil(Span::from_nanos(1)), 1);
+        assert_eq!((millis(Span::MAX), secs(Span::MAX), secs_ceil(Span::MAX)), (i64::MAX, i64::MAX, i64::MAX));
+        assert_eq!(epoch_ms(datetime!(1970-01-01 00:00:01.5 UTC)), 1500);
+        assert_eq!(epoch_ms(datetime!(1969-12-31 23:59:59 UTC)), -1000);
+        assert_eq!(epoch_ms(PrimitiveDateTime::MAX.assume_utc()), 253_402_300_799_999);
     }
 
     #[test]

@@ -205,7 +205,10 @@ impl World {
         let receiver = Receiver::new(
             faulty_store.clone(),
             faulty(&inbox, "inbox"),
-            vec![Arc::new(KataloSource::new(HmacSecrets::new(SECRET, None))), Arc::new(receiver::Unconfigured(&Apimp))],
+            vec![
+                Arc::new(KataloSource::new(HmacSecrets::new(SECRET, None))),
+                Arc::new(receiver::UnconfiguredSource(&Apimp)),
+            ],
             ReceiverSettings::default(),
             clock.clone(),
         );
@@ -233,7 +236,7 @@ impl World {
                     Arc::new(SimKatalo { jobs: jobs.clone(), chaos: chaos.clone() }),
                     Duration::from_secs(6 * 3600),
                 )),
-                Arc::new(worker::Unconfigured(&Apimp)),
+                Arc::new(worker::UnconfiguredReconciler(&Apimp)),
             ],
             settings,
         );

@@ -22,7 +22,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::domain::clock::Clock;
+use crate::domain::clock::{Clock, millis};
 use crate::domain::dedupe::random_id;
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
 use crate::domain::link_cache::CachedOutputs;
@@ -489,10 +489,6 @@ pub struct StoredMessage {
     pub body: String,
     /// Times received.
     pub receive_count: u32,
-}
-
-fn millis(d: Duration) -> i64 {
-    d.as_millis().min(i64::MAX as u128) as i64
 }
 
 impl SqliteQueue {

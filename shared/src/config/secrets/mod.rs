@@ -16,7 +16,7 @@ use tracing::warn;
 
 use super::{ConfigError, Env, sources};
 use crate::adapters::secretsmanager::SecretsManagerSource;
-use crate::domain::clock::Clock;
+use crate::domain::clock::{Clock, millis};
 use crate::engine::receiver::{Sources, SourcesReload};
 use crate::ports::secrets::SecretSource;
 use crate::providers::ALL;
@@ -132,7 +132,7 @@ impl SourcesReload for SecretReload {
         // One read at a time: deliveries failing together wait for it and find it done.
         let mut state = self.state.lock().await;
         let now = self.clock.now_ms();
-        let next = state.read_at_ms.saturating_add(i64::try_from(self.min_interval.as_millis()).unwrap_or(i64::MAX));
+        let next = state.read_at_ms.saturating_add(millis(self.min_interval));
         if now < next {
             return None;
         }

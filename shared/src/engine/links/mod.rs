@@ -18,13 +18,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, Method, Response, StatusCode, Uri, header};
-use serde_json::json;
 use tracing::{info, warn};
 
-use crate::domain::clock::Clock;
+use crate::domain::clock::{Clock, millis, secs, secs_ceil};
 use crate::domain::dedupe::random_id;
 use crate::domain::job::{Job, JobState};
 use crate::domain::link_cache::{CachedOutputs, CachedUrl};
+use crate::engine::answer;
 use crate::ports::link_cache::LinkCache;
 use crate::ports::{JobApi, JobApiError};
 use crate::toolkit::auth::link_token::{LinkError, LinkRequest, LinkSigner, ROUTE};
@@ -60,7 +60,7 @@ impl Default for LinkSettings {
 }
 
 /// One provider's job API as the link service reads it, or why it cannot.
-struct Mounted {
+struct ProviderApi {
     provider: &'static str,
     api: Result<Arc<dyn JobApi>, &'static str>,
 }
@@ -71,7 +71,7 @@ pub struct LinkService {
     cache: Arc<dyn LinkCache>,
     clock: Arc<dyn Clock>,
     settings: LinkSettings,
-    providers: Vec<Mounted>,
+    providers: Vec<ProviderApi>,
 }
 
 /// What a link request comes to (then an HTTP answer).
@@ -95,28 +95,29 @@ impl LinkService {
 
     /// Serves `provider`'s links, reading its jobs through `api`.
     pub fn serve(mut self, provider: &'static str, api: Arc<dyn JobApi>) -> Self {
-        self.providers.push(Mounted { provider, api: Ok(api) });
+        self.providers.push(ProviderApi { provider, api: Ok(api) });
         self
     }
 
     /// Answers `provider`'s links with 404 and `hint` (its API is not configured).
     pub fn unserved(mut self, provider: &'static str, hint: &'static str) -> Self {
-        self.providers.push(Mounted { provider, api: Err(hint) });
+        self.providers.push(ProviderApi { provider, api: Err(hint) });
         self
     }
 
     /// Answers one request (its method and URI: a link has no body or headers that
-    /// matter). The path may carry one leading segment (an API stage) before `/outputs/`.
+    /// matter). The path starts at `/outputs/`: a front end's stage is cut before
+    /// ([`crate::engine::stage`]).
     /// Each answer is counted ([`crate::toolkit::telemetry`]): followed, or refused by reason.
     pub async fn handle(&self, method: &Method, uri: &Uri) -> Response<String> {
         if !matches!(*method, Method::GET | Method::HEAD) {
             Origin::UNKNOWN.count(name::LINKS_REFUSED, &[("reason", "method_not_allowed")]);
             let mut r =
-                reply(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "output links answer GET and HEAD".into());
+                answer::error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "output links answer GET and HEAD");
             r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return r;
         }
-        let (provider, answer) = self.answer(without_stage(uri.path()), uri.query()).await;
+        let (provider, answer) = self.answer(uri.path(), uri.query()).await;
         let origin = Origin::provider(provider);
         match answer.refusal() {
             None => origin.count(name::LINKS_FOLLOWED, &[]),
@@ -166,7 +167,7 @@ impl LinkService {
             Err(answer) => return answer,
         }
         let now_ms = self.clock.now_ms();
-        let until_ms = now_ms.saturating_add(i64::try_from(self.settings.lease.as_millis()).unwrap_or(i64::MAX));
+        let until_ms = now_ms.saturating_add(millis(self.settings.lease));
         match self.cache.lease_refresh(provider, job_id, &random_id(), until_ms, now_ms).await {
             // Another request may have refreshed between the read and the lease.
             Ok(true) => match self.cached(provider, job_id, index).await {
@@ -209,7 +210,7 @@ impl LinkService {
         let min = self.min_ttl_secs();
         let last_expiry =
             outputs.outputs.iter().filter_map(|o| o.expires_at).max().unwrap_or(now).max(now.saturating_add(min));
-        let retention = i64::try_from(self.settings.retention.as_secs()).unwrap_or(i64::MAX);
+        let retention = secs(self.settings.retention);
         if let Err(e) = self.cache.put_outputs(provider, job_id, &outputs, last_expiry.saturating_add(retention)).await
         {
             // The answer stands; the next click reads the provider again.
@@ -247,7 +248,7 @@ impl LinkService {
     }
 
     fn min_ttl_secs(&self) -> i64 {
-        i64::try_from(self.settings.min_url_ttl.as_secs()).unwrap_or(i64::MAX)
+        secs(self.settings.min_url_ttl)
     }
 }
 
@@ -298,19 +299,6 @@ fn cache_unavailable() -> Answer {
     Answer::Unavailable { retry_after: Duration::from_secs(1), message: "the link cache is unavailable; try again" }
 }
 
-/// `path` from `/outputs/` on: as is, or with one leading segment (a REST API's stage) cut.
-fn without_stage(path: &str) -> &str {
-    let on_route =
-        |p: &str| p.strip_prefix('/').and_then(|p| p.strip_prefix(ROUTE)).is_some_and(|r| r.starts_with('/'));
-    if on_route(path) {
-        return path;
-    }
-    match path.strip_prefix('/').and_then(|p| p.find('/').and_then(|i| p.get(i..))) {
-        Some(rest) if on_route(rest) => rest,
-        _ => path,
-    }
-}
-
 fn respond(answer: Answer) -> Response<String> {
     let mut r = match answer {
         Answer::Redirect(url) => {
@@ -321,27 +309,27 @@ fn respond(answer: Answer) -> Response<String> {
                     r.headers_mut().insert(header::LOCATION, v);
                 }
                 Err(_) => {
-                    return reply(
+                    return answer::error(
                         StatusCode::BAD_GATEWAY,
                         "bad_gateway",
-                        "the provider's URL is not a valid header".into(),
+                        "the provider's URL is not a valid header",
                     );
                 }
             }
             r
         }
-        Answer::NotALink => reply(
+        Answer::NotALink => answer::error(
             StatusCode::NOT_FOUND,
             "not_found",
-            format!("not an output link: expected /{ROUTE}/{{provider}}/{{job_id}}/{{index}}?token=…"),
+            &format!("not an output link: expected /{ROUTE}/{{provider}}/{{job_id}}/{{index}}?token=…"),
         ),
-        Answer::Forbidden { code, message } => reply(StatusCode::FORBIDDEN, code, message.into()),
-        Answer::NotFound(message) => reply(StatusCode::NOT_FOUND, "not_found", message),
-        Answer::Gone(message) => reply(StatusCode::GONE, "gone", message),
-        Answer::BadGateway(message) => reply(StatusCode::BAD_GATEWAY, "bad_gateway", message),
+        Answer::Forbidden { code, message } => answer::error(StatusCode::FORBIDDEN, code, message),
+        Answer::NotFound(message) => answer::error(StatusCode::NOT_FOUND, "not_found", &message),
+        Answer::Gone(message) => answer::error(StatusCode::GONE, "gone", &message),
+        Answer::BadGateway(message) => answer::error(StatusCode::BAD_GATEWAY, "bad_gateway", &message),
         Answer::Unavailable { retry_after, message } => {
-            let mut r = reply(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message.into());
-            let secs = retry_after.as_secs().saturating_add(u64::from(retry_after.subsec_nanos() > 0)).max(1);
+            let mut r = answer::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+            let secs = secs_ceil(retry_after).max(1);
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
             r
         }
@@ -349,13 +337,6 @@ fn respond(answer: Answer) -> Response<String> {
     // The target is a credential that changes: never cached, never sent on as a referrer.
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r.headers_mut().insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    r
-}
-
-fn reply(status: StatusCode, code: &str, message: String) -> Response<String> {
-    let mut r = Response::new(json!({"error": code, "message": message}).to_string());
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 

@@ -2,13 +2,14 @@
 //! ENQUEUED, or the answer that refuses the delivery.
 
 use http::{HeaderValue, Response, StatusCode, header};
-use serde_json::json;
 use tracing::{info, warn};
 
-use super::{Receiver, reply, unavailable};
+use super::{Receiver, unavailable};
 use time::OffsetDateTime;
 
+use crate::domain::clock::{epoch_ms, millis, secs};
 use crate::domain::dedupe::{Claim, ClaimOutcome, RecordStatus, body_digest, fifo_dedup_id, random_id, same_body};
+use crate::engine::answer::retryable_error;
 use crate::ports::provider::Enqueue;
 use crate::ports::{OutgoingMessage, QueueError};
 
@@ -45,10 +46,10 @@ impl Receiver {
     ) -> Result<Accepted, Failed> {
         let Enqueue { key, message, attributes, body_mac } = enqueue;
         let digest = body_digest(body_mac.as_ref(), body);
-        let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-        let default_lease = i64::try_from(self.settings.default_lease.as_millis()).unwrap_or(i64::MAX);
+        let now_ms = epoch_ms(now);
+        let default_lease = millis(self.settings.default_lease);
         let lease_until_ms = deadline_ms.filter(|d| *d > now_ms).unwrap_or(now_ms.saturating_add(default_lease));
-        let ttl = i64::try_from(self.settings.dedupe_ttl.as_secs()).unwrap_or(i64::MAX);
+        let ttl = secs(self.settings.dedupe_ttl);
         let claim = Claim {
             key,
             claim_id: random_id(),
@@ -79,9 +80,11 @@ impl Receiver {
                     }
                     RecordStatus::InProgress => {
                         let wait = (record.lease_until_ms.saturating_sub(now_ms) / 1000).clamp(1, 60);
-                        let mut r = reply(
+                        let mut r = retryable_error(
                             StatusCode::SERVICE_UNAVAILABLE,
-                            json!({"error": "in_progress", "message": "the same event is being accepted right now; retry", "retryable": true}),
+                            "in_progress",
+                            "the same event is being accepted right now; retry",
+                            true,
                         );
                         r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
                         Err(Failed::new("in_progress", r))
@@ -108,9 +111,11 @@ impl Receiver {
                 // The queue refused this message itself: a retry would be refused too.
                 QueueError::Rejected(why) => Failed::new(
                     "unqueueable",
-                    reply(
+                    retryable_error(
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        json!({"error": "unqueueable", "message": format!("the inbox refused this delivery: {why}"), "retryable": false}),
+                        "unqueueable",
+                        &format!("the inbox refused this delivery: {why}"),
+                        false,
                     ),
                 ),
                 QueueError::Unavailable(_) => Failed::new("inbox_unavailable", unavailable("inbox unavailable")),

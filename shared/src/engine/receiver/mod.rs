@@ -14,13 +14,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use crate::domain::clock::{Clock, rfc3339};
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
 use crate::domain::limits::{self, MAX_JSON_DEPTH};
 use crate::domain::trace::Trace;
+use crate::engine::answer;
 use crate::ports::provider::{Delivery, Intake, Provider, Refusal, RouteMatch, WebhookSource};
 use crate::ports::{DedupeStore, Queue};
 use crate::toolkit::telemetry::{Origin, name};
@@ -165,7 +165,7 @@ impl Receiver {
             Delivery { path, query: req.uri().query(), headers: req.headers(), body, now, received_at: &received_at };
         let mut enqueue = match self.intake(source, &delivery).await {
             Ok(Intake::Enqueue(e)) => e,
-            Ok(Intake::Reply(answer)) => return reply(StatusCode::OK, answer),
+            Ok(Intake::Reply(answer)) => return answer::json(StatusCode::OK, answer.to_string()),
             Err(refusal) => return refused(origin, refusal),
         };
         // The delivery's request id and X-Ray header travel with its message, so the
@@ -185,7 +185,7 @@ impl Receiver {
                 // per delivery.
                 let body =
                     if duplicate { r#"{"ok":true,"duplicate":true}"# } else { r#"{"ok":true,"duplicate":false}"# };
-                json_response(StatusCode::OK, body.to_string())
+                answer::json(StatusCode::OK, body)
             }
             Err(Failed { reason, response }) => rejected(origin, reason, response),
         }
@@ -194,9 +194,9 @@ impl Receiver {
 
 /// The routes of a provider whose receiving side is off: they answer 404 naming the
 /// variable that turns them on.
-pub struct Unconfigured(pub &'static dyn Provider);
+pub struct UnconfiguredSource(pub &'static dyn Provider);
 
-impl WebhookSource for Unconfigured {
+impl WebhookSource for UnconfiguredSource {
     fn provider(&self) -> &'static str {
         self.0.name()
     }
@@ -224,51 +224,32 @@ fn refused(origin: Origin, refusal: Refusal) -> Response<String> {
         Refusal::Unauthenticated { code, message, what, detail } => {
             warn!(provider, reason = %detail, "rejected: {what}");
             let reason = if code == "invalid_token" { "bad_token" } else { "bad_signature" };
-            rejected(origin, reason, reply(StatusCode::UNAUTHORIZED, json!({"error": code, "message": message})))
+            rejected(origin, reason, answer::error(StatusCode::UNAUTHORIZED, code, message))
         }
         Refusal::Invalid(why) => {
             warn!(provider, reason = %why, "rejected: payload");
-            rejected(
-                origin,
-                "bad_payload",
-                reply(StatusCode::BAD_REQUEST, json!({"error": "invalid_payload", "message": why})),
-            )
+            rejected(origin, "bad_payload", answer::error(StatusCode::BAD_REQUEST, "invalid_payload", &why))
         }
         Refusal::NotFound(message) => rejected(origin, "not_found", not_found(&message)),
     }
 }
 
-fn reply(status: StatusCode, body: Value) -> Response<String> {
-    json_response(status, body.to_string())
-}
-
-fn json_response(status: StatusCode, body: String) -> Response<String> {
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    r
-}
-
 fn method_not_allowed() -> Response<String> {
-    let mut r = reply(StatusCode::METHOD_NOT_ALLOWED, json!({"error": "method_not_allowed", "message": "use POST"}));
+    let mut r = answer::error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "use POST");
     r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
     r
 }
 
 fn not_found(message: &str) -> Response<String> {
-    reply(StatusCode::NOT_FOUND, json!({"error": "not_found", "message": message}))
+    answer::error(StatusCode::NOT_FOUND, "not_found", message)
 }
 
 fn too_large(limit: usize) -> Response<String> {
-    reply(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        json!({"error": "payload_too_large", "message": format!("body exceeds {limit} bytes")}),
-    )
+    answer::error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &format!("body exceeds {limit} bytes"))
 }
 
 fn unavailable(message: &str) -> Response<String> {
-    let mut r =
-        reply(StatusCode::SERVICE_UNAVAILABLE, json!({"error": "unavailable", "message": message, "retryable": true}));
+    let mut r = answer::retryable_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message, true);
     r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
     r
 }

@@ -37,7 +37,7 @@ fn rig() -> Rig {
 
 /// Katalo's route signed with `secrets`; APIMP's routes off.
 pub(crate) fn katalo_only(secrets: HmacSecrets) -> Vec<Arc<dyn WebhookSource>> {
-    vec![Arc::new(KataloSource::new(secrets)), Arc::new(Unconfigured(&Apimp))]
+    vec![Arc::new(KataloSource::new(secrets)), Arc::new(UnconfiguredSource(&Apimp))]
 }
 
 fn body(job: &str, event_type: &str) -> Vec<u8> {

@@ -14,10 +14,14 @@ use super::{BatchReport, MARK_ATTEMPTS, Retry, Work, WorkerPorts, WorkerSettings
 use crate::domain::clock::rfc3339;
 use crate::domain::event::{NormalizedEvent, URLS_REFRESHED};
 use crate::domain::limits::{attribute_value, clean_text};
+use crate::domain::text::clip;
 use crate::domain::trace::Trace;
 use crate::ports::provider::Reconciler;
 use crate::ports::{MAX_VISIBILITY, OutgoingMessage, QueueError};
 use crate::toolkit::telemetry::{Origin, name};
+
+/// The longest failure reason kept on a released record, in characters.
+const MAX_REASON_CHARS: usize = 1024;
 
 /// Message attribute carrying why a message was dead-lettered.
 pub const FAILURE_REASON_ATTRIBUTE: &str = "genhook_failure_reason";
@@ -216,7 +220,7 @@ impl Finish<'_> {
 
     pub(super) async fn release(&self, work: &Work, reason: &str) {
         if let (Some(key), Some(lease)) = (&work.key, &work.lease)
-            && let Err(e) = self.ports.store.release_work(key, &lease.token, &truncate(reason, 1024)).await
+            && let Err(e) = self.ports.store.release_work(key, &lease.token, &clip(reason, MAX_REASON_CHARS)).await
         {
             warn!(key = %key, error = %e, "could not release the worker lease; it expires");
         }
@@ -265,17 +269,6 @@ fn event_message(e: &NormalizedEvent) -> OutgoingMessage {
         dedup_id: Some(e.event_id.clone()),
         delay: None,
     }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use futures_util::{StreamExt, stream};
 use tracing::info;
 
-use crate::domain::clock::rfc3339;
+use crate::domain::clock::{millis, rfc3339, secs};
 use crate::domain::dedupe::{LeaseOutcome, WorkLease, random_id};
 use crate::domain::event::NormalizedEvent;
 use crate::domain::inbox::Envelope;
@@ -310,10 +310,10 @@ impl Worker {
 
 /// The messages of a provider whose API is not configured: dead-lettered with the
 /// variable to set (then redriven).
-pub struct Unconfigured(pub &'static dyn Provider);
+pub struct UnconfiguredReconciler(pub &'static dyn Provider);
 
 #[async_trait]
-impl Reconciler for Unconfigured {
+impl Reconciler for UnconfiguredReconciler {
     fn provider(&self) -> &'static str {
         self.0.name()
     }
@@ -321,14 +321,6 @@ impl Reconciler for Unconfigured {
     async fn prepare(&self, _body: &str, _cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
         Err(Step::Dead { reason: self.0.reconcile_hint().into() })
     }
-}
-
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn secs(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ fn rig_with(api: Arc<ScriptedApi>, settings: WorkerSettings) -> Rig {
         clock: Arc::new(ManualClock::new(NOW)),
     };
     let reconcilers: Vec<Arc<dyn Reconciler>> =
-        vec![Arc::new(KataloReconciler::new(api, DEFAULT_POLL_HORIZON)), Arc::new(Unconfigured(&Apimp))];
+        vec![Arc::new(KataloReconciler::new(api, DEFAULT_POLL_HORIZON)), Arc::new(UnconfiguredReconciler(&Apimp))];
     Rig { worker: Worker::new(ports, reconcilers, settings), store, inbox, dlq, outbox }
 }
 

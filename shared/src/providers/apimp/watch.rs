@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::domain::clock::rfc3339;
+use crate::domain::clock::{rfc3339, secs};
 use crate::domain::watch::Watch;
 use crate::ports::{Queue, QueueError};
 
@@ -54,7 +54,7 @@ pub fn registration(
             task_id: task_id.to_string(),
             upstream: upstream.map(|u| u.as_str().to_string()),
             registered_at: rfc3339(now),
-            horizon_at: now.unix_timestamp().saturating_add(i64::try_from(horizon.as_secs()).unwrap_or(i64::MAX)),
+            horizon_at: now.unix_timestamp().saturating_add(secs(horizon)),
         },
         polls: 0,
     })

@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::domain::event::{NormalizedEvent, terminal_type};
+use crate::domain::clock::secs;
+use crate::domain::event::{COMPLETED, FAILED, NormalizedEvent, terminal_type};
 use crate::domain::job::Job;
 use crate::domain::limits::MAX_ID_BYTES;
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
@@ -27,7 +28,6 @@ use crate::providers::common::refresh::Refresh;
 
 use super::PROVIDER;
 use super::message::{KataloMessage, KataloWatchMessage, KataloWebhookMessage, publish_key};
-use crate::domain::event::{COMPLETED, FAILED};
 
 /// How long a job still running is polled by default after a webhook
 /// (`KATALO_POLL_HORIZON_SECS`).
@@ -105,7 +105,7 @@ impl KataloJob {
         let now = cx.now.unix_timestamp();
         let (polls, horizon_at) = match &self.path {
             Path::Webhook { msg, .. } => {
-                let horizon = i64::try_from(self.poll_horizon.as_secs()).unwrap_or(i64::MAX);
+                let horizon = secs(self.poll_horizon);
                 (msg.polls, msg.horizon_at.unwrap_or_else(|| now.saturating_add(horizon)))
             }
             Path::Watch(msg) => (msg.polls, msg.horizon_at),

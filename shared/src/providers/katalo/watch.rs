@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use crate::domain::clock::rfc3339;
+use crate::domain::clock::{rfc3339, secs};
 use crate::domain::limits::MAX_ID_BYTES;
 use crate::ports::{Queue, QueueError};
 
@@ -39,7 +39,7 @@ pub fn registration(job_id: &str, horizon: Duration, now: OffsetDateTime) -> Res
         dedupe_key: publish_key(job_id),
         job_id: job_id.to_string(),
         registered_at: rfc3339(now),
-        horizon_at: now.unix_timestamp().saturating_add(i64::try_from(horizon.as_secs()).unwrap_or(i64::MAX)),
+        horizon_at: now.unix_timestamp().saturating_add(secs(horizon)),
         polls: 0,
     })
 }

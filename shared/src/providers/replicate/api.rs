@@ -15,11 +15,11 @@ use url::Url;
 
 use crate::domain::clock::Clock;
 use crate::domain::job::Job;
+use crate::domain::text::clip;
 use crate::ports::{JobApi, JobApiError};
 use crate::toolkit::http::rate_limit::RateLimiter;
 use crate::toolkit::http::{
-    ApiErrorBody, MAX_CODE_CHARS, MAX_MESSAGE_CHARS, api_base, api_url, clip, get_json_with, http_client,
-    retry_after_secs,
+    ApiErrorBody, MAX_CODE_CHARS, MAX_MESSAGE_CHARS, api_base, api_url, get_json_with, http_client, retry_after_secs,
 };
 
 use super::prediction::parse_prediction;

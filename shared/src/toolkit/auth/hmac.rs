@@ -1,11 +1,14 @@
-//! Webhook signatures: hex HMAC-SHA256 over the exact raw request body, checked in
-//! constant time against the current secret and, during a rotation, the previous one.
+//! HMAC-SHA256, the one primitive every scheme of genhook's is built on: a key
+//! ([`HmacKey`]), the set of secrets a verifier accepts during a rotation ([`HmacSecrets`]:
+//! the current one and any previous ones, all tried in constant time), and hex webhook
+//! signatures over the exact raw request body.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-type HmacSha256 = Hmac<Sha256>;
+/// HMAC-SHA256's state, as [`HmacKey::mac_with`] hands it to a message's writer.
+pub type HmacSha256 = Hmac<Sha256>;
 
 /// Why a signature was rejected. The HTTP answer never says which (it is always a
 /// generic 401); the reason is for logs and tests.
@@ -42,28 +45,94 @@ impl std::fmt::Debug for Tag {
     }
 }
 
-/// A set of HMAC-SHA256 signing secrets: the current one plus an optional previous one,
-/// so a provider-side rotation never drops deliveries. `Debug` never prints them.
-///
-/// Each secret is kept as its keyed HMAC state (the key's inner and outer pads already
-/// hashed), so a verification costs the message's blocks and the finalization only.
+/// One HMAC-SHA256 key, kept as its keyed state (the key's inner and outer pads already
+/// hashed), so a MAC costs the message's blocks and the finalization only. `Debug` never
+/// prints it.
+#[derive(Clone)]
+pub struct HmacKey(HmacSha256);
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacKey(<redacted>)")
+    }
+}
+
+impl HmacKey {
+    /// The key `secret` (any length: HMAC hashes long keys and pads short ones).
+    pub fn new(secret: &[u8]) -> Self {
+        Self(keyed(secret))
+    }
+
+    /// The MAC of the message `feed` writes into the state (its parts in order, e.g. a
+    /// scheme's fields with their separators).
+    pub fn mac_with(&self, feed: impl FnOnce(&mut HmacSha256)) -> [u8; 32] {
+        let mut state = self.0.clone();
+        feed(&mut state);
+        state.finalize().into_bytes().into()
+    }
+
+    /// The MAC of `message`.
+    pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        self.mac_with(|m| m.update(message))
+    }
+}
+
+/// The secrets a verifier accepts: the current one, which signs, and any number of
+/// previous ones, accepted during a rotation so it never drops deliveries (or links).
+/// Every check tries every secret in constant time. `Debug` shows only how many there
+/// are.
 #[derive(Clone)]
 pub struct HmacSecrets {
-    current: HmacSha256,
-    previous: Option<HmacSha256>,
+    current: HmacKey,
+    previous: Vec<HmacKey>,
 }
 
 impl std::fmt::Debug for HmacSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "HmacSecrets({} secret(s), redacted)", 1 + usize::from(self.previous.is_some()))
+        write!(f, "HmacSecrets({} secret(s), redacted)", self.len())
     }
 }
 
 impl HmacSecrets {
-    /// Builds the set from the current secret and an optional previous one; empty
-    /// previous secrets are ignored.
-    pub fn new(current: impl AsRef<[u8]>, previous: Option<Vec<u8>>) -> Self {
-        Self { current: keyed(current.as_ref()), previous: previous.filter(|p| !p.is_empty()).map(|p| keyed(&p)) }
+    /// The current secret and the previous ones (empty previous secrets are ignored).
+    pub fn new(current: impl AsRef<[u8]>, previous: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        let previous = previous.into_iter().filter(|p| !p.is_empty()).map(|p| HmacKey::new(&p)).collect();
+        Self::from_keys(HmacKey::new(current.as_ref()), previous)
+    }
+
+    /// The set of keys already made, the current one first.
+    pub fn from_keys(current: HmacKey, previous: Vec<HmacKey>) -> Self {
+        Self { current, previous }
+    }
+
+    /// The current secret: the one that signs.
+    pub fn current(&self) -> &HmacKey {
+        &self.current
+    }
+
+    /// Every secret, the current one first.
+    pub fn keys(&self) -> impl Iterator<Item = &HmacKey> {
+        std::iter::once(&self.current).chain(&self.previous)
+    }
+
+    /// How many secrets are accepted (at least one).
+    pub fn len(&self) -> usize {
+        self.previous.len().saturating_add(1)
+    }
+
+    /// Always `false`: there is at least one secret.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Whether `tag` is the MAC, under some secret, of the message `feed` writes. Every
+    /// secret is tried, so timing does not reveal which one matched.
+    pub fn matches_with(&self, feed: impl Fn(&mut HmacSha256), tag: &[u8]) -> bool {
+        let mut ok = subtle::Choice::from(0);
+        for key in self.keys() {
+            ok |= key.mac_with(&feed).ct_eq(tag);
+        }
+        bool::from(ok)
     }
 
     /// Lowercase hex HMAC-SHA256 of `body` under the current secret.
@@ -89,12 +158,12 @@ impl HmacSecrets {
     /// in constant time against every secret; the message's [`Tag`] under the current
     /// secret.
     pub fn verify_tag(&self, message: &[u8], tag: &[u8]) -> Result<Tag, SignatureError> {
-        // Every secret is tried, so timing does not reveal which one matched.
+        // Every secret is tried, so timing does not reveal which one matched. The current
+        // secret's MAC is the one returned, so it is computed once.
         let ours = self.tag_of(message);
         let mut ok = ours.0.ct_eq(tag);
-        if let Some(previous) = &self.previous {
-            let theirs: [u8; 32] = previous.clone().chain_update(message).finalize().into_bytes().into();
-            ok |= theirs.ct_eq(tag);
+        for previous in &self.previous {
+            ok |= previous.mac(message).ct_eq(tag);
         }
         if bool::from(ok) { Ok(ours) } else { Err(SignatureError::Mismatch) }
     }
@@ -105,7 +174,7 @@ impl HmacSecrets {
     }
 
     fn tag_of(&self, message: &[u8]) -> Tag {
-        Tag(self.current.clone().chain_update(message).finalize().into_bytes().into())
+        Tag(self.current.mac(message))
     }
 }
 
@@ -115,18 +184,14 @@ fn keyed(secret: &[u8]) -> HmacSha256 {
     HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length")
 }
 
-fn mac(secret: &[u8], body: &[u8]) -> HmacSha256 {
-    keyed(secret).chain_update(body)
-}
-
 /// Lowercase hex HMAC-SHA256 of `body` under `secret`.
 pub fn sign_hex(secret: &[u8], body: &[u8]) -> String {
-    hex::encode(mac(secret, body).finalize().into_bytes())
+    hex::encode(HmacKey::new(secret).mac(body))
 }
 
 /// Raw HMAC-SHA256 bytes of `message` under `secret` (for URL tokens and other schemes).
 pub fn hmac_sha256(secret: &[u8], message: &[u8]) -> [u8; 32] {
-    mac(secret, message).finalize().into_bytes().into()
+    HmacKey::new(secret).mac(message)
 }
 
 #[cfg(test)]

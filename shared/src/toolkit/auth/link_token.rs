@@ -14,15 +14,14 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 use time::OffsetDateTime;
 use url::Url;
 
+use crate::domain::clock::secs_ceil;
 use crate::domain::event::NormalizedEvent;
 use crate::domain::link_cache::{MAX_JOB_ID_BYTES, valid_provider};
-
-type HmacSha256 = Hmac<Sha256>;
+use crate::toolkit::auth::hmac::{HmacSecrets, HmacSha256};
 
 /// The first path segment of every link.
 pub const ROUTE: &str = "outputs";
@@ -67,7 +66,7 @@ pub enum LinkError {
 /// Mints and checks output links under one secret. `Debug` never prints the secret.
 #[derive(Clone)]
 pub struct LinkSigner {
-    mac: HmacSha256,
+    secrets: HmacSecrets,
     lifetime: Option<Duration>,
 }
 
@@ -84,9 +83,7 @@ impl LinkSigner {
         if secret.is_empty() {
             return Err(LinkSignerError::EmptySecret);
         }
-        // HMAC takes keys of any length; the error is for the empty one above.
-        let mac = HmacSha256::new_from_slice(secret).map_err(|_| LinkSignerError::EmptySecret)?;
-        Ok(Self { mac, lifetime })
+        Ok(Self { secrets: HmacSecrets::new(secret, None), lifetime })
     }
 
     /// The link to output `index` of `job_id` under `base` (the API's root, any path
@@ -133,7 +130,9 @@ impl LinkSigner {
             return Err(LinkError::Malformed);
         }
         let tag = decode_token(token)?;
-        self.keyed(provider, job_id, index, expires).verify_slice(&tag).map_err(|_| LinkError::Forged)?;
+        if !self.secrets.matches_with(fields(provider, job_id, index, expires), &tag) {
+            return Err(LinkError::Forged);
+        }
         match expires {
             Some(e) if now.unix_timestamp() >= e => Err(LinkError::Expired),
             _ => Ok(()),
@@ -148,12 +147,18 @@ impl LinkSigner {
     /// When a link minted at `now` expires (epoch s), saturating; `None` without a lifetime.
     fn expires_at(&self, now: OffsetDateTime) -> Option<i64> {
         let lifetime = self.lifetime?;
-        let secs = lifetime.as_secs().saturating_add(u64::from(lifetime.subsec_nanos() > 0));
-        Some(now.unix_timestamp().saturating_add(i64::try_from(secs).unwrap_or(i64::MAX)))
+        Some(now.unix_timestamp().saturating_add(secs_ceil(lifetime)))
     }
 
-    fn keyed(&self, provider: &str, job_id: &str, index: usize, expires: Option<i64>) -> HmacSha256 {
-        let mut mac = self.mac.clone();
+    fn token(&self, provider: &str, job_id: &str, index: usize, expires: Option<i64>) -> String {
+        hex::encode(self.secrets.current().mac_with(fields(provider, job_id, index, expires)))
+    }
+}
+
+/// Writes a link's fields into the MAC, each length-prefixed or fixed-width (see the
+/// module's documentation).
+fn fields<'a>(provider: &'a str, job_id: &'a str, index: usize, expires: Option<i64>) -> impl Fn(&mut HmacSha256) + 'a {
+    move |mac| {
         mac.update(DOMAIN);
         for field in [provider.as_bytes(), job_id.as_bytes()] {
             mac.update(&u64::try_from(field.len()).unwrap_or(u64::MAX).to_be_bytes());
@@ -167,11 +172,6 @@ impl LinkSigner {
                 mac.update(&e.to_be_bytes());
             }
         }
-        mac
-    }
-
-    fn token(&self, provider: &str, job_id: &str, index: usize, expires: Option<i64>) -> String {
-        hex::encode(self.keyed(provider, job_id, index, expires).finalize().into_bytes())
     }
 }
 

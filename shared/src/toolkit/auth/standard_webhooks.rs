@@ -18,10 +18,11 @@
 use base64::Engine;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
+
+use crate::toolkit::auth::hmac::{HmacKey, HmacSecrets};
 
 /// The message id header.
 pub const ID_HEADER: &str = "webhook-id";
@@ -52,8 +53,6 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Why a secret cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -103,9 +102,7 @@ pub struct Verified {
 
 /// One signing secret (the HMAC key). `Debug` never shows it.
 #[derive(Clone)]
-pub struct Secret {
-    mac: HmacSha256,
-}
+pub struct Secret(HmacKey);
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -131,9 +128,7 @@ impl Secret {
         if key.is_empty() {
             return Err(SecretError::Empty);
         }
-        // HMAC accepts keys of any length, so this only fails on an empty key above.
-        let mac = <HmacSha256 as Mac>::new_from_slice(key).map_err(|_| SecretError::Empty)?;
-        Ok(Self { mac })
+        Ok(Self(HmacKey::new(key)))
     }
 
     /// `v1,<base64 HMAC-SHA256 of {id}.{timestamp}.{body}>`: one `webhook-signature` entry.
@@ -152,20 +147,25 @@ impl Secret {
     }
 
     fn tag(&self, id: &str, timestamp: &str, body: &[u8]) -> [u8; TAG_BYTES] {
-        let mut mac = self.mac.clone();
+        tag(&self.0, id, timestamp, body)
+    }
+}
+
+/// The HMAC of `{id}.{timestamp}.{body}` under `key`.
+fn tag(key: &HmacKey, id: &str, timestamp: &str, body: &[u8]) -> [u8; TAG_BYTES] {
+    key.mac_with(|mac| {
         for part in [id.as_bytes(), b".", timestamp.as_bytes(), b".", body] {
             mac.update(part);
         }
-        mac.finalize().into_bytes().into()
-    }
+    })
 }
 
 /// The secrets a receiver accepts: the current one first, then previous ones during a
 /// rotation. `Debug` shows only how many there are.
 #[derive(Clone)]
 pub struct Secrets {
+    keys: HmacSecrets,
     current: Secret,
-    previous: Vec<Secret>,
 }
 
 impl std::fmt::Debug for Secrets {
@@ -177,7 +177,8 @@ impl std::fmt::Debug for Secrets {
 impl Secrets {
     /// The current secret and any previous ones.
     pub fn new(current: Secret, previous: impl IntoIterator<Item = Secret>) -> Self {
-        Self { current, previous: previous.into_iter().collect() }
+        let keys = HmacSecrets::from_keys(current.0.clone(), previous.into_iter().map(|s| s.0).collect());
+        Self { keys, current }
     }
 
     /// Reads secrets written as for [`Secret::parse`], the current one first. At least
@@ -190,7 +191,7 @@ impl Secrets {
 
     /// How many secrets are accepted (at least one).
     pub fn len(&self) -> usize {
-        self.previous.len().saturating_add(1)
+        self.keys.len()
     }
 
     /// Always `false`: there is at least one secret.
@@ -211,11 +212,9 @@ impl Secrets {
     /// A signature under every secret, space-separated: what a sender rotating its
     /// secret puts in `webhook-signature`.
     pub fn sign_all(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        self.all().map(|s| s.sign(id, timestamp, body)).collect::<Vec<_>>().join(" ")
-    }
-
-    fn all(&self) -> impl Iterator<Item = &Secret> {
-        std::iter::once(&self.current).chain(&self.previous)
+        let timestamp = timestamp.to_string();
+        let signature = |key| format!("{SIGNATURE_VERSION},{}", STANDARD.encode(tag(key, id, &timestamp, body)));
+        self.keys.keys().map(signature).collect::<Vec<_>>().join(" ")
     }
 
     /// Verifies a delivery of the raw `body` at `now`: the three headers present and
@@ -233,7 +232,7 @@ impl Secrets {
         if entries.len() > MAX_SIGNATURES {
             return Err(VerifyError::InvalidHeader(SIGNATURE_HEADER));
         }
-        let expected: Vec<[u8; TAG_BYTES]> = self.all().map(|s| s.tag(id, timestamp_text, body)).collect();
+        let expected: Vec<[u8; TAG_BYTES]> = self.keys.keys().map(|k| tag(k, id, timestamp_text, body)).collect();
         let mut matched = subtle::Choice::from(0);
         for entry in entries {
             let Some(tag) = entry.strip_prefix("v1,").and_then(decode_tag) else { continue };

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::StatusCode;
 use serde::Deserialize;
 
+use crate::domain::text::clip;
 use crate::ports::JobApiError;
 use crate::toolkit::telemetry;
 
@@ -73,14 +74,6 @@ pub fn retry_after_secs(secs: f64) -> Option<Duration> {
         return None;
     }
     Duration::try_from_secs_f64(secs.min(MAX_RETRY_AFTER.as_secs_f64())).ok()
-}
-
-/// `s` cut to `max_chars` characters, with `…` when cut.
-pub(crate) fn clip(s: &str, max_chars: usize) -> String {
-    match s.char_indices().nth(max_chars) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_string(),
-    }
 }
 
 /// The common API error body `{"error": {"code", "message", "retryable", "retry_after"}}`.

@@ -12,7 +12,9 @@ use time::macros::datetime;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::domain::clock::ManualClock;
 use crate::domain::job::{Job, JobOutput, JobState};
-use crate::engine::worker::{FAILURE_REASON_ATTRIBUTE, InboxRecord, Unconfigured, Worker, WorkerPorts, WorkerSettings};
+use crate::engine::worker::{
+    FAILURE_REASON_ATTRIBUTE, InboxRecord, UnconfiguredReconciler, Worker, WorkerPorts, WorkerSettings,
+};
 use crate::ports::JobApiError;
 use crate::ports::provider::Reconciler;
 use crate::ports::{JobApi, WatchStore};
@@ -84,7 +86,7 @@ fn rig() -> Rig {
         clock: clock.clone(),
     };
     let reconcilers: Vec<Arc<dyn Reconciler>> =
-        vec![Arc::new(Unconfigured(&Katalo)), Arc::new(ApimpReconciler::new(api.clone(), store.clone()))];
+        vec![Arc::new(UnconfiguredReconciler(&Katalo)), Arc::new(ApimpReconciler::new(api.clone(), store.clone()))];
     let worker = Worker::new(ports, reconcilers, WorkerSettings::default());
     Rig { worker, store, inbox, dlq, outbox, api, clock }
 }
@@ -260,7 +262,7 @@ async fn the_upstream_ahead_of_the_platform_is_retried_and_no_api_key_dead_lette
     let r = rig.worker.process_batch(vec![callback_record("c1", "succeed", JobState::Succeeded)]).await;
     assert_eq!((r.retried, r.published), (1, 0));
 
-    let bare = rig.worker.with_reconcilers(vec![Arc::new(Unconfigured(&crate::providers::apimp::Apimp))]);
+    let bare = rig.worker.with_reconcilers(vec![Arc::new(UnconfiguredReconciler(&crate::providers::apimp::Apimp))]);
     let r = bare.process_batch(vec![callback_record("c2", "succeed", JobState::Succeeded)]).await;
     assert_eq!(r.dead_lettered, 1);
     assert!(rig.dlq.messages()[0].attributes[0].1.contains("APIMP_API_KEY"));

@@ -1,3 +1,5 @@
+use hmac::Mac;
+
 use super::*;
 
 // Vectors produced independently with:
@@ -51,6 +53,24 @@ fn previous_secret_is_accepted_during_rotation() {
     assert!(rotated.verify_hex(BODY.as_bytes(), Some(&new_sig)).is_ok());
     let unrelated = HmacSecrets::new("new-secret", Some(b"other".to_vec()));
     assert_eq!(unrelated.verify_hex(BODY.as_bytes(), Some(SIG)), Err(SignatureError::Mismatch));
+}
+
+#[test]
+fn any_number_of_previous_secrets_is_accepted_and_only_the_current_signs() {
+    let rotated = HmacSecrets::new("newest", [b"older".to_vec(), Vec::new(), SECRET.as_bytes().to_vec()]);
+    assert_eq!(rotated.len(), 3, "the empty one is ignored");
+    assert!(rotated.verify_hex(BODY.as_bytes(), Some(SIG)).is_ok(), "the oldest still verifies");
+    let older = sign_hex(b"older", BODY.as_bytes());
+    // Whichever secret signed, the tag returned is the current secret's.
+    assert_eq!(
+        rotated.verify_hex(BODY.as_bytes(), Some(&older)),
+        Ok(Tag(HmacKey::new(b"newest").mac(BODY.as_bytes())))
+    );
+    assert_eq!(rotated.sign_hex(BODY.as_bytes()), sign_hex(b"newest", BODY.as_bytes()));
+    assert!(rotated.matches_with(|m| m.update(BODY.as_bytes()), &hex::decode(SIG).unwrap()));
+    assert!(!rotated.matches_with(|m| m.update(b"other"), &hex::decode(SIG).unwrap()));
+    let revoked = HmacSecrets::new("newest", [b"older".to_vec()]);
+    assert_eq!(revoked.verify_hex(BODY.as_bytes(), Some(SIG)), Err(SignatureError::Mismatch));
 }
 
 #[test]
