@@ -1,7 +1,8 @@
 //! Each APIMP upstream's callback body (the first byte picks the upstream).
 #![no_main]
 
-use genhook::providers::apimp::{Upstream, callback};
+use genhook::providers::apimp::callback;
+use genhook::providers::apimp::upstream::Upstream;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

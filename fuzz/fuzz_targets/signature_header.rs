@@ -2,7 +2,8 @@
 //! query strings over an arbitrary body.
 #![no_main]
 
-use genhook::providers::apimp::{Upstream, capability};
+use genhook::providers::apimp::capability;
+use genhook::providers::apimp::upstream::Upstream;
 use genhook::toolkit::auth::hmac::HmacSecrets;
 use libfuzzer_sys::fuzz_target;
 

@@ -2,7 +2,8 @@
 #![no_main]
 
 use genhook::domain::clock::{MAX_INSTANT, MIN_INSTANT, rfc3339};
-use genhook::toolkit::http::url_expiry::{expiry_from_url, parse_instant, redact};
+use genhook::toolkit::http::redact::redact;
+use genhook::toolkit::http::url_expiry::{expiry_from_url, parse_instant};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

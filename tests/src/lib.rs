@@ -26,10 +26,10 @@ pub fn env(pairs: &[(&str, String)]) -> Env {
 }
 
 use aws::{Aws, Stack};
-use fake_katalo::FakeKatalo;
 use genhook::config::{ReceiverConfig, WorkerConfig};
 use genhook::engine::receiver::Receiver;
 use genhook::engine::worker::Worker;
+use genhook_cli::simulate::KataloSimulator;
 
 /// The signing secret deliveries use.
 pub const WEBHOOK_SECRET: &str = "whsec_integration_current_0001";
@@ -46,7 +46,7 @@ pub struct Harness {
     /// This test's table and queues.
     pub stack: Stack,
     /// The fake Katalo API.
-    pub katalo: FakeKatalo,
+    pub katalo: KataloSimulator,
     /// The fake APIMP status API.
     pub apimp: fake_apimp::FakeApimp,
     /// The receiver, as its Lambda builds it.
@@ -60,7 +60,7 @@ impl Harness {
     pub async fn new() -> Self {
         let aws = aws::aws().await;
         let stack = aws.stack().await;
-        let katalo = FakeKatalo::start().await;
+        let katalo = fake_katalo::start().await;
         let apimp = fake_apimp::FakeApimp::start().await;
         let receiver = Self::receiver_for(&stack, &stack.inbox).await;
         let worker = WorkerConfig::from_env(&env(&[
@@ -68,7 +68,7 @@ impl Harness {
             ("GENHOOK_INBOX_QUEUE_URL", stack.inbox.clone()),
             ("GENHOOK_INBOX_DLQ_URL", stack.inbox_dlq.clone()),
             ("GENHOOK_OUTBOX_QUEUE_URL", stack.outbox.clone()),
-            ("KATALO_API_BASE_URL", katalo.base_url.clone()),
+            ("KATALO_API_BASE_URL", katalo.base_url()),
             ("KATALO_API_KEY", fake_katalo::API_KEY.into()),
             ("GENHOOK_HTTP_TIMEOUT_SECS", "1".into()),
             ("GENHOOK_RETRY_BASE_SECS", "1".into()),

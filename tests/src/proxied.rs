@@ -132,7 +132,7 @@ impl Harness {
         let mut settings = worker_settings(&env(&vars), WorkerSettings::default()).expect("worker settings");
         settings.lease = options.lease;
         let clock = Arc::new(SystemClock);
-        let katalo = KataloApi::new(&self.katalo.base_url, fake_katalo::API_KEY, options.http_timeout, clock.clone())
+        let katalo = KataloApi::new(&self.katalo.base_url(), fake_katalo::API_KEY, options.http_timeout, clock.clone())
             .expect("the fake's URL")
             .with_rate_limit(1000);
         let store = Arc::new(DynamoDedupeStore::new(aws.ddb.clone(), self.stack.table.clone()));

@@ -18,33 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// A one-way gate: closed until [`Gate::open`], then open for good.
-#[derive(Clone, Debug)]
-pub struct Gate(Arc<watch::Sender<bool>>);
-
-impl Default for Gate {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Gate {
-    /// A closed gate.
-    pub fn new() -> Self {
-        Self(Arc::new(watch::channel(false).0))
-    }
-
-    /// Opens the gate, releasing every waiter.
-    pub fn open(&self) {
-        self.0.send_replace(true);
-    }
-
-    /// Waits until the gate is open.
-    pub async fn wait(&self) {
-        let mut rx = self.0.subscribe();
-        rx.wait_for(|open| *open).await.expect("the sender lives in self");
-    }
-}
+use genhook_cli::simulate::script::Gate;
 
 /// What the proxy does with a request.
 #[derive(Clone, Debug)]

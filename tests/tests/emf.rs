@@ -19,7 +19,8 @@ use genhook::engine::receiver::Receiver;
 use genhook::engine::worker::{WorkerPorts, WorkerSettings};
 use genhook::ports::Queue;
 use genhook::toolkit::auth::hmac::sign_hex;
-use genhook_tests::fake_katalo::{self, Answer, FakeKatalo};
+use genhook_cli::simulate::script::Answer;
+use genhook_tests::fake_katalo;
 use genhook_tests::lambda::{apigw_event, deliver};
 use genhook_tests::{APIMP_CALLBACK_SECRET, WEBHOOK_SECRET, webhook};
 use lambda_runtime::{Context, LambdaEvent};
@@ -213,13 +214,13 @@ fn sqs_event(bodies: &[String]) -> LambdaEvent<SqsEvent> {
 async fn the_worker_and_the_links_count_their_outcomes_and_provider_calls() {
     let _turn = SERIAL.lock().await;
     let (metrics, _) = recorder();
-    let katalo = FakeKatalo::start().await;
+    let katalo = fake_katalo::start().await;
     katalo.script("job_emf_ok", vec![Answer::Job(fake_katalo::succeeded("job_emf_ok", 3600))]);
     katalo
         .script("job_emf_busy", vec![Answer::Error(503, json!({"error": {"code": "busy", "retryable": true}}), None)]);
     let env = Env::from_pairs([
         ("KATALO_WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
-        ("KATALO_API_BASE_URL", katalo.base_url.clone()),
+        ("KATALO_API_BASE_URL", katalo.base_url()),
         ("KATALO_API_KEY", fake_katalo::API_KEY.to_string()),
         ("KATALO_API_MAX_RPS", "1000".into()),
         ("GENHOOK_HTTP_TIMEOUT_SECS", "2".into()),

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use genhook::domain::dedupe::event_id;
-use genhook_tests::fake_katalo::{Answer, succeeded};
+use genhook_cli::simulate::script::{Answer, Gate};
+use genhook_tests::fake_katalo::succeeded;
 use genhook_tests::lambda::{Pump, pump, pump_until_empty};
 use genhook_tests::proxied::{Proxies, Tuning, WorkerOptions, eventually};
-use genhook_tests::proxy::{Action, Gate, Rule, Stage};
+use genhook_tests::proxy::{Action, Rule, Stage};
 use genhook_tests::{Harness, webhook};
 use serde_json::json;
 

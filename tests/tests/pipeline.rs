@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use genhook::engine::worker::FAILURE_REASON_ATTRIBUTE;
 use genhook::toolkit::http::url_expiry::expiry_from_url;
-use genhook_tests::fake_katalo::{Answer, pending, succeeded};
+use genhook_cli::simulate::script::Answer;
+use genhook_tests::fake_katalo::{pending, succeeded};
 use genhook_tests::lambda::pump;
 use genhook_tests::{Harness, webhook};
 use serde_json::json;

@@ -7,8 +7,9 @@ use genhook::adapters::dynamodb::DynamoDedupeStore;
 use genhook::adapters::sqs::SqsQueue;
 use genhook::domain::clock::SystemClock;
 use genhook::engine::worker::{WorkerPorts, WorkerSettings};
+use genhook_cli::simulate::script::Answer;
 use genhook_tests::calls::counted_aws;
-use genhook_tests::fake_katalo::{self, Answer, FakeKatalo, succeeded};
+use genhook_tests::fake_katalo::{self, succeeded};
 use genhook_tests::lambda::{apigw_event, deliver, pump};
 use genhook_tests::{WEBHOOK_SECRET, env, webhook};
 
@@ -16,13 +17,13 @@ use genhook_tests::{WEBHOOK_SECRET, env, webhook};
 async fn a_delivery_costs_three_calls_a_duplicate_one_and_a_publish_three() {
     let aws = genhook_tests::aws::aws().await;
     let stack = aws.stack().await;
-    let katalo = FakeKatalo::start().await;
+    let katalo = fake_katalo::start().await;
     let (counted, calls) = counted_aws().await;
 
     let store = Arc::new(DynamoDedupeStore::new(counted.ddb.clone(), stack.table.clone()));
     let vars = env(&[
         ("KATALO_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
-        ("KATALO_API_BASE_URL", katalo.base_url.clone()),
+        ("KATALO_API_BASE_URL", katalo.base_url()),
         ("KATALO_API_KEY", fake_katalo::API_KEY.into()),
         ("KATALO_API_MAX_RPS", "1000".into()),
         ("GENHOOK_HTTP_TIMEOUT_SECS", "2".into()),

@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use super::files::{PNG, s3_error};
 use super::jobs::{JobBook, JobOutcome, JobRecord, JobSpec, Phase};
 use super::limit::{TokenBucket, retry_after_secs};
+use super::script::{self, Answer, Scripts};
 use super::urls::{Denied, UrlSigner};
 use super::{Provider, SimulateError};
 
@@ -95,6 +96,8 @@ struct Shared {
     idempotency: Mutex<HashMap<String, (Bytes, String)>>,
     /// Job reads asked for, on every route, whatever the answer.
     reads: AtomicU64,
+    /// Jobs whose reads answer a script.
+    scripts: Scripts,
 }
 
 /// Aborts the server task when the last handle is dropped.
@@ -143,6 +146,7 @@ impl KataloSimulator {
             ),
             idempotency: Mutex::default(),
             reads: AtomicU64::new(0),
+            scripts: Scripts::default(),
             opts,
         });
         let app = router(shared.clone());
@@ -168,6 +172,17 @@ impl KataloSimulator {
     /// The address the server is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Scripts `job_id`'s reads: each read answers the next of `answers`, the last one
+    /// repeating, instead of the job book (see [`script`]).
+    pub fn script(&self, job_id: &str, answers: Vec<Answer>) {
+        self.shared.scripts.set(job_id, answers);
+    }
+
+    /// How many times `job_id`'s scripted reads were answered.
+    pub fn calls(&self, job_id: &str) -> u32 {
+        self.shared.scripts.calls(job_id)
     }
 
     /// Creates a job that starts now; returns its id (`job_sim_<random>`).
@@ -285,8 +300,8 @@ impl Shared {
     }
 
     /// A job read through `provider`'s API: auth, then the rate limit, then injected
-    /// errors, then the job (or an adopted one, or 404).
-    fn read(&self, provider: Provider, job_id: &str, headers: &HeaderMap) -> Response {
+    /// errors, then the job's script, or the job (or an adopted one, or 404).
+    async fn read(&self, provider: Provider, job_id: &str, headers: &HeaderMap) -> Response {
         self.reads.fetch_add(1, Ordering::Relaxed);
         if !self.authorized(headers) {
             return unauthorized(provider);
@@ -301,6 +316,9 @@ impl Shared {
                 (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable"),
             ][rand::random_range(0..3)];
             return error_response(provider, status, code, "Simulated transient failure; retry later.", Some(1));
+        }
+        if let Some(answer) = self.scripts.next(job_id) {
+            return script::respond(answer).await;
         }
         let adoptable = self.opts.adopt_unknown_jobs
             && job_id.len() <= 128
@@ -390,12 +408,12 @@ fn job_response(status: StatusCode, job: Value) -> Response {
 
 /// `GET /api/v1/generations/{job_id}`: the job as Katalo's API answers it.
 async fn read(State(s): State<Arc<Shared>>, Path(job_id): Path<String>, headers: HeaderMap) -> Response {
-    s.read(Provider::Katalo, &job_id, &headers)
+    s.read(Provider::Katalo, &job_id, &headers).await
 }
 
 /// `GET /v1/predictions/{prediction_id}`: the job as a Replicate prediction.
 async fn read_prediction(State(s): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    s.read(Provider::Replicate, &id, &headers)
+    s.read(Provider::Replicate, &id, &headers).await
 }
 
 /// `GET /api/generate/status/{task_id}`: the same jobs seen through APIMP's status API

@@ -21,6 +21,7 @@ mod jobs;
 mod limit;
 pub mod replicate;
 mod retry;
+pub mod script;
 mod summary;
 mod urls;
 

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use genhook_tests::fake_katalo::{Answer, succeeded};
+use genhook_cli::simulate::script::Answer;
+use genhook_tests::fake_katalo::succeeded;
 use genhook_tests::{Harness, webhook};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
