@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = envelope.provider();
     if let Ok(KataloMessage::Webhook(m)) = serde_json::from_str::<KataloMessage>(text) {
         let again: KataloMessage = serde_json::from_str(&m.to_json()).expect("what we serialize parses back");
-        let KataloMessage::Webhook(again) = again;
+        let KataloMessage::Webhook(again) = again else { panic!("a webhook message read back as another kind") };
         assert_eq!(again.dedupe_key, m.dedupe_key);
         let next = genhook::providers::katalo::message::KataloWebhookMessage { polls: m.polls + 1, ..m.clone() };
         let _ = next.poll_message(std::time::Duration::from_secs(1));

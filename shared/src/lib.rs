@@ -7,17 +7,17 @@
 //! → normalized event on the outbox); [`engine::links`] serves the output links.
 //!
 //! The folders are the layers (`docs/architecture.md`; `tests/layers.rs` enforces the
-//! dependency rule by folder), each using only those listed before it:
+//! dependency rule by folder):
 //!
-//! | layer | holds |
-//! |---|---|
-//! | [`domain`] | types and rules only: dedupe records, inbox envelope, jobs, events, limits, clock, backoff |
-//! | [`ports`] | traits over the domain: stores, queues, job APIs, secrets, the provider traits |
-//! | [`toolkit`] | reusable pieces: auth (HMAC, Standard Webhooks, link tokens), HTTP plumbing, body reading, metric names |
-//! | [`providers`] | one folder per provider (and `common`), each implementing `ports::provider` |
-//! | [`engine`] | the provider-agnostic steps: receiver, worker, links |
-//! | [`adapters`] | one implementation of each port per real service |
-//! | [`config`] | the composition root: environment → services |
+//! | layer | holds | uses |
+//! |---|---|---|
+//! | [`domain`] | types and rules only: dedupe records, inbox envelope, jobs, events, limits, clock, backoff | nothing |
+//! | [`ports`] | traits over the domain: stores, queues, job APIs, secrets, the provider traits | domain |
+//! | [`toolkit`] | reusable pieces: auth (HMAC, Standard Webhooks, link tokens), HTTP plumbing, body reading, metric names | domain, ports |
+//! | [`providers`] | one folder per provider (and `common`), each implementing `ports::provider` | domain, ports, toolkit |
+//! | [`engine`] | the provider-agnostic steps: receiver, worker, links | domain, ports, toolkit |
+//! | [`adapters`] | one implementation of each port per real service | domain, ports, toolkit |
+//! | [`config`] | the composition root: environment → services | everything |
 
 pub mod adapters;
 pub mod config;

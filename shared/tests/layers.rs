@@ -133,6 +133,58 @@ fn the_dependency_rule_holds() {
     assert!(bad.is_empty(), "dependency rule broken (see docs/architecture.md):\n{}", bad.join("\n"));
 }
 
+/// Where tests break the one placement convention (docs/architecture.md, "Where tests
+/// go"): a module's tests are its child module `tests` (inline, `tests.rs` or `tests/`),
+/// and the only other test-only module is the domain's `testing` support.
+fn misplaced_tests(src: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let mut bad = Vec::new();
+    for file in files {
+        let rel = file.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
+        let name = rel.rsplit('/').next().unwrap_or_default();
+        if name.ends_with("_tests.rs") || rel.split('/').any(|part| part == "proptests") {
+            bad.push(format!("{rel}: tests go in the `tests` module of what they test"));
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for declared in text.split("#[cfg(test)]\n").skip(1) {
+            let declared = declared.trim_start_matches("pub(crate) ");
+            let Some(rest) = declared.strip_prefix("mod ") else { continue };
+            let module: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            if module != "tests" && !(rel == "domain/mod.rs" && module == "testing") {
+                bad.push(format!("{rel}: test module `{module}` outside `tests`"));
+            }
+        }
+    }
+    bad.sort();
+    bad
+}
+
+#[test]
+fn tests_follow_one_placement_convention() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let bad = misplaced_tests(&src);
+    assert!(bad.is_empty(), "tests out of place (see docs/architecture.md):\n{}", bad.join("\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let write = |rel: &str, text: &str| {
+        let path = dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write("engine/receiver/mod.rs", "#[cfg(test)]\nmod apimp_tests;\n#[cfg(test)]\npub(crate) mod tests;\n");
+    write("engine/receiver/apimp_tests.rs", "");
+    write("proptests/mod.rs", "");
+    write("domain/mod.rs", "#[cfg(test)]\npub(crate) mod testing;\n#[cfg(test)]\nmod tests { }\n");
+    assert_eq!(
+        misplaced_tests(dir.path()),
+        [
+            "engine/receiver/apimp_tests.rs: tests go in the `tests` module of what they test",
+            "engine/receiver/mod.rs: test module `apimp_tests` outside `tests`",
+            "proptests/mod.rs: tests go in the `tests` module of what they test",
+        ]
+    );
+}
+
 /// The files under `src` that name `krate` outside the composition root (`config/`).
 fn exporter_uses(src: &Path, krate: &str) -> Vec<String> {
     let mut files = Vec::new();

@@ -1,8 +1,8 @@
 //! Providers: one folder each, implementing [`crate::ports::provider::Provider`] (its
-//! routes and authentication, its inbox messages, its API and status vocabulary). A
-//! provider depends on the domain, the ports and the toolkit modules (`signature`,
-//! `standard_webhooks`, `http`, `signed_url`, `rate_limit`), never on another provider or
-//! on an adapter. See `docs/architecture.md`, "Adding a provider".
+//! routes and authentication, its inbox messages, its API and status vocabulary), and
+//! [`common`], what several share. A provider depends on the domain, the ports, the
+//! toolkit and `common`, never on another provider, an adapter, the engine or the
+//! composition root. See `docs/architecture.md`, "Adding a provider".
 
 use crate::ports::provider::Provider;
 

@@ -1,7 +1,7 @@
 //! Reading Katalo's job JSON (`GET /api/v1/generations/{job_id}`).
 //!
 //! Katalo's docs do not show this response, so it is read tolerantly (the decision is
-//! recorded in the README): the job may be bare or wrapped in `data` / `job`; `status`
+//! recorded in docs/providers/katalo.md): the job may be bare or wrapped in `data` / `job`; `status`
 //! is matched case-insensitively with [`JobState::terminal_word`] (`succeeded`/`completed`/
 //! `success`, `failed`/`error`, `cancelled`, `expired`; anything else is still running);
 //! `progress` is read when it is a number; `outputs` is a list of URL strings or
@@ -9,7 +9,7 @@
 //! `alternate`).
 //!
 //! Expiries are the provider's numbers: they saturate instead of overflowing (see
-//! [`crate::toolkit::http::url_expiry::offset_by_secs`]), so an absurd `expires_in` means "lives long
+//! [`crate::domain::clock::offset_by_secs`]), so an absurd `expires_in` means "lives long
 //! enough" and an absurdly negative one "already expired".
 
 use serde_json::Value;

@@ -17,7 +17,7 @@ const AMZ_DATE: &[FormatItem<'static>] = format_description!("[year][month][day]
 ///
 /// The values are the provider's and may be anything: integers of any size saturate
 /// (see [`offset_by_secs`]), so the result is always a UTC instant within
-/// [`MIN_INSTANT`]..=[`MAX_INSTANT`]: an absurdly long expiry reads as "9999", an
+/// [`MIN_INSTANT`](crate::domain::clock::MIN_INSTANT)..=[`MAX_INSTANT`](crate::domain::clock::MAX_INSTANT): an absurdly long expiry reads as "9999", an
 /// absurdly negative one as "already expired".
 pub fn expiry_from_url(raw: &str) -> Option<OffsetDateTime> {
     let url = Url::parse(raw).ok()?;
@@ -45,7 +45,7 @@ fn parse_amz_date(v: &str) -> Option<OffsetDateTime> {
 }
 
 /// Parses an instant given as RFC 3339 text or as epoch seconds (a number or a numeric
-/// string). The result is in UTC and saturates at [`MIN_INSTANT`] / [`MAX_INSTANT`].
+/// string). The result is in UTC and saturates at [`MIN_INSTANT`](crate::domain::clock::MIN_INSTANT) / [`MAX_INSTANT`](crate::domain::clock::MAX_INSTANT).
 pub fn parse_instant(v: &str) -> Option<OffsetDateTime> {
     let v = v.trim();
     if let Some(secs) = parse_secs(v) {
