@@ -66,6 +66,19 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// Every Rust file under `src`: its path relative to `src` (with `/`) and its text.
+fn sources(src: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    files
+        .iter()
+        .map(|f| {
+            let rel = f.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
+            (rel, std::fs::read_to_string(f).unwrap())
+        })
+        .collect()
+}
+
 /// Whether the file is test code: a `tests.rs`, anything in a `tests/` folder, or the
 /// domain's test support (`domain/testing/`).
 fn is_test_file(rel: &str) -> bool {
@@ -95,11 +108,8 @@ fn crate_paths(code: &str) -> Vec<String> {
 }
 
 fn violations(src: &Path) -> Vec<String> {
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
     let mut bad = Vec::new();
-    for file in files {
-        let rel = file.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
+    for (rel, text) in sources(src) {
         if is_test_file(&rel) {
             continue;
         }
@@ -111,7 +121,6 @@ fn violations(src: &Path) -> Vec<String> {
                 continue;
             }
         };
-        let text = std::fs::read_to_string(&file).unwrap();
         let code = production_code(&text);
         if code.contains("super::super") {
             bad.push(format!("{rel}: `super::super` reaches outside its module ({layer})"));
@@ -137,16 +146,12 @@ fn the_dependency_rule_holds() {
 /// go"): a module's tests are its child module `tests` (inline, `tests.rs` or `tests/`),
 /// and the only other test-only module is the domain's `testing` support.
 fn misplaced_tests(src: &Path) -> Vec<String> {
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
     let mut bad = Vec::new();
-    for file in files {
-        let rel = file.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/");
+    for (rel, text) in sources(src) {
         let name = rel.rsplit('/').next().unwrap_or_default();
         if name.ends_with("_tests.rs") || rel.split('/').any(|part| part == "proptests") {
             bad.push(format!("{rel}: tests go in the `tests` module of what they test"));
         }
-        let text = std::fs::read_to_string(&file).unwrap();
         for declared in text.split("#[cfg(test)]\n").skip(1) {
             let declared = declared.trim_start_matches("pub(crate) ");
             let Some(rest) = declared.strip_prefix("mod ") else { continue };
@@ -187,13 +192,10 @@ fn tests_follow_one_placement_convention() {
 
 /// The files under `src` that name `krate` outside the composition root (`config/`).
 fn exporter_uses(src: &Path, krate: &str) -> Vec<String> {
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
-    let mut bad: Vec<String> = files
-        .iter()
-        .map(|f| f.strip_prefix(src).unwrap().to_string_lossy().replace('\\', "/"))
-        .filter(|rel| !rel.starts_with("config/"))
-        .filter(|rel| std::fs::read_to_string(src.join(rel)).unwrap().contains(krate))
+    let mut bad: Vec<String> = sources(src)
+        .into_iter()
+        .filter(|(rel, text)| !rel.starts_with("config/") && text.contains(krate))
+        .map(|(rel, _)| rel)
         .collect();
     bad.sort();
     bad
