@@ -11,8 +11,8 @@ use genhook::adapters::dynamodb::DynamoDedupeStore;
 use genhook::adapters::provision::{MAX_RECEIVES, ProvisionError, StackUrls, provision};
 use genhook::adapters::sqlite::{OpenError, QueueSettings, SqliteDb, SqliteQueue};
 use genhook::adapters::sqs::SqsQueue;
-use genhook::config::Env;
 use genhook::domain::clock::SystemClock;
+use genhook::ports::env::Env;
 use genhook::ports::link_cache::LinkCache;
 use genhook::ports::{DedupeStore, Queue, QueueConsumer, WatchStore};
 

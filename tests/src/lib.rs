@@ -13,7 +13,7 @@ pub mod proxy;
 pub mod schema;
 pub mod sim;
 
-use genhook::config::Env;
+use genhook::ports::env::Env;
 
 /// A name no other test uses.
 pub fn unique(prefix: &str) -> String {

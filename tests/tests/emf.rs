@@ -12,12 +12,13 @@ use std::sync::{Arc, OnceLock};
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use genhook::adapters::memory::{MemoryQueue, MemoryStore};
+use genhook::config;
 use genhook::config::emf::Metrics;
-use genhook::config::{self, Env};
 use genhook::domain::clock::SystemClock;
 use genhook::engine::receiver::Receiver;
 use genhook::engine::worker::{WorkerPorts, WorkerSettings};
 use genhook::ports::Queue;
+use genhook::ports::env::Env;
 use genhook::toolkit::auth::hmac::sign_hex;
 use genhook_cli::simulate::script::Answer;
 use genhook_tests::fake_katalo;

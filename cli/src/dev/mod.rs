@@ -14,10 +14,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use genhook::config::{ConfigError, Env, worker_settings};
+use genhook::config::worker_settings;
 use genhook::domain::backoff::Backoff;
 use genhook::domain::clock::SystemClock;
 use genhook::engine::worker::{BatchReport, WorkerPorts, WorkerSettings};
+use genhook::ports::env::{ConfigError, Env};
 use genhook::providers::katalo::ROUTE as KATALO_ROUTE;
 use tokio::sync::watch;
 

@@ -18,9 +18,9 @@ mod tests {
     use std::sync::Arc;
 
     use genhook::adapters::memory::MemoryStore;
-    use genhook::config::Env;
     use genhook::domain::clock::{Clock, SystemClock};
     use genhook::domain::link_cache::{CachedOutputs, CachedUrl};
+    use genhook::ports::env::Env;
     use genhook::ports::link_cache::LinkCache;
 
     use super::*;

@@ -46,9 +46,9 @@ mod tests {
 
     use genhook::adapters::aws::OPERATION_TIMEOUT;
     use genhook::adapters::memory::{MemoryQueue, MemoryStore};
-    use genhook::config::Env;
     use genhook::domain::clock::SystemClock;
     use genhook::engine::receiver::{MAX_SDK_CALLS, ReceiverSettings};
+    use genhook::ports::env::Env;
     use serde_json::Value;
 
     use super::*;

@@ -25,10 +25,10 @@ use crate::ports::{DedupeStore, Queue, WatchStore};
 use crate::providers::ALL;
 use crate::toolkit::auth::link_token::{LinkMinter, LinkSigner};
 
-pub use crate::ports::env::{ConfigError, Env};
+use crate::ports::env::{ConfigError, Env};
 pub use secrets::{SecretEnv, api_secret_names, receiver_secret_names};
 
-pub mod secrets;
+mod secrets;
 
 pub mod emf;
 pub mod lambda;

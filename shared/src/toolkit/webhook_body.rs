@@ -1,5 +1,5 @@
-//! Reading a verified webhook body: a JSON object with some required text fields. The
-//! error is each provider's `webhook::WebhookError`.
+//! Reading a verified webhook body: a JSON object with some required text fields, and
+//! [`WebhookError`], why a provider's webhook reader refused it.
 
 use std::borrow::Cow;
 

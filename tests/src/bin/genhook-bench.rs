@@ -54,7 +54,7 @@ async fn run(h: &Arc<Harness>, label: &str, jobs: Arc<Vec<Vec<u8>>>, concurrency
 /// (signature check, parse, claim logic, message build), no network.
 async fn in_memory(n: usize) {
     use genhook::adapters::memory::{MemoryQueue, MemoryStore};
-    use genhook::config::Env;
+    use genhook::ports::env::Env;
     use genhook::toolkit::auth::hmac::sign_hex;
     let env = Env::from_pairs([("KATALO_WEBHOOK_SECRET", genhook_tests::WEBHOOK_SECRET)]);
     let receiver = genhook::config::receiver(

@@ -84,7 +84,7 @@ CREATE TABLE link_cache (
 );
 ";
 
-pub use crate::ports::MAX_MESSAGE_BYTES;
+use crate::ports::MAX_MESSAGE_BYTES;
 
 /// A failure to open the database file.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,8 @@ use time::OffsetDateTime;
 use crate::domain::testing::{body, cases, deeply_nested, instants, json, number, text, writable};
 use crate::providers::katalo::job::parse_job;
 use crate::providers::katalo::message::{KataloMessage, KataloWebhookMessage};
-use crate::providers::katalo::webhook::{KataloWebhook, WebhookError};
+use crate::providers::katalo::webhook::KataloWebhook;
+use crate::toolkit::webhook_body::WebhookError;
 use crate::toolkit::webhook_body::{json_object, required_text};
 
 /// Webhook-shaped bodies: the two fields as strings (with escapes, padding, non-ASCII),

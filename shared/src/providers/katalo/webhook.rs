@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-pub use crate::toolkit::webhook_body::WebhookError;
+use crate::toolkit::webhook_body::WebhookError;
 use crate::toolkit::webhook_body::text_fields;
 
 /// The fields of a Katalo webhook genhook needs, borrowed from its body; the body itself

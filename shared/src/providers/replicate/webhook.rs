@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-pub use crate::toolkit::webhook_body::WebhookError;
+use crate::toolkit::webhook_body::WebhookError;
 use crate::toolkit::webhook_body::{json_object, required_text};
 
 use super::prediction::{normalize_status, state_of};

@@ -15,10 +15,11 @@ use time::macros::datetime;
 use super::prediction::parse_prediction;
 use super::reconcile::ReplicateReconciler;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
-use crate::config::{Env, receiver};
+use crate::config::receiver;
 use crate::domain::clock::ManualClock;
 use crate::domain::job::Job;
 use crate::engine::worker::{InboxRecord, Worker, WorkerPorts, WorkerSettings};
+use crate::ports::env::Env;
 use crate::ports::{JobApi, JobApiError};
 use crate::toolkit::auth::standard_webhooks::Secret;
 
