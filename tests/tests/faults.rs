@@ -18,15 +18,17 @@ use serde_json::json;
 /// Longer than any client here waits: the client gives up and the proxy drops the answer.
 const NEVER: Duration = Duration::from_secs(60);
 
+/// The key the receiver claims a job's `generation.completed` delivery under.
 fn key(job: &str) -> String {
-    format!("katalo#{job}#generation.completed")
+    genhook::domain::dedupe::delivery_key("katalo", job, "generation.completed")
 }
 
 /// The job's events on the outbox, after checking they all carry the job's one event id.
 async fn events_for(h: &Harness, job: &str) -> Vec<serde_json::Value> {
     let events: Vec<_> = h.events().await.into_iter().filter(|e| e["job_id"] == job).collect();
     for e in &events {
-        assert_eq!(e["event_id"], event_id(&key(job)), "every copy carries the same event id: {e}");
+        let id = event_id(&genhook::domain::dedupe::dedupe_key("katalo", job, "generation.completed"));
+        assert_eq!(e["event_id"], id, "every copy carries the same event id: {e}");
     }
     events
 }

@@ -34,8 +34,8 @@ async fn a_delivery_becomes_one_reconciled_event() {
     let expiry = expiry_from_url(url).unwrap();
     assert!(expiry > time::OffsetDateTime::now_utc() + time::Duration::minutes(10));
     assert!(e["outputs"][0]["expires_at"].is_string());
-    let key = "katalo#job_e2e#generation.completed";
-    assert_eq!(e["event_id"], genhook::domain::dedupe::event_id(key));
+    assert_eq!(e["event_id"], genhook::domain::dedupe::event_id("katalo#job_e2e#generation.completed"));
+    let key = "katalo#job_e2e#on:generation.completed";
     // The worker published under the job's key; the delivery's own record stays ENQUEUED
     // (it answers duplicates).
     let job_key = genhook::providers::katalo::message::publish_key("job_e2e");

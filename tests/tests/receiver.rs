@@ -7,7 +7,7 @@ use genhook_tests::{Harness, WEBHOOK_SECRET, WEBHOOK_SECRET_PREVIOUS, webhook};
 use serde_json::json;
 
 fn key(job: &str) -> String {
-    format!("katalo#{job}#generation.completed")
+    genhook::domain::dedupe::delivery_key("katalo", job, "generation.completed")
 }
 
 #[tokio::test]

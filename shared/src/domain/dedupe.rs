@@ -218,9 +218,44 @@ pub enum LeaseOutcome {
     },
 }
 
-/// Builds the dedupe key `<provider>#<id>#<kind>`.
+/// Builds the key `<provider>#<id>#<kind>` of a record genhook works under (a job's
+/// publish key, a refresh request's) and from which event ids derive. `id` and `kind` are
+/// written without `#` (`%` as `%25`, `#` as `%23`; ordinary ids are unchanged), so no
+/// two different triples give one key, whatever `#` a provider puts in an id.
 pub fn dedupe_key(provider: &str, id: &str, kind: &str) -> String {
-    [provider, id, kind].join("#")
+    let mut key = String::with_capacity(provider.len() + id.len() + kind.len() + 2);
+    key.push_str(provider);
+    key.push('#');
+    push_escaped(&mut key, id);
+    key.push('#');
+    push_escaped(&mut key, kind);
+    key
+}
+
+/// The namespace of delivery keys (see [`delivery_key`]).
+pub const DELIVERY_KIND_PREFIX: &str = "on:";
+
+/// The key a provider's delivery is claimed under: `<provider>#<id>#on:<word>`, `word`
+/// being the provider's own (an event type, a status). Only deliveries have kinds in the
+/// `on:` namespace, and genhook's own kinds (`job`, `task`, `prediction`,
+/// `refresh:<id>`) never start with it: whatever event type or status a provider sends,
+/// its delivery never claims a key another path works under.
+pub fn delivery_key(provider: &str, id: &str, word: &str) -> String {
+    let mut kind = String::with_capacity(DELIVERY_KIND_PREFIX.len() + word.len());
+    kind.push_str(DELIVERY_KIND_PREFIX);
+    kind.push_str(word);
+    dedupe_key(provider, id, &kind)
+}
+
+/// `part` with `%` and `#` percent-escaped.
+fn push_escaped(key: &mut String, part: &str) {
+    for c in part.chars() {
+        match c {
+            '%' => key.push_str("%25"),
+            '#' => key.push_str("%23"),
+            c => key.push(c),
+        }
+    }
 }
 
 /// Hex SHA-256 of a body.
@@ -384,9 +419,38 @@ mod tests {
         assert!(record(RecordStatus::InProgress).is_workable(0), "a message can outrun the receiver's ENQUEUED mark");
     }
 
+    /// Parts made of the pieces that could make keys meet.
+    const PIECES: &str = "(job|a|#|%|%23|on:|refresh:r1){0,3}";
+
+    proptest::proptest! {
+        #![proptest_config(crate::domain::testing::cases(512))]
+
+        /// No two different (id, kind) pairs give one key (the pairs tried split one
+        /// `id#kind` text at each of its `#`), and no delivery, whatever words it carries,
+        /// gives a key of genhook's own kinds, for the same id or another.
+        #[test]
+        fn keys_of_different_parts_or_kinds_never_meet(
+            a in PIECES, b in PIECES, c in PIECES,
+            own in proptest::sample::select(vec!["job", "task", "prediction", "refresh:r1", "refresh:on:x"]),
+        ) {
+            let joined = format!("{a}#{b}");
+            for (i, _) in joined.match_indices('#') {
+                let (id, kind) = (&joined[..i], &joined[i + 1..]);
+                if (id, kind) != (a.as_str(), b.as_str()) {
+                    proptest::prop_assert_ne!(dedupe_key("p", &a, &b), dedupe_key("p", id, kind));
+                }
+            }
+            proptest::prop_assert_ne!(delivery_key("p", &a, &b), dedupe_key("p", &a, own));
+            proptest::prop_assert_ne!(delivery_key("p", &a, &b), dedupe_key("p", &c, own));
+            proptest::prop_assert_ne!(delivery_key("p", &a, &b), dedupe_key("p", &joined, own));
+        }
+    }
+
     #[test]
     fn keys_and_ids_are_stable() {
         assert_eq!(dedupe_key("katalo", "j1", "generation.completed"), "katalo#j1#generation.completed");
+        assert_eq!(delivery_key("katalo", "j1", "generation.completed"), "katalo#j1#on:generation.completed");
+        assert_eq!(dedupe_key("p", "a#b%", "c"), "p#a%23b%25#c");
         assert_eq!(event_id("a"), event_id("a"));
         assert_ne!(event_id("a"), event_id("b"));
         assert_eq!(event_id("a").len(), 36);

@@ -17,7 +17,7 @@ use crate::providers::katalo::source::KataloSource;
 use crate::toolkit::auth::hmac::{HmacSecrets, sign_hex};
 
 const SECRET: &str = "test-secret-current";
-const KEY: &str = "katalo#job_1#generation.completed";
+const KEY: &str = "katalo#job_1#on:generation.completed";
 
 struct Rig {
     receiver: Receiver,
@@ -245,7 +245,7 @@ async fn the_lease_follows_the_invocation_deadline() {
     // A deadline already past falls back to the default lease.
     let b2 = body("job_2", "generation.completed");
     rig.receiver.handle(signed(&b2, SECRET), Some(1)).await;
-    let rec = rig.store.record("katalo#job_2#generation.completed").unwrap();
+    let rec = rig.store.record("katalo#job_2#on:generation.completed").unwrap();
     assert_eq!(rec.lease_until_ms, rig.clock.now_ms() + 30_000);
 }
 

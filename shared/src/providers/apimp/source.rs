@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::domain::dedupe::dedupe_key;
+use crate::domain::dedupe::delivery_key;
 use crate::domain::limits::{MAX_ID_BYTES, MAX_KIND_BYTES, attribute_value, check_lengths};
 use crate::ports::provider::{Delivery, Enqueue, Intake, Refusal, RouteMatch, WebhookSource};
 use crate::toolkit::auth::hmac::HmacSecrets;
@@ -85,7 +85,7 @@ impl WebhookSource for ApimpSource {
             ("status", &update.status, MAX_KIND_BYTES),
         ])
         .map_err(Refusal::Invalid)?;
-        let key = dedupe_key(PROVIDER, &format!("{upstream}:{}", update.upstream_task_id), &update.status);
+        let key = delivery_key(PROVIDER, &format!("{upstream}:{}", update.upstream_task_id), &update.status);
         let message = ApimpMessage::Callback(ApimpCallbackMessage {
             dedupe_key: key.clone(),
             upstream,

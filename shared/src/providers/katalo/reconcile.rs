@@ -19,6 +19,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::domain::clock::secs;
+use crate::domain::dedupe::delivery_key;
 use crate::domain::event::{COMPLETED, FAILED, NormalizedEvent, terminal_type};
 use crate::domain::job::Job;
 use crate::domain::limits::MAX_ID_BYTES;
@@ -57,8 +58,10 @@ impl Reconciler for KataloReconciler {
         let (key, path) = match Step::parse_message(body)? {
             KataloMessage::Webhook(msg) => {
                 let known = msg.event_type == COMPLETED || msg.event_type == FAILED;
-                // The key is derived here, never taken from the message.
-                let key = if known { publish_key(&msg.job_id) } else { msg.dedupe_key.clone() };
+                // The key is derived here, never taken from the message: the job's, or for
+                // an event type genhook does not know, the delivery's own.
+                let key =
+                    if known { publish_key(&msg.job_id) } else { delivery_key(PROVIDER, &msg.job_id, &msg.event_type) };
                 (key, Path::Webhook { known, msg })
             }
             KataloMessage::Watch(msg) => {

@@ -1,7 +1,7 @@
 //! Katalo's receiving side: `POST /webhooks/katalo`, `x-katalo-signature` (hex
 //! HMAC-SHA256 of the raw body, current or previous secret), deduped on job and event type.
 
-use crate::domain::dedupe::dedupe_key;
+use crate::domain::dedupe::delivery_key;
 use crate::domain::limits::{MAX_ID_BYTES, MAX_KIND_BYTES, attribute_value, check_lengths};
 use crate::ports::provider::{Delivery, Enqueue, Intake, Refusal, RouteMatch, WebhookSource};
 use crate::toolkit::auth::hmac::HmacSecrets;
@@ -50,7 +50,7 @@ impl WebhookSource for KataloSource {
         let hook = KataloWebhook::parse(d.body).map_err(|e| Refusal::Invalid(e.to_string()))?;
         check_lengths(&[("job_id", &hook.job_id, MAX_ID_BYTES), ("event_type", &hook.event_type, MAX_KIND_BYTES)])
             .map_err(Refusal::Invalid)?;
-        let key = dedupe_key(PROVIDER, &hook.job_id, &hook.event_type);
+        let key = delivery_key(PROVIDER, &hook.job_id, &hook.event_type);
         let message =
             KataloWebhookMessage::received_json(&key, &hook.job_id, &hook.event_type, d.received_at, hook.text)
                 .map_err(|e| Refusal::Invalid(format!("the inbox message could not be written: {e}")))?;
@@ -92,7 +92,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(SIGNATURE_HEADER, crate::toolkit::auth::hmac::sign_hex(b"s", body.as_bytes()).parse().unwrap());
         let Ok(Intake::Enqueue(e)) = source.intake(&delivery(&headers, body.as_bytes())) else { panic!("accepted") };
-        assert_eq!(e.key, "katalo#j1#generation.completed");
+        assert_eq!(e.key, "katalo#j1#on:generation.completed");
         let m: serde_json::Value = serde_json::from_str(&e.message).unwrap();
         assert_eq!(
             (m["type"].as_str(), m["received_at"].as_str()),
@@ -103,5 +103,27 @@ mod tests {
             Err(Refusal::Unauthenticated { code: "invalid_signature", .. })
         ));
         assert_eq!((route(ROUTE), route("/webhooks/katalo/x")), (RouteMatch::Mine, RouteMatch::NotMine));
+    }
+
+    /// A signed event type that spells one of genhook's own kinds never claims the key the
+    /// job is published under, nor a refresh's: the real `generation.completed` that
+    /// follows is still published.
+    #[test]
+    fn an_event_type_never_claims_a_key_of_another_kind() {
+        let source = KataloSource::new(HmacSecrets::new("s", None));
+        let own = [
+            crate::providers::katalo::message::publish_key("j1"),
+            crate::domain::refresh::refresh_key("katalo", "j1", "r1"),
+        ];
+        for (job_id, event_type) in [("j1", "job"), ("j1", "refresh:r1"), ("j1#job", "x"), ("j1", "x#job")] {
+            let body = json!({"job_id": job_id, "event_type": event_type}).to_string();
+            let mut headers = HeaderMap::new();
+            headers
+                .insert(SIGNATURE_HEADER, crate::toolkit::auth::hmac::sign_hex(b"s", body.as_bytes()).parse().unwrap());
+            let Ok(Intake::Enqueue(e)) = source.intake(&delivery(&headers, body.as_bytes())) else {
+                panic!("accepted")
+            };
+            assert!(!own.contains(&e.key), "{event_type:?} claimed {}", e.key);
+        }
     }
 }

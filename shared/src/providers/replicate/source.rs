@@ -2,7 +2,7 @@
 //! (current and previous `whsec_` secrets, ±5 minutes), deduped on prediction id and
 //! status.
 
-use crate::domain::dedupe::dedupe_key;
+use crate::domain::dedupe::delivery_key;
 use crate::domain::limits::{MAX_KIND_BYTES, attribute_value, check_lengths};
 use crate::ports::provider::{Delivery, Enqueue, Intake, Refusal, RouteMatch, WebhookSource};
 use crate::toolkit::auth::standard_webhooks::Secrets;
@@ -48,7 +48,7 @@ impl WebhookSource for ReplicateSource {
         let hook = ReplicateWebhook::parse(d.body).map_err(|e| Refusal::Invalid(e.to_string()))?;
         check_lengths(&[("id", &hook.prediction_id, MAX_ID_BYTES), ("status", &hook.status, MAX_KIND_BYTES)])
             .map_err(Refusal::Invalid)?;
-        let key = dedupe_key(PROVIDER, &hook.prediction_id, &hook.status);
+        let key = delivery_key(PROVIDER, &hook.prediction_id, &hook.status);
         let message = ReplicateWebhookMessage {
             dedupe_key: key.clone(),
             prediction_id: hook.prediction_id,
@@ -97,7 +97,7 @@ mod tests {
         let now = datetime!(2026-11-23 12:00:00 UTC).unix_timestamp();
         let body = br#"{"id":"p1","status":"succeeded","output":["https://replicate.delivery/a/out-0.png"]}"#;
         let Ok(Intake::Enqueue(e)) = deliver(&source, body, now, SECRET) else { panic!("accepted") };
-        assert_eq!(e.key, "replicate#p1#succeeded");
+        assert_eq!(e.key, "replicate#p1#on:succeeded");
         let m: serde_json::Value = serde_json::from_str(&e.message).unwrap();
         assert_eq!((m["type"].as_str(), m["webhook_id"].as_str()), (Some("replicate.webhook"), Some("msg_1")));
         // Another secret, a replay from 6 minutes ago, a body without an id.

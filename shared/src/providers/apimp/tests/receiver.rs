@@ -95,10 +95,10 @@ async fn each_upstream_callback_is_verified_deduped_and_queued() {
     assert_eq!(
         keys,
         [
-            "apimp#kling:kt_1#succeed",
-            "apimp#doubao:cgt-2025-abc#succeeded",
-            "apimp#minimax:115334141465231360#success",
-            "apimp#vidu:vidu_1#success"
+            "apimp#kling:kt_1#on:succeed",
+            "apimp#doubao:cgt-2025-abc#on:succeeded",
+            "apimp#minimax:115334141465231360#on:success",
+            "apimp#vidu:vidu_1#on:success"
         ]
     );
     for m in &msgs {
