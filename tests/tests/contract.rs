@@ -167,3 +167,52 @@ mod aws_link_items {
         assert_eq!((item.len(), item["status"].as_s().unwrap().as_str()), (2, "ENQUEUED"));
     }
 }
+
+/// What the SQS adapter does for FIFO queues, beyond the contract: any group (a provider
+/// and job id of any length) and any deduplication id is sent as one SQS accepts (at most
+/// 128 characters it allows), and messages of one group keep their order.
+mod aws_fifo {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use genhook::adapters::sqs::SqsQueue;
+    use genhook::ports::{OutgoingMessage, Queue};
+    use genhook_tests::aws::aws;
+
+    #[tokio::test]
+    async fn any_group_and_deduplication_id_is_sent() {
+        let aws = aws().await;
+        let name = format!("{}.fifo", genhook_tests::unique("genhook-fifo"));
+        let url = aws
+            .sqs
+            .create_queue()
+            .queue_name(&name)
+            .attributes(QueueAttributeName::FifoQueue, "true")
+            .send()
+            .await
+            .expect("create the FIFO queue")
+            .queue_url
+            .expect("its URL");
+        let queue = SqsQueue::new(aws.sqs.clone(), url.clone());
+        let long_job = "j".repeat(300);
+        let message = |body: &str, group: String, dedup: String| OutgoingMessage {
+            body: body.into(),
+            attributes: Vec::new(),
+            group_id: Some(group),
+            dedup_id: Some(dedup),
+            delay: None,
+        };
+        let sent = queue
+            .send_batch(vec![
+                message("first", format!("katalo#{long_job}"), format!("evt_{long_job}")),
+                message("second", format!("katalo#{long_job}"), "evt with spaces é".into()),
+                message("third", "katalo#short".into(), "evt_short".into()),
+            ])
+            .await;
+        assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+        assert!(queue.send(message("fourth", format!("replicate#{long_job}"), long_job.clone())).await.is_ok());
+        let bodies: Vec<String> = aws.receive_all(&url).await.into_iter().filter_map(|m| m.body).collect();
+        let first = bodies.iter().position(|b| b == "first");
+        let second = bodies.iter().position(|b| b == "second");
+        assert!(first.is_some() && second.is_some() && first < second, "one group keeps its order: {bodies:?}");
+        assert_eq!(bodies.len(), 4, "{bodies:?}");
+    }
+}

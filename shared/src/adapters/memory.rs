@@ -271,13 +271,16 @@ struct QueueState {
 }
 
 /// A queue in memory with SQS's semantics (visibility timeout, receive counts, delays,
-/// a dead-letter queue); `fail` makes every call fail (an outage).
+/// a dead-letter queue); `fail` makes every call fail (an outage), `refuse` every send
+/// be refused as SQS refuses a message it will never take.
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
     state: Mutex<QueueState>,
     settings: MemoryQueueSettings,
     /// When set, every call fails with [`QueueError::Unavailable`].
     pub fail: AtomicBool,
+    /// When set, every message sent is refused with [`QueueError::Rejected`].
+    pub refuse: AtomicBool,
     /// Calls made so far (each stands for one SQS round trip; a batch counts once).
     pub calls: AtomicUsize,
 }
@@ -331,6 +334,9 @@ impl MemoryQueue {
     }
 
     fn push(&self, state: &mut QueueState, msg: OutgoingMessage) -> Result<String, QueueError> {
+        if self.refuse.load(Ordering::SeqCst) {
+            return Err(QueueError::Rejected("injected refusal".into()));
+        }
         if msg.body.len() > crate::ports::MAX_MESSAGE_BYTES {
             return Err(QueueError::Rejected(format!("message of {} bytes is over the limit", msg.body.len())));
         }

@@ -1,5 +1,6 @@
 //! [`Queue`] on SQS: one adapter instance per queue URL. Sends are batched (10 entries
-//! and 256 KiB per call), and FIFO queues get a group id and a deduplication id.
+//! and 256 KiB per call), and FIFO queues get a group id and a deduplication id, each
+//! written as SQS takes it ([`fifo_id`]: a long job id or event id is hashed).
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use aws_sdk_sqs::types::{
 };
 use futures_util::future::join_all;
 
+use crate::domain::dedupe::fifo_id;
 use crate::domain::trace::TRACE_HEADER_ATTRIBUTE;
 use crate::ports::{MAX_DELAY, MAX_VISIBILITY, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage};
 
@@ -126,8 +128,8 @@ impl SqsQueue {
             }
             if self.fifo {
                 e = e
-                    .message_group_id(m.group_id.as_deref().unwrap_or(DEFAULT_GROUP))
-                    .set_message_deduplication_id(m.dedup_id.clone());
+                    .message_group_id(fifo_id(m.group_id.as_deref().unwrap_or(DEFAULT_GROUP)))
+                    .set_message_deduplication_id(m.dedup_id.as_deref().map(fifo_id));
             }
             e.build().expect("id and body are set")
         });
@@ -184,8 +186,8 @@ impl Queue for SqsQueue {
         }
         if self.fifo {
             req = req
-                .message_group_id(msg.group_id.as_deref().unwrap_or(DEFAULT_GROUP))
-                .set_message_deduplication_id(msg.dedup_id);
+                .message_group_id(fifo_id(msg.group_id.as_deref().unwrap_or(DEFAULT_GROUP)))
+                .set_message_deduplication_id(msg.dedup_id.as_deref().map(fifo_id));
         }
         let out = req.send().await.map_err(|e| send_failed("SendMessage", e))?;
         Ok(out.message_id().unwrap_or_default().to_string())

@@ -293,10 +293,11 @@ pub fn same_body(a: &str, b: &str) -> Option<bool> {
     if a.is_empty() || b.is_empty() || kind(a) != kind(b) { None } else { Some(a == b) }
 }
 
-/// A FIFO queue's deduplication id for a dedupe key: the key itself when SQS takes it
-/// as one (1 to 128 printable ASCII characters), else its hex SHA-256 (always valid).
-/// Either way one key gives one id.
-pub fn fifo_dedup_id(key: &str) -> String {
+/// A FIFO queue's group or deduplication id for `key` (a dedupe key, a `provider#job`
+/// group, an event id): the key itself when SQS takes it as one (1 to 128 printable
+/// ASCII characters), else its hex SHA-256 (always valid). Either way one key gives one
+/// id, so a group stays one group.
+pub fn fifo_id(key: &str) -> String {
     if !key.is_empty() && key.len() <= 128 && key.bytes().all(|b| b.is_ascii_graphic()) {
         key.to_string()
     } else {
@@ -380,14 +381,14 @@ mod tests {
     }
 
     #[test]
-    fn fifo_dedup_ids_are_the_key_when_sqs_takes_it() {
-        assert_eq!(fifo_dedup_id("katalo#job_1#generation.completed"), "katalo#job_1#generation.completed");
+    fn fifo_ids_are_the_key_when_sqs_takes_it() {
+        assert_eq!(fifo_id("katalo#job_1#generation.completed"), "katalo#job_1#generation.completed");
         for odd in ["a b", "é", &"k".repeat(129), ""] {
-            let id = fifo_dedup_id(odd);
+            let id = fifo_id(odd);
             assert!(id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()), "{odd:?} -> {id}");
         }
-        assert_eq!(fifo_dedup_id(&"k".repeat(128)), "k".repeat(128));
-        assert_ne!(fifo_dedup_id("a b"), fifo_dedup_id("a c"));
+        assert_eq!(fifo_id(&"k".repeat(128)), "k".repeat(128));
+        assert_ne!(fifo_id("a b"), fifo_id("a c"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{Receiver, unavailable};
 use time::OffsetDateTime;
 
 use crate::domain::clock::{epoch_ms, millis, secs};
-use crate::domain::dedupe::{Claim, ClaimOutcome, RecordStatus, body_digest, fifo_dedup_id, random_id, same_body};
+use crate::domain::dedupe::{Claim, ClaimOutcome, RecordStatus, body_digest, fifo_id, random_id, same_body};
 use crate::engine::answer::retryable_error;
 use crate::ports::provider::Enqueue;
 use crate::ports::{OutgoingMessage, QueueError};
@@ -96,7 +96,7 @@ impl Receiver {
             body: message,
             attributes,
             group_id: Some(key.to_string()),
-            dedup_id: Some(fifo_dedup_id(key)),
+            dedup_id: Some(fifo_id(key)),
             delay: None,
         };
         if let Err(e) = self.inbox.send(out).await {

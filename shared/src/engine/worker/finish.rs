@@ -45,11 +45,30 @@ impl Finish<'_> {
         Retry { work, delay, reason: format!("{what}: {e}") }
     }
 
+    /// After `queue` failed to take `what`: a queue that refused the message itself
+    /// refuses every retry, so the record is dead-lettered at once with why; an outage is
+    /// retried with the record's backoff.
+    fn after_send_failure(
+        &self,
+        work: Work,
+        queue: &str,
+        what: &str,
+        e: QueueError,
+        retry: &mut Vec<Retry>,
+        dead: &mut Vec<(Work, String)>,
+    ) {
+        match e {
+            QueueError::Rejected(why) => dead.push((work, format!("the {queue} refused {what}: {why}"))),
+            e @ QueueError::Unavailable(_) => retry.push(self.retry_after_send_failure(work, queue, e)),
+        }
+    }
+
     /// Sends all publishable events in batches, then marks each sent one PUBLISHED.
     pub(super) async fn publish(
         &self,
         publish: Vec<(Work, Box<NormalizedEvent>)>,
         retry: &mut Vec<Retry>,
+        dead: &mut Vec<(Work, String)>,
         report: &mut BatchReport,
     ) {
         if publish.is_empty() {
@@ -98,7 +117,7 @@ impl Finish<'_> {
                 }
                 Err(e) => {
                     warn!(key = %key, error = %e, "outbox send failed");
-                    retry.push(self.retry_after_send_failure(work, "outbox", e));
+                    self.after_send_failure(work, "outbox", "the event", e, retry, dead);
                 }
             }
         }
@@ -112,6 +131,7 @@ impl Finish<'_> {
         &self,
         later: Vec<(Work, OutgoingMessage, u32, String)>,
         retry: &mut Vec<Retry>,
+        dead: &mut Vec<(Work, String)>,
         report: &mut BatchReport,
     ) {
         let mut due = Vec::new();
@@ -155,7 +175,7 @@ impl Finish<'_> {
                         Err(e) => retry.push(self.retry_after_send_failure(work, "poll chain", e)),
                     }
                 }
-                Err(e) => retry.push(self.retry_after_send_failure(work, "inbox", e)),
+                Err(e) => self.after_send_failure(work, "inbox", "the next poll", e, retry, dead),
             }
         }
     }
@@ -185,7 +205,24 @@ impl Finish<'_> {
                 dedup_id: Some(work.record.message_id.clone()),
                 delay: None,
             };
-            match dlq.send(msg).await {
+            let sent = match dlq.send(msg).await {
+                // The DLQ refused this message itself: the same body again with nothing
+                // but the reason (all that is genhook's own), before giving up on it.
+                Err(QueueError::Rejected(why)) => {
+                    warn!(error = %why, "the DLQ refused the message; sending it with the reason alone");
+                    let reason = format!("{reason} (the DLQ refused the message with its attributes: {why})");
+                    let bare = OutgoingMessage {
+                        body: work.record.body.clone(),
+                        attributes: vec![(FAILURE_REASON_ATTRIBUTE.into(), clean_text(&reason, 1024))],
+                        group_id: None,
+                        dedup_id: Some(work.record.message_id.clone()),
+                        delay: None,
+                    };
+                    dlq.send(bare).await
+                }
+                other => other,
+            };
+            match sent {
                 Ok(_) => {
                     report.dead_lettered += 1;
                     Origin::provider(work.provider).count(name::RECORDS_DEAD_LETTERED, &[]);

@@ -164,8 +164,8 @@ impl Worker {
         }
 
         let finish = Finish { ports: &self.ports, settings: &self.settings, reconcilers: &self.reconcilers };
-        finish.reschedule(later, &mut retry, &mut report).await;
-        finish.publish(publish, &mut retry, &mut report).await;
+        finish.reschedule(later, &mut retry, &mut dead, &mut report).await;
+        finish.publish(publish, &mut retry, &mut dead, &mut report).await;
         finish.dead_letter(dead, &mut retry, &mut report).await;
         finish.schedule_retries(retry, &mut report).await;
         report

@@ -13,7 +13,7 @@ use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::domain::clock::ManualClock;
 use crate::domain::dedupe::{Claim, RecordStatus, event_id};
 use crate::domain::job::{Job, JobState};
-use crate::ports::JobApi;
+use crate::ports::{JobApi, OutgoingMessage, Queue, QueueError};
 use crate::providers::apimp::Apimp;
 use crate::providers::katalo::message::KataloWebhookMessage;
 use crate::providers::katalo::reconcile::{DEFAULT_POLL_HORIZON, KataloReconciler};
@@ -401,6 +401,80 @@ async fn outbox_outage_retries_and_keeps_the_record_unpublished() {
     rig.outbox.fail.store(false, std::sync::atomic::Ordering::SeqCst);
     let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 2)]).await;
     assert_eq!(report.published, 1);
+}
+
+#[tokio::test]
+async fn an_event_the_outbox_refuses_is_dead_lettered_at_once_with_the_reason() {
+    let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    rig.outbox.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.published, report.dead_lettered, report.retried), (0, 1, 0), "{report:?}");
+    assert!(report.failed.is_empty() && rig.inbox.delays().is_empty(), "never retried: {report:?}");
+    let reason = rig.dlq.messages()[0].attributes[0].1.clone();
+    assert!(reason.starts_with("the outbox refused the event: injected refusal"), "{reason}");
+    assert_ne!(rig.store.record(JOB_KEY).unwrap().status, RecordStatus::Published);
+}
+
+#[tokio::test]
+async fn a_poll_the_inbox_refuses_is_dead_lettered_at_once_with_the_reason() {
+    let rig = rig(ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[]))]));
+    rig.inbox.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.rescheduled, report.dead_lettered, report.retried), (0, 1, 0), "{report:?}");
+    let reason = rig.dlq.messages()[0].attributes[0].1.clone();
+    assert!(reason.starts_with("the inbox refused the next poll: injected refusal"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_dead_letter_the_dlq_refuses_goes_again_with_the_reason_alone() {
+    let not_found = || Err(JobApiError::Permanent { status: 404, reason: "not_found".into() });
+    let rig = rig(ScriptedApi::new(vec![not_found()]));
+    // The first send is refused; the bare one is taken.
+    let dlq = Arc::new(OnceRefusing { refused: std::sync::atomic::AtomicBool::new(false), queue: rig.dlq.clone() });
+    let ports = WorkerPorts {
+        store: rig.store.clone(),
+        inbox: rig.inbox.clone(),
+        inbox_dlq: Some(dlq),
+        outbox: rig.outbox.clone(),
+        clock: Arc::new(ManualClock::new(NOW)),
+    };
+    let reconciler = KataloReconciler::new(ScriptedApi::new(vec![not_found()]), DEFAULT_POLL_HORIZON);
+    let worker = Worker::new(ports, vec![Arc::new(reconciler)], WorkerSettings::default());
+    let report = worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.dead_lettered, report.retried), (1, 0), "{report:?}");
+    let sent = rig.dlq.messages();
+    assert_eq!(sent[0].attributes.len(), 1, "the reason alone: {:?}", sent[0].attributes);
+    assert_eq!(sent[0].attributes[0].0, FAILURE_REASON_ATTRIBUTE);
+    assert!(sent[0].attributes[0].1.contains("the DLQ refused the message with its attributes"));
+    assert_eq!(sent[0].body, record("m1", "generation.completed", 1).body);
+}
+
+/// A queue whose first send is refused, then a plain memory queue.
+struct OnceRefusing {
+    refused: std::sync::atomic::AtomicBool,
+    queue: Arc<MemoryQueue>,
+}
+
+#[async_trait::async_trait]
+impl Queue for OnceRefusing {
+    async fn send(&self, msg: OutgoingMessage) -> Result<String, QueueError> {
+        if !self.refused.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(QueueError::Rejected("attribute too long".into()));
+        }
+        self.queue.send(msg).await
+    }
+
+    async fn send_batch(&self, msgs: Vec<OutgoingMessage>) -> Vec<Result<String, QueueError>> {
+        let mut out = Vec::new();
+        for m in msgs {
+            out.push(self.send(m).await);
+        }
+        out
+    }
+
+    async fn delay_retries(&self, delays: Vec<(String, Duration)>) -> Result<(), QueueError> {
+        self.queue.delay_retries(delays).await
+    }
 }
 
 #[tokio::test]
