@@ -243,6 +243,8 @@ mod tests {
         );
         let request = without_stage(lambda_http::request::from_str(&with_query).unwrap());
         assert_eq!(request.uri().path(), "/webhooks/katalo");
+        let sent = request.extensions().get::<genhook::engine::stage::SentPath>();
+        assert_eq!(sent.map(|p| p.0.as_str()), Some("/Prod/webhooks/katalo"), "the path as sent travels along");
         // lambda_http writes the parameters back in a map's order.
         let mut query: Vec<_> = request.uri().query().unwrap().split('&').collect();
         query.sort_unstable();

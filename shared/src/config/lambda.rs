@@ -50,7 +50,8 @@ pub async fn cold_start(
 /// A stage is cut only when it is the whole first segment, whether `lambda_http` added it
 /// or not. (So a REST API stage must not be named after a route's first segment,
 /// `webhooks` or `outputs`: `lambda_http` would not add it and it would be cut all the
-/// same.) The query is kept as it is.
+/// same.) The query is kept as it is, and the path as sent travels with the request
+/// ([`crate::engine::stage::SentPath`]) for signatures over it.
 #[cfg(feature = "lambda-http")]
 pub fn without_stage(mut event: lambda_http::Request) -> lambda_http::Request {
     use lambda_http::RequestExt;
@@ -63,8 +64,9 @@ pub fn without_stage(mut event: lambda_http::Request) -> lambda_http::Request {
         Some(RequestContext::ApiGatewayV2(c)) => c.stage.clone(),
         _ => None,
     };
-    let path = crate::engine::stage::without_stage(event.uri().path(), stage.as_deref());
-    if path.len() == event.uri().path().len() {
+    let sent = event.uri().path().to_string();
+    let path = crate::engine::stage::without_stage(&sent, stage.as_deref());
+    if path.len() == sent.len() {
         return event;
     }
     let path_and_query = match event.uri().query() {
@@ -78,6 +80,7 @@ pub fn without_stage(mut event: lambda_http::Request) -> lambda_http::Request {
     parts.path_and_query = Some(path_and_query);
     if let Ok(uri) = Uri::from_parts(parts) {
         *event.uri_mut() = uri;
+        event.extensions_mut().insert(crate::engine::stage::SentPath(sent));
     }
     event
 }

@@ -384,6 +384,7 @@ mod tests {
                 let headers = http::HeaderMap::new();
                 let d = crate::ports::provider::Delivery {
                     path: "/",
+                    sent_path: "/",
                     query: None,
                     headers: &headers,
                     body: b"",

@@ -3,6 +3,12 @@
 //! Function URLs and ALBs add none. The receiver and the output links both cut it by this
 //! one rule before they route, so their routes match behind every front end.
 
+/// The path a request was sent to, before its stage was cut (a request extension the
+/// front end's adapter sets when it cuts one): what a signature over the URL's path
+/// covers, since a callback URL is minted under the stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentPath(pub String);
+
 /// `path` without its first segment when that segment is the front end's `stage` (exact,
 /// case-sensitive, the whole segment; `$default` is never in a path); `path` as it is
 /// otherwise. The stage alone is the root, `/`.

@@ -88,8 +88,11 @@ pub enum RouteMatch {
 /// One HTTP delivery, as the receiver hands it to a source (after the size check).
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery<'a> {
-    /// The path, without a trailing slash.
+    /// The path, without a trailing slash (and without the front end's stage).
     pub path: &'a str,
+    /// The path exactly as the sender addressed it, stage included: what a signature
+    /// over the URL's path (Vidu's) covers.
+    pub sent_path: &'a str,
     /// The raw query string, if any.
     pub query: Option<&'a str>,
     /// The request headers.

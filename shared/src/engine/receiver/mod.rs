@@ -21,6 +21,7 @@ use crate::domain::dedupe::MIN_DEDUPE_TTL;
 use crate::domain::limits::{self, MAX_JSON_DEPTH};
 use crate::domain::trace::Trace;
 use crate::engine::answer;
+use crate::engine::stage::SentPath;
 use crate::ports::provider::{Delivery, Intake, Provider, Refusal, RouteMatch, WebhookSource};
 use crate::ports::{DedupeStore, Queue};
 use crate::toolkit::telemetry::{Origin, name};
@@ -161,8 +162,16 @@ impl Receiver {
         }
         let now = self.clock.now();
         let received_at = rfc3339(now);
-        let delivery =
-            Delivery { path, query: req.uri().query(), headers: req.headers(), body, now, received_at: &received_at };
+        let sent_path = req.extensions().get::<SentPath>().map_or(req.uri().path(), |p| p.0.as_str());
+        let delivery = Delivery {
+            path,
+            sent_path,
+            query: req.uri().query(),
+            headers: req.headers(),
+            body,
+            now,
+            received_at: &received_at,
+        };
         let mut enqueue = match self.intake(source, &delivery).await {
             Ok(Intake::Enqueue(e)) => e,
             Ok(Intake::Reply(answer)) => return answer::json(StatusCode::OK, answer.to_string()),

@@ -7,9 +7,12 @@
 //! | Kling | `task_id` | `task_status` | `succeed` / `failed` |
 //! | Doubao (Ark) | `id` | `status` | `succeeded` / `failed`, `expired`, `cancelled` |
 //! | MiniMax | `task_id` (string or number) | `status`, any case | `success` / `fail`, `failed` |
-//! | Vidu | `id` | `state`, else `status` | `success` / `failed` |
+//! | Vidu | `id`, else `task_id` | `state`, else `status` | `success` / `failed` |
 //!
-//! MiniMax first posts `{"challenge": ...}` and wants it echoed within 3 s.
+//! Kling's body may also come wrapped as its API answers, `{code, message, request_id,
+//! data: {task_id, task_status, …}}`: the fields are then read from `data`. MiniMax
+//! first posts `{"challenge": ...}` and wants it echoed within 3 s: a body that carries
+//! `challenge` is echoed, whatever else it carries, as MiniMax's own sample does.
 
 use serde_json::Value;
 
@@ -83,19 +86,27 @@ fn text(v: Option<&Value>) -> Option<String> {
 pub fn parse(upstream: Upstream, raw: &[u8]) -> Result<Callback, CallbackError> {
     let body: Value = serde_json::from_slice(raw).map_err(|_| CallbackError::NotObject)?;
     let obj = body.as_object().ok_or(CallbackError::NotObject)?;
-    // The task id field, the status field, and a fallback status field.
-    let (id_field, status_field, fallback): (&'static str, &'static str, Option<&str>) = match upstream {
-        Upstream::Kling => ("task_id", "task_status", None),
-        Upstream::Doubao => ("id", "status", None),
-        Upstream::Minimax => ("task_id", "status", None),
-        Upstream::Vidu => ("id", "state", Some("status")),
+    // The task id field and a fallback, the status field and a fallback.
+    type Fields = (&'static str, Option<&'static str>, &'static str, Option<&'static str>);
+    let (id_field, id_fallback, status_field, fallback): Fields = match upstream {
+        Upstream::Kling => ("task_id", None, "task_status", None),
+        Upstream::Doubao => ("id", None, "status", None),
+        Upstream::Minimax => ("task_id", None, "status", None),
+        Upstream::Vidu => ("id", Some("task_id"), "state", Some("status")),
     };
     if upstream == Upstream::Minimax
-        && let Some(challenge) = obj.get("challenge").filter(|_| !obj.contains_key("task_id"))
+        && let Some(challenge) = obj.get("challenge")
     {
         return Ok(Callback::Challenge(challenge.clone()));
     }
-    let upstream_task_id = text(obj.get(id_field)).ok_or(CallbackError::MissingTaskId(id_field))?;
+    // Kling's API envelope: the task is in `data`.
+    let obj = match obj.get("data").and_then(Value::as_object) {
+        Some(data) if upstream == Upstream::Kling && !obj.contains_key(id_field) => data,
+        _ => obj,
+    };
+    let upstream_task_id = text(obj.get(id_field))
+        .or_else(|| text(obj.get(id_fallback?)))
+        .ok_or(CallbackError::MissingTaskId(id_field))?;
     let status = text(obj.get(status_field))
         .or_else(|| text(obj.get(fallback?)))
         .ok_or(CallbackError::MissingStatus(status_field))?
@@ -174,6 +185,24 @@ mod tests {
         );
         // Only MiniMax has the handshake.
         assert!(parse(Upstream::Kling, br#"{"challenge":"x"}"#).is_err());
+        // A verification POST that also carries a task is answered as one (it was 400).
+        assert_eq!(
+            parse(Upstream::Minimax, br#"{"challenge":"c-1","task_id":"1"}"#).unwrap(),
+            Callback::Challenge(Value::String("c-1".into()))
+        );
+    }
+
+    #[test]
+    fn kling_in_its_api_envelope() {
+        let u = update(
+            Upstream::Kling,
+            r#"{"code":0,"message":"SUCCEED","request_id":"r-1","data":{"task_id":"kt_9","task_status":"succeed","task_result":{"videos":[]}}}"#,
+        );
+        assert_eq!((u.upstream_task_id.as_str(), u.state), ("kt_9", JobState::Succeeded));
+        assert_eq!(u.body["request_id"], "r-1", "the whole body is carried");
+        // A flat body with a `data` field of its own is read flat.
+        let flat = update(Upstream::Kling, r#"{"task_id":"k","task_status":"failed","data":{"task_id":"other"}}"#);
+        assert_eq!(flat.upstream_task_id, "k");
     }
 
     #[test]
@@ -185,6 +214,8 @@ mod tests {
         assert_eq!((u.upstream_task_id.as_str(), u.state), ("vidu_1", JobState::Succeeded));
         assert_eq!(update(Upstream::Vidu, r#"{"id":"v","status":"failed"}"#).state, JobState::Failed);
         assert_eq!(update(Upstream::Vidu, r#"{"id":"v","state":"queueing"}"#).state, JobState::Pending);
+        assert_eq!(update(Upstream::Vidu, r#"{"task_id":"vt","state":"success"}"#).upstream_task_id, "vt");
+        assert_eq!(update(Upstream::Vidu, r#"{"id":"v","task_id":"vt","state":"success"}"#).upstream_task_id, "v");
     }
 
     #[test]

@@ -65,7 +65,7 @@ impl WebhookSource for ApimpSource {
             }
         })?;
         if let (Upstream::Vidu, Some(secrets)) = (upstream, &self.vidu_secrets) {
-            vidu::verify(d.headers, d.path, d.query.unwrap_or(""), secrets, d.now).map_err(|e| {
+            vidu::verify(d.headers, d.sent_path, d.query.unwrap_or(""), secrets, d.now).map_err(|e| {
                 Refusal::Unauthenticated {
                     code: "invalid_signature",
                     message: "signature verification failed",

@@ -77,6 +77,7 @@ mod tests {
     fn delivery<'a>(headers: &'a HeaderMap, body: &'a [u8]) -> Delivery<'a> {
         Delivery {
             path: ROUTE,
+            sent_path: ROUTE,
             query: None,
             headers,
             body,

@@ -83,6 +83,7 @@ mod tests {
         let now = datetime!(2026-11-23 12:00:00 UTC);
         source.intake(&Delivery {
             path: ROUTE,
+            sent_path: ROUTE,
             query: None,
             headers: &headers,
             body,

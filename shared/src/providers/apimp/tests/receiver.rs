@@ -10,6 +10,7 @@ use time::macros::datetime;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::domain::clock::ManualClock;
 use crate::engine::receiver::{Receiver, ReceiverSettings};
+use crate::engine::stage::SentPath;
 use crate::ports::provider::WebhookSource;
 use crate::providers::apimp::capability::mint_callback_url;
 use crate::providers::apimp::source::ApimpSource;
@@ -51,6 +52,14 @@ fn minted(upstream: Upstream, reference: &str) -> String {
 
 fn post(uri: &str, body: &Value) -> Request<Vec<u8>> {
     Request::builder().method(Method::POST).uri(uri).body(body.to_string().into_bytes()).unwrap()
+}
+
+/// `req` with Vidu's signature headers over `path` and `query`, dated `date`.
+fn vidu_signed(mut req: Request<Vec<u8>>, path: &str, query: &str, date: &str) -> Request<Vec<u8>> {
+    for (k, v) in vidu::sign(VIDU_SECRET, path, query, date, "nonce-1") {
+        req.headers_mut().insert(k, v.parse().unwrap());
+    }
+    req
 }
 
 async fn send(rig: &Rig, req: Request<Vec<u8>>) -> (StatusCode, Value) {
@@ -161,18 +170,26 @@ async fn vidu_signatures_are_required_when_configured() {
     let (path, query) = uri.split_once('?').unwrap();
     let (status, _) = send(&rig, post(&uri, &body)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "unsigned");
-    let signed = |date: &str| {
-        let mut req = post(&uri, &body);
-        for (k, v) in vidu::sign(VIDU_SECRET, path, query, date, "nonce-1") {
-            req.headers_mut().insert(k, v.parse().unwrap());
-        }
-        req
-    };
+    let signed = |date: &str| vidu_signed(post(&uri, &body), path, query, date);
     let (status, json) = send(&rig, signed("Mon, 23 Nov 2026 11:50:00 GMT")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "stale Date: {json}");
     assert_eq!(json["message"], "signature verification failed", "the reason stays in the log");
     let (status, json) = send(&rig, signed("Mon, 23 Nov 2026 12:01:00 GMT")).await;
     assert_eq!(status, StatusCode::OK, "{json}");
+
+    // A URL minted under a stage (`https://…/prod/webhooks/apimp/vidu`) is signed by Vidu
+    // over that path; the front end's adapter cuts the stage for routing and hands the
+    // path as sent along ([`SentPath`]), which the signature is checked over.
+    let staged = format!("/prod{path}");
+    let staged_post = |signed_path: &str| {
+        let mut req = vidu_signed(post(&uri, &body), signed_path, query, "Mon, 23 Nov 2026 12:01:00 GMT");
+        req.extensions_mut().insert(SentPath(staged.clone()));
+        req
+    };
+    let (status, json) = send(&rig, staged_post(&staged)).await;
+    assert_eq!(status, StatusCode::OK, "signed over the minted path: {json}");
+    let (status, _) = send(&rig, staged_post(path)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "signed over the cut path, which Vidu never saw");
 }
 
 #[tokio::test]
