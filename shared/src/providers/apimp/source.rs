@@ -24,6 +24,9 @@ pub struct ApimpSource {
 }
 
 /// The upstream a route names.
+/// The one key kind every progress (non-terminal) callback of a reference shares.
+pub const PROGRESS_KIND: &str = "progress";
+
 pub(super) fn upstream_of(path: &str) -> Option<Result<Upstream, ()>> {
     let rest = path.strip_prefix(ROUTE_PREFIX)?;
     Some(Upstream::parse(rest).ok_or(()))
@@ -85,7 +88,12 @@ impl WebhookSource for ApimpSource {
             ("status", &update.status, MAX_KIND_BYTES),
         ])
         .map_err(Refusal::Invalid)?;
-        let key = delivery_key(PROVIDER, &format!("{upstream}:{}", update.upstream_task_id), &update.status);
+        // A callback URL stands for one task: what it can enqueue is bounded by its
+        // reference, whatever task ids and words its bodies carry. One key per terminal
+        // status word the upstream has, and one for all progress (which the worker drops):
+        // a second task id, or any number of made-up words, are duplicates of those.
+        let kind = if update.state.is_terminal() { update.status.as_str() } else { PROGRESS_KIND };
+        let key = delivery_key(PROVIDER, &format!("{upstream}:{reference}"), kind);
         let message = ApimpMessage::Callback(ApimpCallbackMessage {
             dedupe_key: key.clone(),
             upstream,

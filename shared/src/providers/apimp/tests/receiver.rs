@@ -104,10 +104,10 @@ async fn each_upstream_callback_is_verified_deduped_and_queued() {
     assert_eq!(
         keys,
         [
-            "apimp#kling:kt_1#on:succeed",
-            "apimp#doubao:cgt-2025-abc#on:succeeded",
-            "apimp#minimax:115334141465231360#on:success",
-            "apimp#vidu:vidu_1#on:success"
+            "apimp#kling:order-7#on:succeed",
+            "apimp#doubao:order-7#on:succeeded",
+            "apimp#minimax:order-7#on:success",
+            "apimp#vidu:order-7#on:success"
         ]
     );
     for m in &msgs {
@@ -160,6 +160,34 @@ async fn the_minimax_challenge_is_echoed_without_storing_or_queueing() {
     // Without the token, no echo.
     let (status, _) = send(&rig, post("/webhooks/apimp/minimax", &json!({"challenge": "c-123"}))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+/// One callback URL stands for one task: whatever task ids and status words its bodies
+/// carry, it opens at most one inbox message per terminal status and one for progress.
+#[tokio::test]
+async fn one_callback_url_enqueues_a_bounded_number_of_messages() {
+    let rig = rig(false);
+    let uri = minted(Upstream::Kling, "order-9");
+    for i in 0..50 {
+        for status in ["succeed", "failed", "processing", &format!("made-up-{i}")] {
+            let body = json!({"task_id": format!("kt_{i}"), "task_status": status});
+            let (code, json) = send(&rig, post(&uri, &body)).await;
+            assert_eq!(code, StatusCode::OK, "{json}");
+        }
+    }
+    let keys: Vec<String> = rig
+        .inbox
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str::<Value>(&m.body).unwrap()["dedupe_key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        keys,
+        ["apimp#kling:order-9#on:succeed", "apimp#kling:order-9#on:failed", "apimp#kling:order-9#on:progress"],
+        "the first task's, once each"
+    );
+    let first: Value = serde_json::from_str(&rig.inbox.messages()[0].body).unwrap();
+    assert_eq!(first["upstream_task_id"], "kt_0");
 }
 
 #[tokio::test]
