@@ -74,6 +74,7 @@ macro_rules! contract {
                     link_lease_is_taken_once_then_refused_while_live,
                     link_lease_is_taken_again_after_it_expires,
                     link_put_frees_the_lease,
+                    link_release_frees_only_the_holders_lease,
                     link_lease_on_a_missing_job_creates_it_without_outputs,
                     link_lease_keeps_cached_outputs,
                     link_jobs_are_independent,

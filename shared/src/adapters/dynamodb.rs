@@ -458,4 +458,21 @@ impl LinkCache for DynamoDedupeStore {
             .await;
         written("UpdateItem", result)
     }
+
+    async fn release_refresh(&self, provider: &str, job_id: &str, token: &str) -> Result<(), StoreError> {
+        let key = link_cache_key(provider, job_id)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(key))
+            .update_expression("REMOVE lease_token, lease_until_ms")
+            .condition_expression("kind = :kind AND lease_token = :token")
+            .expression_attribute_values(":kind", s(LINK_CACHE_KIND))
+            .expression_attribute_values(":token", s(token))
+            .send()
+            .await;
+        // Not ours (taken over after it ended, or already freed): nothing to do.
+        written("UpdateItem", result).map(drop)
+    }
 }

@@ -179,7 +179,7 @@ impl WatchStore for MemoryStore {
 #[derive(Debug, Clone, Default)]
 struct LinkItem {
     outputs: Option<CachedOutputs>,
-    lease_until_ms: Option<i64>,
+    lease: Option<(String, i64)>,
 }
 
 #[async_trait]
@@ -200,7 +200,7 @@ impl LinkCache for MemoryStore {
         let key = link_cache_key(provider, job_id)?;
         encode_cached_outputs(outputs)?;
         drop(self.lock()?);
-        locked(&self.links).insert(key, LinkItem { outputs: Some(outputs.clone()), lease_until_ms: None });
+        locked(&self.links).insert(key, LinkItem { outputs: Some(outputs.clone()), lease: None });
         Ok(())
     }
 
@@ -208,7 +208,7 @@ impl LinkCache for MemoryStore {
         &self,
         provider: &str,
         job_id: &str,
-        _token: &str,
+        token: &str,
         until_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
@@ -216,11 +216,22 @@ impl LinkCache for MemoryStore {
         drop(self.lock()?);
         let mut links = locked(&self.links);
         let item = links.entry(key).or_default();
-        if item.lease_until_ms.is_some_and(|until| until >= now_ms) {
+        if item.lease.as_ref().is_some_and(|(_, until)| *until >= now_ms) {
             return Ok(false);
         }
-        item.lease_until_ms = Some(until_ms);
+        item.lease = Some((token.to_string(), until_ms));
         Ok(true)
+    }
+
+    async fn release_refresh(&self, provider: &str, job_id: &str, token: &str) -> Result<(), StoreError> {
+        let key = link_cache_key(provider, job_id)?;
+        drop(self.lock()?);
+        if let Some(item) = locked(&self.links).get_mut(&key)
+            && item.lease.as_ref().is_some_and(|(held, _)| held == token)
+        {
+            item.lease = None;
+        }
+        Ok(())
     }
 }
 

@@ -40,6 +40,12 @@ pub trait LinkCache: Send + Sync {
         until_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError>;
+
+    /// Frees the job's refresh lease if `token` holds it: a refresh that ended without
+    /// caching (the provider failed, the job has no outputs, the put failed) lets the next
+    /// request read the provider at once instead of waiting for the lease to run out.
+    /// Cached outputs stay; a lease someone else holds, or none, is left as it is.
+    async fn release_refresh(&self, provider: &str, job_id: &str, token: &str) -> Result<(), StoreError>;
 }
 
 /// The job's cache key, or the [`StoreError`] every adapter answers for a name the

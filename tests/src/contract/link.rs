@@ -85,6 +85,23 @@ pub async fn link_put_frees_the_lease(s: &dyn Store) {
     assert!(!lease(s, "p", "j", "t3", T0 + 80 * SEC, T0 + 2 * SEC).await, "t2's lease is live");
 }
 
+/// A refresh that ends without caching frees its own lease, and only its own: the next
+/// request takes it at once; cached outputs stay.
+pub async fn link_release_frees_only_the_holders_lease(s: &dyn Store) {
+    let o = outputs(&["https://a"], T0 / 1000);
+    put(s, "p", "j", &o).await;
+    assert!(lease(s, "p", "j", "t1", T0 + 60 * SEC, T0).await);
+    s.release_refresh("p", "j", "t2").await.expect("release_refresh");
+    assert!(!lease(s, "p", "j", "t2", T0 + 70 * SEC, T0 + SEC).await, "a stranger's release frees nothing");
+    s.release_refresh("p", "j", "t1").await.expect("release_refresh");
+    assert!(lease(s, "p", "j", "t2", T0 + 70 * SEC, T0 + SEC).await, "freed long before it would end");
+    assert_eq!(get(s, "p", "j").await, Some(o), "the release keeps the cached outputs");
+    s.release_refresh("p", "j", "t1").await.expect("a release after another took the lease");
+    assert!(!lease(s, "p", "j", "t3", T0 + 80 * SEC, T0 + 2 * SEC).await, "t2's lease is still held");
+    s.release_refresh("p", "never", "t1").await.expect("releasing a job nobody cached");
+    assert_eq!(get(s, "p", "never").await, None, "and it creates nothing");
+}
+
 /// A lease on a job nobody cached creates its item, holding the lease and no outputs.
 pub async fn link_lease_on_a_missing_job_creates_it_without_outputs(s: &dyn Store) {
     assert!(lease(s, "p", "new", "t1", T0 + 10 * SEC, T0).await);

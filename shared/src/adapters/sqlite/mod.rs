@@ -453,6 +453,18 @@ impl LinkCache for SqliteStore {
             .map_err(store_err)?;
         Ok(n == 1)
     }
+
+    async fn release_refresh(&self, provider: &str, job_id: &str, token: &str) -> Result<(), StoreError> {
+        let key = link_cache_key(provider, job_id)?;
+        self.db
+            .lock()
+            .execute(
+                "UPDATE link_cache SET lease_token = NULL, lease_until_ms = NULL WHERE pk = ?1 AND lease_token = ?2",
+                params![key, token],
+            )
+            .map_err(store_err)?;
+        Ok(())
+    }
 }
 
 /// A queue's settings (the SQS queue attributes that matter here).

@@ -168,13 +168,22 @@ impl LinkService {
         }
         let now_ms = self.clock.now_ms();
         let until_ms = now_ms.saturating_add(millis(self.settings.lease));
-        match self.cache.lease_refresh(provider, job_id, &random_id(), until_ms, now_ms).await {
-            // Another request may have refreshed between the read and the lease.
-            Ok(true) => match self.cached(provider, job_id, index).await {
-                Ok(Some(url)) => Answer::Redirect(url),
-                Ok(None) => self.refresh(api, provider, job_id, index).await,
-                Err(answer) => answer,
-            },
+        let token = random_id();
+        match self.cache.lease_refresh(provider, job_id, &token, until_ms, now_ms).await {
+            Ok(true) => {
+                // Another request may have refreshed between the read and the lease.
+                let (answer, cached) = match self.cached(provider, job_id, index).await {
+                    Ok(Some(url)) => (Answer::Redirect(url), false),
+                    Ok(None) => self.refresh(api, provider, job_id, index).await,
+                    Err(answer) => (answer, false),
+                };
+                // A put frees the lease; every other ending frees it here, so the next
+                // request asks the provider as soon as it may, never after the lease.
+                if !cached && let Err(e) = self.cache.release_refresh(provider, job_id, &token).await {
+                    warn!(provider, job_id, error = %e, "could not free the refresh lease; it runs out");
+                }
+                answer
+            }
             Ok(false) => self.wait_for_refresh(provider, job_id, index).await,
             Err(e) => {
                 warn!(provider, job_id, error = %e, "link cache unavailable");
@@ -195,15 +204,16 @@ impl LinkService {
         }
     }
 
-    /// Reads the job, caches its URLs (freeing the lease) and answers from them.
-    async fn refresh(&self, api: &dyn JobApi, provider: &'static str, job_id: &str, index: usize) -> Answer {
+    /// Reads the job, caches its URLs (freeing the lease) and answers from them; whether
+    /// they were cached.
+    async fn refresh(&self, api: &dyn JobApi, provider: &'static str, job_id: &str, index: usize) -> (Answer, bool) {
         Origin::provider(provider).count(name::LINKS_PROVIDER_READS, &[]);
         let job = match api.get_job(job_id).await {
             Ok(job) => job,
-            Err(e) => return api_error_answer(e),
+            Err(e) => return (api_error_answer(e), false),
         };
         if job.state != JobState::Succeeded {
-            return Answer::NotFound(format!("job {job_id} has no outputs: it is {}", job.state.word()));
+            return (Answer::NotFound(format!("job {job_id} has no outputs: it is {}", job.state.word())), false);
         }
         let now = self.clock.now().unix_timestamp();
         let outputs = cached_outputs(&job, now);
@@ -211,11 +221,20 @@ impl LinkService {
         let last_expiry =
             outputs.outputs.iter().filter_map(|o| o.expires_at).max().unwrap_or(now).max(now.saturating_add(min));
         let retention = secs(self.settings.retention);
-        if let Err(e) = self.cache.put_outputs(provider, job_id, &outputs, last_expiry.saturating_add(retention)).await
-        {
-            // The answer stands; the next click reads the provider again.
-            warn!(provider, job_id, error = %e, "could not cache the job's URLs");
-        }
+        let cached =
+            match self.cache.put_outputs(provider, job_id, &outputs, last_expiry.saturating_add(retention)).await {
+                Ok(()) => true,
+                Err(e) => {
+                    // The answer stands; the next click reads the provider again.
+                    warn!(provider, job_id, error = %e, "could not cache the job's URLs");
+                    false
+                }
+            };
+        (Self::answer_from(&outputs, job_id, index, now, min), cached)
+    }
+
+    /// The answer for output `index` of freshly read `outputs`.
+    fn answer_from(outputs: &CachedOutputs, job_id: &str, index: usize, now: i64, min: i64) -> Answer {
         if let Some(url) = outputs.fresh_for(index, now, min) {
             return Answer::Redirect(url.to_string());
         }

@@ -284,3 +284,24 @@ async fn a_link_minted_under_a_stage_is_followed_once_the_front_end_cuts_it() {
     let r = f.service.handle(&Method::GET, &without_stage(path, Some("live")).parse().unwrap()).await;
     assert_eq!(r.status(), 404);
 }
+
+/// A refresh that ends without caching frees its lease: right after a 429 (or a job with
+/// no outputs, or a cache that refused the put) the next click reads the provider again,
+/// as soon as the provider's own Retry-After allows, never "another request is
+/// refreshing" for the rest of the lease.
+#[tokio::test]
+async fn every_ending_of_a_refresh_frees_its_lease() {
+    let limited = Err(JobApiError::RateLimited { retry_after: Some(Duration::from_secs(3)) });
+    let f = fixture(ScriptedJobs::new(vec![limited, ended(JobState::Pending), succeeded("ok", NOW, 3600, 1)]));
+    let r = f.get(&f.link("katalo", 0)).await;
+    assert_eq!(
+        (r.status(), r.headers()[header::RETRY_AFTER].to_str().unwrap()),
+        (StatusCode::SERVICE_UNAVAILABLE, "3")
+    );
+    f.clock.advance(time::Duration::seconds(3));
+    let r = f.get(&f.link("katalo", 0)).await;
+    assert_eq!((r.status(), f.api.calls()), (StatusCode::NOT_FOUND, 2), "read again: {}", r.body());
+    let r = f.get(&f.link("katalo", 0)).await;
+    assert!(location(&r).ends_with("sig=ok"));
+    assert_eq!(f.api.calls(), 3);
+}
