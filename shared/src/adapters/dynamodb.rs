@@ -30,6 +30,14 @@ pub struct DynamoDedupeStore {
 }
 
 impl DynamoDedupeStore {
+    /// An `UpdateItem` of the item under `key` in this table.
+    fn update(
+        &self,
+        key: impl Into<String>,
+    ) -> aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key("pk", s(key))
+    }
+
     /// A store on `table`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
@@ -156,10 +164,7 @@ impl DedupeStore for DynamoDedupeStore {
 
     async fn mark_enqueued(&self, key: &str, claim_id: &str) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
+            .update(key)
             .update_expression("SET #status = :enqueued")
             .condition_expression("claim_id = :claim AND #status = :in_progress")
             .expression_attribute_names("#status", "status")
@@ -189,10 +194,7 @@ impl DedupeStore for DynamoDedupeStore {
 
     async fn note_conflict(&self, key: &str) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
+            .update(key)
             .update_expression("ADD conflicts :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", n(1))
@@ -207,10 +209,7 @@ impl DedupeStore for DynamoDedupeStore {
 
     async fn acquire_work(&self, lease: &WorkLease, now_ms: i64) -> Result<LeaseOutcome, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(&lease.key))
+            .update(&lease.key)
             // The message is in the inbox (IN_PROGRESS becomes ENQUEUED), and the record
             // lives a full TTL from now.
             .update_expression(
@@ -261,10 +260,7 @@ impl DedupeStore for DynamoDedupeStore {
 
     async fn release_work(&self, key: &str, token: &str, reason: &str) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
+            .update(key)
             .update_expression("SET last_error = :reason REMOVE work_lease_until_ms, work_token")
             .condition_expression("work_token = :token")
             .expression_attribute_values(":token", s(token))
@@ -282,10 +278,7 @@ impl DedupeStore for DynamoDedupeStore {
         published_at: &str,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
+            .update(key)
             .update_expression(
                 "SET #status = :published, event_id = :event_id, published_at = :at \
                  REMOVE work_lease_until_ms, work_token, last_error",
@@ -304,10 +297,7 @@ impl DedupeStore for DynamoDedupeStore {
 
     async fn advance_polls(&self, key: &str, token: &str, from: u32) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
+            .update(key)
             .update_expression("SET poll_seq = :to")
             .condition_expression(
                 "attribute_exists(pk) AND work_token = :token \
@@ -436,10 +426,7 @@ impl LinkCache for DynamoDedupeStore {
     ) -> Result<bool, StoreError> {
         let key = link_cache_key(provider, job_id)?;
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
+            .update(key)
             // Cached outputs stay; an item the lease creates goes once the lease has ended.
             .update_expression(
                 "SET kind = :kind, lease_token = :token, lease_until_ms = :until, \
@@ -462,10 +449,7 @@ impl LinkCache for DynamoDedupeStore {
     async fn release_refresh(&self, provider: &str, job_id: &str, token: &str) -> Result<(), StoreError> {
         let key = link_cache_key(provider, job_id)?;
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(key))
+            .update(key)
             .update_expression("REMOVE lease_token, lease_until_ms")
             .condition_expression("kind = :kind AND lease_token = :token")
             .expression_attribute_values(":kind", s(LINK_CACHE_KIND))
