@@ -83,6 +83,7 @@ mod tests {
                 metadata: None,
                 progress: None,
                 source_asset_id: None,
+                outputs_removed: false,
             })
         }
     }

@@ -172,6 +172,7 @@ mod tests {
             metadata: None,
             progress: Some(100),
             source_asset_id: None,
+            outputs_removed: false,
         }
     }
 

@@ -91,6 +91,9 @@ pub struct Job {
     pub progress: Option<u8>,
     /// The source asset the job ran on.
     pub source_asset_id: Option<String>,
+    /// The provider says the job's output files are gone (Replicate's `data_removed`):
+    /// its links answer 410 and a refresh of it is dead-lettered, with the reason.
+    pub outputs_removed: bool,
 }
 
 #[cfg(test)]

@@ -226,6 +226,7 @@ impl JobApi for SimKatalo {
                 progress: None,
                 metadata: None,
                 source_asset_id: None,
+                outputs_removed: false,
             })
         };
         self.chaos.call("katalo.get_job", read, transient).await

@@ -215,6 +215,9 @@ impl LinkService {
         if job.state != JobState::Succeeded {
             return (Answer::NotFound(format!("job {job_id} has no outputs: it is {}", job.state.word())), false);
         }
+        if job.outputs_removed {
+            return (Answer::Gone(format!("the provider has removed the outputs of job {job_id}")), false);
+        }
         let now = self.clock.now().unix_timestamp();
         let outputs = cached_outputs(&job, now);
         let min = self.min_ttl_secs();

@@ -66,6 +66,7 @@ fn succeeded(tag: &str, at: OffsetDateTime, ttl: i64, outputs: usize) -> Result<
         progress: None,
         metadata: None,
         source_asset_id: None,
+        outputs_removed: false,
     })
 }
 
@@ -304,4 +305,17 @@ async fn every_ending_of_a_refresh_frees_its_lease() {
     let r = f.get(&f.link("katalo", 0)).await;
     assert!(location(&r).ends_with("sig=ok"));
     assert_eq!(f.api.calls(), 3);
+}
+
+/// A job whose provider removed its files (Replicate's `data_removed`) answers 410 Gone,
+/// not 404: the link was good, the file is no more.
+#[tokio::test]
+async fn a_job_whose_outputs_were_removed_is_gone() {
+    let mut removed = succeeded("x", NOW, 3600, 0);
+    if let Ok(job) = &mut removed {
+        job.outputs_removed = true;
+    }
+    let f = fixture(ScriptedJobs::new(vec![removed]));
+    let r = f.get(&f.link("katalo", 0)).await;
+    assert_eq!((r.status(), error_code(&r).as_str()), (StatusCode::GONE, "gone"), "{}", r.body());
 }

@@ -59,6 +59,7 @@ fn job(status: &str, state: JobState, urls: &[(&str, Option<OffsetDateTime>)]) -
         progress: None,
         metadata: Some(json!({"from": "api"})),
         source_asset_id: Some("src_1".into()),
+        outputs_removed: false,
     }
 }
 

@@ -55,6 +55,7 @@ impl ApimpTask {
             metadata: None,
             progress: self.progress,
             source_asset_id: None,
+            outputs_removed: false,
         }
     }
 }

@@ -63,6 +63,9 @@ impl Reconciliation for Refresh {
     fn assess(&self, job: &Job, cx: &WorkContext) -> Option<Step> {
         let id = &self.req.job_id;
         let reason = match job.state {
+            JobState::Succeeded if job.outputs_removed => {
+                format!("cannot refresh job {id}: the provider has removed its outputs")
+            }
             JobState::Succeeded => {
                 let gone = job.outputs.iter().filter_map(|o| o.expires_at).find(|t| *t <= cx.now);
                 gone.map(|t| {

@@ -50,6 +50,7 @@ pub fn parse_job(value: &Value, job_id: &str, now: OffsetDateTime) -> Result<Job
         metadata: present("metadata"),
         progress: job.get("progress").and_then(Value::as_u64).map(|p| u8::try_from(p.min(100)).unwrap_or(100)),
         source_asset_id: job.get("source_asset_id").and_then(Value::as_str).map(str::to_string),
+        outputs_removed: false,
     })
 }
 

@@ -123,6 +123,7 @@ pub fn parse_prediction(value: &Value, prediction_id: &str, now: OffsetDateTime)
         metadata: None,
         progress: None,
         source_asset_id: None,
+        outputs_removed: p.get("data_removed") == Some(&Value::Bool(true)),
     })
 }
 
@@ -253,6 +254,12 @@ mod tests {
         assert_eq!(expiry(&p), Some(NOW + OUTPUT_RETENTION));
         p["data_removed"] = json!(true);
         assert_eq!(expiry(&p), Some(NOW));
+        assert!(parse_prediction(&p, "p", NOW).unwrap().outputs_removed);
+        p["output"] = json!(null);
+        let job = parse_prediction(&p, "p", NOW).unwrap();
+        assert!(job.outputs_removed && job.outputs.is_empty(), "removed, and said so without its files");
+        p["data_removed"] = json!(false);
+        assert!(!parse_prediction(&p, "p", NOW).unwrap().outputs_removed);
     }
 
     #[test]

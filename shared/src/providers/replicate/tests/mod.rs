@@ -20,7 +20,7 @@ use crate::domain::clock::ManualClock;
 use crate::domain::job::Job;
 use crate::engine::worker::{InboxRecord, Worker, WorkerPorts, WorkerSettings};
 use crate::ports::env::Env;
-use crate::ports::{JobApi, JobApiError};
+use crate::ports::{JobApi, JobApiError, Queue};
 use crate::toolkit::auth::standard_webhooks::Secret;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -135,4 +135,35 @@ async fn failed_and_canceled_predictions_publish_failed_events() {
         assert_eq!((e["type"].as_str(), e["status"].as_str()), (Some("generation.failed"), Some(status)));
         assert!(e["outputs"].as_array().unwrap().is_empty());
     }
+}
+
+/// Replicate removes an API prediction's files after an hour and says so
+/// (`data_removed: true`, `output: null`): a refresh of it is dead-lettered with that
+/// reason, never a `generation.urls_refreshed` event without outputs.
+#[tokio::test]
+async fn a_refresh_of_a_prediction_whose_files_were_removed_is_dead_lettered() {
+    let (store, inbox, outbox, dlq) = (
+        Arc::new(MemoryStore::default()),
+        Arc::new(MemoryQueue::default()),
+        Arc::new(MemoryQueue::default()),
+        Arc::new(MemoryQueue::default()),
+    );
+    let mut removed = prediction("succeeded");
+    removed["output"] = Value::Null;
+    removed["data_removed"] = json!(true);
+    let api = Predictions(Mutex::new([removed].into()));
+    let refresh = crate::providers::common::refresh::message("replicate", "p1", "req-1", NOW).unwrap();
+    inbox.send(refresh).await.unwrap();
+    let ports = WorkerPorts {
+        store,
+        inbox: inbox.clone(),
+        inbox_dlq: Some(dlq.clone()),
+        outbox: outbox.clone(),
+        clock: Arc::new(ManualClock::new(NOW)),
+    };
+    let worker = Worker::new(ports, vec![Arc::new(ReplicateReconciler::new(Arc::new(api)))], WorkerSettings::default());
+    let report = worker.process_batch(records(&inbox)).await;
+    assert_eq!((report.published, report.dead_lettered), (0, 1), "{report:?}");
+    assert!(outbox.messages().is_empty());
+    assert!(dlq.messages()[0].attributes[0].1.contains("the provider has removed its outputs"));
 }
