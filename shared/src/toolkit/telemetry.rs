@@ -48,6 +48,9 @@ pub mod name {
     pub const LINKS_PROVIDER_READS: &str = "links_provider_reads";
     /// Every function: cold starts, by `function`.
     pub const COLD_STARTS: &str = "cold_starts";
+    /// Receiver and worker: status words a provider sent that genhook does not know
+    /// (treated as still running; the word itself is logged, never a dimension).
+    pub const STATUS_UNKNOWN: &str = "status_unknown";
 }
 
 /// The `provider` of what no registered provider claims (a path no route serves, a
@@ -73,6 +76,7 @@ pub fn describe() {
         LINKS_REFUSED,
         LINKS_PROVIDER_READS,
         COLD_STARTS,
+        STATUS_UNKNOWN,
     ] {
         metrics::describe_counter!(counter, Unit::Count, "");
     }
@@ -132,6 +136,16 @@ pub fn status_class(status: Option<u16>) -> &'static str {
         Some(s) if s >= 300 => "3xx",
         Some(_) => "2xx",
     }
+}
+
+/// A status word `origin`'s mapping does not know: logged with the word (cut short, as
+/// the provider may send anything) and counted, so a vocabulary change shows on the
+/// dashboard; the caller treats the job as still running, and its watch or its next
+/// delivery decides.
+pub fn unknown_status(origin: Origin, word: &str) {
+    let word = crate::domain::text::clip(word, 64);
+    tracing::warn!(provider = origin.provider, upstream = origin.upstream, status = %word, "unknown status word: treated as still running");
+    origin.count(name::STATUS_UNKNOWN, &[]);
 }
 
 /// Counts one provider API call of `provider` and records how long it took.

@@ -4,6 +4,7 @@
 //! panics; case counts are kept small so `cargo test` stays fast, and the fuzz targets in
 //! `fuzz/` go further), and [`schema`], the published event schema's check.
 
+pub mod metrics;
 pub mod schema;
 
 use proptest::prelude::*;

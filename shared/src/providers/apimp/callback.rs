@@ -16,8 +16,10 @@
 
 use serde_json::Value;
 
+use super::PROVIDER;
 use super::upstream::Upstream;
 use crate::domain::job::JobState;
+use crate::toolkit::telemetry::{Origin, unknown_status};
 
 /// A parsed callback.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,14 +57,17 @@ pub enum CallbackError {
     MissingStatus(&'static str),
 }
 
-/// Maps an upstream's status word (any case) to a [`JobState`].
+/// Maps an upstream's status word (any case) to a [`JobState`]; a word the upstream does
+/// not document is counted ([`unknown_status`]) and read as still running.
 pub fn task_state(upstream: Upstream, status: &str) -> JobState {
     let s = status.trim().to_ascii_lowercase();
-    let (ok, failed): (&[&str], &[&str]) = match upstream {
-        Upstream::Kling => (&["succeed", "succeeded"], &["failed"]),
-        Upstream::Doubao => (&["succeeded"], &["failed", "expired", "cancelled"]),
-        Upstream::Minimax => (&["success", "succeeded"], &["fail", "failed", "cancelled"]),
-        Upstream::Vidu => (&["success"], &["failed"]),
+    let (ok, failed, running): (&[&str], &[&str], &[&str]) = match upstream {
+        Upstream::Kling => (&["succeed", "succeeded"], &["failed"], &["submitted", "processing"]),
+        Upstream::Doubao => (&["succeeded"], &["failed", "expired", "cancelled"], &["queued", "running"]),
+        Upstream::Minimax => {
+            (&["success", "succeeded"], &["fail", "failed", "cancelled"], &["preparing", "queueing", "processing"])
+        }
+        Upstream::Vidu => (&["success"], &["failed"], &["created", "queueing", "processing"]),
     };
     if ok.contains(&s.as_str()) {
         JobState::Succeeded
@@ -70,6 +75,9 @@ pub fn task_state(upstream: Upstream, status: &str) -> JobState {
         // `expired` and `cancelled` say more than "failed".
         JobState::terminal_word(&s).filter(|st| st.is_unsuccessful()).unwrap_or(JobState::Failed)
     } else {
+        if !running.contains(&s.as_str()) {
+            unknown_status(Origin { provider: PROVIDER, upstream: Some(upstream.as_str()) }, &s);
+        }
         JobState::Pending
     }
 }
@@ -116,14 +124,18 @@ pub fn parse(upstream: Upstream, raw: &[u8]) -> Result<Callback, CallbackError> 
 }
 
 /// Maps APIMP's own status word (`not_started`, `running`, `finished`, `failed`; any
-/// case) to a [`JobState`]; unknown words count as running.
+/// case) to a [`JobState`]; unknown words are counted and count as running.
 pub fn platform_state(status: &str) -> JobState {
     match status.trim().to_ascii_lowercase().as_str() {
         "finished" | "succeeded" | "success" | "completed" => JobState::Succeeded,
         "failed" | "error" => JobState::Failed,
         "cancelled" | "canceled" => JobState::Canceled,
         "expired" => JobState::Expired,
-        _ => JobState::Pending,
+        "not_started" | "running" | "queued" | "pending" | "processing" => JobState::Pending,
+        other => {
+            unknown_status(Origin::provider(PROVIDER), other);
+            JobState::Pending
+        }
     }
 }
 
@@ -229,6 +241,21 @@ mod tests {
         assert_eq!(parse(Upstream::Kling, b"nope"), Err(CallbackError::NotObject));
         assert_eq!(parse(Upstream::Doubao, br#"{"status":"queued"}"#), Err(CallbackError::MissingTaskId("id")));
         assert_eq!(parse(Upstream::Vidu, br#"{"id":"v"}"#), Err(CallbackError::MissingStatus("state")));
+    }
+
+    #[test]
+    fn unknown_words_are_counted_and_documented_ones_never() {
+        let counts = crate::domain::testing::metrics::Counts::default();
+        counts.record(|| {
+            assert_eq!(task_state(Upstream::Kling, "processing"), JobState::Pending);
+            assert_eq!(task_state(Upstream::Kling, "Teleporting"), JobState::Pending);
+            assert_eq!(task_state(Upstream::Vidu, "queueing"), JobState::Pending);
+            assert_eq!(platform_state("not_started"), JobState::Pending);
+            assert_eq!(platform_state("warming_up"), JobState::Pending);
+        });
+        assert_eq!(counts.get("status_unknown", &[("provider", "apimp"), ("upstream", "kling")]), 1);
+        assert_eq!(counts.get("status_unknown", &[("upstream", "vidu")]), 0);
+        assert_eq!(counts.get("status_unknown", &[("provider", "apimp")]), 2, "APIMP's own word too");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Katalo's docs do not show this response, so it is read tolerantly (the decision is
 //! recorded in docs/providers/katalo.md): the job may be bare or wrapped in `data` / `job`; `status`
 //! is matched case-insensitively with [`JobState::terminal_word`] (`succeeded`/`completed`/
-//! `success`, `failed`/`error`, `cancelled`, `expired`; anything else is still running);
+//! `success`, `failed`/`error`, `cancelled`, `expired`; anything else is still running, and
+//! a word outside [`RUNNING`] is logged and counted as unknown);
 //! `progress` is read when it is a number; `outputs` is a list of URL strings or
 //! `{url, expires_at | expires_in, ...}` objects, or an object of such (`primary`,
 //! `alternate`).
@@ -18,6 +19,11 @@ use time::OffsetDateTime;
 use crate::domain::clock::offset_by_secs;
 use crate::domain::job::{Job, JobOutput, JobState};
 use crate::toolkit::http::url_expiry::{expiry_from_url, instant_from_json, secs_from_json};
+use crate::toolkit::telemetry::{Origin, unknown_status};
+
+/// The status words read as "still running" without being counted as unknown: what a
+/// job API of this kind says while it works (Katalo's docs list none).
+const RUNNING: &[&str] = &["queued", "pending", "processing", "running", "in_progress", "starting", "ingesting"];
 
 /// Reads a job from the API's JSON at `now` (needed for relative `expires_in`).
 pub fn parse_job(value: &Value, job_id: &str, now: OffsetDateTime) -> Result<Job, String> {
@@ -28,7 +34,12 @@ pub fn parse_job(value: &Value, job_id: &str, now: OffsetDateTime) -> Result<Job
         .ok_or("job response has no string `status`")?
         .trim()
         .to_ascii_lowercase();
-    let state = JobState::terminal_word(&status).unwrap_or(JobState::Pending);
+    let state = JobState::terminal_word(&status).unwrap_or_else(|| {
+        if !RUNNING.contains(&status.as_str()) {
+            unknown_status(Origin::provider(super::PROVIDER), &status);
+        }
+        JobState::Pending
+    });
     let mut outputs = Vec::new();
     match job.get("outputs") {
         Some(Value::Array(items)) => items.iter().for_each(|v| push_output(&mut outputs, v, now)),
@@ -105,6 +116,17 @@ mod tests {
         assert_eq!(job.outputs.len(), 2);
         assert_eq!(job.outputs[0].url, "https://x/p.png");
         assert_eq!(job.outputs[0].expires_at.map(|t| t.unix_timestamp()), Some(1_795_435_200));
+    }
+
+    #[test]
+    fn unknown_status_words_are_counted() {
+        let counts = crate::domain::testing::metrics::Counts::default();
+        counts.record(|| {
+            for word in ["queued", "Processing", "succeeded", "failed", "something_new"] {
+                let _ = parse_job(&json!({"status": word}), "j", NOW);
+            }
+        });
+        assert_eq!(counts.get("status_unknown", &[("provider", "katalo")]), 1);
     }
 
     #[test]

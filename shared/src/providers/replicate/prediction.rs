@@ -21,6 +21,7 @@ use crate::domain::clock::clamp_instant;
 use crate::domain::clock::offset_by_secs;
 use crate::domain::job::{Job, JobOutput, JobState};
 use crate::toolkit::http::url_expiry::{expiry_from_url, parse_instant};
+use crate::toolkit::telemetry::{Origin, unknown_status};
 
 /// How long Replicate keeps an API-created prediction's output files: "For predictions
 /// created through the API, all input parameters, output values, output files, and logs
@@ -60,7 +61,11 @@ pub fn state_of(status: &str) -> JobState {
         "canceled" | "cancelled" => JobState::Canceled,
         // Terminated before it started because its deadline passed: it never ran in time.
         "aborted" => JobState::Expired,
-        _ => JobState::Pending,
+        "starting" | "processing" => JobState::Pending,
+        other => {
+            unknown_status(Origin::provider(super::PROVIDER), other);
+            JobState::Pending
+        }
     }
 }
 
@@ -260,6 +265,17 @@ mod tests {
         assert!(job.outputs_removed && job.outputs.is_empty(), "removed, and said so without its files");
         p["data_removed"] = json!(false);
         assert!(!parse_prediction(&p, "p", NOW).unwrap().outputs_removed);
+    }
+
+    #[test]
+    fn unknown_status_words_are_counted() {
+        let counts = crate::domain::testing::metrics::Counts::default();
+        counts.record(|| {
+            for word in ["starting", "processing", "succeeded", "failed", "canceled", "aborted", "warming"] {
+                state_of(word);
+            }
+        });
+        assert_eq!(counts.get("status_unknown", &[("provider", "replicate")]), 1);
     }
 
     #[test]
