@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 
-use crate::adapters::aws::{WarmUp, load_sdk_config};
+use crate::adapters::aws::{OPERATION_TIMEOUT, WarmUp, load_sdk_config};
 use crate::adapters::dynamodb::DynamoDedupeStore;
 use crate::adapters::sqs::SqsQueue;
 use crate::domain::clock::{Clock, SystemClock};
@@ -72,6 +72,9 @@ pub fn worker_settings(env: &Env, mut settings: WorkerSettings) -> Result<Worker
         usize::try_from(env.number("GENHOOK_WORKER_CONCURRENCY", settings.concurrency as u64)?).unwrap_or(usize::MAX);
     settings.dedupe_ttl = dedupe_ttl(env)?;
     settings.provider_call_timeout = http_timeout(env)?;
+    // What is kept before the deadline holds one SDK call of the finish phase (the
+    // outbox send) and the report; the finish phase is also cut at the deadline itself.
+    settings.deadline_reserve = settings.deadline_reserve.max(OPERATION_TIMEOUT.saturating_add(Duration::from_secs(1)));
     settings.backoff.base =
         Duration::from_secs(env.number("GENHOOK_RETRY_BASE_SECS", settings.backoff.base.as_secs())?);
     settings.backoff.cap = Duration::from_secs(env.number("GENHOOK_RETRY_MAX_SECS", settings.backoff.cap.as_secs())?);
@@ -395,6 +398,14 @@ mod tests {
             })
             .map(|s| s.provider())
             .collect()
+    }
+
+    /// The worker keeps time for one SDK call of its finish phase before the deadline, and
+    /// a provider call starts only with that time to spare after it.
+    #[test]
+    fn the_worker_reserve_holds_an_sdk_call() {
+        let s = worker_settings(&env(&[]), WorkerSettings::default()).unwrap();
+        assert!(s.deadline_reserve > OPERATION_TIMEOUT, "{:?}", s.deadline_reserve);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::domain::limits::{attribute_value, clean_text};
 use crate::domain::text::clip;
 use crate::domain::trace::Trace;
 use crate::ports::provider::Reconciler;
-use crate::ports::{MAX_VISIBILITY, OutgoingMessage, QueueError};
+use crate::ports::{MAX_VISIBILITY, OutgoingMessage, QueueError, StoreError};
 use crate::toolkit::telemetry::{Origin, name};
 
 /// The longest failure reason kept on a released record, in characters.
@@ -26,14 +26,53 @@ const MAX_REASON_CHARS: usize = 1024;
 /// Message attribute carrying why a message was dead-lettered.
 pub const FAILURE_REASON_ATTRIBUTE: &str = "genhook_failure_reason";
 
+/// Kept after the finish phase's last call, to return the batch report in time (ms).
+const REPORT_MARGIN_MS: i64 = 500;
+
+/// Why a send that the deadline cut short failed (the record is retried).
+const DEADLINE_CUT: &str = "the invocation deadline came before the queue answered";
+
 /// What finishing a batch needs of the worker.
 pub(super) struct Finish<'w> {
     pub(super) ports: &'w WorkerPorts,
     pub(super) settings: &'w WorkerSettings,
     pub(super) reconcilers: &'w [Arc<dyn Reconciler>],
+    /// The invocation deadline (epoch ms), when there is one: every call of the finish
+    /// phase ends by it, whatever the services take, so the batch report always goes
+    /// back (a record whose call was cut short is retried).
+    pub(super) deadline_ms: Option<i64>,
+}
+
+/// `call`, or `None` when `left` runs out first (`None` for `left`: no bound).
+async fn within<F: Future>(left: Option<Duration>, call: F) -> Option<F::Output> {
+    match left {
+        None => Some(call.await),
+        Some(left) => tokio::time::timeout(left, call).await.ok(),
+    }
 }
 
 impl Finish<'_> {
+    /// How long the finish phase's calls may still take: until [`REPORT_MARGIN_MS`]
+    /// before the deadline; `None` without one.
+    fn time_left(&self) -> Option<Duration> {
+        let deadline = self.deadline_ms?;
+        let left = deadline.saturating_sub(self.ports.clock.now_ms()).saturating_sub(REPORT_MARGIN_MS);
+        Some(Duration::from_millis(u64::try_from(left).unwrap_or(0)))
+    }
+
+    /// `call`, or `None` when the deadline comes first.
+    async fn bounded<F: Future>(&self, call: F) -> Option<F::Output> {
+        within(self.time_left(), call).await
+    }
+
+    /// A batch send's results, or one error per message when the deadline cut it short.
+    fn sent(results: Option<Vec<Result<String, QueueError>>>) -> (Vec<Result<String, QueueError>>, &'static str) {
+        match results {
+            Some(r) => (r, "no result for message"),
+            None => (Vec::new(), DEADLINE_CUT),
+        }
+    }
+
     /// The upstreams the provider declares (the metrics' bounded dimension).
     fn upstreams(&self, provider: &str) -> &'static [&'static str] {
         self.reconcilers.iter().find(|r| r.provider() == provider).map_or(&[], |r| r.upstreams())
@@ -86,14 +125,15 @@ impl Finish<'_> {
             return;
         }
         let messages = publish.iter().map(|(_, e)| event_message(e)).collect();
-        let mut results = self.ports.outbox.send_batch(messages).await.into_iter();
+        let (results, missing) = Self::sent(self.bounded(self.ports.outbox.send_batch(messages)).await);
+        let mut results = results.into_iter();
         let now = self.ports.clock.now();
         let published_at = rfc3339(now);
         let mut marks = Vec::new();
         for (work, event) in publish {
             let key = work.key.clone().unwrap_or_default();
             let token = work.lease.as_ref().map(|l| l.token.clone()).unwrap_or_default();
-            let result = results.next().unwrap_or_else(|| Err(QueueError::Unavailable("no result for message".into())));
+            let result = results.next().unwrap_or_else(|| Err(QueueError::Unavailable(missing.into())));
             match result {
                 Ok(_) => {
                     info!(key = %key, event_id = %event.event_id, event_type = %event.event_type, status = %event.status, "published");
@@ -101,17 +141,26 @@ impl Finish<'_> {
                     count_published(work.provider, self.upstreams(work.provider), &event, now);
                     let store = self.ports.store.clone();
                     let at = published_at.clone();
+                    let left = self.time_left();
                     marks.push(async move {
                         // The event is out. A failed mark is tried twice more; if it still
                         // fails, the record stays ENQUEUED (later deliveries of the key are
                         // still acknowledged as duplicates) and only a redelivery of this
                         // message republishes, with the same event_id consumers dedupe on.
-                        for attempt in 1..=MARK_ATTEMPTS {
-                            match store.mark_published(&key, &token, &event.event_id, &at).await {
-                                Ok(true) => return,
-                                Ok(false) => return warn!(key = %key, "could not mark PUBLISHED: the lease was lost"),
-                                Err(e) => warn!(key = %key, attempt, error = %e, "could not mark PUBLISHED"),
+                        let marked = within(left, async {
+                            for attempt in 1..=MARK_ATTEMPTS {
+                                match store.mark_published(&key, &token, &event.event_id, &at).await {
+                                    Ok(true) => return,
+                                    Ok(false) => {
+                                        return warn!(key = %key, "could not mark PUBLISHED: the lease was lost");
+                                    }
+                                    Err(e) => warn!(key = %key, attempt, error = %e, "could not mark PUBLISHED"),
+                                }
                             }
+                        })
+                        .await;
+                        if marked.is_none() {
+                            warn!(key = %key, "could not mark PUBLISHED before the invocation deadline");
                         }
                     });
                 }
@@ -152,13 +201,17 @@ impl Finish<'_> {
             return;
         }
         let (works, messages): (Vec<_>, Vec<_>) = due.into_iter().map(|(w, m, f, r)| ((w, f, r), m)).unzip();
-        let mut results = self.ports.inbox.send_batch(messages).await.into_iter();
+        let (results, missing) = Self::sent(self.bounded(self.ports.inbox.send_batch(messages)).await);
+        let mut results = results.into_iter();
         for (work, from, reason) in works {
-            match results.next().unwrap_or_else(|| Err(QueueError::Unavailable("no result for message".into()))) {
+            match results.next().unwrap_or_else(|| Err(QueueError::Unavailable(missing.into()))) {
                 Ok(_) => {
                     info!(key = work.key.as_deref().unwrap_or("-"), reason = %reason, "next poll scheduled");
                     let advanced = match (&work.key, &work.lease) {
-                        (Some(key), Some(lease)) => self.ports.store.advance_polls(key, &lease.token, from).await,
+                        (Some(key), Some(lease)) => self
+                            .bounded(self.ports.store.advance_polls(key, &lease.token, from))
+                            .await
+                            .unwrap_or_else(|| Err(StoreError(DEADLINE_CUT.into()))),
                         _ => Ok(false),
                     };
                     match advanced {
@@ -205,7 +258,8 @@ impl Finish<'_> {
                 dedup_id: Some(work.record.message_id.clone()),
                 delay: None,
             };
-            let sent = match dlq.send(msg).await {
+            let cut = || QueueError::Unavailable(DEADLINE_CUT.into());
+            let sent = match self.bounded(dlq.send(msg)).await.unwrap_or_else(|| Err(cut())) {
                 // The DLQ refused this message itself: the same body again with nothing
                 // but the reason (all that is genhook's own), before giving up on it.
                 Err(QueueError::Rejected(why)) => {
@@ -218,7 +272,7 @@ impl Finish<'_> {
                         dedup_id: Some(work.record.message_id.clone()),
                         delay: None,
                     };
-                    dlq.send(bare).await
+                    self.bounded(dlq.send(bare)).await.unwrap_or_else(|| Err(cut()))
                 }
                 other => other,
             };
@@ -249,17 +303,22 @@ impl Finish<'_> {
         }
         join_all(retry.iter().map(|r| self.release(&r.work, &r.reason))).await;
         report.retried += retry.len();
-        if let Err(e) = self.ports.inbox.delay_retries(delays).await {
+        match self.bounded(self.ports.inbox.delay_retries(delays)).await {
+            Some(Ok(())) => {}
             // The messages still come back, after the queue's default visibility timeout.
-            warn!(error = %e, "could not set retry delays");
+            Some(Err(e)) => warn!(error = %e, "could not set retry delays"),
+            None => warn!("could not set retry delays before the invocation deadline"),
         }
     }
 
     pub(super) async fn release(&self, work: &Work, reason: &str) {
-        if let (Some(key), Some(lease)) = (&work.key, &work.lease)
-            && let Err(e) = self.ports.store.release_work(key, &lease.token, &clip(reason, MAX_REASON_CHARS)).await
-        {
-            warn!(key = %key, error = %e, "could not release the worker lease; it expires");
+        if let (Some(key), Some(lease)) = (&work.key, &work.lease) {
+            let reason = clip(reason, MAX_REASON_CHARS);
+            match self.bounded(self.ports.store.release_work(key, &lease.token, &reason)).await {
+                Some(Ok(())) => {}
+                Some(Err(e)) => warn!(key = %key, error = %e, "could not release the worker lease; it expires"),
+                None => warn!(key = %key, "could not release the worker lease before the deadline; it expires"),
+            }
         }
     }
 }

@@ -163,7 +163,12 @@ impl Worker {
             }
         }
 
-        let finish = Finish { ports: &self.ports, settings: &self.settings, reconcilers: &self.reconcilers };
+        let finish = Finish {
+            ports: &self.ports,
+            settings: &self.settings,
+            reconcilers: &self.reconcilers,
+            deadline_ms: budget.deadline_ms,
+        };
         finish.reschedule(later, &mut retry, &mut dead, &mut report).await;
         finish.publish(publish, &mut retry, &mut dead, &mut report).await;
         finish.dead_letter(dead, &mut retry, &mut report).await;

@@ -10,7 +10,7 @@ use time::macros::datetime;
 
 use super::*;
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
-use crate::domain::clock::ManualClock;
+use crate::domain::clock::{Clock, ManualClock};
 use crate::domain::dedupe::{Claim, RecordStatus, event_id};
 use crate::domain::job::{Job, JobState};
 use crate::ports::{JobApi, OutgoingMessage, Queue, QueueError};
@@ -681,4 +681,74 @@ async fn hand_written_watch_and_refresh_messages_with_bad_ids_are_dead_lettered(
         let reason = &dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1;
         assert!(reason.contains(expected), "{reason}");
     }
+}
+
+/// The clock of tokio's (paused) timer, so a test's sleeps move it.
+struct TimerClock(tokio::time::Instant);
+
+impl Clock for TimerClock {
+    fn now(&self) -> OffsetDateTime {
+        NOW + self.0.elapsed()
+    }
+}
+
+/// A queue whose every call takes `delay`.
+struct SlowQueue {
+    delay: Duration,
+    queue: Arc<MemoryQueue>,
+}
+
+#[async_trait]
+impl Queue for SlowQueue {
+    async fn send(&self, msg: OutgoingMessage) -> Result<String, QueueError> {
+        tokio::time::sleep(self.delay).await;
+        self.queue.send(msg).await
+    }
+
+    async fn send_batch(&self, msgs: Vec<OutgoingMessage>) -> Vec<Result<String, QueueError>> {
+        tokio::time::sleep(self.delay).await;
+        self.queue.send_batch(msgs).await
+    }
+
+    async fn delay_retries(&self, delays: Vec<(String, Duration)>) -> Result<(), QueueError> {
+        tokio::time::sleep(self.delay).await;
+        self.queue.delay_retries(delays).await
+    }
+}
+
+/// A job API whose every read takes `delay` (the whole HTTP timeout, say).
+struct SlowApi(Duration);
+
+#[async_trait]
+impl JobApi for SlowApi {
+    async fn get_job(&self, _job_id: &str) -> Result<Job, JobApiError> {
+        tokio::time::sleep(self.0).await;
+        Ok(succeeded())
+    }
+}
+
+/// With 16 s left, a provider read that takes its whole 10 s and an outbox that takes 8 s
+/// per call cannot both finish: the batch still returns by the deadline (a Lambda past
+/// it is killed, and its whole batch redelivered), the record retried, never lost.
+#[tokio::test(start_paused = true)]
+async fn the_finish_phase_ends_by_the_deadline_whatever_the_queues_take() {
+    let clock = Arc::new(TimerClock(tokio::time::Instant::now()));
+    let store = Arc::new(MemoryStore::default());
+    let (inbox, outbox) = (Arc::new(MemoryQueue::default()), Arc::new(MemoryQueue::default()));
+    let slow = |queue: &Arc<MemoryQueue>| Arc::new(SlowQueue { delay: Duration::from_secs(8), queue: queue.clone() });
+    let ports = WorkerPorts {
+        store: store.clone(),
+        inbox: slow(&inbox),
+        inbox_dlq: None,
+        outbox: slow(&outbox),
+        clock: clock.clone(),
+    };
+    let reconciler = KataloReconciler::new(Arc::new(SlowApi(Duration::from_secs(10))), DEFAULT_POLL_HORIZON);
+    let settings = WorkerSettings { deadline_reserve: Duration::from_secs(5), ..WorkerSettings::default() };
+    let worker = Worker::new(ports, vec![Arc::new(reconciler)], settings);
+    let deadline = clock.now_ms() + 16_000;
+    let report = worker.process_batch_by(vec![record("m1", "generation.completed", 1)], Some(deadline)).await;
+    let ended = clock.now_ms();
+    assert!(ended <= deadline, "the batch ended {} ms past the deadline: {report:?}", ended - deadline);
+    assert_eq!((report.published, report.failed.len()), (0, 1), "retried, not lost: {report:?}");
 }
