@@ -62,19 +62,26 @@ async fn the_functions_read_their_secrets_and_pick_up_a_rotation() {
     assert_eq!(worker_secrets.env.optional("KATALO_WEBHOOK_SECRET"), None);
     assert!(WorkerConfig::from_env(&worker_secrets.env).unwrap().build_with(&sdk).is_ok());
 
-    // Rotated in Secrets Manager: the next delivery signed with the new key is accepted
-    // by the running receiver, and one signed with the old key still is.
-    sm.put_secret_value()
-        .secret_id(&arn)
-        .secret_string(r#"{"KATALO_WEBHOOK_SECRET": "whsec_moto_second_02"}"#)
-        .send()
-        .await
-        .unwrap();
-    // The receiver re-reads the store at most once a second here (a minute by default).
+    // Rotated in Secrets Manager (the new key, the old one as the previous): the running
+    // receiver accepts both.
+    let put = |text: &'static str| sm.put_secret_value().secret_id(&arn).secret_string(text).send();
+    put(
+        r#"{"KATALO_WEBHOOK_SECRET": "whsec_moto_second_02", "KATALO_WEBHOOK_SECRET_PREVIOUS": "whsec_moto_first_01"}"#,
+    )
+    .await
+    .unwrap();
+    // The receiver re-reads the store every second here (a minute by default).
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(post(&receiver, "job_sm_2", "whsec_moto_second_02").await, 200);
     assert_eq!(post(&receiver, "job_sm_3", "whsec_moto_first_01").await, 200);
     assert_eq!(post(&receiver, "job_sm_4", "whsec_never_stored_3").await, 401);
+
+    // The previous key revoked in the store: refused within the period, by a receiver
+    // whose last delivery verified.
+    put(r#"{"KATALO_WEBHOOK_SECRET": "whsec_moto_second_02"}"#).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(post(&receiver, "job_sm_5", "whsec_moto_second_02").await, 200);
+    assert_eq!(post(&receiver, "job_sm_6", "whsec_moto_first_01").await, 401, "revoked");
 }
 
 #[tokio::test]

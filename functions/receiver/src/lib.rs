@@ -47,7 +47,7 @@ mod tests {
     use genhook::adapters::aws::OPERATION_TIMEOUT;
     use genhook::adapters::memory::{MemoryQueue, MemoryStore};
     use genhook::domain::clock::SystemClock;
-    use genhook::engine::receiver::{MAX_SDK_CALLS, ReceiverSettings};
+    use genhook::engine::receiver::{MAX_SDK_CALLS, ReceiverSettings, SECRET_RELOAD_BUDGET};
     use genhook::ports::env::Env;
     use serde_json::Value;
 
@@ -225,7 +225,9 @@ mod tests {
     #[test]
     fn the_timeout_outlasts_the_receivers_sdk_calls_and_not_api_gateway() {
         let timeout = Duration::from_secs(template_timeout());
-        let worst = OPERATION_TIMEOUT * MAX_SDK_CALLS;
+        // At most one re-read of the secrets per delivery (the periodic one, or after a
+        // failed check), cut at its budget, then the claim, the send and the mark.
+        let worst = OPERATION_TIMEOUT * MAX_SDK_CALLS + SECRET_RELOAD_BUDGET;
         // The claim's lease ends at the deadline: an invocation may not be killed while
         // it can still send the message it claimed.
         assert!(timeout > worst, "Timeout {timeout:?} must outlast {worst:?} of SDK calls");

@@ -1,13 +1,15 @@
 //! Secrets from a secret store (AWS Secrets Manager in the Lambdas): `GENHOOK_SECRET_IDS`
 //! names one or more stored secrets (ARNs or names, comma-separated), each a JSON object
-//! whose keys are the variables they stand for. They are read once at cold start; each
-//! function lays only the variables it needs over its environment. The receiver reads
-//! them again (at most every `GENHOOK_SECRET_REFRESH_SECS`, default 60) when a delivery
-//! fails authentication, so a rotated webhook secret is picked up without a redeploy,
-//! while the value it replaced stays accepted as the `_PREVIOUS` one.
+//! whose keys are the variables they stand for. They are read at cold start; each
+//! function lays only the variables it needs over its environment. The store is the
+//! truth: a `_PREVIOUS` value is accepted only while the store holds it. The receiver
+//! reads them again every `GENHOOK_SECRET_REFRESH_SECS` (default 60), and also when a
+//! delivery fails authentication (no more often than that), so a rotated webhook secret
+//! is picked up, and a revoked one refused, without a redeploy.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -88,13 +90,15 @@ impl SecretEnv {
     pub fn receiver_reload(&self, clock: Arc<dyn Clock>) -> Result<Option<Arc<dyn SourcesReload>>, ConfigError> {
         let Some(stored) = &self.stored else { return Ok(None) };
         let min_interval = Duration::from_secs(self.env.number("GENHOOK_SECRET_REFRESH_SECS", 60)?);
+        let read_at_ms = clock.now_ms();
         let reload = SecretReload {
             source: stored.source.clone(),
             base: stored.base.clone(),
             names: stored.names.clone(),
             min_interval,
             clock: clock.clone(),
-            state: tokio::sync::Mutex::new(ReloadState { read_at_ms: clock.now_ms(), values: stored.values.clone() }),
+            next_read_ms: AtomicI64::new(read_at_ms.saturating_add(millis(min_interval))),
+            state: tokio::sync::Mutex::new(ReloadState { read_at_ms, values: stored.values.clone() }),
         };
         Ok(Some(Arc::new(reload)))
     }
@@ -123,11 +127,17 @@ struct SecretReload {
     names: Vec<&'static str>,
     min_interval: Duration,
     clock: Arc<dyn Clock>,
+    /// When the next read is due (epoch ms): read lock-free on every delivery.
+    next_read_ms: AtomicI64,
     state: tokio::sync::Mutex<ReloadState>,
 }
 
 #[async_trait]
 impl SourcesReload for SecretReload {
+    fn due(&self, now_ms: i64) -> bool {
+        now_ms >= self.next_read_ms.load(Ordering::Relaxed)
+    }
+
     async fn reload(&self) -> Option<Sources> {
         // One read at a time: deliveries failing together wait for it and find it done.
         let mut state = self.state.lock().await;
@@ -137,6 +147,7 @@ impl SourcesReload for SecretReload {
             return None;
         }
         state.read_at_ms = now;
+        self.next_read_ms.store(now.saturating_add(millis(self.min_interval)), Ordering::Relaxed);
         let fresh = match self.source.fetch().await {
             Ok(values) => only(&self.names, values),
             Err(e) => {
@@ -147,17 +158,9 @@ impl SourcesReload for SecretReload {
         if fresh == state.values {
             return None;
         }
-        // A key that changed stays accepted as its `_PREVIOUS` (unless the store names
-        // one), so deliveries the provider signed before it switched still verify.
-        let mut overlay = fresh.clone();
-        for (name, old) in &state.values {
-            let previous = format!("{name}_PREVIOUS");
-            let named = fresh.get(&previous).is_some_and(|v| !v.trim().is_empty());
-            if self.names.contains(&previous.as_str()) && fresh.get(name) != Some(old) && !named {
-                overlay.insert(previous, old.clone());
-            }
-        }
-        match sources(&self.base.clone().overlaid(overlay)) {
+        // The store is the truth: a replaced value is accepted only if the store keeps it
+        // as the `_PREVIOUS` one (the rotation procedure), so a revocation holds.
+        match sources(&self.base.clone().overlaid(fresh.clone())) {
             Ok(sources) => {
                 state.values = fresh;
                 Some(sources)

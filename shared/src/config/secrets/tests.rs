@@ -1,5 +1,6 @@
-//! Stored secrets: laid over the environment at cold start, re-read (rate-limited) when
-//! a delivery fails authentication, the replaced value kept for the rotation.
+//! Stored secrets: laid over the environment at cold start, re-read periodically and
+//! when a delivery fails authentication (rate-limited, within a time budget), the store
+//! the truth for previous values.
 
 use std::sync::Mutex;
 
@@ -18,11 +19,13 @@ use crate::toolkit::auth::hmac::sign_hex;
 struct Store {
     values: Mutex<Result<BTreeMap<String, String>, SecretError>>,
     reads: Mutex<u32>,
+    /// Each read first waits this long (a store that hangs).
+    slow: Mutex<std::time::Duration>,
 }
 
 impl Store {
     fn with(pairs: &[(&str, &str)]) -> Arc<Self> {
-        let s = Self { values: Mutex::new(Ok(BTreeMap::new())), reads: Mutex::new(0) };
+        let s = Self { values: Mutex::new(Ok(BTreeMap::new())), reads: Mutex::new(0), slow: Mutex::default() };
         s.set(pairs);
         Arc::new(s)
     }
@@ -42,6 +45,8 @@ impl Store {
 impl SecretSource for Store {
     async fn fetch(&self) -> Result<BTreeMap<String, String>, SecretError> {
         *self.reads.lock().unwrap() += 1;
+        let slow = *self.slow.lock().unwrap();
+        tokio::time::sleep(slow).await;
         self.values.lock().unwrap().clone()
     }
 }
@@ -91,21 +96,47 @@ async fn receiver(store: Arc<Store>, clock: Arc<ManualClock>) -> Receiver {
 }
 
 #[tokio::test]
-async fn a_rotated_secret_is_picked_up_and_the_old_one_keeps_working() {
+async fn a_rotation_is_picked_up_and_a_revocation_holds_within_the_period() {
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-24 12:00:00 UTC)));
     let store = Store::with(&[("KATALO_WEBHOOK_SECRET", "whsec_old_value_01")]);
     let r = receiver(store.clone(), clock.clone()).await;
     assert_eq!(r.handle(delivery("job_1", "whsec_old_value_01"), None).await.status(), 200);
     assert_eq!(store.reads(), 1, "read once at cold start");
 
-    // Rotated in the store; the provider signs with the new key.
-    store.set(&[("KATALO_WEBHOOK_SECRET", "whsec_new_value_02")]);
-    clock.advance(time::Duration::seconds(61));
+    // The rotation procedure: the new key, and the old one as the previous.
+    store.set(&[
+        ("KATALO_WEBHOOK_SECRET", "whsec_new_value_02"),
+        ("KATALO_WEBHOOK_SECRET_PREVIOUS", "whsec_old_value_01"),
+    ]);
+    clock.advance(time::Duration::seconds(30));
+    assert_eq!(r.handle(delivery("job_2", "whsec_new_value_02"), None).await.status(), 401, "not re-read yet");
+    clock.advance(time::Duration::seconds(31));
     assert_eq!(r.handle(delivery("job_2", "whsec_new_value_02"), None).await.status(), 200);
-    assert_eq!(store.reads(), 2, "the failed check re-read the store");
+    assert_eq!(store.reads(), 2, "re-read once the period was over");
     // Deliveries signed before the provider switched still verify.
     assert_eq!(r.handle(delivery("job_3", "whsec_old_value_01"), None).await.status(), 200);
-    assert_eq!(store.reads(), 2, "a good signature reads nothing");
+    assert_eq!(store.reads(), 2, "a good signature reads nothing within the period");
+
+    // The previous value cleared in the store: a warm receiver that sees no failed check
+    // drops it within the period all the same.
+    store.set(&[("KATALO_WEBHOOK_SECRET", "whsec_new_value_02")]);
+    clock.advance(time::Duration::seconds(61));
+    assert_eq!(r.handle(delivery("job_4", "whsec_new_value_02"), None).await.status(), 200);
+    assert_eq!(store.reads(), 3, "the periodic re-read");
+    assert_eq!(r.handle(delivery("job_5", "whsec_old_value_01"), None).await.status(), 401, "revoked");
+}
+
+/// A key replaced without a previous value in the store is refused at once: nothing
+/// keeps it alive on an instance that knew it.
+#[tokio::test]
+async fn a_replaced_key_without_a_stored_previous_is_refused() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-11-24 12:00:00 UTC)));
+    let store = Store::with(&[("KATALO_WEBHOOK_SECRET", "whsec_leaked_key_01")]);
+    let r = receiver(store.clone(), clock.clone()).await;
+    store.set(&[("KATALO_WEBHOOK_SECRET", "whsec_fresh_key_002")]);
+    clock.advance(time::Duration::seconds(61));
+    assert_eq!(r.handle(delivery("job_1", "whsec_fresh_key_002"), None).await.status(), 200);
+    assert_eq!(r.handle(delivery("job_2", "whsec_leaked_key_01"), None).await.status(), 401);
 }
 
 #[tokio::test]
@@ -131,4 +162,19 @@ async fn bad_signatures_re_read_the_store_at_most_once_a_minute() {
     store.set(&[]);
     assert_eq!(r.handle(delivery("job_f", "whsec_forged_key_0"), None).await.status(), 401);
     assert_eq!(r.handle(delivery("job_4", "whsec_current_0001"), None).await.status(), 200);
+}
+
+/// A store that hangs holds a delivery up no longer than the reload budget, which the
+/// receiver's `Timeout` counts; the delivery goes on with the secrets in use.
+#[tokio::test(start_paused = true)]
+async fn a_hanging_store_holds_a_delivery_up_no_longer_than_the_budget() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-11-24 12:00:00 UTC)));
+    let store = Store::with(&[("KATALO_WEBHOOK_SECRET", "whsec_current_0001")]);
+    let r = receiver(store.clone(), clock.clone()).await;
+    *store.slow.lock().unwrap() = std::time::Duration::from_secs(60);
+    clock.advance(time::Duration::seconds(61));
+    let started = tokio::time::Instant::now();
+    assert_eq!(r.handle(delivery("job_1", "whsec_current_0001"), None).await.status(), 200);
+    assert_eq!(store.reads(), 2, "the periodic re-read was tried");
+    assert!(started.elapsed() <= crate::engine::receiver::SECRET_RELOAD_BUDGET, "{:?}", started.elapsed());
 }

@@ -43,6 +43,10 @@ use claim::{Accepted, Failed};
 /// timeout (else the gateway answers 5xx while the delivery is still being accepted).
 pub const MAX_SDK_CALLS: u32 = 3;
 
+/// The longest a re-read of the secrets may hold a delivery up (on top of
+/// [`MAX_SDK_CALLS`]); past it the delivery goes on with the secrets in use.
+pub const SECRET_RELOAD_BUDGET: Duration = Duration::from_secs(2);
+
 /// Receiver settings (the providers' own are in their sources).
 #[derive(Debug, Clone)]
 pub struct ReceiverSettings {
@@ -65,13 +69,20 @@ impl Default for ReceiverSettings {
 /// The providers' receiving sides, as one list.
 pub type Sources = Vec<Arc<dyn WebhookSource>>;
 
-/// Rebuilds the sources with freshly read secrets, so a webhook secret rotated in the
-/// secret store is picked up without a redeploy.
+/// Rebuilds the sources with freshly read secrets, so a webhook secret rotated (or
+/// revoked) in the secret store takes effect without a redeploy.
 #[async_trait]
 pub trait SourcesReload: Send + Sync {
     /// New sources, if the secrets may be read again now (the implementation limits how
     /// often) and changed since the last read; `None` otherwise.
     async fn reload(&self) -> Option<Sources>;
+
+    /// Whether the secrets are due for their periodic re-read at `now_ms` (also without
+    /// a failed check, so a revocation holds within the period). Cheap: it is asked on
+    /// every delivery.
+    fn due(&self, _now_ms: i64) -> bool {
+        false
+    }
 }
 
 /// The receiver service. Build it once per cold start and share it across invocations.
@@ -107,6 +118,23 @@ impl Receiver {
         self.sources.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// Re-reads the secrets (within [`SECRET_RELOAD_BUDGET`]) and puts the new sources
+    /// in use; `None` when nothing changed, the read was not due, or it took too long.
+    async fn reload(&self) -> Option<Arc<Sources>> {
+        let reload = self.reload.as_ref()?;
+        let fresh = match tokio::time::timeout(SECRET_RELOAD_BUDGET, reload.reload()).await {
+            Ok(fresh) => fresh?,
+            Err(_) => {
+                warn!("re-reading the webhook secrets took too long; keeping the ones in use");
+                return None;
+            }
+        };
+        info!("webhook secrets changed in the secret store: reloaded");
+        let fresh = Arc::new(fresh);
+        *self.sources.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        Some(fresh)
+    }
+
     /// Authenticates and parses a delivery to `path`; after an authentication failure,
     /// once more with reloaded sources if the secrets changed.
     async fn intake(&self, source: &Arc<dyn WebhookSource>, delivery: &Delivery<'_>) -> Result<Intake, Refusal> {
@@ -114,15 +142,7 @@ impl Receiver {
             Err(r @ Refusal::Unauthenticated { .. }) => r,
             other => return other,
         };
-        let Some(fresh) = (match &self.reload {
-            Some(reload) => reload.reload().await,
-            None => None,
-        }) else {
-            return Err(refusal);
-        };
-        info!(provider = source.provider(), "webhook secrets changed in the secret store: reloaded");
-        let fresh = Arc::new(fresh);
-        *self.sources.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
+        let Some(fresh) = self.reload().await else { return Err(refusal) };
         match fresh.iter().find(|s| s.provider() == source.provider()) {
             Some(s) => s.intake(delivery),
             None => Err(refusal),
@@ -136,6 +156,11 @@ impl Receiver {
     pub async fn handle<B: AsRef<[u8]>>(&self, req: Request<B>, deadline_ms: Option<i64>) -> Response<String> {
         let path = req.uri().path();
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+        // The periodic re-read: a secret the store no longer holds stops verifying within
+        // the period, even on an instance that sees no failed check.
+        if self.reload.as_ref().is_some_and(|r| r.due(self.clock.now_ms())) {
+            self.reload().await;
+        }
         let sources = self.sources();
         let found = sources.iter().find_map(|s| match s.route(path) {
             RouteMatch::NotMine => None,
