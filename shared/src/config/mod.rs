@@ -82,16 +82,20 @@ pub fn worker_settings(env: &Env, mut settings: WorkerSettings) -> Result<Worker
     Ok(settings)
 }
 
-/// Output links' signer: `GENHOOK_LINK_SECRET` (required) and `GENHOOK_LINK_TTL_SECS`
-/// (how long a link works after it is minted; unset or 0: forever).
+/// Output links' signer: `GENHOOK_LINK_SECRET` (required), `GENHOOK_LINK_SECRET_PREVIOUS`
+/// (links minted under it keep working while it is set: a rotation) and
+/// `GENHOOK_LINK_TTL_SECS` (how long a link works after it is minted; unset or 0:
+/// forever).
 pub fn link_signer(env: &Env) -> Result<LinkSigner, ConfigError> {
     let secret = env.required("GENHOOK_LINK_SECRET")?;
     let lifetime = match env.whole_number("GENHOOK_LINK_TTL_SECS", 0)? {
         0 => None,
         secs => Some(Duration::from_secs(secs)),
     };
-    LinkSigner::new(secret.as_bytes(), lifetime)
-        .map_err(|e| ConfigError::Invalid { name: "GENHOOK_LINK_SECRET", reason: e.to_string() })
+    let previous = env.optional("GENHOOK_LINK_SECRET_PREVIOUS").map(String::into_bytes);
+    Ok(LinkSigner::new(secret.as_bytes(), lifetime)
+        .map_err(|e| ConfigError::Invalid { name: "GENHOOK_LINK_SECRET", reason: e.to_string() })?
+        .accepting(previous))
 }
 
 /// What puts `link` on published outputs: `GENHOOK_PUBLIC_URL` (the root of the API
@@ -402,6 +406,24 @@ mod tests {
 
     /// The worker keeps time for one SDK call of its finish phase before the deadline, and
     /// a provider call starts only with that time to spare after it.
+    #[test]
+    fn the_links_previous_key_is_accepted_while_it_is_set() {
+        let old = link_signer(&env(&[("GENHOOK_LINK_SECRET", "links_old_key")])).unwrap();
+        let link = old
+            .link(&url::Url::parse("https://h.example").unwrap(), "katalo", "j1", 0, time::OffsetDateTime::UNIX_EPOCH)
+            .unwrap();
+        let parsed = url::Url::parse(&link).unwrap();
+        let request = crate::toolkit::auth::link_token::LinkRequest::parse(parsed.path(), parsed.query()).unwrap();
+        let rotating = link_signer(&env(&[
+            ("GENHOOK_LINK_SECRET", "links_new_key"),
+            ("GENHOOK_LINK_SECRET_PREVIOUS", "links_old_key"),
+        ]))
+        .unwrap();
+        assert!(rotating.verify_request(&request, time::OffsetDateTime::UNIX_EPOCH).is_ok());
+        let rotated = link_signer(&env(&[("GENHOOK_LINK_SECRET", "links_new_key")])).unwrap();
+        assert!(rotated.verify_request(&request, time::OffsetDateTime::UNIX_EPOCH).is_err());
+    }
+
     #[test]
     fn the_worker_reserve_holds_an_sdk_call() {
         let s = worker_settings(&env(&[]), WorkerSettings::default()).unwrap();

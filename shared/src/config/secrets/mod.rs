@@ -27,6 +27,8 @@ use crate::providers::ALL;
 pub const SECRET_IDS: &str = "GENHOOK_SECRET_IDS";
 /// The output links' key, read by the worker and the links function.
 const LINK_SECRET: &str = "GENHOOK_LINK_SECRET";
+/// The links' previous key, during a rotation.
+const LINK_SECRET_PREVIOUS: &str = "GENHOOK_LINK_SECRET_PREVIOUS";
 
 /// The secret variables the receiver reads: every provider's webhook keys.
 pub fn receiver_secret_names() -> Vec<&'static str> {
@@ -36,7 +38,7 @@ pub fn receiver_secret_names() -> Vec<&'static str> {
 /// The secret variables the worker and the links function read: every provider's API
 /// keys and the links' key.
 pub fn api_secret_names() -> Vec<&'static str> {
-    ALL.iter().flat_map(|p| p.api_secrets().iter().copied()).chain([LINK_SECRET]).collect()
+    ALL.iter().flat_map(|p| p.api_secrets().iter().copied()).chain([LINK_SECRET, LINK_SECRET_PREVIOUS]).collect()
 }
 
 /// A function's environment with its stored secrets laid over it.

@@ -21,7 +21,7 @@ use url::Url;
 use crate::domain::clock::secs_ceil;
 use crate::domain::event::NormalizedEvent;
 use crate::domain::link_cache::{MAX_JOB_ID_BYTES, valid_provider};
-use crate::toolkit::auth::hmac::{HmacSecrets, HmacSha256};
+use crate::toolkit::auth::hmac::{HmacKey, HmacSecrets, HmacSha256};
 
 /// The first path segment of every link.
 pub const ROUTE: &str = "outputs";
@@ -84,6 +84,18 @@ impl LinkSigner {
             return Err(LinkSignerError::EmptySecret);
         }
         Ok(Self { secrets: HmacSecrets::new(secret, None), lifetime })
+    }
+
+    /// The same signer, also accepting links minted under `previous` secrets (a
+    /// rotation: new links are minted under the current secret only). Empty ones are
+    /// ignored.
+    pub fn accepting(self, previous: impl IntoIterator<Item = Vec<u8>>) -> Self {
+        let mut previous = previous.into_iter().filter(|p| !p.is_empty()).map(|p| HmacKey::new(&p)).peekable();
+        if previous.peek().is_none() {
+            return self;
+        }
+        let current = self.secrets.current().clone();
+        Self { secrets: HmacSecrets::from_keys(current, previous.collect()), ..self }
     }
 
     /// The link to output `index` of `job_id` under `base` (the API's root, any path

@@ -36,6 +36,23 @@ fn an_empty_secret_is_refused() {
     assert!(LinkSigner::new(b"k", None).is_ok());
 }
 
+/// A rotation: links minted under the previous key keep working while it is accepted,
+/// new links are minted under the current key, and without the previous key the old
+/// links are revoked.
+#[test]
+fn links_minted_under_the_previous_key_work_while_it_is_accepted() {
+    let b = base("https://hooks.example.com");
+    let old = signer(None).link(&b, "katalo", "job_1", 0, NOW).unwrap();
+    let current = LinkSigner::new(b"link-secret-2", None).unwrap();
+    let rotating = current.clone().accepting([b"link-secret".to_vec(), Vec::new()]);
+    assert_eq!(rotating.verify_request(&request(&old), NOW), Ok(()));
+    let new = rotating.link(&b, "katalo", "job_1", 0, NOW).unwrap();
+    assert_eq!(current.verify_request(&request(&new), NOW), Ok(()), "minted under the current key");
+    assert_eq!(signer(None).verify_request(&request(&new), NOW), Err(LinkError::Forged));
+    assert_eq!(current.verify_request(&request(&old), NOW), Err(LinkError::Forged), "revoked once not accepted");
+    assert_eq!(current.clone().accepting([]).verify_request(&request(&old), NOW), Err(LinkError::Forged));
+}
+
 #[test]
 fn links_keep_the_base_path_and_drop_its_query() {
     let s = signer(None);
