@@ -353,16 +353,29 @@ impl WorkerConfig {
 
     /// [`Self::build`] with an SDK configuration already loaded.
     pub fn build_with(self, sdk: &SdkConfig) -> Result<Worker, ConfigError> {
+        self.build_reloading(sdk, None)
+    }
+
+    /// [`Self::build_with`], re-reading the providers' API keys from `secrets` (the
+    /// function's stored secrets) on their period and when a provider refuses a key.
+    pub fn build_reloading(self, sdk: &SdkConfig, secrets: Option<&SecretEnv>) -> Result<Worker, ConfigError> {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(sdk), self.table));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let ports = WorkerPorts {
             store: store.clone(),
             inbox: Arc::new(SqsQueue::new(sqs.clone(), self.inbox_queue_url)),
             inbox_dlq: self.inbox_dlq_url.map(|u| Arc::new(SqsQueue::new(sqs.clone(), u)) as _),
             outbox: Arc::new(SqsQueue::new(sqs, self.outbox_queue_url)),
-            clock: Arc::new(SystemClock),
+            clock: clock.clone(),
         };
-        worker(&self.env, ports, store, self.settings)
+        let deps =
+            Deps { clock: clock.clone(), watches: store.clone(), http_timeout: self.settings.provider_call_timeout };
+        let worker = worker(&self.env, ports, store, self.settings)?;
+        Ok(match secrets.map(|s| s.worker_reload(clock, deps)).transpose()?.flatten() {
+            Some(reload) => worker.with_reload(reload),
+            None => worker,
+        })
     }
 }
 

@@ -16,10 +16,12 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use tracing::warn;
 
-use super::{ConfigError, Env, sources};
+use super::{ConfigError, Env, reconcilers, sources};
 use crate::adapters::secretsmanager::SecretsManagerSource;
 use crate::domain::clock::{Clock, millis};
 use crate::engine::receiver::{Sources, SourcesReload};
+use crate::engine::worker::ReconcilersReload;
+use crate::ports::provider::{Deps, Reconciler};
 use crate::ports::secrets::SecretSource;
 use crate::providers::ALL;
 
@@ -87,13 +89,35 @@ impl SecretEnv {
         Ok(Self { env: env.overlaid(stored.values.clone()), stored: Some(stored) })
     }
 
-    /// What re-reads the receiver's secrets after an authentication failure (at most
-    /// every `GENHOOK_SECRET_REFRESH_SECS`, default 60); `None` without stored secrets.
+    /// What re-reads the receiver's secrets every `GENHOOK_SECRET_REFRESH_SECS` (default
+    /// 60) and after an authentication failure (no more often); `None` without stored
+    /// secrets.
     pub fn receiver_reload(&self, clock: Arc<dyn Clock>) -> Result<Option<Arc<dyn SourcesReload>>, ConfigError> {
+        Ok(self.reload(clock, "webhook secrets", Box::new(sources))?.map(|r| Arc::new(r) as _))
+    }
+
+    /// What re-reads the worker's secrets (the providers' API keys) on the same period
+    /// and when a provider refuses its key, rebuilding the reconcilers over `deps`;
+    /// `None` without stored secrets.
+    pub fn worker_reload(
+        &self,
+        clock: Arc<dyn Clock>,
+        deps: Deps,
+    ) -> Result<Option<Arc<dyn ReconcilersReload>>, ConfigError> {
+        let build: Build<Vec<Arc<dyn Reconciler>>> = Box::new(move |env| reconcilers(env, &deps));
+        Ok(self.reload(clock, "API keys", build)?.map(|r| Arc::new(r) as _))
+    }
+
+    fn reload<T>(
+        &self,
+        clock: Arc<dyn Clock>,
+        what: &'static str,
+        build: Build<T>,
+    ) -> Result<Option<SecretReload<T>>, ConfigError> {
         let Some(stored) = &self.stored else { return Ok(None) };
         let min_interval = Duration::from_secs(self.env.number("GENHOOK_SECRET_REFRESH_SECS", 60)?);
         let read_at_ms = clock.now_ms();
-        let reload = SecretReload {
+        Ok(Some(SecretReload {
             source: stored.source.clone(),
             base: stored.base.clone(),
             names: stored.names.clone(),
@@ -101,10 +125,14 @@ impl SecretEnv {
             clock: clock.clone(),
             next_read_ms: AtomicI64::new(read_at_ms.saturating_add(millis(min_interval))),
             state: tokio::sync::Mutex::new(ReloadState { read_at_ms, values: stored.values.clone() }),
-        };
-        Ok(Some(Arc::new(reload)))
+            what,
+            build,
+        }))
     }
 }
+
+/// What a re-read builds from the environment with the fresh secrets laid over it.
+type Build<T> = Box<dyn Fn(&Env) -> Result<T, ConfigError> + Send + Sync>;
 
 /// The ids in `GENHOOK_SECRET_IDS` (comma-separated, blanks dropped).
 fn secret_ids(env: &Env) -> Vec<String> {
@@ -122,8 +150,8 @@ struct ReloadState {
     values: BTreeMap<String, String>,
 }
 
-/// Re-reads the receiver's secrets, rate-limited.
-struct SecretReload {
+/// Re-reads a function's secrets, rate-limited, and rebuilds what uses them.
+struct SecretReload<T> {
     source: Arc<dyn SecretSource>,
     base: Env,
     names: Vec<&'static str>,
@@ -132,15 +160,41 @@ struct SecretReload {
     /// When the next read is due (epoch ms): read lock-free on every delivery.
     next_read_ms: AtomicI64,
     state: tokio::sync::Mutex<ReloadState>,
+    /// What the secrets are, for the logs.
+    what: &'static str,
+    build: Build<T>,
 }
 
 #[async_trait]
-impl SourcesReload for SecretReload {
+impl SourcesReload for SecretReload<Sources> {
     fn due(&self, now_ms: i64) -> bool {
-        now_ms >= self.next_read_ms.load(Ordering::Relaxed)
+        self.is_due(now_ms)
     }
 
     async fn reload(&self) -> Option<Sources> {
+        self.reread().await
+    }
+}
+
+#[async_trait]
+impl ReconcilersReload for SecretReload<Vec<Arc<dyn Reconciler>>> {
+    fn due(&self, now_ms: i64) -> bool {
+        self.is_due(now_ms)
+    }
+
+    async fn reload(&self) -> Option<Vec<Arc<dyn Reconciler>>> {
+        self.reread().await
+    }
+}
+
+impl<T> SecretReload<T> {
+    fn is_due(&self, now_ms: i64) -> bool {
+        now_ms >= self.next_read_ms.load(Ordering::Relaxed)
+    }
+
+    /// What `build` makes of the fresh secrets, if the store may be read again now and
+    /// they changed; `None` otherwise (the ones in use stay).
+    async fn reread(&self) -> Option<T> {
         // One read at a time: deliveries failing together wait for it and find it done.
         let mut state = self.state.lock().await;
         let now = self.clock.now_ms();
@@ -153,7 +207,7 @@ impl SourcesReload for SecretReload {
         let fresh = match self.source.fetch().await {
             Ok(values) => only(&self.names, values),
             Err(e) => {
-                warn!(error = %e, "could not re-read the webhook secrets; keeping the ones in use");
+                warn!(error = %e, what = self.what, "could not re-read the secrets; keeping the ones in use");
                 return None;
             }
         };
@@ -162,13 +216,13 @@ impl SourcesReload for SecretReload {
         }
         // The store is the truth: a replaced value is accepted only if the store keeps it
         // as the `_PREVIOUS` one (the rotation procedure), so a revocation holds.
-        match sources(&self.base.clone().overlaid(fresh.clone())) {
-            Ok(sources) => {
+        match (self.build)(&self.base.clone().overlaid(fresh.clone())) {
+            Ok(built) => {
                 state.values = fresh;
-                Some(sources)
+                Some(built)
             }
             Err(e) => {
-                warn!(error = %e, "the re-read webhook secrets configure no provider; keeping the ones in use");
+                warn!(error = %e, what = self.what, "the re-read secrets configure no provider; keeping the ones in use");
                 None
             }
         }

@@ -178,3 +178,27 @@ async fn a_hanging_store_holds_a_delivery_up_no_longer_than_the_budget() {
     assert_eq!(store.reads(), 2, "the periodic re-read was tried");
     assert!(started.elapsed() <= crate::engine::receiver::SECRET_RELOAD_BUDGET, "{:?}", started.elapsed());
 }
+
+/// The worker's API keys are re-read on the same period (and, by the worker, when a
+/// provider refuses one): a rotated key rebuilds the reconcilers.
+#[tokio::test]
+async fn the_worker_re_reads_its_api_keys_on_the_period() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-11-24 12:00:00 UTC)));
+    let store = Store::with(&[("KATALO_API_KEY", "kat_old_key")]);
+    let secrets = SecretEnv::load_from(base(), api_secret_names(), store.clone()).await.unwrap();
+    let deps = Deps {
+        clock: clock.clone(),
+        watches: Arc::new(MemoryStore::default()),
+        http_timeout: std::time::Duration::from_secs(10),
+    };
+    let reload = secrets.worker_reload(clock.clone(), deps).unwrap().unwrap();
+    store.set(&[("KATALO_API_KEY", "kat_new_key")]);
+    assert!(!reload.due(clock.now_ms()));
+    assert!(reload.reload().await.is_none(), "not within the period");
+    clock.advance(time::Duration::seconds(61));
+    assert!(reload.due(clock.now_ms()));
+    assert!(reload.reload().await.is_some(), "the rotated key rebuilds the reconcilers");
+    assert_eq!(store.reads(), 2);
+    clock.advance(time::Duration::seconds(61));
+    assert!(reload.reload().await.is_none(), "nothing changed");
+}

@@ -49,10 +49,31 @@ pub use types::{BatchReport, InboxRecord, WorkerPorts, WorkerSettings};
 /// Tries of the PUBLISHED mark after an event went out.
 const MARK_ATTEMPTS: u32 = 3;
 
+/// Receives of a record whose provider refuses the API key (401/403) before it is
+/// dead-lettered: the key may be rotating, and the refusal is retried with the backoff
+/// (10 s doubling to 15 minutes: about 50 minutes in all), while the worker re-reads its
+/// secrets, and dead-lettered with the reason before SQS's redrive (20) could move it.
+pub const KEY_REFUSED_ATTEMPTS: u32 = 10;
+
+/// Rebuilds the reconcilers with freshly read secrets, so a rotated API key is picked
+/// up without a redeploy.
+#[async_trait]
+pub trait ReconcilersReload: Send + Sync {
+    /// New reconcilers, if the secrets may be read again now (the implementation limits
+    /// how often) and changed since the last read; `None` otherwise.
+    async fn reload(&self) -> Option<Vec<Arc<dyn Reconciler>>>;
+
+    /// Whether the secrets are due for their periodic re-read at `now_ms`.
+    fn due(&self, _now_ms: i64) -> bool {
+        false
+    }
+}
+
 /// The worker service. Build it once per cold start.
 pub struct Worker {
     ports: WorkerPorts,
-    reconcilers: Vec<Arc<dyn Reconciler>>,
+    reconcilers: std::sync::RwLock<Arc<Vec<Arc<dyn Reconciler>>>>,
+    reload: Option<Arc<dyn ReconcilersReload>>,
     settings: WorkerSettings,
 }
 
@@ -63,6 +84,11 @@ enum Outcome {
     Publish(Box<NormalizedEvent>),
     Step(Step),
     Deferred,
+    /// The provider refused the API key: retried (the secrets are re-read meanwhile).
+    KeyRefused {
+        delay: Duration,
+        reason: String,
+    },
 }
 
 impl From<Step> for Outcome {
@@ -118,13 +144,38 @@ impl Worker {
     /// A worker over the given ports, handing each message to the reconciler of the
     /// provider its type names.
     pub fn new(ports: WorkerPorts, reconcilers: Vec<Arc<dyn Reconciler>>, settings: WorkerSettings) -> Self {
-        Self { ports, reconcilers, settings }
+        Self { ports, reconcilers: std::sync::RwLock::new(Arc::new(reconcilers)), reload: None, settings }
+    }
+
+    /// Re-reads the secrets through `reload` on its period and when a provider refuses
+    /// the API key, and works the next records with the rebuilt reconcilers.
+    pub fn with_reload(mut self, reload: Arc<dyn ReconcilersReload>) -> Self {
+        self.reload = Some(reload);
+        self
     }
 
     /// The same worker with other reconcilers (tests of an unconfigured provider).
     #[cfg(test)]
     pub(crate) fn with_reconcilers(self, reconcilers: Vec<Arc<dyn Reconciler>>) -> Self {
-        Self { reconcilers, ..self }
+        Self { reconcilers: std::sync::RwLock::new(Arc::new(reconcilers)), ..self }
+    }
+
+    fn reconcilers(&self) -> Arc<Vec<Arc<dyn Reconciler>>> {
+        self.reconcilers.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Re-reads the secrets (within the receiver's budget for it) and puts the rebuilt
+    /// reconcilers in use.
+    async fn reload_reconcilers(&self) {
+        let Some(reload) = &self.reload else { return };
+        match tokio::time::timeout(super::receiver::SECRET_RELOAD_BUDGET, reload.reload()).await {
+            Ok(Some(fresh)) => {
+                info!("provider API keys changed in the secret store: reloaded");
+                *self.reconcilers.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
+            }
+            Ok(None) => {}
+            Err(_) => tracing::warn!("re-reading the API keys took too long; keeping the ones in use"),
+        }
     }
 
     /// Processes one inbox batch with no deadline; the report's `failed` ids go back to
@@ -137,6 +188,9 @@ impl Worker {
     /// Lambda invocation's deadline).
     pub async fn process_batch_by(&self, records: Vec<InboxRecord>, deadline_ms: Option<i64>) -> BatchReport {
         let budget = Budget { deadline_ms };
+        if self.reload.as_ref().is_some_and(|r| r.due(self.ports.clock.now_ms())) {
+            self.reload_reconcilers().await;
+        }
         let attempts: Vec<Attempt> = stream::iter(records)
             .map(|r| self.attempt(r, budget))
             .buffer_unordered(self.settings.concurrency.max(1))
@@ -145,8 +199,13 @@ impl Worker {
 
         let mut report = BatchReport::default();
         let (mut publish, mut retry, mut dead, mut later) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut key_refused = false;
         for Attempt { work, outcome } in attempts {
             match outcome {
+                Outcome::KeyRefused { delay, reason } => {
+                    key_refused = true;
+                    retry.push(Retry { work, delay, reason });
+                }
                 Outcome::Publish(event) => publish.push((work, event)),
                 Outcome::Step(Step::Skip { reason }) => {
                     info!(key = work.key.as_deref().unwrap_or("-"), reason = %reason, "nothing to publish");
@@ -163,10 +222,15 @@ impl Worker {
             }
         }
 
+        if key_refused {
+            // The key may have been rotated: the next records go with the stored one.
+            self.reload_reconcilers().await;
+        }
+        let reconcilers = self.reconcilers();
         let finish = Finish {
             ports: &self.ports,
             settings: &self.settings,
-            reconcilers: &self.reconcilers,
+            reconcilers: &reconcilers,
             deadline_ms: budget.deadline_ms,
         };
         finish.reschedule(later, &mut retry, &mut dead, &mut report).await;
@@ -191,7 +255,8 @@ impl Worker {
             }
         };
         let key = Some(envelope.dedupe_key.clone());
-        let reconciler = self.reconcilers.iter().find(|r| r.provider() == envelope.provider());
+        let reconcilers = self.reconcilers();
+        let reconciler = reconcilers.iter().find(|r| r.provider() == envelope.provider());
         // The registered name, never the message's own word (the metrics' dimension).
         let provider = reconciler.map_or(UNKNOWN_PROVIDER, |r| r.provider());
         if !self.has_time(budget, Duration::ZERO) {
@@ -308,6 +373,17 @@ impl Worker {
             JobApiError::Transient { reason, retry_after } => {
                 retry(retry_after.map_or(backoff, |d| d.clamp(Duration::from_secs(1), MAX_VISIBILITY)), reason)
             }
+            JobApiError::Permanent { status: status @ (401 | 403), reason } if receive_count < KEY_REFUSED_ATTEMPTS => {
+                Outcome::KeyRefused {
+                    delay: backoff,
+                    reason: format!(
+                        "the provider refused the API key (HTTP {status}: {reason}); retried while it may be rotating"
+                    ),
+                }
+            }
+            JobApiError::Permanent { status: status @ (401 | 403), reason } => dead(format!(
+                "the provider refused the API key (HTTP {status}: {reason}) on {receive_count} attempts over about 50 minutes: set a valid key, then redrive"
+            )),
             e @ JobApiError::Permanent { .. } => dead(e.to_string()),
         }
     }

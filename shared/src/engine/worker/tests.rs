@@ -752,3 +752,53 @@ async fn the_finish_phase_ends_by_the_deadline_whatever_the_queues_take() {
     assert!(ended <= deadline, "the batch ended {} ms past the deadline: {report:?}", ended - deadline);
     assert_eq!((report.published, report.failed.len()), (0, 1), "retried, not lost: {report:?}");
 }
+
+/// Reconcilers a re-read of the secrets gives, once; counts the re-reads.
+struct Rotated {
+    fresh: Mutex<Option<Vec<Arc<dyn Reconciler>>>>,
+    reads: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl crate::engine::worker::ReconcilersReload for Rotated {
+    async fn reload(&self) -> Option<Vec<Arc<dyn Reconciler>>> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.fresh.lock().unwrap().take()
+    }
+}
+
+fn refused_key() -> Result<Job, JobApiError> {
+    Err(JobApiError::Permanent { status: 401, reason: "unauthorized: bad API key".into() })
+}
+
+/// A key rotated (and the old one revoked at the provider) while a worker runs: the
+/// refusal is retried, never dead-lettered at once, and the worker re-reads its secrets,
+/// so the retry goes with the new key.
+#[tokio::test]
+async fn a_refused_key_is_retried_with_the_re_read_one() {
+    let Rig { worker, dlq, outbox, .. } = rig(ScriptedApi::new(vec![refused_key()]));
+    let fresh = KataloReconciler::new(ScriptedApi::new(vec![Ok(succeeded())]), DEFAULT_POLL_HORIZON);
+    let reload = Arc::new(Rotated { fresh: Mutex::new(Some(vec![Arc::new(fresh)])), reads: Default::default() });
+    let worker = worker.with_reload(reload.clone());
+    let report = worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.retried, report.dead_lettered, report.published), (1, 0, 0), "{report:?}");
+    assert_eq!(reload.reads.load(std::sync::atomic::Ordering::SeqCst), 1, "the refusal re-read the secrets");
+    let report = worker.process_batch(vec![record("m1", "generation.completed", 2)]).await;
+    assert_eq!(report.published, 1, "with the re-read key: {report:?}");
+    assert!(dlq.messages().is_empty());
+    assert_eq!(outbox.messages().len(), 1);
+}
+
+/// A key the provider keeps refusing is dead-lettered with the reason once the grace is
+/// over, before SQS's redrive could move the record without one.
+#[tokio::test]
+async fn a_key_refused_past_the_grace_is_dead_lettered_with_the_reason() {
+    let rig = rig(ScriptedApi::new(vec![refused_key()]));
+    let last = crate::engine::worker::KEY_REFUSED_ATTEMPTS;
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", last - 1)]).await;
+    assert_eq!((report.retried, report.dead_lettered), (1, 0), "{report:?}");
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", last)]).await;
+    assert_eq!((report.retried, report.dead_lettered), (0, 1), "{report:?}");
+    let reason = rig.dlq.messages()[0].attributes[0].1.clone();
+    assert!(reason.contains("refused the API key (HTTP 401"), "{reason}");
+}
