@@ -277,7 +277,10 @@ async fn the_worker_and_the_links_count_their_outcomes_and_provider_calls() {
     // and a path that is no link.
     let event: Value = serde_json::from_str(&outbox.messages()[0].body).unwrap();
     let link = event["outputs"][0]["link"].as_str().unwrap().to_string();
-    let links = config::link_service(&env, store.clone(), store, Arc::new(SystemClock)).unwrap();
+    let links = genhook::engine::links::Links::new(
+        config::link_service(&env, store.clone(), store, Arc::new(SystemClock)).unwrap(),
+        None,
+    );
     let get = |uri: &str| {
         let request = http::Request::get(uri).body(lambda_http::Body::Empty).unwrap();
         genhook_links::function_handler(&links, request)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use genhook::config::{LinksConfig, WorkerConfig};
-use genhook::engine::links::LinkService;
+use genhook::engine::links::Links;
 use genhook::engine::receiver::Receiver;
 use genhook::engine::worker::Worker;
 use genhook_cli::simulate::{ApiOptions, JobOutcome, JobSpec, KataloSimulator, SIM_API_KEY};
@@ -26,7 +26,7 @@ struct Rig {
     sim: KataloSimulator,
     receiver: Receiver,
     worker: Worker,
-    links: Arc<LinkService>,
+    links: Arc<Links>,
 }
 
 /// A stack whose provider mints URLs that live `url_ttl`; nothing is handed out that
@@ -51,7 +51,7 @@ async fn rig(url_ttl: Duration) -> Rig {
         ("GENHOOK_PUBLIC_URL", PUBLIC_URL.into()),
     ]);
     let worker = WorkerConfig::from_env(&vars).unwrap().build().await.unwrap();
-    let links = Arc::new(LinksConfig::from_env(&vars).unwrap().build().await.unwrap());
+    let links = Arc::new(Links::new(LinksConfig::from_env(&vars).unwrap().build().await.unwrap(), None));
     Rig { aws, stack, sim, receiver, worker, links }
 }
 

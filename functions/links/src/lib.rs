@@ -3,12 +3,12 @@
 //! All logic lives in [`genhook::engine::links`].
 
 use genhook::config::lambda::without_stage;
-use genhook::engine::links::LinkService;
+use genhook::engine::links::Links;
 use lambda_http::{Body, Error, Request, Response};
 
 /// Answers one link request, its API Gateway stage cut from the path first (links are
 /// minted under `GENHOOK_PUBLIC_URL`, stage included).
-pub async fn function_handler(service: &LinkService, event: Request) -> Result<Response<Body>, Error> {
+pub async fn function_handler(service: &Links, event: Request) -> Result<Response<Body>, Error> {
     let event = without_stage(event);
     Ok(service.handle(event.method(), event.uri()).await.map(Body::from))
 }
@@ -31,14 +31,14 @@ mod tests {
     // The same link through a REST API's `Prod` stage (lambda_http puts the stage in the path).
     const REST_API: &str = include_str!("../fixtures/rest-api-link.json");
 
-    fn service(store: Arc<MemoryStore>) -> LinkService {
+    fn service(store: Arc<MemoryStore>) -> Links {
         let env = Env::from_pairs([
             ("GENHOOK_LINK_SECRET", "link_fixture_secret_0001"),
             ("KATALO_API_KEY", "k"),
             // Nothing listens here: the answers below come from the cache or the token.
             ("KATALO_API_BASE_URL", "http://127.0.0.1:9"),
         ]);
-        genhook::config::link_service(&env, store.clone(), store, Arc::new(SystemClock)).unwrap()
+        Links::new(genhook::config::link_service(&env, store.clone(), store, Arc::new(SystemClock)).unwrap(), None)
     }
 
     async fn cached(store: &MemoryStore) {

@@ -16,7 +16,7 @@ use crate::adapters::dynamodb::DynamoDedupeStore;
 use crate::adapters::sqs::SqsQueue;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
-use crate::engine::links::{LinkService, LinkSettings};
+use crate::engine::links::{LinkService, LinkSettings, Links};
 use crate::engine::receiver::{self, Receiver, ReceiverSettings};
 use crate::engine::worker::{self, Worker, WorkerPorts, WorkerSettings};
 use crate::ports::link_cache::LinkCache;
@@ -251,6 +251,16 @@ impl LinksConfig {
     pub fn build_with(self, sdk: &SdkConfig) -> Result<LinkService, ConfigError> {
         let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(sdk), self.table));
         link_service(&self.env, store.clone(), store, Arc::new(SystemClock))
+    }
+
+    /// The service the links function serves: [`Self::build_with`], rebuilt from
+    /// `secrets` (the function's stored secrets) on their period and when a provider
+    /// refuses its API key.
+    pub fn build_reloading(self, sdk: &SdkConfig, secrets: &SecretEnv) -> Result<Links, ConfigError> {
+        let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(sdk), self.table));
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let service = link_service(&self.env, store.clone(), store.clone(), clock.clone())?;
+        Ok(Links::new(service, secrets.links_reload(clock, store.clone(), store)?))
     }
 }
 

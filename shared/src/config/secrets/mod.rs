@@ -16,12 +16,16 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use tracing::warn;
 
-use super::{ConfigError, Env, reconcilers, sources};
+use super::{ConfigError, Env, link_service, reconcilers, sources};
 use crate::adapters::secretsmanager::SecretsManagerSource;
 use crate::domain::clock::{Clock, millis};
-use crate::engine::receiver::{Sources, SourcesReload};
-use crate::engine::worker::ReconcilersReload;
-use crate::ports::provider::{Deps, Reconciler};
+use crate::engine::links::LinkService;
+use crate::engine::receiver::Sources;
+use crate::engine::reload::Reload;
+use crate::engine::worker::Reconcilers;
+use crate::ports::WatchStore;
+use crate::ports::link_cache::LinkCache;
+use crate::ports::provider::Deps;
 use crate::ports::secrets::SecretSource;
 use crate::providers::ALL;
 
@@ -92,7 +96,7 @@ impl SecretEnv {
     /// What re-reads the receiver's secrets every `GENHOOK_SECRET_REFRESH_SECS` (default
     /// 60) and after an authentication failure (no more often); `None` without stored
     /// secrets.
-    pub fn receiver_reload(&self, clock: Arc<dyn Clock>) -> Result<Option<Arc<dyn SourcesReload>>, ConfigError> {
+    pub fn receiver_reload(&self, clock: Arc<dyn Clock>) -> Result<Option<Arc<dyn Reload<Sources>>>, ConfigError> {
         Ok(self.reload(clock, "webhook secrets", Box::new(sources))?.map(|r| Arc::new(r) as _))
     }
 
@@ -103,9 +107,24 @@ impl SecretEnv {
         &self,
         clock: Arc<dyn Clock>,
         deps: Deps,
-    ) -> Result<Option<Arc<dyn ReconcilersReload>>, ConfigError> {
-        let build: Build<Vec<Arc<dyn Reconciler>>> = Box::new(move |env| reconcilers(env, &deps));
+    ) -> Result<Option<Arc<dyn Reload<Reconcilers>>>, ConfigError> {
+        let build: Build<Reconcilers> = Box::new(move |env| reconcilers(env, &deps));
         Ok(self.reload(clock, "API keys", build)?.map(|r| Arc::new(r) as _))
+    }
+
+    /// What re-reads the links function's secrets (the API keys, the links' keys) on the
+    /// same period and when a provider refuses its key, rebuilding the service over
+    /// `cache`; `None` without stored secrets.
+    pub fn links_reload(
+        &self,
+        clock: Arc<dyn Clock>,
+        cache: Arc<dyn LinkCache>,
+        watches: Arc<dyn WatchStore>,
+    ) -> Result<Option<Arc<dyn Reload<LinkService>>>, ConfigError> {
+        let service_clock = clock.clone();
+        let build: Build<LinkService> =
+            Box::new(move |env| link_service(env, cache.clone(), watches.clone(), service_clock.clone()));
+        Ok(self.reload(clock, "links' secrets", build)?.map(|r| Arc::new(r) as _))
     }
 
     fn reload<T>(
@@ -166,32 +185,17 @@ struct SecretReload<T> {
 }
 
 #[async_trait]
-impl SourcesReload for SecretReload<Sources> {
+impl<T: Send + 'static> Reload<T> for SecretReload<T> {
     fn due(&self, now_ms: i64) -> bool {
-        self.is_due(now_ms)
+        now_ms >= self.next_read_ms.load(Ordering::Relaxed)
     }
 
-    async fn reload(&self) -> Option<Sources> {
-        self.reread().await
-    }
-}
-
-#[async_trait]
-impl ReconcilersReload for SecretReload<Vec<Arc<dyn Reconciler>>> {
-    fn due(&self, now_ms: i64) -> bool {
-        self.is_due(now_ms)
-    }
-
-    async fn reload(&self) -> Option<Vec<Arc<dyn Reconciler>>> {
+    async fn reload(&self) -> Option<T> {
         self.reread().await
     }
 }
 
 impl<T> SecretReload<T> {
-    fn is_due(&self, now_ms: i64) -> bool {
-        now_ms >= self.next_read_ms.load(Ordering::Relaxed)
-    }
-
     /// What `build` makes of the fresh secrets, if the store may be read again now and
     /// they changed; `None` otherwise (the ones in use stay).
     async fn reread(&self) -> Option<T> {

@@ -202,3 +202,23 @@ async fn the_worker_re_reads_its_api_keys_on_the_period() {
     clock.advance(time::Duration::seconds(61));
     assert!(reload.reload().await.is_none(), "nothing changed");
 }
+
+/// The links function re-reads its keys on the period too: a rotated links' key (or API
+/// key) rebuilds the service.
+#[tokio::test]
+async fn the_links_function_re_reads_its_keys_on_the_period() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-11-24 12:00:00 UTC)));
+    let store = Store::with(&[("KATALO_API_KEY", "kat_key"), ("GENHOOK_LINK_SECRET", "links_key_1")]);
+    let secrets = SecretEnv::load_from(base(), api_secret_names(), store.clone()).await.unwrap();
+    let cache = Arc::new(MemoryStore::default());
+    let reload = secrets.links_reload(clock.clone(), cache.clone(), cache).unwrap().unwrap();
+    store.set(&[
+        ("KATALO_API_KEY", "kat_key"),
+        ("GENHOOK_LINK_SECRET", "links_key_2"),
+        ("GENHOOK_LINK_SECRET_PREVIOUS", "links_key_1"),
+    ]);
+    assert!(reload.reload().await.is_none(), "not within the period");
+    clock.advance(time::Duration::seconds(61));
+    assert!(reload.due(clock.now_ms()));
+    assert!(reload.reload().await.is_some(), "the rotated key rebuilds the service");
+}

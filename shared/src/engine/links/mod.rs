@@ -25,6 +25,7 @@ use crate::domain::dedupe::random_id;
 use crate::domain::job::{Job, JobState};
 use crate::domain::link_cache::{CachedOutputs, CachedUrl};
 use crate::engine::answer;
+use crate::engine::reload::Reload;
 use crate::ports::link_cache::LinkCache;
 use crate::ports::{JobApi, JobApiError};
 use crate::toolkit::auth::link_token::{LinkError, LinkRequest, LinkSigner, ROUTE};
@@ -79,11 +80,19 @@ pub struct LinkService {
 enum Answer {
     Redirect(String),
     NotALink,
-    Forbidden { code: &'static str, message: &'static str },
+    Forbidden {
+        code: &'static str,
+        message: &'static str,
+    },
     NotFound(String),
     Gone(String),
     BadGateway(String),
-    Unavailable { retry_after: Duration, message: &'static str },
+    /// The provider refused the API key: a 502, and a reason to re-read the secrets.
+    KeyRefused(String),
+    Unavailable {
+        retry_after: Duration,
+        message: &'static str,
+    },
 }
 
 impl LinkService {
@@ -110,12 +119,17 @@ impl LinkService {
     /// ([`crate::engine::stage`]).
     /// Each answer is counted ([`crate::toolkit::telemetry`]): followed, or refused by reason.
     pub async fn handle(&self, method: &Method, uri: &Uri) -> Response<String> {
+        self.handle_noting_keys(method, uri).await.0
+    }
+
+    /// [`Self::handle`], and whether a provider refused its API key.
+    async fn handle_noting_keys(&self, method: &Method, uri: &Uri) -> (Response<String>, bool) {
         if !matches!(*method, Method::GET | Method::HEAD) {
             Origin::UNKNOWN.count(name::LINKS_REFUSED, &[("reason", "method_not_allowed")]);
             let mut r =
                 answer::error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "output links answer GET and HEAD");
             r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-            return r;
+            return (r, false);
         }
         let (provider, answer) = self.answer(uri.path(), uri.query()).await;
         let origin = Origin::provider(provider);
@@ -123,7 +137,8 @@ impl LinkService {
             None => origin.count(name::LINKS_FOLLOWED, &[]),
             Some(reason) => origin.count(name::LINKS_REFUSED, &[("reason", reason)]),
         }
-        respond(answer)
+        let key_refused = matches!(answer, Answer::KeyRefused(_));
+        (respond(answer), key_refused)
     }
 
     /// The answer, and the provider it is counted for: a mounted provider's name (never
@@ -274,13 +289,67 @@ impl LinkService {
     }
 }
 
+/// The link service the links function serves: rebuilt from re-read secrets on their
+/// period and when a provider refuses its API key (the request is then answered once
+/// more, with the new key).
+pub struct Links {
+    current: std::sync::RwLock<Arc<LinkService>>,
+    reload: Option<Arc<dyn Reload<LinkService>>>,
+}
+
+impl Links {
+    /// Serves `service`, rebuilt through `reload` when there is one.
+    pub fn new(service: LinkService, reload: Option<Arc<dyn Reload<LinkService>>>) -> Self {
+        Self { current: std::sync::RwLock::new(Arc::new(service)), reload }
+    }
+
+    fn current(&self) -> Arc<LinkService> {
+        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Re-reads the secrets (within the receiver's budget for it) and serves the new
+    /// service from now on; it, when the secrets changed.
+    async fn reloaded(&self) -> Option<Arc<LinkService>> {
+        let reload = self.reload.as_ref()?;
+        let fresh = match tokio::time::timeout(super::receiver::SECRET_RELOAD_BUDGET, reload.reload()).await {
+            Ok(fresh) => Arc::new(fresh?),
+            Err(_) => {
+                warn!("re-reading the links' secrets took too long; keeping the ones in use");
+                return None;
+            }
+        };
+        info!("the links' secrets changed in the secret store: reloaded");
+        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh.clone();
+        Some(fresh)
+    }
+
+    /// Answers one request ([`LinkService::handle`]).
+    pub async fn handle(&self, method: &Method, uri: &Uri) -> Response<String> {
+        let mut service = self.current();
+        if self.reload.as_ref().is_some_and(|r| r.due(service.clock.now_ms()))
+            && let Some(fresh) = self.reloaded().await
+        {
+            service = fresh;
+        }
+        let (response, key_refused) = service.handle_noting_keys(method, uri).await;
+        if !key_refused {
+            return response;
+        }
+        // The key may have been rotated: once more with the stored one.
+        match self.reloaded().await {
+            Some(fresh) => fresh.handle(method, uri).await,
+            None => response,
+        }
+    }
+}
+
 impl Answer {
     /// Why a link was not followed (the `reason` dimension); `None` for a redirect.
     fn refusal(&self) -> Option<&'static str> {
         match self {
             Self::Redirect(url) if HeaderValue::from_str(url).is_ok() => None,
             // `respond` answers 502 for a URL that is no valid header.
-            Self::Redirect(_) | Self::BadGateway(_) => Some("bad_gateway"),
+            Self::Redirect(_) | Self::BadGateway(_) | Self::KeyRefused(_) => Some("bad_gateway"),
             Self::NotALink => Some("not_a_link"),
             Self::Forbidden { code, .. } => Some(*code),
             Self::NotFound(_) => Some("not_found"),
@@ -311,6 +380,9 @@ fn api_error_answer(e: JobApiError) -> Answer {
             message: "the provider API is unavailable; try again",
         },
         JobApiError::Permanent { status: 404, .. } => Answer::NotFound("the provider knows no such job".into()),
+        JobApiError::Permanent { status: status @ (401 | 403), .. } => {
+            Answer::KeyRefused(format!("the provider API refused genhook's API key (HTTP {status})"))
+        }
         JobApiError::Permanent { status, .. } => {
             Answer::BadGateway(format!("the provider API refused to read the job (HTTP {status})"))
         }
@@ -348,7 +420,9 @@ fn respond(answer: Answer) -> Response<String> {
         Answer::Forbidden { code, message } => answer::error(StatusCode::FORBIDDEN, code, message),
         Answer::NotFound(message) => answer::error(StatusCode::NOT_FOUND, "not_found", &message),
         Answer::Gone(message) => answer::error(StatusCode::GONE, "gone", &message),
-        Answer::BadGateway(message) => answer::error(StatusCode::BAD_GATEWAY, "bad_gateway", &message),
+        Answer::BadGateway(message) | Answer::KeyRefused(message) => {
+            answer::error(StatusCode::BAD_GATEWAY, "bad_gateway", &message)
+        }
         Answer::Unavailable { retry_after, message } => {
             let mut r = answer::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
             let secs = secs_ceil(retry_after).max(1);

@@ -319,3 +319,43 @@ async fn a_job_whose_outputs_were_removed_is_gone() {
     let r = f.get(&f.link("katalo", 0)).await;
     assert_eq!((r.status(), error_code(&r).as_str()), (StatusCode::GONE, "gone"), "{}", r.body());
 }
+
+/// A service a re-read of the secrets gives, once; counts the re-reads.
+struct FreshOnce {
+    service: Mutex<Option<LinkService>>,
+    reads: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait]
+impl crate::engine::reload::Reload<LinkService> for FreshOnce {
+    async fn reload(&self) -> Option<LinkService> {
+        self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.service.lock().unwrap().take()
+    }
+}
+
+/// A key rotated (the old one revoked at the provider) while the links function runs:
+/// the refusal re-reads the secrets and the click is answered once more with the new
+/// key, not 502 until the instance is replaced.
+#[tokio::test]
+async fn a_refused_key_is_answered_once_more_with_the_re_read_one() {
+    let refused = Err(JobApiError::Permanent { status: 401, reason: "bad key".into() });
+    let f = fixture(ScriptedJobs::new(vec![refused.clone()]));
+    let service = |api: Arc<ScriptedJobs>| {
+        LinkService::new(f.signer.clone(), f.cache.clone(), f.clock.clone(), settings()).serve("katalo", api)
+    };
+    let uri: Uri = f.link("katalo", 0).strip_prefix("https://hooks.example.com").unwrap().parse().unwrap();
+
+    let stale = Links::new(service(ScriptedJobs::new(vec![refused.clone()])), None);
+    let r = stale.handle(&Method::GET, &uri).await;
+    assert_eq!((r.status(), error_code(&r).as_str()), (StatusCode::BAD_GATEWAY, "bad_gateway"));
+
+    let rotated = service(ScriptedJobs::new(vec![succeeded("new-key", NOW, 3600, 1)]));
+    let reload = Arc::new(FreshOnce { service: Mutex::new(Some(rotated)), reads: Default::default() });
+    let links = Links::new(service(ScriptedJobs::new(vec![refused])), Some(reload.clone()));
+    let r = links.handle(&Method::GET, &uri).await;
+    assert!(location(&r).ends_with("sig=new-key"), "{}", r.body());
+    assert_eq!(reload.reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let r = links.handle(&Method::GET, &uri).await;
+    assert!(location(&r).ends_with("sig=new-key"), "the re-read service stays: {}", r.body());
+}

@@ -11,8 +11,6 @@
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use async_trait::async_trait;
-
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use tracing::{info, warn};
 
@@ -21,6 +19,7 @@ use crate::domain::dedupe::MIN_DEDUPE_TTL;
 use crate::domain::limits::{self, MAX_JSON_DEPTH};
 use crate::domain::trace::Trace;
 use crate::engine::answer;
+use crate::engine::reload::Reload;
 use crate::engine::stage::SentPath;
 use crate::ports::provider::{Delivery, Intake, Provider, Refusal, RouteMatch, WebhookSource};
 use crate::ports::{DedupeStore, Queue};
@@ -69,28 +68,12 @@ impl Default for ReceiverSettings {
 /// The providers' receiving sides, as one list.
 pub type Sources = Vec<Arc<dyn WebhookSource>>;
 
-/// Rebuilds the sources with freshly read secrets, so a webhook secret rotated (or
-/// revoked) in the secret store takes effect without a redeploy.
-#[async_trait]
-pub trait SourcesReload: Send + Sync {
-    /// New sources, if the secrets may be read again now (the implementation limits how
-    /// often) and changed since the last read; `None` otherwise.
-    async fn reload(&self) -> Option<Sources>;
-
-    /// Whether the secrets are due for their periodic re-read at `now_ms` (also without
-    /// a failed check, so a revocation holds within the period). Cheap: it is asked on
-    /// every delivery.
-    fn due(&self, _now_ms: i64) -> bool {
-        false
-    }
-}
-
 /// The receiver service. Build it once per cold start and share it across invocations.
 pub struct Receiver {
     store: Arc<dyn DedupeStore>,
     inbox: Arc<dyn Queue>,
     sources: RwLock<Arc<Sources>>,
-    reload: Option<Arc<dyn SourcesReload>>,
+    reload: Option<Arc<dyn Reload<Sources>>>,
     settings: ReceiverSettings,
     clock: Arc<dyn Clock>,
 }
@@ -109,7 +92,7 @@ impl Receiver {
 
     /// Re-reads the secrets through `reload` when a delivery fails authentication, and
     /// tries the delivery once more with the new sources.
-    pub fn with_reload(mut self, reload: Arc<dyn SourcesReload>) -> Self {
+    pub fn with_reload(mut self, reload: Arc<dyn Reload<Sources>>) -> Self {
         self.reload = Some(reload);
         self
     }

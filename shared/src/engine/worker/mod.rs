@@ -35,6 +35,7 @@ use crate::domain::dedupe::{LeaseOutcome, WorkLease, random_id};
 use crate::domain::event::NormalizedEvent;
 use crate::domain::inbox::Envelope;
 use crate::domain::job::JobOutput;
+use crate::engine::reload::Reload;
 use crate::ports::provider::{Provider, Reconciler, Reconciliation, Step, WorkContext};
 use crate::ports::{JobApiError, MAX_VISIBILITY};
 use crate::toolkit::telemetry::UNKNOWN_PROVIDER;
@@ -55,25 +56,14 @@ const MARK_ATTEMPTS: u32 = 3;
 /// secrets, and dead-lettered with the reason before SQS's redrive (20) could move it.
 pub const KEY_REFUSED_ATTEMPTS: u32 = 10;
 
-/// Rebuilds the reconcilers with freshly read secrets, so a rotated API key is picked
-/// up without a redeploy.
-#[async_trait]
-pub trait ReconcilersReload: Send + Sync {
-    /// New reconcilers, if the secrets may be read again now (the implementation limits
-    /// how often) and changed since the last read; `None` otherwise.
-    async fn reload(&self) -> Option<Vec<Arc<dyn Reconciler>>>;
-
-    /// Whether the secrets are due for their periodic re-read at `now_ms`.
-    fn due(&self, _now_ms: i64) -> bool {
-        false
-    }
-}
+/// The providers' reconciling sides, as one list.
+pub type Reconcilers = Vec<Arc<dyn Reconciler>>;
 
 /// The worker service. Build it once per cold start.
 pub struct Worker {
     ports: WorkerPorts,
-    reconcilers: std::sync::RwLock<Arc<Vec<Arc<dyn Reconciler>>>>,
-    reload: Option<Arc<dyn ReconcilersReload>>,
+    reconcilers: std::sync::RwLock<Arc<Reconcilers>>,
+    reload: Option<Arc<dyn Reload<Reconcilers>>>,
     settings: WorkerSettings,
 }
 
@@ -149,7 +139,7 @@ impl Worker {
 
     /// Re-reads the secrets through `reload` on its period and when a provider refuses
     /// the API key, and works the next records with the rebuilt reconcilers.
-    pub fn with_reload(mut self, reload: Arc<dyn ReconcilersReload>) -> Self {
+    pub fn with_reload(mut self, reload: Arc<dyn Reload<Reconcilers>>) -> Self {
         self.reload = Some(reload);
         self
     }
@@ -160,7 +150,7 @@ impl Worker {
         Self { reconcilers: std::sync::RwLock::new(Arc::new(reconcilers)), ..self }
     }
 
-    fn reconcilers(&self) -> Arc<Vec<Arc<dyn Reconciler>>> {
+    fn reconcilers(&self) -> Arc<Reconcilers> {
         self.reconcilers.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 

@@ -760,7 +760,7 @@ struct Rotated {
 }
 
 #[async_trait]
-impl crate::engine::worker::ReconcilersReload for Rotated {
+impl crate::engine::reload::Reload<Vec<Arc<dyn Reconciler>>> for Rotated {
     async fn reload(&self) -> Option<Vec<Arc<dyn Reconciler>>> {
         self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.fresh.lock().unwrap().take()
