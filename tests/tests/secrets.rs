@@ -1,6 +1,7 @@
 //! Secrets from Secrets Manager (moto's), as the Lambdas read them: the receiver and the
-//! worker configured from one JSON secret, a rotation picked up without a restart while
-//! the old value keeps working, and clear errors for a missing or malformed secret.
+//! worker configured from one JSON secret, a rotation picked up without a restart (the
+//! previous value working while the store keeps it, revoked once it does not), a rotated
+//! API key reaching a running worker, and clear errors for a missing or malformed secret.
 
 use genhook::adapters::aws::load_sdk_config;
 use genhook::config::{ReceiverConfig, SecretEnv, WorkerConfig, api_secret_names, receiver_secret_names};
@@ -96,4 +97,53 @@ async fn a_missing_or_malformed_secret_stops_the_cold_start_naming_it() {
         assert!(err.contains("GENHOOK_SECRET_IDS") && err.contains(&id) && err.contains(says), "{err}");
         assert!(!err.contains("whsec_not_json"), "never the secret's content: {err}");
     }
+}
+
+/// A provider API key rotated in Secrets Manager (the old one revoked at the provider)
+/// reaches a running worker: the provider refuses the old key, the record is retried,
+/// not dead-lettered, and the worker's re-read of the store makes the retry go with the
+/// new key.
+#[tokio::test]
+async fn a_rotated_api_key_reaches_a_running_worker() {
+    use genhook_cli::simulate::script::Answer;
+    use genhook_cli::simulate::{ApiOptions, KataloSimulator};
+
+    let sm = client().await;
+    let aws = genhook_tests::aws::aws().await;
+    let stack = aws.stack().await;
+    let options = ApiOptions { api_key: "kat_rotated_new".into(), rate_limit_per_min: 0, ..ApiOptions::default() };
+    let katalo = KataloSimulator::start(([127, 0, 0, 1], 0).into(), options).await.unwrap();
+    katalo.script("job_rot", vec![Answer::Job(genhook_tests::fake_katalo::succeeded("job_rot", 3600))]);
+    let arn = secret(&sm, r#"{"KATALO_API_KEY": "kat_rotated_old"}"#).await;
+    let vars = env(&[
+        ("GENHOOK_SECRET_IDS", arn.clone()),
+        ("GENHOOK_SECRET_REFRESH_SECS", "1".into()),
+        ("GENHOOK_RETRY_BASE_SECS", "1".into()),
+        ("GENHOOK_TABLE", stack.table.clone()),
+        ("GENHOOK_INBOX_QUEUE_URL", stack.inbox.clone()),
+        ("GENHOOK_INBOX_DLQ_URL", stack.inbox_dlq.clone()),
+        ("GENHOOK_OUTBOX_QUEUE_URL", stack.outbox.clone()),
+        ("KATALO_API_BASE_URL", katalo.base_url()),
+    ]);
+    let sdk = load_sdk_config().await;
+    let secrets = SecretEnv::load(&sdk, vars, api_secret_names()).await.unwrap();
+    let worker = WorkerConfig::from_env(&secrets.env).unwrap().build_reloading(&sdk, Some(&secrets)).unwrap();
+
+    let message = serde_json::json!({"type": "katalo.webhook", "dedupe_key": "katalo#job_rot#on:generation.completed",
+        "job_id": "job_rot", "event_type": "generation.completed", "received_at": "2026-11-23T12:00:00Z", "payload": {}});
+    aws.sqs.send_message().queue_url(&stack.inbox).message_body(message.to_string()).send().await.unwrap();
+    sm.put_secret_value()
+        .secret_id(&arn)
+        .secret_string(r#"{"KATALO_API_KEY": "kat_rotated_new"}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let first = lambda::pump(&aws, &worker, &stack.inbox).await;
+    assert_eq!(first.failed.len(), 1, "the old key refused: retried, not dead-lettered");
+    lambda::pump_until_empty(&aws, &worker, &stack.inbox, 40).await;
+    assert!(aws.receive_all(&stack.inbox_dlq).await.is_empty(), "nothing dead-lettered");
+    let events = aws.receive_all(&stack.outbox).await;
+    assert_eq!(events.len(), 1, "published with the new key");
+    assert!(katalo.calls("job_rot") >= 1);
 }
