@@ -78,7 +78,6 @@ pub fn worker_settings(env: &Env, mut settings: WorkerSettings) -> Result<Worker
     settings.backoff.base =
         Duration::from_secs(env.number("GENHOOK_RETRY_BASE_SECS", settings.backoff.base.as_secs())?);
     settings.backoff.cap = Duration::from_secs(env.number("GENHOOK_RETRY_MAX_SECS", settings.backoff.cap.as_secs())?);
-    settings.links = link_minter(env)?;
     Ok(settings)
 }
 
@@ -189,7 +188,7 @@ pub fn worker(
     settings: WorkerSettings,
 ) -> Result<Worker, ConfigError> {
     let deps = Deps { clock: ports.clock.clone(), watches, http_timeout: settings.provider_call_timeout };
-    Ok(Worker::new(ports, reconcilers(env, &deps)?, settings))
+    Ok(Worker::new(ports, reconcilers(env, &deps)?, settings).with_links(link_minter(env)?))
 }
 
 /// The output links' tunables: `GENHOOK_MIN_URL_TTL_SECS` (the least a redirect's target

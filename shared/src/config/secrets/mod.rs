@@ -16,13 +16,13 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use tracing::warn;
 
-use super::{ConfigError, Env, link_service, reconcilers, sources};
+use super::{ConfigError, Env, link_minter, link_service, reconcilers, sources};
 use crate::adapters::secretsmanager::SecretsManagerSource;
 use crate::domain::clock::{Clock, millis};
 use crate::engine::links::LinkService;
 use crate::engine::receiver::Sources;
 use crate::engine::reload::Reload;
-use crate::engine::worker::Reconcilers;
+use crate::engine::worker::WorkerKeys;
 use crate::ports::WatchStore;
 use crate::ports::link_cache::LinkCache;
 use crate::ports::provider::Deps;
@@ -107,8 +107,9 @@ impl SecretEnv {
         &self,
         clock: Arc<dyn Clock>,
         deps: Deps,
-    ) -> Result<Option<Arc<dyn Reload<Reconcilers>>>, ConfigError> {
-        let build: Build<Reconcilers> = Box::new(move |env| reconcilers(env, &deps));
+    ) -> Result<Option<Arc<dyn Reload<WorkerKeys>>>, ConfigError> {
+        let build: Build<WorkerKeys> =
+            Box::new(move |env| Ok(WorkerKeys { reconcilers: reconcilers(env, &deps)?, links: link_minter(env)? }));
         Ok(self.reload(clock, "API keys", build)?.map(|r| Arc::new(r) as _))
     }
 

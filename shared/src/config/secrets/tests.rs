@@ -222,3 +222,22 @@ async fn the_links_function_re_reads_its_keys_on_the_period() {
     assert!(reload.due(clock.now_ms()));
     assert!(reload.reload().await.is_some(), "the rotated key rebuilds the service");
 }
+
+/// The worker's links' key is re-read too: new links are minted under a rotated key.
+#[tokio::test]
+async fn the_worker_re_reads_its_links_key() {
+    let clock = Arc::new(ManualClock::new(datetime!(2026-11-24 12:00:00 UTC)));
+    let store = Store::with(&[("KATALO_API_KEY", "kat_key"), ("GENHOOK_LINK_SECRET", "links_key_1")]);
+    let env = base().overlaid([("GENHOOK_PUBLIC_URL", "https://hooks.example.com")]);
+    let secrets = SecretEnv::load_from(env, api_secret_names(), store.clone()).await.unwrap();
+    let deps = Deps {
+        clock: clock.clone(),
+        watches: Arc::new(MemoryStore::default()),
+        http_timeout: std::time::Duration::from_secs(10),
+    };
+    let reload = secrets.worker_reload(clock.clone(), deps).unwrap().unwrap();
+    store.set(&[("KATALO_API_KEY", "kat_key"), ("GENHOOK_LINK_SECRET", "links_key_2")]);
+    clock.advance(time::Duration::seconds(61));
+    let keys = reload.reload().await.expect("the rotated links' key rebuilds the keys");
+    assert!(keys.links.is_some(), "the worker still mints links");
+}

@@ -38,6 +38,7 @@ use crate::domain::job::JobOutput;
 use crate::engine::reload::Reload;
 use crate::ports::provider::{Provider, Reconciler, Reconciliation, Step, WorkContext};
 use crate::ports::{JobApiError, MAX_VISIBILITY};
+use crate::toolkit::auth::link_token::LinkMinter;
 use crate::toolkit::telemetry::UNKNOWN_PROVIDER;
 
 mod finish;
@@ -59,11 +60,21 @@ pub const KEY_REFUSED_ATTEMPTS: u32 = 10;
 /// The providers' reconciling sides, as one list.
 pub type Reconcilers = Vec<Arc<dyn Reconciler>>;
 
+/// What the worker builds from its secrets: the reconcilers (with the providers' API
+/// keys) and what mints the published outputs' links (with the links' key), when the
+/// stack serves them.
+pub struct WorkerKeys {
+    /// Every provider's reconciling side.
+    pub reconcilers: Reconcilers,
+    /// Mints the `link` of each published output.
+    pub links: Option<LinkMinter>,
+}
+
 /// The worker service. Build it once per cold start.
 pub struct Worker {
     ports: WorkerPorts,
-    reconcilers: std::sync::RwLock<Arc<Reconcilers>>,
-    reload: Option<Arc<dyn Reload<Reconcilers>>>,
+    keys: std::sync::RwLock<Arc<WorkerKeys>>,
+    reload: Option<Arc<dyn Reload<WorkerKeys>>>,
     settings: WorkerSettings,
 }
 
@@ -134,12 +145,19 @@ impl Worker {
     /// A worker over the given ports, handing each message to the reconciler of the
     /// provider its type names.
     pub fn new(ports: WorkerPorts, reconcilers: Vec<Arc<dyn Reconciler>>, settings: WorkerSettings) -> Self {
-        Self { ports, reconcilers: std::sync::RwLock::new(Arc::new(reconcilers)), reload: None, settings }
+        let keys = WorkerKeys { reconcilers, links: None };
+        Self { ports, keys: std::sync::RwLock::new(Arc::new(keys)), reload: None, settings }
+    }
+
+    /// Puts a `link` on each published output, minted by `links`.
+    pub fn with_links(self, links: Option<LinkMinter>) -> Self {
+        let reconcilers = self.keys().reconcilers.clone();
+        Self { keys: std::sync::RwLock::new(Arc::new(WorkerKeys { reconcilers, links })), ..self }
     }
 
     /// Re-reads the secrets through `reload` on its period and when a provider refuses
     /// the API key, and works the next records with the rebuilt reconcilers.
-    pub fn with_reload(mut self, reload: Arc<dyn Reload<Reconcilers>>) -> Self {
+    pub fn with_reload(mut self, reload: Arc<dyn Reload<WorkerKeys>>) -> Self {
         self.reload = Some(reload);
         self
     }
@@ -147,11 +165,12 @@ impl Worker {
     /// The same worker with other reconcilers (tests of an unconfigured provider).
     #[cfg(test)]
     pub(crate) fn with_reconcilers(self, reconcilers: Vec<Arc<dyn Reconciler>>) -> Self {
-        Self { reconcilers: std::sync::RwLock::new(Arc::new(reconcilers)), ..self }
+        let links = self.keys().links.clone();
+        Self { keys: std::sync::RwLock::new(Arc::new(WorkerKeys { reconcilers, links })), ..self }
     }
 
-    fn reconcilers(&self) -> Arc<Reconcilers> {
-        self.reconcilers.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    fn keys(&self) -> Arc<WorkerKeys> {
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     /// Re-reads the secrets (within the receiver's budget for it) and puts the rebuilt
@@ -161,7 +180,7 @@ impl Worker {
         match tokio::time::timeout(super::receiver::SECRET_RELOAD_BUDGET, reload.reload()).await {
             Ok(Some(fresh)) => {
                 info!("provider API keys changed in the secret store: reloaded");
-                *self.reconcilers.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
+                *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
             }
             Ok(None) => {}
             Err(_) => tracing::warn!("re-reading the API keys took too long; keeping the ones in use"),
@@ -216,11 +235,11 @@ impl Worker {
             // The key may have been rotated: the next records go with the stored one.
             self.reload_reconcilers().await;
         }
-        let reconcilers = self.reconcilers();
+        let keys = self.keys();
         let finish = Finish {
             ports: &self.ports,
             settings: &self.settings,
-            reconcilers: &reconcilers,
+            reconcilers: &keys.reconcilers,
             deadline_ms: budget.deadline_ms,
         };
         finish.reschedule(later, &mut retry, &mut dead, &mut report).await;
@@ -245,8 +264,8 @@ impl Worker {
             }
         };
         let key = Some(envelope.dedupe_key.clone());
-        let reconcilers = self.reconcilers();
-        let reconciler = reconcilers.iter().find(|r| r.provider() == envelope.provider());
+        let keys = self.keys();
+        let reconciler = keys.reconcilers.iter().find(|r| r.provider() == envelope.provider());
         // The registered name, never the message's own word (the metrics' dimension).
         let provider = reconciler.map_or(UNKNOWN_PROVIDER, |r| r.provider());
         if !self.has_time(budget, Duration::ZERO) {
@@ -328,7 +347,7 @@ impl Worker {
                 return retry(self.settings.backoff.delay(receive_count), reason);
             }
             let mut event = task.event(job, now);
-            if let Some(links) = &self.settings.links {
+            if let Some(links) = &self.keys().links {
                 links.add_links(&mut event, now);
             }
             return Outcome::Publish(Box::new(event));

@@ -158,7 +158,8 @@ async fn published_outputs_carry_links_that_verify() {
     );
     let signer = LinkSigner::new(b"link-secret", None).unwrap();
     let links = LinkMinter::new(signer.clone(), "https://hooks.example.com/Prod").unwrap();
-    let linked = rig_with(ScriptedApi::new(vec![Ok(two)]), WorkerSettings { links: Some(links), ..Default::default() });
+    let linked = rig(ScriptedApi::new(vec![Ok(two)]));
+    let linked = Rig { worker: linked.worker.with_links(Some(links)), ..linked };
     linked.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
     let events = published(&linked);
     let outputs = events[0]["outputs"].as_array().unwrap();
@@ -753,15 +754,15 @@ async fn the_finish_phase_ends_by_the_deadline_whatever_the_queues_take() {
     assert_eq!((report.published, report.failed.len()), (0, 1), "retried, not lost: {report:?}");
 }
 
-/// Reconcilers a re-read of the secrets gives, once; counts the re-reads.
+/// What a re-read of the secrets gives, once; counts the re-reads.
 struct Rotated {
-    fresh: Mutex<Option<Vec<Arc<dyn Reconciler>>>>,
+    fresh: Mutex<Option<crate::engine::worker::WorkerKeys>>,
     reads: std::sync::atomic::AtomicU32,
 }
 
 #[async_trait]
-impl crate::engine::reload::Reload<Vec<Arc<dyn Reconciler>>> for Rotated {
-    async fn reload(&self) -> Option<Vec<Arc<dyn Reconciler>>> {
+impl crate::engine::reload::Reload<crate::engine::worker::WorkerKeys> for Rotated {
+    async fn reload(&self) -> Option<crate::engine::worker::WorkerKeys> {
         self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.fresh.lock().unwrap().take()
     }
@@ -778,7 +779,8 @@ fn refused_key() -> Result<Job, JobApiError> {
 async fn a_refused_key_is_retried_with_the_re_read_one() {
     let Rig { worker, dlq, outbox, .. } = rig(ScriptedApi::new(vec![refused_key()]));
     let fresh = KataloReconciler::new(ScriptedApi::new(vec![Ok(succeeded())]), DEFAULT_POLL_HORIZON);
-    let reload = Arc::new(Rotated { fresh: Mutex::new(Some(vec![Arc::new(fresh)])), reads: Default::default() });
+    let keys = crate::engine::worker::WorkerKeys { reconcilers: vec![Arc::new(fresh)], links: None };
+    let reload = Arc::new(Rotated { fresh: Mutex::new(Some(keys)), reads: Default::default() });
     let worker = worker.with_reload(reload.clone());
     let report = worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
     assert_eq!((report.retried, report.dead_lettered, report.published), (1, 0, 0), "{report:?}");

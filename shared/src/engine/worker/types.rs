@@ -9,7 +9,6 @@ use crate::domain::clock::Clock;
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
 use crate::domain::trace::Trace;
 use crate::ports::{DedupeStore, Queue, ReceivedMessage};
-use crate::toolkit::auth::link_token::LinkMinter;
 
 /// Worker settings (the providers' own are in their reconcilers).
 #[derive(Debug, Clone)]
@@ -30,8 +29,6 @@ pub struct WorkerSettings {
     pub provider_call_timeout: Duration,
     /// Time kept before the invocation deadline to publish, mark and report.
     pub deadline_reserve: Duration,
-    /// Mints the `link` of each published output, when the stack serves output links.
-    pub links: Option<LinkMinter>,
 }
 
 impl Default for WorkerSettings {
@@ -45,7 +42,6 @@ impl Default for WorkerSettings {
             dedupe_ttl: MIN_DEDUPE_TTL,
             provider_call_timeout: Duration::from_secs(10),
             deadline_reserve: Duration::from_secs(5),
-            links: None,
         }
     }
 }
