@@ -22,6 +22,8 @@ started=$(date +%s)
 
 step "building the functions and the CLI (the suite's own build: nothing extra)"
 cargo build --workspace --bins --locked
+# Where cargo put them (a CARGO_TARGET_DIR set for the suite is honoured).
+BIN="${CARGO_TARGET_DIR:-target}/debug"
 
 WORK=$(mktemp -d)
 PIDS=()
@@ -40,7 +42,7 @@ for f in receiver worker links; do PORT[$f]=$(free_port); done
 
 step "moto (CloudFormation, IAM, S3, DynamoDB, SQS, Lambda, Secrets Manager, CloudWatch) and the provider simulator"
 spawn "$WORK/moto.log" "$TOOLS/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT"
-spawn "$WORK/simulator.log" target/debug/genhook simulate --listen "127.0.0.1:$SIM_PORT" --adopt-unknown-jobs --api-key sim_katalo_local_key
+spawn "$WORK/simulator.log" "$BIN/genhook" simulate --listen "127.0.0.1:$SIM_PORT" --adopt-unknown-jobs --api-key sim_katalo_local_key
 for url in "$MOTO/moto-api/" "$SIM/healthz"; do
   for _ in $(seq 100); do curl -sf -o /dev/null "$url" && break; sleep 0.1; done
   curl -sf -o /dev/null "$url" || { echo "$url did not come up" >&2; exit 1; }
@@ -69,12 +71,12 @@ for f in receiver worker links; do
   spawn "$WORK/$f.log" env -i PATH="$PATH" HOME="$HOME" \
     AWS_LAMBDA_FUNCTION_NAME=_ AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 \
     AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:${PORT[$f]}/.rt" \
-    $(cat "$WORK/$f.env") "target/debug/$f"
+    $(cat "$WORK/$f.env") "$BIN/$f"
 done
 
 step "driving deliveries through the stack's routes"
 "$TOOLS/venv/bin/python" scripts/rehearsal/rehearse.py drive "$WORK" "$MOTO" \
-  "http://127.0.0.1:${PORT[receiver]}/lambda-url/_" "http://127.0.0.1:${PORT[worker]}" target/debug/genhook
+  "http://127.0.0.1:${PORT[receiver]}/lambda-url/_" "http://127.0.0.1:${PORT[worker]}" "$BIN/genhook"
 "$TOOLS/venv/bin/python" scripts/rehearsal/rehearse.py check-logs "$WORK"
 
 skipped=$(grep -o "No Moto CloudFormation support for [A-Za-z0-9:]*" "$WORK/moto.log" | sort -u | sed 's/.* for //' | paste -sd, - || true)
