@@ -51,7 +51,7 @@ async fn rig(url_ttl: Duration) -> Rig {
         ("GENHOOK_PUBLIC_URL", PUBLIC_URL.into()),
     ]);
     let worker = WorkerConfig::from_env(&vars).unwrap().build().await.unwrap();
-    let links = Arc::new(Links::new(LinksConfig::from_env(&vars).unwrap().build().await.unwrap(), None));
+    let links = Arc::new(LinksConfig::from_env(&vars).unwrap().build().await.unwrap());
     Rig { aws, stack, sim, receiver, worker, links }
 }
 

@@ -61,7 +61,7 @@ async fn the_functions_read_their_secrets_and_pick_up_a_rotation() {
     let worker_secrets = SecretEnv::load(&sdk, vars.clone(), api_secret_names()).await.unwrap();
     assert_eq!(worker_secrets.env.optional("KATALO_API_KEY").as_deref(), Some("kat_from_the_store"));
     assert_eq!(worker_secrets.env.optional("KATALO_WEBHOOK_SECRET"), None);
-    assert!(WorkerConfig::from_env(&worker_secrets.env).unwrap().build_with(&sdk).is_ok());
+    assert!(WorkerConfig::from_env(&worker_secrets.env).unwrap().build_with(&sdk, None).is_ok());
 
     // Rotated in Secrets Manager (the new key, the old one as the previous): the running
     // receiver accepts both.
@@ -127,7 +127,7 @@ async fn a_rotated_api_key_reaches_a_running_worker() {
     ]);
     let sdk = load_sdk_config().await;
     let secrets = SecretEnv::load(&sdk, vars, api_secret_names()).await.unwrap();
-    let worker = WorkerConfig::from_env(&secrets.env).unwrap().build_reloading(&sdk, Some(&secrets)).unwrap();
+    let worker = WorkerConfig::from_env(&secrets.env).unwrap().build_with(&sdk, Some(&secrets)).unwrap();
 
     let message = serde_json::json!({"type": "katalo.webhook", "dedupe_key": "katalo#job_rot#on:generation.completed",
         "job_id": "job_rot", "event_type": "generation.completed", "received_at": "2026-11-23T12:00:00Z", "payload": {}});

@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     // Logs, metrics, the SDK configuration and the secrets, once per cold start, while
     // the connection to DynamoDB is opened.
     let start = cold_start("links", None, api_secret_names()).await?;
-    let service = LinksConfig::from_env(&start.secrets.env)?.build_reloading(&start.sdk, &start.secrets)?;
+    let service = LinksConfig::from_env(&start.secrets.env)?.build_with(&start.sdk, Some(&start.secrets))?;
     let (service, metrics) = (&service, start.metrics);
     run(service_fn(move |event| metrics.flushed(function_handler(service, event)))).await
 }

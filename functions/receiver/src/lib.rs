@@ -47,7 +47,8 @@ mod tests {
     use genhook::adapters::aws::OPERATION_TIMEOUT;
     use genhook::adapters::memory::{MemoryQueue, MemoryStore};
     use genhook::domain::clock::SystemClock;
-    use genhook::engine::receiver::{MAX_SDK_CALLS, ReceiverSettings, SECRET_RELOAD_BUDGET};
+    use genhook::engine::receiver::{MAX_SDK_CALLS, ReceiverSettings};
+    use genhook::engine::reload::SECRET_RELOAD_BUDGET;
     use genhook::ports::env::Env;
     use serde_json::Value;
 

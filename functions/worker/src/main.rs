@@ -12,7 +12,7 @@ async fn main() -> Result<(), Error> {
     // Logs, metrics, the SDK configuration and the secrets, once per cold start, while
     // the connections to DynamoDB and the inbox are opened.
     let start = cold_start("worker", Some("GENHOOK_INBOX_QUEUE_URL"), api_secret_names()).await?;
-    let worker = WorkerConfig::from_env(&start.secrets.env)?.build_reloading(&start.sdk, Some(&start.secrets))?;
+    let worker = WorkerConfig::from_env(&start.secrets.env)?.build_with(&start.sdk, Some(&start.secrets))?;
     let (worker, metrics) = (&worker, start.metrics);
     run(service_fn(move |event| metrics.flushed(function_handler(worker, event)))).await
 }

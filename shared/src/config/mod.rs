@@ -18,7 +18,7 @@ use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
 use crate::engine::links::{LinkService, LinkSettings, Links};
 use crate::engine::receiver::{self, Receiver, ReceiverSettings};
-use crate::engine::worker::{self, Worker, WorkerPorts, WorkerSettings};
+use crate::engine::worker::{self, Worker, WorkerKeys, WorkerPorts, WorkerSettings};
 use crate::ports::link_cache::LinkCache;
 use crate::ports::provider::{Deps, Provider, Reconciler, WebhookSource};
 use crate::ports::{DedupeStore, Queue, WatchStore};
@@ -188,7 +188,14 @@ pub fn worker(
     settings: WorkerSettings,
 ) -> Result<Worker, ConfigError> {
     let deps = Deps { clock: ports.clock.clone(), watches, http_timeout: settings.provider_call_timeout };
-    Ok(Worker::new(ports, reconcilers(env, &deps)?, settings).with_links(link_minter(env)?))
+    let WorkerKeys { reconcilers, links } = worker_keys(env, &deps)?;
+    Ok(Worker::new(ports, reconcilers, settings).with_links(links))
+}
+
+/// What the worker builds from its secrets: every provider's reconciler and, when the
+/// stack serves output links, their minter.
+pub fn worker_keys(env: &Env, deps: &Deps) -> Result<WorkerKeys, ConfigError> {
+    Ok(WorkerKeys { reconcilers: reconcilers(env, deps)?, links: link_minter(env)? })
 }
 
 /// The output links' tunables: `GENHOOK_MIN_URL_TTL_SECS` (the least a redirect's target
@@ -242,24 +249,19 @@ impl LinksConfig {
     }
 
     /// Builds the service on DynamoDB and the providers' HTTP APIs.
-    pub async fn build(self) -> Result<LinkService, ConfigError> {
-        self.build_with(&load_sdk_config().await)
+    pub async fn build(self) -> Result<Links, ConfigError> {
+        self.build_with(&load_sdk_config().await, None)
     }
 
-    /// [`Self::build`] with an SDK configuration already loaded.
-    pub fn build_with(self, sdk: &SdkConfig) -> Result<LinkService, ConfigError> {
-        let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(sdk), self.table));
-        link_service(&self.env, store.clone(), store, Arc::new(SystemClock))
-    }
-
-    /// The service the links function serves: [`Self::build_with`], rebuilt from
-    /// `secrets` (the function's stored secrets) on their period and when a provider
-    /// refuses its API key.
-    pub fn build_reloading(self, sdk: &SdkConfig, secrets: &SecretEnv) -> Result<Links, ConfigError> {
+    /// [`Self::build`] with an SDK configuration already loaded, rebuilt from `secrets`
+    /// (the function's stored secrets, when it has them) on their period and when a
+    /// provider refuses its API key.
+    pub fn build_with(self, sdk: &SdkConfig, secrets: Option<&SecretEnv>) -> Result<Links, ConfigError> {
         let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(sdk), self.table));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let service = link_service(&self.env, store.clone(), store.clone(), clock.clone())?;
-        Ok(Links::new(service, secrets.links_reload(clock, store.clone(), store)?))
+        let reload = secrets.map(|s| s.links_reload(clock, store.clone(), store)).transpose()?.flatten();
+        Ok(Links::new(service, reload))
     }
 }
 
@@ -357,17 +359,13 @@ impl WorkerConfig {
     /// Builds the worker on DynamoDB, SQS and the providers' HTTP APIs (at least one
     /// provider's API key).
     pub async fn build(self) -> Result<Worker, ConfigError> {
-        self.build_with(&load_sdk_config().await)
+        self.build_with(&load_sdk_config().await, None)
     }
 
-    /// [`Self::build`] with an SDK configuration already loaded.
-    pub fn build_with(self, sdk: &SdkConfig) -> Result<Worker, ConfigError> {
-        self.build_reloading(sdk, None)
-    }
-
-    /// [`Self::build_with`], re-reading the providers' API keys from `secrets` (the
-    /// function's stored secrets) on their period and when a provider refuses a key.
-    pub fn build_reloading(self, sdk: &SdkConfig, secrets: Option<&SecretEnv>) -> Result<Worker, ConfigError> {
+    /// [`Self::build`] with an SDK configuration already loaded, re-reading the keys from
+    /// `secrets` (the function's stored secrets, when it has them) on their period and
+    /// when a provider refuses a key.
+    pub fn build_with(self, sdk: &SdkConfig, secrets: Option<&SecretEnv>) -> Result<Worker, ConfigError> {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let store = Arc::new(DynamoDedupeStore::new(aws_sdk_dynamodb::Client::new(sdk), self.table));
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);

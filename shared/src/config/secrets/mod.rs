@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use aws_config::SdkConfig;
 use tracing::warn;
 
-use super::{ConfigError, Env, link_minter, link_service, reconcilers, sources};
+use super::{ConfigError, Env, link_service, sources, worker_keys};
 use crate::adapters::secretsmanager::SecretsManagerSource;
 use crate::domain::clock::{Clock, millis};
 use crate::engine::links::LinkService;
@@ -108,8 +108,7 @@ impl SecretEnv {
         clock: Arc<dyn Clock>,
         deps: Deps,
     ) -> Result<Option<Arc<dyn Reload<WorkerKeys>>>, ConfigError> {
-        let build: Build<WorkerKeys> =
-            Box::new(move |env| Ok(WorkerKeys { reconcilers: reconcilers(env, &deps)?, links: link_minter(env)? }));
+        let build: Build<WorkerKeys> = Box::new(move |env| worker_keys(env, &deps));
         Ok(self.reload(clock, "API keys", build)?.map(|r| Arc::new(r) as _))
     }
 

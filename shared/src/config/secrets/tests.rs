@@ -176,7 +176,7 @@ async fn a_hanging_store_holds_a_delivery_up_no_longer_than_the_budget() {
     let started = tokio::time::Instant::now();
     assert_eq!(r.handle(delivery("job_1", "whsec_current_0001"), None).await.status(), 200);
     assert_eq!(store.reads(), 2, "the periodic re-read was tried");
-    assert!(started.elapsed() <= crate::engine::receiver::SECRET_RELOAD_BUDGET, "{:?}", started.elapsed());
+    assert!(started.elapsed() <= crate::engine::reload::SECRET_RELOAD_BUDGET, "{:?}", started.elapsed());
 }
 
 /// The worker's API keys are re-read on the same period (and, by the worker, when a

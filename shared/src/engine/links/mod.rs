@@ -25,7 +25,7 @@ use crate::domain::dedupe::random_id;
 use crate::domain::job::{Job, JobState};
 use crate::domain::link_cache::{CachedOutputs, CachedUrl};
 use crate::engine::answer;
-use crate::engine::reload::Reload;
+use crate::engine::reload::{Reload, Reloading};
 use crate::ports::link_cache::LinkCache;
 use crate::ports::{JobApi, JobApiError};
 use crate::toolkit::auth::link_token::{LinkError, LinkRequest, LinkSigner, ROUTE};
@@ -292,42 +292,19 @@ impl LinkService {
 /// The link service the links function serves: rebuilt from re-read secrets on their
 /// period and when a provider refuses its API key (the request is then answered once
 /// more, with the new key).
-pub struct Links {
-    current: std::sync::RwLock<Arc<LinkService>>,
-    reload: Option<Arc<dyn Reload<LinkService>>>,
-}
+pub struct Links(Reloading<LinkService>);
 
 impl Links {
     /// Serves `service`, rebuilt through `reload` when there is one.
     pub fn new(service: LinkService, reload: Option<Arc<dyn Reload<LinkService>>>) -> Self {
-        Self { current: std::sync::RwLock::new(Arc::new(service)), reload }
-    }
-
-    fn current(&self) -> Arc<LinkService> {
-        self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-
-    /// Re-reads the secrets (within the receiver's budget for it) and serves the new
-    /// service from now on; it, when the secrets changed.
-    async fn reloaded(&self) -> Option<Arc<LinkService>> {
-        let reload = self.reload.as_ref()?;
-        let fresh = match tokio::time::timeout(super::receiver::SECRET_RELOAD_BUDGET, reload.reload()).await {
-            Ok(fresh) => Arc::new(fresh?),
-            Err(_) => {
-                warn!("re-reading the links' secrets took too long; keeping the ones in use");
-                return None;
-            }
-        };
-        info!("the links' secrets changed in the secret store: reloaded");
-        *self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh.clone();
-        Some(fresh)
+        Self(Reloading::new(service, "links' secrets").with_reload(reload))
     }
 
     /// Answers one request ([`LinkService::handle`]).
     pub async fn handle(&self, method: &Method, uri: &Uri) -> Response<String> {
-        let mut service = self.current();
-        if self.reload.as_ref().is_some_and(|r| r.due(service.clock.now_ms()))
-            && let Some(fresh) = self.reloaded().await
+        let mut service = self.0.current();
+        if self.0.due(|| service.clock.now_ms())
+            && let Some(fresh) = self.0.reload().await
         {
             service = fresh;
         }
@@ -336,7 +313,7 @@ impl Links {
             return response;
         }
         // The key may have been rotated: once more with the stored one.
-        match self.reloaded().await {
+        match self.0.reload().await {
             Some(fresh) => fresh.handle(method, uri).await,
             None => response,
         }

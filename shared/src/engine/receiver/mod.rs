@@ -8,18 +8,18 @@
 //! expiring) so the provider's retry can succeed. The dedupe state machine is in
 //! [`claim`].
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use tracing::{info, warn};
+use tracing::warn;
 
 use crate::domain::clock::{Clock, rfc3339};
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
 use crate::domain::limits::{self, MAX_JSON_DEPTH};
 use crate::domain::trace::Trace;
 use crate::engine::answer;
-use crate::engine::reload::Reload;
+use crate::engine::reload::{Reload, Reloading};
 use crate::engine::stage::SentPath;
 use crate::ports::provider::{Delivery, Intake, Provider, Refusal, RouteMatch, WebhookSource};
 use crate::ports::{DedupeStore, Queue};
@@ -41,10 +41,6 @@ use claim::{Accepted, Failed};
 /// mark, and the next retry enqueues again) and stay under API Gateway's integration
 /// timeout (else the gateway answers 5xx while the delivery is still being accepted).
 pub const MAX_SDK_CALLS: u32 = 3;
-
-/// The longest a re-read of the secrets may hold a delivery up (on top of
-/// [`MAX_SDK_CALLS`]); past it the delivery goes on with the secrets in use.
-pub const SECRET_RELOAD_BUDGET: Duration = Duration::from_secs(2);
 
 /// Receiver settings (the providers' own are in their sources).
 #[derive(Debug, Clone)]
@@ -72,8 +68,7 @@ pub type Sources = Vec<Arc<dyn WebhookSource>>;
 pub struct Receiver {
     store: Arc<dyn DedupeStore>,
     inbox: Arc<dyn Queue>,
-    sources: RwLock<Arc<Sources>>,
-    reload: Option<Arc<dyn Reload<Sources>>>,
+    sources: Reloading<Sources>,
     settings: ReceiverSettings,
     clock: Arc<dyn Clock>,
 }
@@ -87,35 +82,13 @@ impl Receiver {
         settings: ReceiverSettings,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { store, inbox, sources: RwLock::new(Arc::new(sources)), reload: None, settings, clock }
+        Self { store, inbox, sources: Reloading::new(sources, "webhook secrets"), settings, clock }
     }
 
     /// Re-reads the secrets through `reload` when a delivery fails authentication, and
     /// tries the delivery once more with the new sources.
-    pub fn with_reload(mut self, reload: Arc<dyn Reload<Sources>>) -> Self {
-        self.reload = Some(reload);
-        self
-    }
-
-    fn sources(&self) -> Arc<Sources> {
-        self.sources.read().unwrap_or_else(PoisonError::into_inner).clone()
-    }
-
-    /// Re-reads the secrets (within [`SECRET_RELOAD_BUDGET`]) and puts the new sources
-    /// in use; `None` when nothing changed, the read was not due, or it took too long.
-    async fn reload(&self) -> Option<Arc<Sources>> {
-        let reload = self.reload.as_ref()?;
-        let fresh = match tokio::time::timeout(SECRET_RELOAD_BUDGET, reload.reload()).await {
-            Ok(fresh) => fresh?,
-            Err(_) => {
-                warn!("re-reading the webhook secrets took too long; keeping the ones in use");
-                return None;
-            }
-        };
-        info!("webhook secrets changed in the secret store: reloaded");
-        let fresh = Arc::new(fresh);
-        *self.sources.write().unwrap_or_else(PoisonError::into_inner) = fresh.clone();
-        Some(fresh)
+    pub fn with_reload(self, reload: Arc<dyn Reload<Sources>>) -> Self {
+        Self { sources: self.sources.with_reload(Some(reload)), ..self }
     }
 
     /// Authenticates and parses a delivery to `path`; after an authentication failure,
@@ -125,7 +98,7 @@ impl Receiver {
             Err(r @ Refusal::Unauthenticated { .. }) => r,
             other => return other,
         };
-        let Some(fresh) = self.reload().await else { return Err(refusal) };
+        let Some(fresh) = self.sources.reload().await else { return Err(refusal) };
         match fresh.iter().find(|s| s.provider() == source.provider()) {
             Some(s) => s.intake(delivery),
             None => Err(refusal),
@@ -141,10 +114,10 @@ impl Receiver {
         let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
         // The periodic re-read: a secret the store no longer holds stops verifying within
         // the period, even on an instance that sees no failed check.
-        if self.reload.as_ref().is_some_and(|r| r.due(self.clock.now_ms())) {
-            self.reload().await;
+        if self.sources.due(|| self.clock.now_ms()) {
+            self.sources.reload().await;
         }
-        let sources = self.sources();
+        let sources = self.sources.current();
         let found = sources.iter().find_map(|s| match s.route(path) {
             RouteMatch::NotMine => None,
             m => Some((s, m)),

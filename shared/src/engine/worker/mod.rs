@@ -35,7 +35,7 @@ use crate::domain::dedupe::{LeaseOutcome, WorkLease, random_id};
 use crate::domain::event::NormalizedEvent;
 use crate::domain::inbox::Envelope;
 use crate::domain::job::JobOutput;
-use crate::engine::reload::Reload;
+use crate::engine::reload::{Reload, Reloading};
 use crate::ports::provider::{Provider, Reconciler, Reconciliation, Step, WorkContext};
 use crate::ports::{JobApiError, MAX_VISIBILITY};
 use crate::toolkit::auth::link_token::LinkMinter;
@@ -73,8 +73,7 @@ pub struct WorkerKeys {
 /// The worker service. Build it once per cold start.
 pub struct Worker {
     ports: WorkerPorts,
-    keys: std::sync::RwLock<Arc<WorkerKeys>>,
-    reload: Option<Arc<dyn Reload<WorkerKeys>>>,
+    keys: Reloading<WorkerKeys>,
     settings: WorkerSettings,
 }
 
@@ -146,45 +145,32 @@ impl Worker {
     /// provider its type names.
     pub fn new(ports: WorkerPorts, reconcilers: Vec<Arc<dyn Reconciler>>, settings: WorkerSettings) -> Self {
         let keys = WorkerKeys { reconcilers, links: None };
-        Self { ports, keys: std::sync::RwLock::new(Arc::new(keys)), reload: None, settings }
+        Self { ports, keys: Reloading::new(keys, "API keys"), settings }
     }
 
     /// Puts a `link` on each published output, minted by `links`.
     pub fn with_links(self, links: Option<LinkMinter>) -> Self {
         let reconcilers = self.keys().reconcilers.clone();
-        Self { keys: std::sync::RwLock::new(Arc::new(WorkerKeys { reconcilers, links })), ..self }
+        self.keys.set(WorkerKeys { reconcilers, links });
+        self
     }
 
     /// Re-reads the secrets through `reload` on its period and when a provider refuses
     /// the API key, and works the next records with the rebuilt reconcilers.
-    pub fn with_reload(mut self, reload: Arc<dyn Reload<WorkerKeys>>) -> Self {
-        self.reload = Some(reload);
-        self
+    pub fn with_reload(self, reload: Arc<dyn Reload<WorkerKeys>>) -> Self {
+        Self { keys: self.keys.with_reload(Some(reload)), ..self }
     }
 
     /// The same worker with other reconcilers (tests of an unconfigured provider).
     #[cfg(test)]
     pub(crate) fn with_reconcilers(self, reconcilers: Vec<Arc<dyn Reconciler>>) -> Self {
         let links = self.keys().links.clone();
-        Self { keys: std::sync::RwLock::new(Arc::new(WorkerKeys { reconcilers, links })), ..self }
+        self.keys.set(WorkerKeys { reconcilers, links });
+        self
     }
 
     fn keys(&self) -> Arc<WorkerKeys> {
-        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-
-    /// Re-reads the secrets (within the receiver's budget for it) and puts the rebuilt
-    /// reconcilers in use.
-    async fn reload_reconcilers(&self) {
-        let Some(reload) = &self.reload else { return };
-        match tokio::time::timeout(super::receiver::SECRET_RELOAD_BUDGET, reload.reload()).await {
-            Ok(Some(fresh)) => {
-                info!("provider API keys changed in the secret store: reloaded");
-                *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
-            }
-            Ok(None) => {}
-            Err(_) => tracing::warn!("re-reading the API keys took too long; keeping the ones in use"),
-        }
+        self.keys.current()
     }
 
     /// Processes one inbox batch with no deadline; the report's `failed` ids go back to
@@ -197,8 +183,8 @@ impl Worker {
     /// Lambda invocation's deadline).
     pub async fn process_batch_by(&self, records: Vec<InboxRecord>, deadline_ms: Option<i64>) -> BatchReport {
         let budget = Budget { deadline_ms };
-        if self.reload.as_ref().is_some_and(|r| r.due(self.ports.clock.now_ms())) {
-            self.reload_reconcilers().await;
+        if self.keys.due(|| self.ports.clock.now_ms()) {
+            self.keys.reload().await;
         }
         let attempts: Vec<Attempt> = stream::iter(records)
             .map(|r| self.attempt(r, budget))
@@ -233,7 +219,7 @@ impl Worker {
 
         if key_refused {
             // The key may have been rotated: the next records go with the stored one.
-            self.reload_reconcilers().await;
+            self.keys.reload().await;
         }
         let keys = self.keys();
         let finish = Finish {
