@@ -1,7 +1,7 @@
 //! Driving the real Lambda handlers: API Gateway v2 events for the receiver, and a small
 //! event-source mapping (receive → handler → delete the successes) for the worker.
 
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use base64::Engine;
 use genhook::engine::receiver::Receiver;
@@ -89,6 +89,7 @@ pub async fn pump(aws: &Aws, worker: &Worker, inbox: &str) -> Pump {
         .queue_url(inbox)
         .max_number_of_messages(10)
         .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
         .send()
         .await
         .expect("receive from inbox");
@@ -107,6 +108,13 @@ pub async fn pump(aws: &Aws, worker: &Worker, inbox: &str) -> Pump {
                 .attributes()
                 .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect())
                 .unwrap_or_default();
+            // The string message attributes, as Lambda hands them over.
+            for (k, v) in m.message_attributes().into_iter().flatten() {
+                let mut a = SqsMessageAttribute::default();
+                a.string_value = v.string_value().map(str::to_string);
+                a.data_type = Some(v.data_type().to_string());
+                r.message_attributes.insert(k.clone(), a);
+            }
             r.event_source = Some("aws:sqs".into());
             r
         })

@@ -71,7 +71,8 @@ async fn a_callback_before_its_registration_waits_and_publishes_once() {
     assert_eq!(callback(&h, &path, &json!({"task_id": "kt_1", "task_status": "succeed"})).await.0, 200);
     // The worker sees the callback first: no task is registered for the reference yet.
     let early = genhook_tests::lambda::pump(&h.aws, &h.worker, &h.stack.inbox).await;
-    assert_eq!(early.failed.len(), 1, "it waits instead of failing");
+    assert_eq!((early.received, early.failed.len()), (1, 0), "it waits (sent anew) instead of failing");
+    assert_eq!(h.aws.depth(&h.stack.inbox).await, 1, "the copy waits on the inbox");
     assert_eq!(h.apimp.calls(&task), 0);
 
     register(&h, &reference, &task, Some(Upstream::Kling)).await;

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use genhook::engine::worker::FAILURE_REASON_ATTRIBUTE;
+use genhook::adapters::provision::MAX_RECEIVES;
+use genhook::engine::worker::{DEFAULT_MAX_RECEIVES, FAILURE_REASON_ATTRIBUTE};
 use genhook::toolkit::http::url_expiry::expiry_from_url;
 use genhook_cli::simulate::script::Answer;
 use genhook_tests::fake_katalo::{pending, succeeded};
@@ -109,8 +110,8 @@ async fn rate_limits_and_outages_are_retried_until_they_pass() {
     }
 
     let first = pump(&h.aws, &h.worker, &h.stack.inbox).await;
-    assert_eq!((first.received, first.failed.len()), (3, 3), "all three fail their first attempt");
-    // Hidden for their retry delay, not gone.
+    assert_eq!((first.received, first.failed.len()), (3, 0), "all three wait: sent anew, no receive spent");
+    // Delayed for their retry, not gone.
     assert_eq!(pump(&h.aws, &h.worker, &h.stack.inbox).await.received, 0);
     assert_eq!(h.aws.depth(&h.stack.inbox).await, 3);
 
@@ -121,6 +122,29 @@ async fn rate_limits_and_outages_are_retried_until_they_pass() {
     for job in ["job_429", "job_5xx", "job_slow"] {
         assert_eq!(h.katalo.calls(job), 2, "{job}: one failed read, one good one");
     }
+}
+
+/// Issue 20, item 5: a rate limit that outlasts the inbox's `maxReceiveCount` (the
+/// template's 20) dead-letters nothing: each wait is a copy sent anew with a delay, so no
+/// receive is spent, and the record is published when the provider answers again.
+#[tokio::test]
+async fn a_rate_limit_longer_than_the_receive_limit_dead_letters_nothing() {
+    assert_eq!(MAX_RECEIVES, DEFAULT_MAX_RECEIVES, "the emulator's inbox redrives as the template's does");
+    let h = Harness::new().await;
+    let limited =
+        json!({"error": {"code": "rate_limited", "message": "slow down", "retryable": true, "retry_after": 1}});
+    let storm = MAX_RECEIVES as usize + 5;
+    let mut answers: Vec<Answer> = (0..storm).map(|_| Answer::Error(429, limited.clone(), None)).collect();
+    answers.push(Answer::Job(succeeded("job_storm", 3600)));
+    h.katalo.script("job_storm", answers);
+    assert_eq!(h.post(&webhook("job_storm", "generation.completed")).await.0, 200);
+
+    let pumps = genhook_tests::lambda::pump_until_empty(&h.aws, &h.worker, &h.stack.inbox, 600).await;
+    assert!(pumps.iter().all(|p| p.failed.is_empty()), "no batch item failures: {pumps:?}");
+    assert_eq!(h.katalo.calls("job_storm") as usize, storm + 1, "every wait ended in one more read");
+    assert_eq!(h.aws.depth(&h.stack.inbox_dlq).await, 0, "nothing dead-lettered");
+    let events = h.events().await;
+    assert_eq!((events.len(), events[0]["status"].as_str()), (1, Some("succeeded")));
 }
 
 #[tokio::test]

@@ -140,7 +140,12 @@ async fn a_rotated_api_key_reaches_a_running_worker() {
         .unwrap();
 
     let first = lambda::pump(&aws, &worker, &stack.inbox).await;
-    assert_eq!(first.failed.len(), 1, "the old key refused: retried, not dead-lettered");
+    assert_eq!(
+        (first.received, first.failed.len()),
+        (1, 0),
+        "the old key refused: retried (sent anew), not dead-lettered"
+    );
+    assert!(aws.receive_all(&stack.inbox_dlq).await.is_empty());
     lambda::pump_until_empty(&aws, &worker, &stack.inbox, 40).await;
     assert!(aws.receive_all(&stack.inbox_dlq).await.is_empty(), "nothing dead-lettered");
     let events = aws.receive_all(&stack.outbox).await;

@@ -2,6 +2,7 @@
 //! All logic lives in [`genhook::engine::worker`].
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use genhook::domain::retry::RetryState;
 use genhook::domain::trace::{REQUEST_ID_ATTRIBUTE, TRACE_HEADER_ATTRIBUTE, Trace};
 use genhook::engine::worker::{InboxRecord, Worker};
 use lambda_runtime::{Error, LambdaEvent};
@@ -42,12 +43,17 @@ fn inbox_record(m: SqsMessage) -> InboxRecord {
     // system attribute Lambda hands over with the others).
     let request_id = m.message_attributes.get(REQUEST_ID_ATTRIBUTE).and_then(|a| a.string_value.as_deref());
     let trace = Trace::new(request_id, m.attributes.get(TRACE_HEADER_ATTRIBUTE).map(String::as_str));
+    // The attempts of the copies sent before this one while the record waited.
+    let strings: Vec<(String, String)> =
+        m.message_attributes.iter().filter_map(|(k, v)| v.string_value.clone().map(|s| (k.clone(), s))).collect();
+    let retry = RetryState::from_attributes(&strings);
     InboxRecord {
         message_id: m.message_id.unwrap_or_default(),
         receipt_handle: m.receipt_handle.unwrap_or_default(),
         body: m.body.unwrap_or_default(),
         receive_count,
         trace,
+        retry,
     }
 }
 
@@ -108,6 +114,33 @@ mod tests {
         assert_eq!(outbox.messages().len(), 1);
         let failed: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(failed, ["msg-2"]);
+    }
+
+    #[test]
+    fn a_record_carries_the_attempts_of_the_copies_before_it() {
+        let event: SqsEvent = serde_json::from_str(FIXTURE).unwrap();
+        let records: Vec<InboxRecord> = event.records.into_iter().map(inbox_record).collect();
+        let carried =
+            RetryState { earlier_attempts: 3, waiting_since_ms: Some(1_795_435_100_000), key_refused_since_ms: None };
+        assert_eq!(records[0].retry, carried);
+        assert_eq!(records[0].attempt(), 4);
+        assert_eq!((records[1].retry, records[1].attempt()), (RetryState::default(), 1));
+    }
+
+    /// The worker dead-letters a record at the inbox's `maxReceiveCount` itself, with the
+    /// reason, so the number it is given must be the template's.
+    #[test]
+    fn the_worker_knows_the_inbox_redrive_limit() {
+        let template = include_str!("../../../template.yaml");
+        let value = |after: &str, key: &str| -> String {
+            let (_, rest) = template.split_once(after).unwrap();
+            let line = rest.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap();
+            line.trim().trim_matches('"').to_string()
+        };
+        let redrive = value("\n  InboxQueue:\n", "maxReceiveCount:");
+        let worker = value("\n  WorkerFunction:\n", "GENHOOK_INBOX_MAX_RECEIVES:");
+        assert_eq!(redrive, worker);
+        assert_eq!(redrive, genhook::engine::worker::DEFAULT_MAX_RECEIVES.to_string());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
 use crate::engine::links::{LinkService, LinkSettings, Links};
 use crate::engine::receiver::{self, Receiver, ReceiverSettings};
-use crate::engine::worker::{self, Worker, WorkerKeys, WorkerPorts, WorkerSettings};
+use crate::engine::worker::{self, DEFAULT_MAX_RECEIVES, Worker, WorkerKeys, WorkerPorts, WorkerSettings};
 use crate::ports::link_cache::LinkCache;
 use crate::ports::provider::{Deps, Provider, Reconciler, WebhookSource};
 use crate::ports::{DedupeStore, Queue, WatchStore};
@@ -64,8 +64,8 @@ pub fn receiver_settings(env: &Env) -> Result<ReceiverSettings, ConfigError> {
 
 /// The worker's tunables (`GENHOOK_MIN_URL_TTL_SECS`, `GENHOOK_WORKER_CONCURRENCY`,
 /// `GENHOOK_DEDUPE_TTL_SECS`, `GENHOOK_HTTP_TIMEOUT_SECS`, `GENHOOK_RETRY_BASE_SECS`,
-/// `GENHOOK_RETRY_MAX_SECS`), each defaulting to the value in `defaults`, and the output
-/// links ([`link_minter`]).
+/// `GENHOOK_RETRY_MAX_SECS`, `GENHOOK_RETRY_HORIZON_SECS`, `GENHOOK_INBOX_MAX_RECEIVES`),
+/// each defaulting to the value in `defaults`.
 pub fn worker_settings(env: &Env, mut settings: WorkerSettings) -> Result<WorkerSettings, ConfigError> {
     settings.min_url_ttl = Duration::from_secs(env.number("GENHOOK_MIN_URL_TTL_SECS", settings.min_url_ttl.as_secs())?);
     settings.concurrency =
@@ -78,6 +78,13 @@ pub fn worker_settings(env: &Env, mut settings: WorkerSettings) -> Result<Worker
     settings.backoff.base =
         Duration::from_secs(env.number("GENHOOK_RETRY_BASE_SECS", settings.backoff.base.as_secs())?);
     settings.backoff.cap = Duration::from_secs(env.number("GENHOOK_RETRY_MAX_SECS", settings.backoff.cap.as_secs())?);
+    settings.wait_horizon =
+        Duration::from_secs(env.number("GENHOOK_RETRY_HORIZON_SECS", settings.wait_horizon.as_secs())?);
+    // 0: the inbox has no redrive policy.
+    settings.max_receives = match env.whole_number("GENHOOK_INBOX_MAX_RECEIVES", u64::from(DEFAULT_MAX_RECEIVES))? {
+        0 => None,
+        n => Some(u32::try_from(n).unwrap_or(u32::MAX)),
+    };
     Ok(settings)
 }
 
@@ -442,6 +449,19 @@ mod tests {
         assert!(rotating.verify_request(&request, time::OffsetDateTime::UNIX_EPOCH).is_ok());
         let rotated = link_signer(&env(&[("GENHOOK_LINK_SECRET", "links_new_key")])).unwrap();
         assert!(rotated.verify_request(&request, time::OffsetDateTime::UNIX_EPOCH).is_err());
+    }
+
+    #[test]
+    fn the_worker_knows_the_inbox_receive_limit_and_the_wait_horizon() {
+        let s = worker_settings(&env(&[]), WorkerSettings::default()).unwrap();
+        assert_eq!((s.max_receives, s.wait_horizon.as_secs()), (Some(20), 86_400));
+        let s = worker_settings(
+            &env(&[("GENHOOK_INBOX_MAX_RECEIVES", "0"), ("GENHOOK_RETRY_HORIZON_SECS", "600")]),
+            WorkerSettings::default(),
+        )
+        .unwrap();
+        assert_eq!((s.max_receives, s.wait_horizon.as_secs()), (None, 600));
+        assert!(worker_settings(&env(&[("GENHOOK_INBOX_MAX_RECEIVES", "-1")]), WorkerSettings::default()).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod job;
 pub mod limits;
 pub mod link_cache;
 pub mod refresh;
+pub mod retry;
 pub mod text;
 pub mod trace;
 pub mod watch;

@@ -178,8 +178,9 @@ pub trait WebhookSource: Send + Sync {
 /// What the worker knows when it hands a message to a reconciler.
 #[derive(Debug, Clone, Copy)]
 pub struct WorkContext {
-    /// How many times the message has been received, this time included.
-    pub receive_count: u32,
+    /// This attempt's number (1-based): the message's receives, plus the attempts of the
+    /// copies sent before it while the record waited.
+    pub attempt: u32,
     /// Now.
     pub now: OffsetDateTime,
     /// The worker's retry delays (for retries and poll schedules).
@@ -189,9 +190,9 @@ pub struct WorkContext {
 }
 
 impl WorkContext {
-    /// The backoff delay for this receive.
+    /// The backoff delay for this attempt.
     pub fn retry_delay(&self) -> Duration {
-        self.backoff.delay(self.receive_count)
+        self.backoff.delay(self.attempt)
     }
 
     /// The chain position a message that reschedules itself continues from: a poll

@@ -35,7 +35,7 @@ use rand::seq::SliceRandom;
 use time::macros::datetime;
 
 use chaos::{Actor, Chaos};
-use ports::{FaultyQueue, FaultyStore, Publication, SimJob, SimKatalo};
+use ports::{FaultyQueue, FaultyStore, Publication, SimJob, SimKatalo, Spell, SpellAnswer};
 
 const SECRET: &str = "whsec_sim";
 const RECEIVER_TIMEOUT_MS: i64 = 10_000;
@@ -202,6 +202,32 @@ impl World {
             }
         }
 
+        // Spells within the fault phase: a 429 storm of up to an hour (the account's budget
+        // spent by someone else), and a key refused for up to ten minutes (a rotation).
+        let mut spells = Vec::new();
+        if chaos.with_rng(|r| r.random_bool(0.3)) {
+            let (from, len, after) = chaos.with_rng(|r| {
+                (r.random_range(0..3_600_000i64), r.random_range(300_000..3_600_000i64), r.random_range(1..=30u64))
+            });
+            spells.push(Spell {
+                from_ms: start + from,
+                until_ms: start + from + len,
+                answer: SpellAnswer::RateLimited(after),
+            });
+        }
+        if chaos.with_rng(|r| r.random_bool(0.2)) {
+            let (from, len) = chaos.with_rng(|r| (r.random_range(0..3_600_000i64), r.random_range(60_000..600_000i64)));
+            spells.push(Spell { from_ms: start + from, until_ms: start + from + len, answer: SpellAnswer::KeyRefused });
+        }
+        for s in &spells {
+            chaos.note(format!(
+                "spell {:?} from +{} s for {} s",
+                s.answer,
+                (s.from_ms - start) / 1000,
+                (s.until_ms - s.from_ms) / 1000
+            ));
+        }
+
         let receiver = Receiver::new(
             faulty_store.clone(),
             faulty(&inbox, "inbox"),
@@ -233,7 +259,7 @@ impl World {
             },
             vec![
                 Arc::new(KataloReconciler::new(
-                    Arc::new(SimKatalo { jobs: jobs.clone(), chaos: chaos.clone() }),
+                    Arc::new(SimKatalo { jobs: jobs.clone(), chaos: chaos.clone(), spells }),
                     Duration::from_secs(6 * 3600),
                 )),
                 Arc::new(worker::UnconfiguredReconciler(&Apimp)),

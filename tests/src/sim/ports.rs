@@ -180,13 +180,36 @@ pub struct SimJob {
     pub succeeds: bool,
 }
 
+/// A spell during which Katalo answers every read the same way.
+#[derive(Debug, Clone, Copy)]
+pub struct Spell {
+    /// From (epoch ms).
+    pub from_ms: i64,
+    /// Until (epoch ms, excluded).
+    pub until_ms: i64,
+    /// What every read gets meanwhile.
+    pub answer: SpellAnswer,
+}
+
+/// What a [`Spell`] answers.
+#[derive(Debug, Clone, Copy)]
+pub enum SpellAnswer {
+    /// 429 with this `retry_after` (seconds): the account's budget is spent elsewhere.
+    RateLimited(u64),
+    /// 401: the key is being rotated and the worker's one is refused.
+    KeyRefused,
+}
+
 /// Katalo's job API over the simulated jobs: running until `done_at_ms`, then terminal
-/// with freshly signed URLs; with injected 5xx, 429s, slowness and near-expiry URLs.
+/// with freshly signed URLs; with injected 5xx, 429s, slowness and near-expiry URLs, and
+/// spells of 429 storms and refused keys.
 pub struct SimKatalo {
     /// The jobs.
     pub jobs: Vec<SimJob>,
     /// The injector.
     pub chaos: Arc<Chaos>,
+    /// Spells of uniform answers.
+    pub spells: Vec<Spell>,
 }
 
 #[async_trait]
@@ -197,6 +220,17 @@ impl JobApi for SimKatalo {
             let Some(job) = self.jobs.iter().find(|j| j.job_id == job_id) else {
                 return Err(JobApiError::Permanent { status: 404, reason: "job_not_found".into() });
             };
+            let now_ms = self.chaos.clock.now_ms();
+            if let Some(spell) = self.spells.iter().find(|s| (s.from_ms..s.until_ms).contains(&now_ms)) {
+                return Err(match spell.answer {
+                    SpellAnswer::RateLimited(secs) => {
+                        JobApiError::RateLimited { retry_after: Some(Duration::from_secs(secs)) }
+                    }
+                    SpellAnswer::KeyRefused => {
+                        JobApiError::Permanent { status: 401, reason: "unauthorized: invalid API key".into() }
+                    }
+                });
+            }
             let on = self.chaos.enabled.load(std::sync::atomic::Ordering::SeqCst);
             let (limited, short_urls) = self.chaos.with_rng(|r| (on && r.random_bool(0.03), on && r.random_bool(0.1)));
             if limited {

@@ -1,6 +1,6 @@
 //! The batch's second half: publish the events in batches and mark them PUBLISHED,
 //! schedule the next polls and move the poll chains on, dead-letter with the reason, and
-//! hide what must be retried for its delay.
+//! send what must be retried anew with its delay.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +17,7 @@ use crate::domain::limits::{attribute_value, clean_text};
 use crate::domain::text::clip;
 use crate::domain::trace::Trace;
 use crate::ports::provider::Reconciler;
-use crate::ports::{MAX_VISIBILITY, OutgoingMessage, QueueError, StoreError};
+use crate::ports::{MAX_DELAY, MAX_VISIBILITY, OutgoingMessage, QueueError, StoreError};
 use crate::toolkit::telemetry::{Origin, name};
 
 /// The longest failure reason kept on a released record, in characters.
@@ -80,8 +80,8 @@ impl Finish<'_> {
 
     /// A retry after a failed send, with the record's backoff.
     pub(super) fn retry_after_send_failure(&self, work: Work, what: &str, e: impl std::fmt::Display) -> Retry {
-        let delay = self.settings.backoff.delay(work.record.receive_count);
-        Retry { work, delay, reason: format!("{what}: {e}") }
+        let delay = self.settings.backoff.delay(work.record.attempt());
+        Retry { work, delay, reason: format!("{what}: {e}"), key_refused: false }
     }
 
     /// After `queue` failed to take `what`: a queue that refused the message itself
@@ -118,8 +118,9 @@ impl Finish<'_> {
         let (publish, expired): (Vec<_>, Vec<_>) =
             publish.into_iter().partition(|(w, _)| w.lease.as_ref().is_some_and(|l| l.until_ms > now_ms));
         for (work, _) in expired {
-            let delay = self.settings.backoff.delay(work.record.receive_count);
-            retry.push(Retry { work, delay, reason: "the worker lease ran out before publishing".into() });
+            let delay = self.settings.backoff.delay(work.record.attempt());
+            let reason = "the worker lease ran out before publishing".into();
+            retry.push(Retry { work, delay, reason, key_refused: false });
         }
         if publish.is_empty() {
             return;
@@ -289,20 +290,34 @@ impl Finish<'_> {
         }
     }
 
-    /// Releases leases, hides the records for their delays, and reports them failed.
+    /// Releases the leases and sends each record anew with its delay and attempt count
+    /// (the received message is then deleted: waiting spends no receive). A record whose
+    /// copy the inbox did not take is hidden for its delay and reported failed instead.
     pub(super) async fn schedule_retries(&self, retry: Vec<Retry>, report: &mut BatchReport) {
         if retry.is_empty() {
             return;
         }
-        let mut delays = Vec::with_capacity(retry.len());
         for r in &retry {
-            info!(message_id = %r.work.record.message_id, key = r.work.key.as_deref().unwrap_or("-"), delay_s = r.delay.as_secs(), reason = %r.reason, "retrying later");
-            delays.push((r.work.record.receipt_handle.clone(), r.delay.min(MAX_VISIBILITY)));
-            report.failed.push(r.work.record.message_id.clone());
+            info!(message_id = %r.work.record.message_id, key = r.work.key.as_deref().unwrap_or("-"), attempt = r.work.record.attempt(), delay_s = r.delay.as_secs(), reason = %r.reason, "retrying later");
             Origin::provider(r.work.provider).count(name::RECORDS_RETRIED, &[]);
         }
         join_all(retry.iter().map(|r| self.release(&r.work, &r.reason))).await;
         report.retried += retry.len();
+        let now_ms = self.ports.clock.now_ms();
+        let copies = retry.iter().map(|r| retry_message(r, now_ms)).collect();
+        let (results, missing) = Self::sent(self.bounded(self.ports.inbox.send_batch(copies)).await);
+        let mut results = results.into_iter();
+        let mut delays = Vec::new();
+        for r in &retry {
+            if let Err(e) = results.next().unwrap_or_else(|| Err(QueueError::Unavailable(missing.into()))) {
+                warn!(message_id = %r.work.record.message_id, error = %e, "could not send the retry anew; the message returns after its delay (one receive)");
+                delays.push((r.work.record.receipt_handle.clone(), r.delay.min(MAX_VISIBILITY)));
+                report.failed.push(r.work.record.message_id.clone());
+            }
+        }
+        if delays.is_empty() {
+            return;
+        }
         match self.bounded(self.ports.inbox.delay_retries(delays)).await {
             Some(Ok(())) => {}
             // The messages still come back, after the queue's default visibility timeout.
@@ -344,6 +359,21 @@ fn count_published(
         .and_then(|r| now.unix_timestamp_nanos().checked_sub(r.unix_timestamp_nanos()));
     if let Some(lag_ns) = lag_ns.and_then(|ns| u64::try_from(ns).ok()) {
         origin.record_ms(name::EVENT_LAG_MS, Duration::from_nanos(lag_ns));
+    }
+}
+
+/// The copy of a record that waits `delay` (at most SQS's 15 minutes), carrying its
+/// trace and its attempts so far.
+fn retry_message(r: &Retry, now_ms: i64) -> OutgoingMessage {
+    let record = &r.work.record;
+    let mut attributes = record.trace.attributes();
+    attributes.extend(record.retry.next(record.attempt(), now_ms, r.key_refused).attributes());
+    OutgoingMessage {
+        body: record.body.clone(),
+        attributes,
+        group_id: None,
+        dedup_id: None,
+        delay: Some(r.delay.min(MAX_DELAY)),
     }
 }
 

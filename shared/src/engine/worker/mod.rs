@@ -8,14 +8,18 @@
 //!
 //! Each record is idempotent on its own: a worker lease on the dedupe record keeps two
 //! deliveries of one message from working at once, and the PUBLISHED mark keeps a
-//! redelivered message from publishing again. Records that must wait (job still running,
-//! rate limit, outage, URLs about to expire) are hidden on the inbox for a backoff delay
-//! and reported as batch item failures; records that can never succeed go to the DLQ
-//! with the reason attached.
+//! redelivered message from publishing again. Records that must wait (rate limit,
+//! outage, URLs about to expire, a lease held elsewhere) are sent anew with a backoff
+//! delay and their attempt count ([`crate::domain::retry`]), and the received message is
+//! deleted, so waiting never spends the queue's receive count; a record that waits past
+//! [`WorkerSettings::wait_horizon`], or is received [`WorkerSettings::max_receives`]
+//! times (its invocations failed), goes to the DLQ with the reason, as does a record that
+//! can never succeed. When a provider asks to slow down, the instance pauses all its
+//! calls to that provider ([`gate`]) instead of each record taking its own 429.
 //!
 //! A batch runs against its invocation deadline: no provider call starts unless it can
 //! finish, with time left to publish and report, before the deadline; records that do not
-//! get their turn are reported as batch item failures with a short delay.
+//! get their turn wait a short delay.
 //!
 //! A job or task still running is not retried through the message's visibility (which
 //! counts receives toward the DLQ) but rescheduled: the message is sent anew with a delay
@@ -37,25 +41,26 @@ use crate::domain::inbox::Envelope;
 use crate::domain::job::JobOutput;
 use crate::engine::reload::{Reload, Reloading};
 use crate::ports::provider::{Provider, Reconciler, Reconciliation, Step, WorkContext};
-use crate::ports::{JobApiError, MAX_VISIBILITY};
+use crate::ports::{JobApiError, MAX_DELAY};
 use crate::toolkit::auth::link_token::LinkMinter;
 use crate::toolkit::telemetry::UNKNOWN_PROVIDER;
 
 mod finish;
+mod gate;
 mod types;
 
 pub use finish::FAILURE_REASON_ATTRIBUTE;
 use finish::Finish;
-pub use types::{BatchReport, InboxRecord, WorkerPorts, WorkerSettings};
+use gate::Gates;
+pub use types::{BatchReport, DEFAULT_MAX_RECEIVES, DEFAULT_WAIT_HORIZON, InboxRecord, WorkerPorts, WorkerSettings};
 
 /// Tries of the PUBLISHED mark after an event went out.
 const MARK_ATTEMPTS: u32 = 3;
 
-/// Receives of a record whose provider refuses the API key (401/403) before it is
-/// dead-lettered: the key may be rotating, and the refusal is retried with the backoff
-/// (10 s doubling to 15 minutes: about 50 minutes in all), while the worker re-reads its
-/// secrets, and dead-lettered with the reason before SQS's redrive (20) could move it.
-pub const KEY_REFUSED_ATTEMPTS: u32 = 10;
+/// How long a provider may refuse the API key (401/403) on every attempt at a record
+/// before it is dead-lettered: the key may be rotating, and the refusal is retried with
+/// the backoff while the worker re-reads its secrets.
+pub const KEY_REFUSED_GRACE: Duration = Duration::from_secs(50 * 60);
 
 /// The providers' reconciling sides, as one list.
 pub type Reconcilers = Vec<Arc<dyn Reconciler>>;
@@ -75,6 +80,7 @@ pub struct Worker {
     ports: WorkerPorts,
     keys: Reloading<WorkerKeys>,
     settings: WorkerSettings,
+    gates: Gates,
 }
 
 /// What to do with one record: publish, what a reconciler (or the engine) decided
@@ -138,6 +144,8 @@ struct Retry {
     work: Work,
     delay: Duration,
     reason: String,
+    /// The provider refused the API key (the copy carries since when).
+    key_refused: bool,
 }
 
 impl Worker {
@@ -145,7 +153,7 @@ impl Worker {
     /// provider its type names.
     pub fn new(ports: WorkerPorts, reconcilers: Vec<Arc<dyn Reconciler>>, settings: WorkerSettings) -> Self {
         let keys = WorkerKeys { reconcilers, links: None };
-        Self { ports, keys: Reloading::new(keys, "API keys"), settings }
+        Self { ports, keys: Reloading::new(keys, "API keys"), settings, gates: Gates::default() }
     }
 
     /// Puts a `link` on each published output, minted by `links`.
@@ -195,24 +203,29 @@ impl Worker {
         let mut report = BatchReport::default();
         let (mut publish, mut retry, mut dead, mut later) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut key_refused = false;
+        let now_ms = self.ports.clock.now_ms();
         for Attempt { work, outcome } in attempts {
+            let outcome = self.within_horizon(&work.record, outcome, now_ms);
             match outcome {
                 Outcome::KeyRefused { delay, reason } => {
                     key_refused = true;
-                    retry.push(Retry { work, delay, reason });
+                    retry.push(Retry { work, delay, reason, key_refused: true });
                 }
                 Outcome::Publish(event) => publish.push((work, event)),
                 Outcome::Step(Step::Skip { reason }) => {
                     info!(key = work.key.as_deref().unwrap_or("-"), reason = %reason, "nothing to publish");
                     report.skipped += 1;
                 }
-                Outcome::Step(Step::Retry { delay, reason }) => retry.push(Retry { work, delay, reason }),
+                Outcome::Step(Step::Retry { delay, reason }) => {
+                    retry.push(Retry { work, delay, reason, key_refused: false });
+                }
                 Outcome::Step(Step::Dead { reason }) => dead.push((work, reason)),
                 Outcome::Step(Step::Reschedule { message, from, reason }) => later.push((work, *message, from, reason)),
                 Outcome::Deferred => {
                     report.deferred += 1;
                     let delay = self.settings.deadline_reserve.max(Duration::from_secs(1));
-                    retry.push(Retry { work, delay, reason: "invocation deadline near: not started".into() });
+                    let reason = "invocation deadline near: not started".into();
+                    retry.push(Retry { work, delay, reason, key_refused: false });
                 }
             }
         }
@@ -235,8 +248,45 @@ impl Worker {
         report
     }
 
-    fn context(&self, receive_count: u32, poll_seq: u32) -> WorkContext {
-        WorkContext { receive_count, now: self.ports.clock.now(), backoff: self.settings.backoff, poll_seq }
+    fn context(&self, attempt: u32, poll_seq: u32) -> WorkContext {
+        WorkContext { attempt, now: self.ports.clock.now(), backoff: self.settings.backoff, poll_seq }
+    }
+
+    /// A wait that has lasted past the horizon is dead-lettered with its last reason.
+    fn within_horizon(&self, record: &InboxRecord, outcome: Outcome, now_ms: i64) -> Outcome {
+        let reason = match &outcome {
+            Outcome::Step(Step::Retry { reason, .. }) | Outcome::KeyRefused { reason, .. } => reason,
+            _ => return outcome,
+        };
+        let since = record.retry.waiting_since(now_ms);
+        if now_ms.saturating_sub(since) < millis(self.settings.wait_horizon) {
+            return outcome;
+        }
+        dead(format!(
+            "still waiting after {} s and {} attempts (GENHOOK_RETRY_HORIZON_SECS is {}): {reason}",
+            now_ms.saturating_sub(since) / 1000,
+            record.attempt(),
+            self.settings.wait_horizon.as_secs()
+        ))
+    }
+
+    /// Why a record is dead-lettered before it is worked: SQS has received it as often
+    /// as its redrive policy allows (its waits are sent anew and do not count, so its
+    /// invocations failed or timed out), and would move it next time without a reason.
+    fn out_of_receives(&self, record: &InboxRecord) -> Option<String> {
+        let max = self.settings.max_receives?;
+        (record.receive_count >= max).then(|| {
+            format!(
+                "received {} times without the worker finishing it (the inbox's maxReceiveCount is {max}): its invocations failed or timed out; see the worker's logs",
+                record.receive_count
+            )
+        })
+    }
+
+    /// The wait of a record for a paused provider: until the pause ends, or the record's
+    /// backoff if longer (so a backlog spreads out instead of returning at once).
+    fn paused(&self, paused_for: Duration, attempt: u32) -> Outcome {
+        retry(paused_for.max(self.settings.backoff.delay(attempt)), "the provider asked to slow down: calls paused")
     }
 
     /// Parses, leases and reconciles one record.
@@ -254,6 +304,9 @@ impl Worker {
         let reconciler = keys.reconcilers.iter().find(|r| r.provider() == envelope.provider());
         // The registered name, never the message's own word (the metrics' dimension).
         let provider = reconciler.map_or(UNKNOWN_PROVIDER, |r| r.provider());
+        if let Some(reason) = self.out_of_receives(&record) {
+            return Attempt { work: Work { record, provider, key, lease: None }, outcome: dead(reason) };
+        }
         if !self.has_time(budget, Duration::ZERO) {
             return Attempt { work: Work { record, provider, key, lease: None }, outcome: Outcome::Deferred };
         }
@@ -263,13 +316,19 @@ impl Worker {
         };
         // What the message resolved to, under the key the event is published under (for
         // APIMP: the task's, shared by its callbacks and polls).
-        let task = match reconciler.prepare(&record.body, &self.context(record.receive_count, 0)).await {
+        let attempt = record.attempt();
+        let task = match reconciler.prepare(&record.body, &self.context(attempt, 0)).await {
             Ok(task) => task,
             Err(step) => return Attempt { work: Work { record, provider, key, lease: None }, outcome: step.into() },
         };
         let key = task.key().to_string();
         let now = self.ports.clock.now();
         let now_ms = self.ports.clock.now_ms();
+        // A paused provider: wait without taking the lease.
+        if let Some(left) = self.gates.closed_for(provider, now_ms) {
+            let outcome = self.paused(left, attempt);
+            return Attempt { work: Work { record, provider, key: Some(key), lease: None }, outcome };
+        }
         // The lease outlives the invocation, so no other worker can take the record while
         // this one may still act on it.
         let mut until_ms = now_ms.saturating_add(millis(self.settings.lease));
@@ -284,14 +343,14 @@ impl Worker {
             received_at: rfc3339(now),
         };
         let outcome = match self.ports.store.acquire_work(&lease, now_ms).await {
-            Err(e) => retry(self.settings.backoff.delay(record.receive_count), e.to_string()),
+            Err(e) => retry(self.settings.backoff.delay(attempt), e.to_string()),
             Ok(LeaseOutcome::AlreadyPublished) => Step::Skip { reason: "already published".into() }.into(),
             Ok(LeaseOutcome::Busy { until_ms }) => {
                 let wait = Duration::from_millis(u64::try_from(until_ms.saturating_sub(now_ms)).unwrap_or(0).max(1000));
                 retry(wait, "another worker holds this record")
             }
             Ok(LeaseOutcome::Acquired { poll_seq }) => {
-                let mut outcome = self.reconcile(task.as_ref(), record.receive_count, poll_seq, budget).await;
+                let mut outcome = self.reconcile(task.as_ref(), provider, &record, poll_seq, budget).await;
                 // The event says which delivery (or message) it was published for.
                 if let Outcome::Publish(event) = &mut outcome
                     && !record.trace.is_empty()
@@ -307,17 +366,28 @@ impl Worker {
 
     /// Reads the job until the provider's reconciliation accepts it and its URLs live
     /// long enough, then builds the event. The API is the truth; the message is a hint.
-    async fn reconcile(&self, task: &dyn Reconciliation, receive_count: u32, poll_seq: u32, budget: Budget) -> Outcome {
+    async fn reconcile(
+        &self,
+        task: &dyn Reconciliation,
+        provider: &'static str,
+        record: &InboxRecord,
+        poll_seq: u32,
+        budget: Budget,
+    ) -> Outcome {
+        let attempt = record.attempt();
         let mut refreshes = 0;
         loop {
             if !self.has_time(budget, self.settings.provider_call_timeout) {
                 return Outcome::Deferred;
             }
+            if let Some(left) = self.gates.closed_for(provider, self.ports.clock.now_ms()) {
+                return self.paused(left, attempt);
+            }
             let job = match task.read().await {
                 Ok(job) => job,
-                Err(e) => return self.api_error_outcome(e, receive_count),
+                Err(e) => return self.api_error_outcome(e, provider, record),
             };
-            if let Some(step) = task.assess(&job, &self.context(receive_count, poll_seq)) {
+            if let Some(step) = task.assess(&job, &self.context(attempt, poll_seq)) {
                 return step.into();
             }
             let now = self.ports.clock.now();
@@ -330,7 +400,7 @@ impl Worker {
                     "output URLs expire within {} s even after re-reading the job",
                     self.settings.min_url_ttl.as_secs()
                 );
-                return retry(self.settings.backoff.delay(receive_count), reason);
+                return retry(self.settings.backoff.delay(attempt), reason);
             }
             let mut event = task.event(job, now);
             if let Some(links) = &self.keys().links {
@@ -338,6 +408,12 @@ impl Worker {
             }
             return Outcome::Publish(Box::new(event));
         }
+    }
+
+    /// Pauses this instance's calls to `provider` for `pause`.
+    fn pause(&self, provider: &'static str, pause: Duration) {
+        let until = self.ports.clock.now_ms().saturating_add(millis(pause));
+        self.gates.close(provider, until);
     }
 
     /// Whether a step that takes `step` (plus the reserve for publishing) still fits
@@ -358,17 +434,27 @@ impl Worker {
         outputs.iter().all(|o| o.expires_at.is_none_or(|t| t >= min_expiry))
     }
 
-    fn api_error_outcome(&self, e: JobApiError, receive_count: u32) -> Outcome {
-        let backoff = self.settings.backoff.delay(receive_count);
+    fn api_error_outcome(&self, e: JobApiError, provider: &'static str, record: &InboxRecord) -> Outcome {
+        let backoff = self.settings.backoff.delay(record.attempt());
+        let now_ms = self.ports.clock.now_ms();
+        let refused_for = Duration::from_millis(
+            u64::try_from(now_ms.saturating_sub(record.retry.key_refused_since(now_ms))).unwrap_or(0),
+        );
         match e {
-            JobApiError::RateLimited { retry_after } => retry(
-                retry_after.map_or(backoff, |d| d.clamp(Duration::from_secs(1), MAX_VISIBILITY)),
-                "rate limited by the provider API",
-            ),
-            JobApiError::Transient { reason, retry_after } => {
-                retry(retry_after.map_or(backoff, |d| d.clamp(Duration::from_secs(1), MAX_VISIBILITY)), reason)
+            // The whole instance pauses this provider for what it asked (a second if it
+            // did not say), and the record waits its backoff, at least that long.
+            JobApiError::RateLimited { retry_after } => {
+                let pause = retry_after.unwrap_or(Duration::from_secs(1)).clamp(Duration::from_secs(1), MAX_DELAY);
+                self.pause(provider, pause);
+                retry(backoff.max(pause), "rate limited by the provider API")
             }
-            JobApiError::Permanent { status: status @ (401 | 403), reason } if receive_count < KEY_REFUSED_ATTEMPTS => {
+            JobApiError::Transient { reason, retry_after: Some(after) } => {
+                let pause = after.clamp(Duration::from_secs(1), MAX_DELAY);
+                self.pause(provider, pause);
+                retry(backoff.max(pause), reason)
+            }
+            JobApiError::Transient { reason, retry_after: None } => retry(backoff, reason),
+            JobApiError::Permanent { status: status @ (401 | 403), reason } if refused_for < KEY_REFUSED_GRACE => {
                 Outcome::KeyRefused {
                     delay: backoff,
                     reason: format!(
@@ -377,7 +463,8 @@ impl Worker {
                 }
             }
             JobApiError::Permanent { status: status @ (401 | 403), reason } => dead(format!(
-                "the provider refused the API key (HTTP {status}: {reason}) on {receive_count} attempts over about 50 minutes: set a valid key, then redrive"
+                "the provider refused the API key (HTTP {status}: {reason}) on every attempt for {} minutes: set a valid key, then redrive",
+                refused_for.as_secs() / 60
             )),
             e @ JobApiError::Permanent { .. } => dead(e.to_string()),
         }

@@ -13,6 +13,7 @@ use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::domain::clock::{Clock, ManualClock};
 use crate::domain::dedupe::{Claim, RecordStatus, event_id};
 use crate::domain::job::{Job, JobState};
+use crate::domain::retry::RetryState;
 use crate::ports::{JobApi, OutgoingMessage, Queue, QueueError};
 use crate::providers::apimp::Apimp;
 use crate::providers::katalo::message::KataloWebhookMessage;
@@ -80,6 +81,14 @@ fn rig(api: Arc<ScriptedApi>) -> Rig {
 }
 
 fn rig_with(api: Arc<ScriptedApi>, settings: WorkerSettings) -> Rig {
+    rig_on(api, settings, Arc::new(ManualClock::new(NOW)))
+}
+
+fn rig_clocked(api: Arc<ScriptedApi>, clock: Arc<ManualClock>) -> Rig {
+    rig_on(api, WorkerSettings::default(), clock)
+}
+
+fn rig_on(api: Arc<ScriptedApi>, settings: WorkerSettings, clock: Arc<ManualClock>) -> Rig {
     let store = Arc::new(MemoryStore::default());
     let (inbox, dlq, outbox) =
         (Arc::new(MemoryQueue::default()), Arc::new(MemoryQueue::default()), Arc::new(MemoryQueue::default()));
@@ -88,7 +97,7 @@ fn rig_with(api: Arc<ScriptedApi>, settings: WorkerSettings) -> Rig {
         inbox: inbox.clone(),
         inbox_dlq: Some(dlq.clone()),
         outbox: outbox.clone(),
-        clock: Arc::new(ManualClock::new(NOW)),
+        clock,
     };
     let reconcilers: Vec<Arc<dyn Reconciler>> =
         vec![Arc::new(KataloReconciler::new(api, DEFAULT_POLL_HORIZON)), Arc::new(UnconfiguredReconciler(&Apimp))];
@@ -112,6 +121,17 @@ fn record(id: &str, event_type: &str, receive_count: u32) -> InboxRecord {
         receive_count,
         ..Default::default()
     }
+}
+
+/// The copies the worker sent to the inbox to wait: their delays and the attempts they
+/// carry.
+fn waits(rig: &Rig) -> Vec<(Duration, RetryState)> {
+    rig.inbox
+        .messages()
+        .iter()
+        .filter_map(|m| Some((m.delay?, RetryState::from_attributes(&m.attributes))))
+        .filter(|(_, r)| r.earlier_attempts > 0)
+        .collect()
 }
 
 fn published(rig: &Rig) -> Vec<Value> {
@@ -277,8 +297,13 @@ async fn rate_limits_honour_retry_after() {
     let api = ScriptedApi::new(vec![Err(JobApiError::RateLimited { retry_after: Some(Duration::from_secs(42)) })]);
     let rig = rig(api);
     let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
-    assert_eq!(report.failed.len(), 1);
-    assert_eq!(rig.inbox.delays(), vec![("rh-m1".to_string(), Duration::from_secs(42))]);
+    assert_eq!((report.retried, report.failed.len()), (1, 0), "sent anew, so the receive is not spent");
+    assert!(rig.inbox.delays().is_empty());
+    let waits = waits(&rig);
+    assert_eq!(waits.len(), 1);
+    assert_eq!(waits[0].0, Duration::from_secs(42));
+    let since = Some(NOW.unix_timestamp() * 1000);
+    assert_eq!(waits[0].1, RetryState { earlier_attempts: 1, waiting_since_ms: since, key_refused_since_ms: None });
 }
 
 #[tokio::test]
@@ -286,7 +311,7 @@ async fn outages_back_off_exponentially() {
     let api = ScriptedApi::new(vec![Err(JobApiError::Transient { reason: "HTTP 503".into(), retry_after: None })]);
     let rig = rig(api);
     rig.worker.process_batch(vec![record("m1", "generation.completed", 5)]).await;
-    let d = rig.inbox.delays()[0].1;
+    let d = waits(&rig)[0].0;
     assert!(d >= Duration::from_secs(80) && d <= Duration::from_secs(160), "{d:?}");
 }
 
@@ -388,8 +413,8 @@ async fn a_record_leased_by_another_worker_waits() {
     rec.work_token = Some("other".into());
     rig.store.put(rec);
     let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
-    assert_eq!(report.failed.len(), 1);
-    assert_eq!(rig.inbox.delays()[0].1, Duration::from_secs(30));
+    assert_eq!(report.retried, 1);
+    assert_eq!(waits(&rig)[0].0, Duration::from_secs(30));
     assert_eq!(rig.store.record(JOB_KEY).unwrap().work_token.as_deref(), Some("other"), "not ours to release");
 }
 
@@ -398,7 +423,7 @@ async fn outbox_outage_retries_and_keeps_the_record_unpublished() {
     let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
     rig.outbox.fail.store(true, std::sync::atomic::Ordering::SeqCst);
     let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
-    assert_eq!((report.published, report.failed.len()), (0, 1));
+    assert_eq!((report.published, report.retried), (0, 1));
     assert_ne!(rig.store.record(JOB_KEY).unwrap().status, RecordStatus::Published);
     rig.outbox.fail.store(false, std::sync::atomic::Ordering::SeqCst);
     let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 2)]).await;
@@ -502,26 +527,7 @@ async fn a_batch_is_processed_record_by_record() {
 #[tokio::test]
 async fn a_batch_publishes_with_one_send() {
     let rig = rig(ScriptedApi::new(vec![Ok(succeeded())]));
-    let records: Vec<_> = (0..10)
-        .map(|i| {
-            let msg = KataloWebhookMessage {
-                dedupe_key: format!("katalo#job_{i}#generation.completed"),
-                job_id: format!("job_{i}"),
-                event_type: "generation.completed".into(),
-                received_at: "2026-11-23T11:59:00Z".into(),
-                payload: json!({}),
-                polls: 0,
-                horizon_at: None,
-            };
-            InboxRecord {
-                message_id: format!("m{i}"),
-                receipt_handle: format!("rh{i}"),
-                body: msg.to_json(),
-                receive_count: 1,
-                ..Default::default()
-            }
-        })
-        .collect();
+    let records: Vec<_> = (0..10).map(|i| job_record(i, 1)).collect();
     let report = rig.worker.process_batch(records).await;
     assert_eq!(report.published, 10);
     assert_eq!(rig.outbox.calls.load(std::sync::atomic::Ordering::SeqCst), 1, "one SendMessageBatch for ten events");
@@ -537,14 +543,10 @@ async fn no_provider_call_starts_that_could_outlast_the_invocation() {
     // 12 s left: a 10 s call plus the 5 s reserve does not fit.
     let report =
         rig.worker.process_batch_by(vec![record("m1", "generation.completed", 1)], Some(now_ms + 12_000)).await;
-    assert_eq!(
-        (report.failed.clone(), report.deferred, report.published),
-        (vec!["m1".to_string()], 1, 0),
-        "{report:?}"
-    );
+    assert_eq!((report.retried, report.deferred, report.published), (1, 1, 0), "{report:?}");
     assert_eq!(api.calls(), 0, "no call was started");
-    let delays = rig.inbox.delays();
-    assert!(delays[0].1 <= Duration::from_secs(5), "it comes back soon: {delays:?}");
+    let waits = waits(&rig);
+    assert!(waits[0].0 <= Duration::from_secs(5), "it comes back soon: {waits:?}");
     assert_eq!(rig.store.record(JOB_KEY).map(|r| r.work_token), Some(None), "no lease left behind");
     // With time enough, the same record is published.
     let report =
@@ -791,16 +793,124 @@ async fn a_refused_key_is_retried_with_the_re_read_one() {
     assert_eq!(outbox.messages().len(), 1);
 }
 
-/// A key the provider keeps refusing is dead-lettered with the reason once the grace is
-/// over, before SQS's redrive could move the record without one.
+/// A key the provider keeps refusing is dead-lettered with the reason once it has been
+/// refused on every attempt for the grace; the run counts across the copies the waits
+/// sent anew, and waits of other kinds before it do not shorten it.
 #[tokio::test]
 async fn a_key_refused_past_the_grace_is_dead_lettered_with_the_reason() {
-    let rig = rig(ScriptedApi::new(vec![refused_key()]));
-    let last = crate::engine::worker::KEY_REFUSED_ATTEMPTS;
-    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", last - 1)]).await;
+    let clock = Arc::new(ManualClock::new(NOW));
+    let rig = rig_clocked(ScriptedApi::new(vec![refused_key()]), clock.clone());
+    let now_ms = NOW.unix_timestamp() * 1000;
+    // A record that has waited two hours (a 429 storm) before its first refusal.
+    let mut first = record("m1", "generation.completed", 1);
+    first.retry = RetryState { earlier_attempts: 30, waiting_since_ms: Some(now_ms - 7_200_000), ..Default::default() };
+    let report = rig.worker.process_batch(vec![first]).await;
     assert_eq!((report.retried, report.dead_lettered), (1, 0), "{report:?}");
-    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", last)]).await;
+    let copy = waits(&rig)[0].1;
+    assert_eq!(copy.key_refused_since_ms, Some(now_ms), "the refusals are counted from now");
+    // Refused again just before the grace ends: retried.
+    clock.advance(time::Duration::try_from(KEY_REFUSED_GRACE).unwrap() - time::Duration::seconds(1));
+    let mut again = record("m1", "generation.completed", 1);
+    again.retry = copy;
+    let report = rig.worker.process_batch(vec![again.clone()]).await;
+    assert_eq!((report.retried, report.dead_lettered), (1, 0), "{report:?}");
+    // At the grace: dead-lettered with why.
+    clock.advance(time::Duration::seconds(1));
+    let report = rig.worker.process_batch(vec![again]).await;
     assert_eq!((report.retried, report.dead_lettered), (0, 1), "{report:?}");
     let reason = rig.dlq.messages()[0].attributes[0].1.clone();
-    assert!(reason.contains("refused the API key (HTTP 401"), "{reason}");
+    assert!(reason.contains("refused the API key (HTTP 401") && reason.contains("for 50 minutes"), "{reason}");
+}
+
+/// A record of `job` (its own key), received `receive_count` times.
+fn job_record(job: usize, receive_count: u32) -> InboxRecord {
+    let msg = KataloWebhookMessage {
+        dedupe_key: format!("katalo#job_{job}#generation.completed"),
+        job_id: format!("job_{job}"),
+        event_type: "generation.completed".into(),
+        received_at: "2026-11-23T11:59:00Z".into(),
+        payload: json!({}),
+        polls: 0,
+        horizon_at: None,
+    };
+    InboxRecord {
+        message_id: format!("m{job}"),
+        receipt_handle: format!("rh{job}"),
+        body: msg.to_json(),
+        receive_count,
+        ..Default::default()
+    }
+}
+
+/// Issue 20, item 5: a 429 pauses the provider for the whole instance. The other records
+/// of the batch make no call of their own; each waits as a copy sent anew (no receive
+/// spent), at least as long as the provider asked, spread by its backoff.
+#[tokio::test]
+async fn a_rate_limit_pauses_the_provider_for_the_whole_batch() {
+    let api = ScriptedApi::new(vec![Err(JobApiError::RateLimited { retry_after: Some(Duration::from_secs(7)) })]);
+    let rig = rig_with(api.clone(), WorkerSettings { concurrency: 1, ..WorkerSettings::default() });
+    let report = rig.worker.process_batch((0..10).map(|i| job_record(i, 1)).collect()).await;
+    assert_eq!(api.calls(), 1, "one 429, then no call until the pause ends");
+    assert_eq!((report.retried, report.failed.len(), report.dead_lettered), (10, 0, 0), "{report:?}");
+    let waits = waits(&rig);
+    assert_eq!(waits.len(), 10);
+    assert!(waits.iter().all(|(d, r)| *d >= Duration::from_secs(7) && r.earlier_attempts == 1), "{waits:?}");
+    assert!(waits.iter().all(|(_, r)| r.key_refused_since_ms.is_none()));
+    assert!(rig.inbox.delays().is_empty(), "no visibility change: the received messages are deleted");
+    // The same instance calls again once the pause is over.
+    let clock = Arc::new(ManualClock::new(NOW));
+    let later = rig_clocked(ScriptedApi::new(vec![Ok(succeeded())]), clock.clone());
+    later.worker.pause("katalo", Duration::from_secs(7));
+    assert_eq!(later.worker.process_batch(vec![job_record(1, 1)]).await.retried, 1, "paused");
+    clock.advance(time::Duration::seconds(7));
+    assert_eq!(later.worker.process_batch(vec![job_record(1, 1)]).await.published, 1, "the pause is over");
+}
+
+/// A wait that lasts past the horizon is dead-lettered with its last reason.
+#[tokio::test]
+async fn a_wait_past_the_horizon_is_dead_lettered_with_the_last_reason() {
+    let api = ScriptedApi::new(vec![Err(JobApiError::Transient { reason: "HTTP 503".into(), retry_after: None })]);
+    let settings = WorkerSettings { wait_horizon: Duration::from_secs(3600), ..WorkerSettings::default() };
+    let rig = rig_with(api, settings);
+    let now_ms = NOW.unix_timestamp() * 1000;
+    let mut young = job_record(1, 1);
+    young.retry = RetryState { earlier_attempts: 30, waiting_since_ms: Some(now_ms - 3_599_000), ..Default::default() };
+    let mut old = job_record(2, 1);
+    old.retry = RetryState { earlier_attempts: 31, waiting_since_ms: Some(now_ms - 3_600_000), ..Default::default() };
+    let report = rig.worker.process_batch(vec![young, old]).await;
+    assert_eq!((report.retried, report.dead_lettered), (1, 1), "{report:?}");
+    let reason = rig.dlq.messages()[0].attributes[0].1.clone();
+    assert!(
+        reason.starts_with("still waiting after 3600 s and 32 attempts") && reason.ends_with("HTTP 503"),
+        "{reason}"
+    );
+    assert_eq!(waits(&rig)[0].1.waiting_since_ms, Some(now_ms - 3_599_000), "the wait counts from its start");
+}
+
+/// Issue 20, item 5: no message reaches the DLQ through SQS's `maxReceiveCount` without
+/// a reason: at its last receive (its invocations failed) the worker moves it itself.
+#[tokio::test]
+async fn the_last_receive_sqs_allows_is_dead_lettered_with_a_reason() {
+    let api = ScriptedApi::new(vec![Ok(succeeded())]);
+    let rig = rig(api.clone());
+    let max = DEFAULT_MAX_RECEIVES;
+    let report = rig.worker.process_batch(vec![job_record(1, max - 1), job_record(2, max)]).await;
+    assert_eq!((report.published, report.dead_lettered, report.failed.len()), (1, 1, 0), "{report:?}");
+    assert_eq!(api.calls(), 1, "the last receive is not worked");
+    let reason = rig.dlq.messages()[0].attributes[0].1.clone();
+    assert!(reason.contains("received 20 times") && reason.contains("maxReceiveCount is 20"), "{reason}");
+}
+
+/// When the inbox does not take the copy, the record returns through its visibility
+/// (one receive spent) rather than being lost.
+#[tokio::test]
+async fn a_retry_the_inbox_does_not_take_returns_through_its_visibility() {
+    let api = ScriptedApi::new(vec![Err(JobApiError::RateLimited { retry_after: Some(Duration::from_secs(3)) })]);
+    let rig = rig(api);
+    rig.inbox.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    let report = rig.worker.process_batch(vec![job_record(1, 1)]).await;
+    assert_eq!((report.retried, report.failed.clone()), (1, vec!["m1".to_string()]), "{report:?}");
+    let delays = rig.inbox.delays();
+    assert_eq!(delays.len(), 1);
+    assert!(delays[0].1 >= Duration::from_secs(3), "{delays:?}");
 }

@@ -7,8 +7,15 @@ use std::time::Duration;
 use crate::domain::backoff::Backoff;
 use crate::domain::clock::Clock;
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
+use crate::domain::retry::RetryState;
 use crate::domain::trace::Trace;
 use crate::ports::{DedupeStore, Queue, ReceivedMessage};
+
+/// The inbox redrive policy's `maxReceiveCount` in the template.
+pub const DEFAULT_MAX_RECEIVES: u32 = 20;
+
+/// How long a record may wait by default: a day.
+pub const DEFAULT_WAIT_HORIZON: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Worker settings (the providers' own are in their reconcilers).
 #[derive(Debug, Clone)]
@@ -29,6 +36,13 @@ pub struct WorkerSettings {
     pub provider_call_timeout: Duration,
     /// Time kept before the invocation deadline to publish, mark and report.
     pub deadline_reserve: Duration,
+    /// The inbox's `maxReceiveCount`: a record received this many times (its waits do
+    /// not count: they are sent anew) is dead-lettered with the reason before SQS would
+    /// move it without one. `None`: no limit known.
+    pub max_receives: Option<u32>,
+    /// How long a record may keep waiting (rate limits, outages, a refused key) from its
+    /// first failed attempt before it is dead-lettered with the last reason.
+    pub wait_horizon: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -42,6 +56,8 @@ impl Default for WorkerSettings {
             dedupe_ttl: MIN_DEDUPE_TTL,
             provider_call_timeout: Duration::from_secs(10),
             deadline_reserve: Duration::from_secs(5),
+            max_receives: Some(DEFAULT_MAX_RECEIVES),
+            wait_horizon: DEFAULT_WAIT_HORIZON,
         }
     }
 }
@@ -59,6 +75,15 @@ pub struct InboxRecord {
     pub receive_count: u32,
     /// The delivery it came from (from the message's attributes), carried into the event.
     pub trace: Trace,
+    /// The record's earlier attempts (from the message's attributes).
+    pub retry: RetryState,
+}
+
+impl InboxRecord {
+    /// This attempt's number (1-based), counting the attempts of the copies before it.
+    pub fn attempt(&self) -> u32 {
+        self.retry.attempt(self.receive_count)
+    }
 }
 
 /// What became of a batch.
@@ -101,6 +126,7 @@ impl From<ReceivedMessage> for InboxRecord {
     fn from(m: ReceivedMessage) -> Self {
         Self {
             trace: Trace::from_attributes(&m.attributes),
+            retry: RetryState::from_attributes(&m.attributes),
             message_id: m.message_id,
             receipt_handle: m.receipt_handle,
             body: m.body,

@@ -131,7 +131,7 @@ async fn a_callback_before_its_registration_waits_then_publishes() {
     let rig = rig();
     rig.api.script(TASK, vec![Ok(task("finished", JobState::Succeeded))]);
     let early = rig.worker.process_batch(vec![callback_record("c1", "succeed", JobState::Succeeded)]).await;
-    assert_eq!((early.retried, early.published, early.failed.as_slice()), (1, 0, ["c1".to_string()].as_slice()));
+    assert_eq!((early.retried, early.published, early.failed.len()), (1, 0, 0), "{early:?}");
     assert!(rig.store.get_watch("order-7").await.unwrap().is_none());
 
     // The registration arrives (and publishes, the task being done already).
