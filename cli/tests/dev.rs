@@ -86,7 +86,7 @@ async fn job(State(mode): State<Arc<AtomicU8>>, Path(job_id): Path<String>) -> R
             axum::Json(json!({
                 "job_id": job_id,
                 "status": "succeeded",
-                "outputs": [{"url": format!("https://outputs.example/{job_id}.png?sig=abc"), "expires_at": expires}],
+                "outputs": [{"url": format!("https://files.katalo.ai/{job_id}.png?sig=abc"), "expires_at": expires}],
             }))
             .into_response()
         }
@@ -398,7 +398,7 @@ fn init_then_dev_and_tail_on_dynamodb_local_and_the_sqs_emulator() {
 
 async fn apimp_status(Path(task_id): Path<String>) -> axum::Json<Value> {
     axum::Json(json!({"code": 200, "data": {"task_id": task_id, "status": "finished", "progress": 100,
-        "files": [{"file_url": format!("https://cdn.example/{task_id}.mp4"), "file_type": "image"}]}}))
+        "files": [{"file_url": format!("https://cdn.klingai.com/{task_id}.mp4"), "file_type": "image"}]}}))
 }
 
 #[test]
@@ -522,7 +522,7 @@ fn katalo_watch_refresh_and_output_links_through_dev() {
         (resp.status().as_u16(), location)
     });
     assert_eq!(status, 302);
-    assert!(location.unwrap().starts_with("https://outputs.example/job_watch_cli.png?sig="));
+    assert!(location.unwrap().starts_with("https://files.katalo.ai/job_watch_cli.png?sig="));
 
     // A refresh request: one generation.urls_refreshed event per request id.
     for _ in 0..2 {

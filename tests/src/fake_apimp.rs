@@ -34,7 +34,7 @@ pub fn status(task_id: &str, status: &str, progress: u8) -> Value {
     let files = if status == "finished" {
         let expires = time::OffsetDateTime::now_utc()
             .format(&time::macros::format_description!("[year][month][day]T[hour][minute][second]Z"));
-        json!([{"file_url": format!("https://cdn.apimp.example/{task_id}/out.mp4?X-Amz-Date={}&X-Amz-Expires=3600&X-Amz-Signature=ab", expires.unwrap()), "file_type": "image"}])
+        json!([{"file_url": format!("https://apimp-outputs.s3.amazonaws.com/{task_id}/out.mp4?X-Amz-Date={}&X-Amz-Expires=3600&X-Amz-Signature=ab", expires.unwrap()), "file_type": "image"}])
     } else {
         json!([])
     };

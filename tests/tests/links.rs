@@ -43,6 +43,8 @@ async fn rig(url_ttl: Duration) -> Rig {
         ("GENHOOK_INBOX_DLQ_URL", stack.inbox_dlq.clone()),
         ("GENHOOK_OUTBOX_QUEUE_URL", stack.outbox.clone()),
         ("KATALO_API_BASE_URL", sim.base_url()),
+        // The simulator serves the files itself, over plain http on loopback.
+        ("KATALO_OUTPUT_HOSTS", sim.base_url()),
         ("KATALO_API_KEY", SIM_API_KEY.into()),
         ("KATALO_API_MAX_RPS", "1000".into()),
         ("GENHOOK_MIN_URL_TTL_SECS", "1".into()),

@@ -17,6 +17,7 @@ fn the_pipeline_keeps_its_promise_under_random_faults() {
             assert!(stats.crashes > 0 && stats.failures > 0, "the schedules injected faults: {stats:?}");
             if count > 100 {
                 assert!(stats.watched_jobs > 0, "some jobs were published through their watch: {stats:?}");
+                assert!(stats.refused_jobs > 0, "some jobs had a foreign output URL: {stats:?}");
             }
         }
         Err(failure) => panic!("{failure}"),

@@ -144,6 +144,31 @@ impl Running {
     }
 }
 
+/// A provider API on this machine (the built-in simulator, `genhook simulate`) serves its
+/// output files itself, over plain http: unless configured, the provider's outputs may
+/// point there as well as to its default hosts (see the output hosts in
+/// docs/configuration.md).
+fn local_output_hosts(env: Env) -> Env {
+    use genhook::providers::{apimp, katalo};
+    let providers = [
+        ("KATALO_API_BASE_URL", "KATALO_OUTPUT_HOSTS", katalo::OUTPUT_HOSTS),
+        ("APIMP_API_BASE_URL", "APIMP_OUTPUT_HOSTS", apimp::OUTPUT_HOSTS),
+    ];
+    let local: Vec<(&str, String)> = providers
+        .into_iter()
+        .filter_map(|(api, hosts, defaults)| {
+            let url = url::Url::parse(&env.optional(api)?).ok()?;
+            let loopback = match url.host()? {
+                url::Host::Domain(d) => d == "localhost",
+                url::Host::Ipv4(ip) => ip.is_loopback(),
+                url::Host::Ipv6(ip) => ip.is_loopback(),
+            };
+            loopback.then(|| (hosts, format!("{},{}", url.origin().ascii_serialization(), defaults.join(","))))
+        })
+        .collect();
+    env.or_defaults(local)
+}
+
 /// Starts the receiver and the worker, built by the same composition root as the
 /// Lambdas ([`genhook::config`]) from the process environment with local defaults: the
 /// built-in simulator for the provider APIs whose keys are unset (always, with `--demo`)
@@ -180,6 +205,7 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
         eprintln!("genhook dev: provider API {}", genhook::toolkit::http::redact::redact(&base));
         None
     };
+    let env = local_output_hosts(env);
     // Local webhook secrets unless configured; APIMP callbacks are always on locally.
     let env = env.or_defaults([
         ("KATALO_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),

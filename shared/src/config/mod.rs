@@ -24,6 +24,7 @@ use crate::ports::provider::{Deps, Provider, Reconciler, WebhookSource};
 use crate::ports::{DedupeStore, Queue, WatchStore};
 use crate::providers::ALL;
 use crate::toolkit::auth::link_token::{LinkMinter, LinkSigner};
+use crate::toolkit::http::output_hosts::{OutputHosts, OutputRule};
 
 use crate::ports::env::{ConfigError, Env};
 pub use secrets::{SecretEnv, api_secret_names, receiver_secret_names};
@@ -196,7 +197,23 @@ pub fn worker(
 ) -> Result<Worker, ConfigError> {
     let deps = Deps { clock: ports.clock.clone(), watches, http_timeout: settings.provider_call_timeout };
     let WorkerKeys { reconcilers, links } = worker_keys(env, &deps)?;
-    Ok(Worker::new(ports, reconcilers, settings).with_links(links))
+    Ok(Worker::new(ports, reconcilers, settings).with_links(links).with_output_hosts(output_hosts(env)?))
+}
+
+/// Every registered provider's output hosts: the list in its `<NAME>_OUTPUT_HOSTS`, or
+/// its default ([`Provider::output_hosts`]).
+pub fn output_hosts(env: &Env) -> Result<Vec<OutputRule>, ConfigError> {
+    ALL.iter()
+        .map(|&p| {
+            let (variable, default) = p.output_hosts();
+            let hosts = match env.optional(variable) {
+                Some(list) => OutputHosts::parse(&list),
+                None => OutputHosts::of(default),
+            }
+            .map_err(|e| ConfigError::Invalid { name: variable, reason: e.to_string() })?;
+            Ok(OutputRule { provider: p.name(), variable, hosts })
+        })
+        .collect()
 }
 
 /// What the worker builds from its secrets: every provider's reconciler and, when the
@@ -225,7 +242,8 @@ pub fn link_service(
 ) -> Result<LinkService, ConfigError> {
     let deps = Deps { clock: clock.clone(), watches, http_timeout: http_timeout(env)? };
     let apis = mount(|p| p.jobs(env, &deps), |p| p.reconcile_hint())?;
-    let service = LinkService::new(link_signer(env)?, cache, clock, link_settings(env)?);
+    let service =
+        LinkService::new(link_signer(env)?, cache, clock, link_settings(env)?).with_output_hosts(output_hosts(env)?);
     Ok(apis.into_iter().fold(service, |service, (p, api)| match api {
         Some(api) => service.serve(p.name(), api),
         None => service.unserved(p.name(), p.reconcile_hint()),
@@ -449,6 +467,26 @@ mod tests {
         assert!(rotating.verify_request(&request, time::OffsetDateTime::UNIX_EPOCH).is_ok());
         let rotated = link_signer(&env(&[("GENHOOK_LINK_SECRET", "links_new_key")])).unwrap();
         assert!(rotated.verify_request(&request, time::OffsetDateTime::UNIX_EPOCH).is_err());
+    }
+
+    #[test]
+    fn each_provider_has_output_hosts_a_variable_replaces() {
+        let rules = output_hosts(&env(&[])).unwrap();
+        let rule = |name: &str| OutputRule::of(&rules, name).unwrap().clone();
+        assert_eq!(rules.len(), ALL.len());
+        assert_eq!(rule("replicate").refusal("https://pbxt.replicate.delivery/o.png"), None);
+        assert!(rule("replicate").refusal("https://evil.example/login").is_some());
+        assert_eq!(rule("katalo").refusal("https://katalo-outputs.s3.amazonaws.com/o.png?X-Amz-Date=1"), None);
+        assert_eq!(rule("apimp").refusal("https://cdn.klingai.com/v.mp4"), None);
+        let rules = output_hosts(&env(&[("KATALO_OUTPUT_HOSTS", "files.example.com, *.cdn.example.com")])).unwrap();
+        let katalo = OutputRule::of(&rules, "katalo").unwrap();
+        assert_eq!(katalo.refusal("https://a.cdn.example.com/o.png"), None);
+        assert!(
+            katalo.refusal("https://katalo-outputs.s3.amazonaws.com/o.png").is_some(),
+            "the list replaces the default"
+        );
+        let bad = output_hosts(&env(&[("REPLICATE_OUTPUT_HOSTS", "https://replicate.delivery/files")])).unwrap_err();
+        assert!(bad.to_string().contains("REPLICATE_OUTPUT_HOSTS"), "{bad}");
     }
 
     #[test]

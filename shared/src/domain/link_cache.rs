@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::job::Job;
+
 /// The most outputs one cached job holds.
 pub const MAX_CACHED_OUTPUTS: usize = 100;
 /// The largest encoding of a job's cached outputs (JSON), so the item stays well under
@@ -44,6 +46,16 @@ pub enum CacheBoundsError {
 }
 
 impl CachedOutputs {
+    /// A job's outputs as cached when read at `now` (epoch s).
+    pub fn of_job(job: &Job, now: i64) -> Self {
+        let outputs = job
+            .outputs
+            .iter()
+            .map(|o| CachedUrl { url: o.url.clone(), expires_at: o.expires_at.map(|t| t.unix_timestamp()) })
+            .collect();
+        Self { outputs, fetched_at: now }
+    }
+
     /// The URL at `index` if it can be handed out at `now`: one whose expiry is known
     /// must live at least `min_ttl_secs` more. One whose expiry is unknown is trusted
     /// only while it was read less than `min_ttl_secs` ago: the provider vouched for it

@@ -62,6 +62,11 @@ pub trait Provider: Sync {
     /// The variables its API clients read that hold secrets (API keys).
     fn api_secrets(&self) -> &'static [&'static str];
 
+    /// The variable naming the hosts it serves output files from
+    /// (`<NAME>_OUTPUT_HOSTS`), and the hosts when it is unset: only `https` URLs on
+    /// them are published or redirected to ([`crate::toolkit::http::output_hosts`]).
+    fn output_hosts(&self) -> (&'static str, &'static [&'static str]);
+
     /// The receiving side from `env`; `Ok(None)` when its variables are unset.
     fn source(&self, env: &Env) -> Result<Option<Arc<dyn WebhookSource>>, ConfigError>;
 

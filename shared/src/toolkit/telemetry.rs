@@ -51,6 +51,9 @@ pub mod name {
     /// Receiver and worker: status words a provider sent that genhook does not know
     /// (treated as still running; the word itself is logged, never a dimension).
     pub const STATUS_UNKNOWN: &str = "status_unknown";
+    /// Jobs not published because an output URL is not an `https` URL on a host the
+    /// provider serves files from (worker).
+    pub const OUTPUTS_REFUSED: &str = "outputs_refused";
 }
 
 /// The `provider` of what no registered provider claims (a path no route serves, a

@@ -22,13 +22,14 @@ use genhook::domain::backoff::Backoff;
 use genhook::domain::clock::{Clock, ManualClock};
 use genhook::domain::dedupe::{RecordStatus, dedupe_key, event_id};
 use genhook::engine::receiver::{self, Receiver, ReceiverSettings};
-use genhook::engine::worker::{self, InboxRecord, Worker, WorkerPorts, WorkerSettings};
+use genhook::engine::worker::{self, FAILURE_REASON_ATTRIBUTE, InboxRecord, Worker, WorkerPorts, WorkerSettings};
 use genhook::ports::{Queue, QueueConsumer};
 use genhook::providers::apimp::Apimp;
 use genhook::providers::katalo::message::publish_key;
 use genhook::providers::katalo::reconcile::KataloReconciler;
 use genhook::providers::katalo::source::KataloSource;
 use genhook::toolkit::auth::hmac::{HmacSecrets, sign_hex};
+use genhook::toolkit::http::output_hosts::{OutputHosts, OutputRule};
 use http::Request;
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -62,6 +63,8 @@ pub struct Stats {
     pub failures: u64,
     /// Injected crashes.
     pub crashes: u64,
+    /// Jobs with a foreign output URL, never published.
+    pub refused_jobs: u64,
 }
 
 impl Stats {
@@ -75,6 +78,7 @@ impl Stats {
         self.calls += s.calls;
         self.failures += s.failures;
         self.crashes += s.crashes;
+        self.refused_jobs += s.refused_jobs;
     }
 }
 
@@ -152,8 +156,9 @@ impl World {
         let n_jobs = chaos.with_rng(|r| r.random_range(1..=4usize));
         let jobs: Vec<SimJob> = (0..n_jobs)
             .map(|i| {
-                let (done, succeeds) = chaos.with_rng(|r| (r.random_range(0..600_000i64), r.random_bool(0.75)));
-                SimJob { job_id: format!("job_{i}"), done_at_ms: start + done, succeeds }
+                let (done, succeeds, foreign) =
+                    chaos.with_rng(|r| (r.random_range(0..600_000i64), r.random_bool(0.75), r.random_bool(0.1)));
+                SimJob { job_id: format!("job_{i}"), done_at_ms: start + done, succeeds, foreign: succeeds && foreign }
             })
             .collect();
         let mut pending = Vec::new();
@@ -265,7 +270,12 @@ impl World {
                 Arc::new(worker::UnconfiguredReconciler(&Apimp)),
             ],
             settings,
-        );
+        )
+        .with_output_hosts(vec![OutputRule {
+            provider: "katalo",
+            variable: "KATALO_OUTPUT_HOSTS",
+            hosts: OutputHosts::parse("cdn.example").unwrap_or_else(|e| panic!("{e}")),
+        }]);
         Self {
             chaos,
             clock,
@@ -416,6 +426,24 @@ impl World {
             let event_type = if job.succeeds { "generation.completed" } else { "generation.failed" };
             let key = dedupe_key("katalo", &job.job_id, event_type);
             let copies = by_job.get(&job.job_id).map(Vec::as_slice).unwrap_or_default();
+            // 0. A job whose output is on a foreign host is never published, and when it
+            //    was acknowledged or watched, it is in the DLQ with the reason.
+            if job.foreign {
+                if !copies.is_empty() {
+                    return Err(format!("{} was published with a foreign output URL", job.job_id));
+                }
+                let dead = self.inbox_dlq.messages().iter().any(|m| {
+                    m.body.contains(&format!("\"{}\"", job.job_id))
+                        && m.attributes
+                            .iter()
+                            .any(|(k, v)| k == FAILURE_REASON_ATTRIBUTE && v.contains("is not published"))
+                });
+                if (self.acked.contains(&i) || self.watched.contains(&i)) && !dead {
+                    return Err(format!("{} has a foreign output but is not dead-lettered with why", job.job_id));
+                }
+                stats.refused_jobs += 1;
+                continue;
+            }
             // 1. Every acknowledged delivery, and every watched job, is published.
             if (self.acked.contains(&i) || self.watched.contains(&i)) && copies.is_empty() {
                 return Err(format!(
@@ -465,7 +493,18 @@ impl World {
                 return Err(format!("record blocked too long: {r:?}"));
             }
         }
-        let dlq = self.inbox_dlq.messages();
+        // Only the foreign jobs' messages are dead-lettered, each with its reason.
+        let foreign: Vec<String> =
+            self.jobs.iter().filter(|j| j.foreign).map(|j| format!("\"{}\"", j.job_id)).collect();
+        let dlq: Vec<_> = self
+            .inbox_dlq
+            .messages()
+            .into_iter()
+            .filter(|m| {
+                let reason = m.attributes.iter().any(|(k, v)| k == FAILURE_REASON_ATTRIBUTE && !v.is_empty());
+                !(reason && foreign.iter().any(|id| m.body.contains(id.as_str())))
+            })
+            .collect();
         if !dlq.is_empty() {
             return Err(format!(
                 "{} message(s) dead-lettered although every fault was passing: {:?}",

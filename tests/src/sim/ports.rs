@@ -178,6 +178,9 @@ pub struct SimJob {
     pub done_at_ms: i64,
     /// Whether it succeeds.
     pub succeeds: bool,
+    /// Whether its output URL is on a host Katalo does not serve files from (a
+    /// compromised or confused provider): it must never be published.
+    pub foreign: bool,
 }
 
 /// A spell during which Katalo answers every read the same way.
@@ -246,7 +249,8 @@ impl JobApi for SimKatalo {
             let ttl = if short_urls { time::Duration::seconds(60) } else { time::Duration::hours(1) };
             let (succeeded, failed) = (state == JobState::Succeeded, state == JobState::Failed);
             let outputs = if succeeded {
-                vec![JobOutput { url: format!("https://cdn.example/{job_id}.png?sig=x"), expires_at: Some(now + ttl) }]
+                let host = if job.foreign { "evil.example" } else { "cdn.example" };
+                vec![JobOutput { url: format!("https://{host}/{job_id}.png?sig=x"), expires_at: Some(now + ttl) }]
             } else {
                 vec![]
             };

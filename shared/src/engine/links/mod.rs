@@ -10,7 +10,8 @@
 //!   `Retry-After`.
 //! - A rate-limited or failing provider API gets `503` with `Retry-After`, never a stale
 //!   URL; an unknown job, a job without outputs or an index it does not have `404`; an
-//!   output the provider no longer serves `410`; a provider that refuses the key `502`.
+//!   output the provider no longer serves `410`; a provider that refuses the key `502`;
+//!   a URL that is not `https` on a host the provider serves files from `502`.
 //!
 //! Provider-agnostic: each provider's job API is mounted by name by the composition root.
 
@@ -22,13 +23,14 @@ use tracing::{info, warn};
 
 use crate::domain::clock::{Clock, millis, secs, secs_ceil};
 use crate::domain::dedupe::random_id;
-use crate::domain::job::{Job, JobState};
-use crate::domain::link_cache::{CachedOutputs, CachedUrl};
+use crate::domain::job::JobState;
+use crate::domain::link_cache::CachedOutputs;
 use crate::engine::answer;
 use crate::engine::reload::{Reload, Reloading};
 use crate::ports::link_cache::LinkCache;
 use crate::ports::{JobApi, JobApiError};
 use crate::toolkit::auth::link_token::{LinkError, LinkRequest, LinkSigner, ROUTE};
+use crate::toolkit::http::output_hosts::OutputRule;
 use crate::toolkit::telemetry::{Origin, UNKNOWN_PROVIDER, name};
 
 /// The link service's tunables.
@@ -73,6 +75,7 @@ pub struct LinkService {
     clock: Arc<dyn Clock>,
     settings: LinkSettings,
     providers: Vec<ProviderApi>,
+    output_hosts: Vec<OutputRule>,
 }
 
 /// What a link request comes to (then an HTTP answer).
@@ -89,6 +92,8 @@ enum Answer {
     BadGateway(String),
     /// The provider refused the API key: a 502, and a reason to re-read the secrets.
     KeyRefused(String),
+    /// The provider's URL is not an `https` URL on a host it serves files from: a 502.
+    ForeignUrl(String),
     Unavailable {
         retry_after: Duration,
         message: &'static str,
@@ -99,7 +104,13 @@ impl LinkService {
     /// A service minting and checking with `signer`, caching in `cache`; mount the
     /// providers with [`Self::serve`] and [`Self::unserved`].
     pub fn new(signer: LinkSigner, cache: Arc<dyn LinkCache>, clock: Arc<dyn Clock>, settings: LinkSettings) -> Self {
-        Self { signer, cache, clock, settings, providers: Vec::new() }
+        Self { signer, cache, clock, settings, providers: Vec::new(), output_hosts: Vec::new() }
+    }
+
+    /// Redirects only to URLs that pass their provider's rule (a provider without one:
+    /// any URL); another gets `502 output_host_refused`.
+    pub fn with_output_hosts(self, rules: Vec<OutputRule>) -> Self {
+        Self { output_hosts: rules, ..self }
     }
 
     /// Serves `provider`'s links, reading its jobs through `api`.
@@ -166,7 +177,12 @@ impl LinkService {
             }
             None => return (name, Answer::NotFound(format!("no provider named {provider}"))),
         };
-        let answer = self.resolve(api.as_ref(), name, job_id, index).await;
+        let mut answer = self.resolve(api.as_ref(), name, job_id, index).await;
+        if let Answer::Redirect(url) = &answer
+            && let Some(why) = OutputRule::of(&self.output_hosts, name).and_then(|rule| rule.refusal(url))
+        {
+            answer = Answer::ForeignUrl(format!("the provider's URL for output {index} is not redirected to: {why}"));
+        }
         match &answer {
             Answer::Redirect(_) => info!(provider, job_id, index, "link followed"),
             other => info!(provider, job_id, index, answer = ?other, "link not followed"),
@@ -234,7 +250,7 @@ impl LinkService {
             return (Answer::Gone(format!("the provider has removed the outputs of job {job_id}")), false);
         }
         let now = self.clock.now().unix_timestamp();
-        let outputs = cached_outputs(&job, now);
+        let outputs = CachedOutputs::of_job(&job, now);
         let min = self.min_ttl_secs();
         let last_expiry =
             outputs.outputs.iter().filter_map(|o| o.expires_at).max().unwrap_or(now).max(now.saturating_add(min));
@@ -327,6 +343,7 @@ impl Answer {
             Self::Redirect(url) if HeaderValue::from_str(url).is_ok() => None,
             // `respond` answers 502 for a URL that is no valid header.
             Self::Redirect(_) | Self::BadGateway(_) | Self::KeyRefused(_) => Some("bad_gateway"),
+            Self::ForeignUrl(_) => Some("output_host_refused"),
             Self::NotALink => Some("not_a_link"),
             Self::Forbidden { code, .. } => Some(*code),
             Self::NotFound(_) => Some("not_found"),
@@ -334,16 +351,6 @@ impl Answer {
             Self::Unavailable { .. } => Some("unavailable"),
         }
     }
-}
-
-/// The job's outputs as cached at `now` (epoch s).
-fn cached_outputs(job: &Job, now: i64) -> CachedOutputs {
-    let outputs = job
-        .outputs
-        .iter()
-        .map(|o| CachedUrl { url: o.url.clone(), expires_at: o.expires_at.map(|t| t.unix_timestamp()) })
-        .collect();
-    CachedOutputs { outputs, fetched_at: now }
 }
 
 fn api_error_answer(e: JobApiError) -> Answer {
@@ -400,6 +407,7 @@ fn respond(answer: Answer) -> Response<String> {
         Answer::BadGateway(message) | Answer::KeyRefused(message) => {
             answer::error(StatusCode::BAD_GATEWAY, "bad_gateway", &message)
         }
+        Answer::ForeignUrl(message) => answer::error(StatusCode::BAD_GATEWAY, "output_host_refused", &message),
         Answer::Unavailable { retry_after, message } => {
             let mut r = answer::error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
             let secs = secs_ceil(retry_after).max(1);

@@ -12,7 +12,7 @@ use url::Url;
 use super::*;
 use crate::adapters::memory::MemoryStore;
 use crate::domain::clock::ManualClock;
-use crate::domain::job::JobOutput;
+use crate::domain::job::{Job, JobOutput};
 use crate::engine::stage::without_stage;
 
 const NOW: OffsetDateTime = datetime!(2026-11-24 12:00:00 UTC);
@@ -358,4 +358,51 @@ async fn a_refused_key_is_answered_once_more_with_the_re_read_one() {
     assert_eq!(reload.reads.load(std::sync::atomic::Ordering::SeqCst), 1);
     let r = links.handle(&Method::GET, &uri).await;
     assert!(location(&r).ends_with("sig=new-key"), "the re-read service stays: {}", r.body());
+}
+
+/// Issue 20, item 8: a link never redirects to a URL that is not `https` on a host the
+/// provider serves files from (an open redirect on the operator's domain): it answers
+/// 502 `output_host_refused` naming why, and counts the refusal.
+#[tokio::test]
+async fn a_link_never_redirects_off_the_providers_hosts() {
+    use crate::toolkit::http::output_hosts::{OutputHosts, OutputRule};
+    let rule = |list: &str| OutputRule {
+        provider: "katalo",
+        variable: "KATALO_OUTPUT_HOSTS",
+        hosts: OutputHosts::parse(list).unwrap(),
+    };
+    let job = |url: &str| {
+        let mut job = succeeded("x", NOW, 3600, 1).unwrap();
+        job.outputs[0].url = url.into();
+        Ok(job)
+    };
+    for (url, why) in [
+        ("https://evil.example/login", "its host \"evil.example\""),
+        ("http://cdn.example/job_1/0.png", "its scheme is \"http\""),
+        ("javascript:alert(1)", "its scheme is \"javascript\""),
+    ] {
+        let f = fixture(ScriptedJobs::new(vec![job(url)]));
+        let service = LinkService::new(f.signer.clone(), f.cache.clone(), f.clock.clone(), settings())
+            .serve("katalo", f.api.clone())
+            .with_output_hosts(vec![rule("cdn.example")]);
+        let counts = crate::domain::testing::metrics::Counts::default();
+        let uri: Uri = f.link("katalo", 0).strip_prefix("https://hooks.example.com").unwrap().parse().unwrap();
+        let (r, _) = counts
+            .record(|| futures_util::FutureExt::now_or_never(service.handle_noting_keys(&Method::GET, &uri)))
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_GATEWAY, "{url}");
+        assert_eq!(error_code(&r), "output_host_refused");
+        let message =
+            serde_json::from_str::<serde_json::Value>(r.body()).unwrap()["message"].as_str().unwrap().to_string();
+        assert!(message.contains(why) && message.contains("KATALO_OUTPUT_HOSTS"), "{message}");
+        assert!(!r.headers().contains_key(header::LOCATION));
+        assert_eq!(counts.get(name::LINKS_REFUSED, &[("reason", "output_host_refused")]), 1);
+    }
+    // On a listed host: followed.
+    let f = fixture(ScriptedJobs::new(vec![succeeded("ok", NOW, 3600, 1)]));
+    let service = LinkService::new(f.signer.clone(), f.cache.clone(), f.clock.clone(), settings())
+        .serve("katalo", f.api.clone())
+        .with_output_hosts(vec![rule("cdn.example")]);
+    let uri: Uri = f.link("katalo", 0).strip_prefix("https://hooks.example.com").unwrap().parse().unwrap();
+    assert_eq!(service.handle(&Method::GET, &uri).await.status(), StatusCode::FOUND);
 }

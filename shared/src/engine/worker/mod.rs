@@ -39,11 +39,13 @@ use crate::domain::dedupe::{LeaseOutcome, WorkLease, random_id};
 use crate::domain::event::NormalizedEvent;
 use crate::domain::inbox::Envelope;
 use crate::domain::job::JobOutput;
+use crate::domain::link_cache::{CachedOutputs, MAX_CACHED_BYTES, MAX_CACHED_OUTPUTS};
 use crate::engine::reload::{Reload, Reloading};
 use crate::ports::provider::{Provider, Reconciler, Reconciliation, Step, WorkContext};
 use crate::ports::{JobApiError, MAX_DELAY};
 use crate::toolkit::auth::link_token::LinkMinter;
-use crate::toolkit::telemetry::UNKNOWN_PROVIDER;
+use crate::toolkit::http::output_hosts::OutputRule;
+use crate::toolkit::telemetry::{Origin, UNKNOWN_PROVIDER, name};
 
 mod finish;
 mod gate;
@@ -81,6 +83,7 @@ pub struct Worker {
     keys: Reloading<WorkerKeys>,
     settings: WorkerSettings,
     gates: Gates,
+    output_hosts: Vec<OutputRule>,
 }
 
 /// What to do with one record: publish, what a reconciler (or the engine) decided
@@ -153,7 +156,13 @@ impl Worker {
     /// provider its type names.
     pub fn new(ports: WorkerPorts, reconcilers: Vec<Arc<dyn Reconciler>>, settings: WorkerSettings) -> Self {
         let keys = WorkerKeys { reconcilers, links: None };
-        Self { ports, keys: Reloading::new(keys, "API keys"), settings, gates: Gates::default() }
+        Self {
+            ports,
+            keys: Reloading::new(keys, "API keys"),
+            settings,
+            gates: Gates::default(),
+            output_hosts: Vec::new(),
+        }
     }
 
     /// Puts a `link` on each published output, minted by `links`.
@@ -161,6 +170,12 @@ impl Worker {
         let reconcilers = self.keys().reconcilers.clone();
         self.keys.set(WorkerKeys { reconcilers, links });
         self
+    }
+
+    /// Publishes only outputs whose URLs pass their provider's rule (a provider without
+    /// one: any URL); a job with another output is dead-lettered with why.
+    pub fn with_output_hosts(self, rules: Vec<OutputRule>) -> Self {
+        Self { output_hosts: rules, ..self }
     }
 
     /// Re-reads the secrets through `reload` on its period and when a provider refuses
@@ -401,6 +416,20 @@ impl Worker {
                     self.settings.min_url_ttl.as_secs()
                 );
                 return retry(self.settings.backoff.delay(attempt), reason);
+            }
+            if let Some(rule) = OutputRule::of(&self.output_hosts, provider) {
+                let refused = job.outputs.iter().enumerate().find_map(|(i, o)| Some((i, rule.refusal(&o.url)?)));
+                if let Some((index, why)) = refused {
+                    Origin::provider(provider).count(name::OUTPUTS_REFUSED, &[]);
+                    return dead(format!("output {index} is not published: {why}; then redrive"));
+                }
+            }
+            // Every output's link must be served from the links' cache: a job the cache
+            // cannot hold is not published.
+            if let Err(e) = CachedOutputs::of_job(&job, now.unix_timestamp()).encode_outputs() {
+                return dead(format!(
+                    "the job's outputs are not published: {e}; genhook publishes at most {MAX_CACHED_OUTPUTS} outputs and {MAX_CACHED_BYTES} bytes of URLs per job, so that every output's link is served from its cache"
+                ));
             }
             let mut event = task.event(job, now);
             if let Some(links) = &self.keys().links {

@@ -914,3 +914,57 @@ async fn a_retry_the_inbox_does_not_take_returns_through_its_visibility() {
     assert_eq!(delays.len(), 1);
     assert!(delays[0].1 >= Duration::from_secs(3), "{delays:?}");
 }
+
+/// Issue 20, item 8: an output URL that is not `https` on a host the provider serves
+/// files from is never published: the job is dead-lettered with the URL's fault and the
+/// variable to change.
+#[tokio::test]
+async fn outputs_on_hosts_the_provider_does_not_serve_are_never_published() {
+    use crate::toolkit::http::output_hosts::{OutputHosts, OutputRule};
+    let rule = OutputRule {
+        provider: "katalo",
+        variable: "KATALO_OUTPUT_HOSTS",
+        hosts: OutputHosts::parse("*.cdn.example").unwrap(),
+    };
+    let later = Some(NOW + time::Duration::hours(1));
+    for (foreign, why) in [
+        ("https://evil.example/login", "its host \"evil.example\" is not one the provider serves files from"),
+        ("http://files.cdn.example/b.png", "its scheme is \"http\", not https"),
+    ] {
+        let outputs = [("https://files.cdn.example/a.png", later), (foreign, later)];
+        let mut rig = rig(ScriptedApi::new(vec![Ok(job("succeeded", JobState::Succeeded, &outputs))]));
+        rig.worker = rig.worker.with_output_hosts(vec![rule.clone()]);
+        let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+        assert_eq!((report.published, report.dead_lettered), (0, 1), "{report:?}");
+        assert!(rig.outbox.messages().is_empty());
+        let reason = rig.dlq.messages()[0].attributes[0].1.clone();
+        assert!(reason.starts_with(&format!("output 1 is not published: {why}")), "{reason}");
+        assert!(reason.contains("KATALO_OUTPUT_HOSTS is \"*.cdn.example\""), "{reason}");
+    }
+    // Every output on a listed host: published.
+    let outputs = [("https://files.cdn.example/a.png", later)];
+    let mut rig = rig(ScriptedApi::new(vec![Ok(job("succeeded", JobState::Succeeded, &outputs))]));
+    rig.worker = rig.worker.with_output_hosts(vec![rule]);
+    assert_eq!(rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await.published, 1);
+}
+
+/// Issue 20, item 9: every published output's link is served from the links' cache, so
+/// a job the cache cannot hold (over 100 outputs, or 350 KiB of URLs) is not published
+/// but dead-lettered with the limit; one at the limit is published.
+#[tokio::test]
+async fn a_job_the_links_cache_cannot_hold_is_dead_lettered_with_the_limit() {
+    use crate::domain::link_cache::MAX_CACHED_OUTPUTS;
+    let later = Some(NOW + time::Duration::hours(1));
+    let urls: Vec<String> = (0..=MAX_CACHED_OUTPUTS).map(|i| format!("https://cdn/{i}.png")).collect();
+    let many: Vec<(&str, _)> = urls.iter().map(|u| (u.as_str(), later)).collect();
+    let long = format!("https://cdn/{}.png", "a".repeat(200 * 1024));
+    for outputs in [many.clone(), vec![(long.as_str(), later), (long.as_str(), later)]] {
+        let rig = rig(ScriptedApi::new(vec![Ok(job("succeeded", JobState::Succeeded, &outputs))]));
+        let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+        assert_eq!((report.published, report.dead_lettered), (0, 1), "{report:?}");
+        let reason = rig.dlq.messages()[0].attributes[0].1.clone();
+        assert!(reason.contains("at most 100 outputs and 358400 bytes of URLs per job"), "{reason}");
+    }
+    let rig = rig(ScriptedApi::new(vec![Ok(job("succeeded", JobState::Succeeded, &many[..MAX_CACHED_OUTPUTS]))]));
+    assert_eq!(rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await.published, 1);
+}

@@ -38,6 +38,27 @@ pub const ROUTE_PREFIX: &str = "/webhooks/apimp/";
 /// APIMP, as registered in [`crate::providers::ALL`].
 pub struct Apimp;
 
+/// Where APIMP's task outputs may point when `APIMP_OUTPUT_HOSTS` is unset: the
+/// upstreams' file hosts seen in their answers (Kling `cdn.klingai.com`, MiniMax
+/// `*.minimax.io`, Volcengine Ark `*.volces.com`, Vidu `*.vidu.com`), and the storage
+/// services whose signed URLs genhook reads expiries from. APIMP does not document
+/// where it serves the files it returns: add its host here if it re-hosts them.
+pub const OUTPUT_HOSTS: &[&str] = &[
+    "*.klingai.com",
+    "*.minimax.io",
+    "*.minimaxi.com",
+    "*.volces.com",
+    "*.vidu.com",
+    "*.vidu.cn",
+    "*.amazonaws.com",
+    "*.cloudfront.net",
+    "storage.googleapis.com",
+    "*.storage.googleapis.com",
+    "*.aliyuncs.com",
+    "*.r2.cloudflarestorage.com",
+    "*.blob.core.windows.net",
+];
+
 impl Provider for Apimp {
     fn name(&self) -> &'static str {
         PROVIDER
@@ -61,6 +82,10 @@ impl Provider for Apimp {
 
     fn api_secrets(&self) -> &'static [&'static str] {
         &["APIMP_API_KEY"]
+    }
+
+    fn output_hosts(&self) -> (&'static str, &'static [&'static str]) {
+        ("APIMP_OUTPUT_HOSTS", OUTPUT_HOSTS)
     }
 
     fn source(&self, env: &Env) -> Result<Option<Arc<dyn WebhookSource>>, ConfigError> {

@@ -35,6 +35,21 @@ pub const SIGNATURE_HEADER: &str = "x-katalo-signature";
 /// Katalo, as registered in [`crate::providers::ALL`].
 pub struct Katalo;
 
+/// Where Katalo's signed output URLs may point when `KATALO_OUTPUT_HOSTS` is unset.
+/// Katalo does not document its file host: its own domain, and the storage services whose
+/// signed URLs genhook reads expiries from (S3, CloudFront, Google Cloud Storage,
+/// Cloudflare R2, Azure Blob Storage).
+pub const OUTPUT_HOSTS: &[&str] = &[
+    "katalo.ai",
+    "*.katalo.ai",
+    "*.amazonaws.com",
+    "*.cloudfront.net",
+    "storage.googleapis.com",
+    "*.storage.googleapis.com",
+    "*.r2.cloudflarestorage.com",
+    "*.blob.core.windows.net",
+];
+
 impl Provider for Katalo {
     fn name(&self) -> &'static str {
         PROVIDER
@@ -58,6 +73,10 @@ impl Provider for Katalo {
 
     fn api_secrets(&self) -> &'static [&'static str] {
         &["KATALO_API_KEY"]
+    }
+
+    fn output_hosts(&self) -> (&'static str, &'static [&'static str]) {
+        ("KATALO_OUTPUT_HOSTS", OUTPUT_HOSTS)
     }
 
     fn source(&self, env: &Env) -> Result<Option<Arc<dyn WebhookSource>>, ConfigError> {

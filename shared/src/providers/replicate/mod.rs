@@ -48,6 +48,11 @@ pub const SIGNATURE_HEADERS: [&str; 3] = [
 /// Replicate, as registered in [`crate::providers::ALL`].
 pub struct Replicate;
 
+/// Where Replicate serves prediction output files (`replicate.delivery`), used when
+/// `REPLICATE_OUTPUT_HOSTS` is unset; a URL a model merely wrote in its text output is
+/// no file of Replicate's.
+pub const OUTPUT_HOSTS: &[&str] = &["replicate.delivery", "*.replicate.delivery"];
+
 impl Provider for Replicate {
     fn name(&self) -> &'static str {
         PROVIDER
@@ -71,6 +76,10 @@ impl Provider for Replicate {
 
     fn api_secrets(&self) -> &'static [&'static str] {
         &["REPLICATE_API_TOKEN"]
+    }
+
+    fn output_hosts(&self) -> (&'static str, &'static [&'static str]) {
+        ("REPLICATE_OUTPUT_HOSTS", OUTPUT_HOSTS)
     }
 
     fn source(&self, env: &Env) -> Result<Option<Arc<dyn WebhookSource>>, ConfigError> {
