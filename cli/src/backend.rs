@@ -14,7 +14,7 @@ use genhook::adapters::sqs::SqsQueue;
 use genhook::domain::clock::SystemClock;
 use genhook::ports::env::Env;
 use genhook::ports::link_cache::LinkCache;
-use genhook::ports::{DedupeStore, Queue, QueueConsumer, WatchStore};
+use genhook::ports::{DedupeStore, ProviderTables, Queue, QueueConsumer};
 
 /// The embedded queues' names.
 pub mod names {
@@ -78,8 +78,8 @@ pub enum BackendError {
 pub struct Backend {
     /// The dedupe store.
     pub store: Arc<dyn DedupeStore>,
-    /// APIMP task watches (the same table).
-    pub watches: Arc<dyn WatchStore>,
+    /// APIMP task watches and the providers' read budgets (the same table).
+    pub watches: Arc<dyn ProviderTables>,
     /// The output links' cache (the same table).
     pub links: Arc<dyn LinkCache>,
     /// The inbox, for sending and retry delays.

@@ -3,7 +3,7 @@
 //! Local and the SQS emulator.
 
 use genhook_tests::contract::{
-    dynamodb_store, link, memory_queue, memory_store, queue, sqlite_queue, sqlite_store, sqs_queue, store,
+    budget, dynamodb_store, link, memory_queue, memory_store, queue, sqlite_queue, sqlite_store, sqs_queue, store,
 };
 
 macro_rules! store_cases {
@@ -22,6 +22,16 @@ macro_rules! link_cases {
         async fn $case() {
             let f = $fixture().await;
             link::$case(&*f.store).await;
+        }
+    )*};
+}
+
+macro_rules! budget_cases {
+    ($fixture:ident: $($case:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $case() {
+            let f = $fixture().await;
+            budget::$case(&*f.store).await;
         }
     )*};
 }
@@ -80,6 +90,15 @@ macro_rules! contract {
                     link_jobs_are_independent,
                     link_job_ids_of_any_characters,
                     link_cache_refuses_what_it_cannot_hold,
+                );
+            }
+
+            mod budget_contract {
+                use super::*;
+                budget_cases!($store:
+                    budget_grants_the_limit_per_window,
+                    budget_providers_are_independent,
+                    budget_refuses_an_invalid_provider,
                 );
             }
 

@@ -181,3 +181,40 @@ async fn a_burst_of_100_clicks_costs_at_most_one_provider_read() {
     let cached = answers.iter().map(|(_, l, _)| l.clone()).collect::<std::collections::HashSet<_>>();
     assert_eq!(cached.len(), 1, "every click got the one cached URL");
 }
+
+/// Issue 20, item 4: the links and the worker read Katalo within one budget counted in
+/// the table (1,200 a minute by default: 20 in each second). With the coming seconds'
+/// reads all taken (by other instances), a first click waits a few windows and answers
+/// 503 with `Retry-After`, and the worker's record waits, neither reading the provider;
+/// once the windows pass, the click is answered from a fresh read.
+#[tokio::test]
+async fn the_links_and_the_worker_share_the_providers_read_budget() {
+    use genhook::adapters::dynamodb::DynamoDedupeStore;
+    use genhook::ports::budget::ReadBudget;
+    let r = rig(Duration::from_secs(3600)).await;
+    let (_, event) = r.published_job(1).await;
+    let link = event["outputs"][0]["link"].as_str().unwrap().to_string();
+
+    let store = DynamoDedupeStore::new(r.aws.ddb.clone(), r.stack.table.clone());
+    let now_s = time::OffsetDateTime::now_utc().unix_timestamp();
+    let spent = 15;
+    for window_s in now_s..now_s + spent {
+        while store.take_read("katalo", window_s, 20).await.unwrap() {}
+    }
+    let reads = r.sim.reads();
+    let (status, _, body) = r.follow(&link).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "unavailable");
+    let job = r.sim.create_job(JobSpec { outcome: JobOutcome::Completed, runs_for: Duration::ZERO, reference: None });
+    let webhook = r.sim.wait_for_webhook_body(&job).await.unwrap();
+    assert_eq!(Harness::post_full(&r.receiver, &webhook).await.0, 200);
+    let pumped = genhook_tests::lambda::pump(&r.aws, &r.worker, &r.stack.inbox).await;
+    assert_eq!((pumped.received, pumped.failed.len()), (1, 0), "the record waits (sent anew)");
+    assert_eq!(r.sim.reads(), reads, "neither function read the provider past the budget");
+
+    let left = now_s + spent - time::OffsetDateTime::now_utc().unix_timestamp();
+    tokio::time::sleep(Duration::from_secs(u64::try_from(left).unwrap_or(0) + 1)).await;
+    let (status, _, body) = r.follow(&link).await;
+    assert_eq!(status, 302, "{body}");
+    assert_eq!(r.sim.reads(), reads + 1);
+}

@@ -9,9 +9,11 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
+use crate::domain::budget::{BUDGET_KIND, WINDOW_RETENTION_SECS, budget_key};
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
 use crate::domain::link_cache::CachedOutputs;
 use crate::domain::watch::Watch;
+use crate::ports::budget::ReadBudget;
 use crate::ports::link_cache::LinkCache;
 use crate::ports::link_cache::{encode_cached_outputs, lease_item_expiry, link_cache_key};
 use crate::ports::{DedupeStore, StoreError, WatchStore};
@@ -379,6 +381,30 @@ fn cached_outputs(item: &Item) -> Option<CachedOutputs> {
 /// Output-link cache items share the table: `link#<provider>#<job_id>`, `kind` =
 /// `link_cache`, the outputs as a JSON string, TTL on `expires_at`. Neither write ever
 /// touches an item of another kind.
+#[async_trait]
+impl ReadBudget for DynamoDedupeStore {
+    async fn take_read(&self, provider: &str, window_s: i64, limit: u32) -> Result<bool, StoreError> {
+        let key =
+            budget_key(provider, window_s).ok_or_else(|| StoreError(format!("invalid provider name {provider:?}")))?;
+        if limit == 0 {
+            return Ok(false);
+        }
+        // One conditional increment: a window's item counts its reads, and the table's
+        // TTL removes it after the window.
+        let result = self
+            .update(key)
+            .update_expression("SET kind = :kind, expires_at = :exp ADD read_count :one")
+            .condition_expression("attribute_not_exists(read_count) OR read_count < :limit")
+            .expression_attribute_values(":kind", s(BUDGET_KIND))
+            .expression_attribute_values(":exp", n(window_s.saturating_add(WINDOW_RETENTION_SECS)))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(i64::from(limit)))
+            .send()
+            .await;
+        written("UpdateItem", result)
+    }
+}
+
 #[async_trait]
 impl LinkCache for DynamoDedupeStore {
     async fn get_outputs(&self, provider: &str, job_id: &str) -> Result<Option<CachedOutputs>, StoreError> {

@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::domain::budget::{WINDOW_RETENTION_SECS, budget_key};
 use crate::domain::clock::{Clock, SystemClock, millis};
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
 use crate::domain::link_cache::CachedOutputs;
 use crate::domain::watch::Watch;
+use crate::ports::budget::ReadBudget;
 use crate::ports::link_cache::{LinkCache, encode_cached_outputs, link_cache_key};
 use crate::ports::{
     DedupeStore, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage, StoreError, WatchStore,
@@ -31,6 +33,8 @@ pub struct MemoryStore {
     records: Mutex<HashMap<String, DedupeRecord>>,
     watches: Mutex<HashMap<String, Watch>>,
     links: Mutex<HashMap<String, LinkItem>>,
+    /// Reads taken per provider and window (epoch s).
+    reads: Mutex<HashMap<(String, i64), u32>>,
     /// When set, every call fails with a [`StoreError`].
     pub fail: AtomicBool,
     /// Calls made so far (each stands for one DynamoDB round trip).
@@ -180,6 +184,25 @@ impl WatchStore for MemoryStore {
 struct LinkItem {
     outputs: Option<CachedOutputs>,
     lease: Option<(String, i64)>,
+}
+
+#[async_trait]
+impl ReadBudget for MemoryStore {
+    async fn take_read(&self, provider: &str, window_s: i64, limit: u32) -> Result<bool, StoreError> {
+        if budget_key(provider, window_s).is_none() {
+            return Err(StoreError(format!("invalid provider name {provider:?}")));
+        }
+        drop(self.lock()?);
+        let mut reads = locked(&self.reads);
+        // Windows past their retention are gone, as the table's TTL removes them.
+        reads.retain(|(_, w), _| *w >= window_s.saturating_sub(WINDOW_RETENTION_SECS));
+        let taken = reads.entry((provider.to_string(), window_s)).or_insert(0);
+        if *taken >= limit {
+            return Ok(false);
+        }
+        *taken += 1;
+        Ok(true)
+    }
 }
 
 #[async_trait]

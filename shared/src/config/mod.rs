@@ -21,7 +21,7 @@ use crate::engine::receiver::{self, Receiver, ReceiverSettings};
 use crate::engine::worker::{self, DEFAULT_MAX_RECEIVES, Worker, WorkerKeys, WorkerPorts, WorkerSettings};
 use crate::ports::link_cache::LinkCache;
 use crate::ports::provider::{Deps, Provider, Reconciler, WebhookSource};
-use crate::ports::{DedupeStore, Queue, WatchStore};
+use crate::ports::{DedupeStore, ProviderTables, Queue};
 use crate::providers::ALL;
 use crate::toolkit::auth::link_token::{LinkMinter, LinkSigner};
 use crate::toolkit::http::output_hosts::{OutputHosts, OutputRule};
@@ -187,15 +187,21 @@ pub fn receiver(
     Ok(Receiver::new(store, inbox, sources(env)?, receiver_settings(env)?, clock))
 }
 
+/// What the providers' halves are built with: task watches and read budgets in `tables`.
+pub fn deps(clock: Arc<dyn Clock>, tables: Arc<dyn ProviderTables>, http_timeout: Duration) -> Deps {
+    Deps { clock, watches: tables.clone(), http_timeout, budget: Some(tables) }
+}
+
 /// The worker with `settings` (see [`worker_settings`]) and the providers configured from
-/// `env`, over the given ports; task watches live in `watches`.
+/// `env`, over the given ports; task watches and the providers' read budgets live in
+/// `tables`.
 pub fn worker(
     env: &Env,
     ports: WorkerPorts,
-    watches: Arc<dyn WatchStore>,
+    tables: Arc<dyn ProviderTables>,
     settings: WorkerSettings,
 ) -> Result<Worker, ConfigError> {
-    let deps = Deps { clock: ports.clock.clone(), watches, http_timeout: settings.provider_call_timeout };
+    let deps = deps(ports.clock.clone(), tables, settings.provider_call_timeout);
     let WorkerKeys { reconcilers, links } = worker_keys(env, &deps)?;
     Ok(Worker::new(ports, reconcilers, settings).with_links(links).with_output_hosts(output_hosts(env)?))
 }
@@ -237,10 +243,10 @@ pub fn link_settings(env: &Env) -> Result<LinkSettings, ConfigError> {
 pub fn link_service(
     env: &Env,
     cache: Arc<dyn LinkCache>,
-    watches: Arc<dyn WatchStore>,
+    tables: Arc<dyn ProviderTables>,
     clock: Arc<dyn Clock>,
 ) -> Result<LinkService, ConfigError> {
-    let deps = Deps { clock: clock.clone(), watches, http_timeout: http_timeout(env)? };
+    let deps = deps(clock.clone(), tables, http_timeout(env)?);
     let apis = mount(|p| p.jobs(env, &deps), |p| p.reconcile_hint())?;
     let service =
         LinkService::new(link_signer(env)?, cache, clock, link_settings(env)?).with_output_hosts(output_hosts(env)?);
@@ -401,8 +407,7 @@ impl WorkerConfig {
             outbox: Arc::new(SqsQueue::new(sqs, self.outbox_queue_url)),
             clock: clock.clone(),
         };
-        let deps =
-            Deps { clock: clock.clone(), watches: store.clone(), http_timeout: self.settings.provider_call_timeout };
+        let deps = deps(clock.clone(), store.clone(), self.settings.provider_call_timeout);
         let worker = worker(&self.env, ports, store, self.settings)?;
         Ok(match secrets.map(|s| s.worker_reload(clock, deps)).transpose()?.flatten() {
             Some(reload) => worker.with_reload(reload),
@@ -421,11 +426,7 @@ mod tests {
     }
 
     fn deps() -> Deps {
-        Deps {
-            clock: Arc::new(SystemClock),
-            watches: Arc::new(MemoryStore::default()),
-            http_timeout: Duration::from_secs(1),
-        }
+        super::deps(Arc::new(SystemClock), Arc::new(MemoryStore::default()), Duration::from_secs(1))
     }
 
     fn configured(sources: &[Arc<dyn WebhookSource>]) -> Vec<&'static str> {

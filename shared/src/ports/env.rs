@@ -106,6 +106,13 @@ impl Env {
         Ok(u32::try_from(self.number(name, default.into())?).unwrap_or(u32::MAX))
     }
 
+    /// A whole number (0 allowed) that fits in a `u32`, `default` when unset.
+    pub fn whole_small_number(&self, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+        let n = self.whole_number(name, default.into())?;
+        u32::try_from(n)
+            .map_err(|_| ConfigError::Invalid { name, reason: format!("expected at most {}, got {n}", u32::MAX) })
+    }
+
     /// An http(s) URL, `default` when unset.
     pub fn http_url(&self, name: &'static str, default: Option<&str>) -> Result<String, ConfigError> {
         let value = match (self.optional(name), default) {

@@ -3,6 +3,7 @@
 //! lives in [`crate::adapters`]; each provider implements [`provider`]'s traits in its
 //! folder under [`crate::providers`].
 
+pub mod budget;
 pub mod env;
 pub mod link_cache;
 pub mod provider;
@@ -180,6 +181,11 @@ pub trait JobApi: Send + Sync {
     /// Reads the job's current state, with freshly signed output URLs.
     async fn get_job(&self, job_id: &str) -> Result<Job, JobApiError>;
 }
+
+/// What the providers' halves keep in the shared table: task watches and the providers'
+/// read budgets.
+pub trait ProviderTables: WatchStore + budget::ReadBudget {}
+impl<T: WatchStore + budget::ReadBudget + ?Sized> ProviderTables for T {}
 
 /// Where task watches (reference → task id) are kept: the dedupe table.
 #[async_trait]

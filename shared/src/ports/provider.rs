@@ -20,6 +20,7 @@ use http::HeaderMap;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use super::budget::ReadBudget;
 use super::env::{ConfigError, Env};
 use super::{JobApi, JobApiError, OutgoingMessage, WatchStore};
 use crate::domain::backoff::Backoff;
@@ -36,6 +37,9 @@ pub struct Deps {
     pub watches: Arc<dyn WatchStore>,
     /// The longest one provider API call may take (`GENHOOK_HTTP_TIMEOUT_SECS`).
     pub http_timeout: Duration,
+    /// Where the providers' read budgets are counted across functions and instances;
+    /// `None`: each instance's own rate limit only.
+    pub budget: Option<Arc<dyn ReadBudget>>,
 }
 
 /// A provider, as registered: static facts plus the factories of its two halves.

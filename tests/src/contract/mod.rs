@@ -6,6 +6,7 @@
 //! their own clock: a [`ManualClock`] that [`Time::pass`] advances for the memory and
 //! SQLite queues, real time (a sleep) for SQS, so every queue timing is 1-3 s.
 
+pub mod budget;
 pub mod link;
 pub mod queue;
 pub mod store;
@@ -20,13 +21,14 @@ use genhook::adapters::provision::{create_queue, create_table, queue_arn};
 use genhook::adapters::sqlite::{QueueSettings, SqliteDb};
 use genhook::adapters::sqs::SqsQueue;
 use genhook::domain::clock::{Clock, ManualClock, SystemClock};
+use genhook::ports::budget::ReadBudget;
 use genhook::ports::link_cache::LinkCache;
 use genhook::ports::{DedupeStore, Queue, QueueConsumer, WatchStore};
 
 /// A dedupe store that also keeps watches and the output links' cache (every adapter is
 /// all three).
-pub trait Store: DedupeStore + WatchStore + LinkCache {}
-impl<T: DedupeStore + WatchStore + LinkCache> Store for T {}
+pub trait Store: DedupeStore + WatchStore + LinkCache + ReadBudget {}
+impl<T: DedupeStore + WatchStore + LinkCache + ReadBudget> Store for T {}
 
 /// Both sides of one queue.
 pub trait FullQueue: Queue + QueueConsumer {}

@@ -22,11 +22,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use crate::domain::budget::{WINDOW_RETENTION_SECS, budget_key};
 use crate::domain::clock::{Clock, millis};
 use crate::domain::dedupe::random_id;
 use crate::domain::dedupe::{Claim, ClaimOutcome, DedupeRecord, LeaseOutcome, RecordStatus, WorkLease};
 use crate::domain::link_cache::CachedOutputs;
 use crate::domain::watch::Watch;
+use crate::ports::budget::ReadBudget;
 use crate::ports::link_cache::{LinkCache, encode_cached_outputs, lease_item_expiry, link_cache_key};
 use crate::ports::{
     DedupeStore, OutgoingMessage, Queue, QueueConsumer, QueueError, ReceivedMessage, StoreError, WatchStore,
@@ -69,6 +71,12 @@ CREATE TABLE IF NOT EXISTS watches (
     horizon_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at_ms, seq);
+CREATE TABLE IF NOT EXISTS read_budget (
+    provider TEXT NOT NULL,
+    window_s INTEGER NOT NULL,
+    reads INTEGER NOT NULL,
+    PRIMARY KEY (provider, window_s)
+);
 ";
 
 /// The output links' cache (one row per job, keyed like the DynamoDB item), added after
@@ -386,6 +394,29 @@ impl WatchStore for SqliteStore {
             )
             .optional()
             .map_err(store_err)
+    }
+}
+
+#[async_trait]
+impl ReadBudget for SqliteStore {
+    async fn take_read(&self, provider: &str, window_s: i64, limit: u32) -> Result<bool, StoreError> {
+        if budget_key(provider, window_s).is_none() {
+            return Err(StoreError(format!("invalid provider name {provider:?}")));
+        }
+        if limit == 0 {
+            return Ok(false);
+        }
+        let db = self.db.lock();
+        db.execute("DELETE FROM read_budget WHERE window_s < ?1", [window_s.saturating_sub(WINDOW_RETENTION_SECS)])
+            .map_err(store_err)?;
+        let n = db
+            .execute(
+                "INSERT INTO read_budget (provider, window_s, reads) VALUES (?1, ?2, 1)
+                 ON CONFLICT (provider, window_s) DO UPDATE SET reads = reads + 1 WHERE reads < ?3",
+                params![provider, window_s, limit],
+            )
+            .map_err(store_err)?;
+        Ok(n == 1)
     }
 }
 

@@ -23,7 +23,7 @@ use crate::engine::links::LinkService;
 use crate::engine::receiver::Sources;
 use crate::engine::reload::Reload;
 use crate::engine::worker::WorkerKeys;
-use crate::ports::WatchStore;
+use crate::ports::ProviderTables;
 use crate::ports::link_cache::LinkCache;
 use crate::ports::provider::Deps;
 use crate::ports::secrets::SecretSource;
@@ -119,11 +119,11 @@ impl SecretEnv {
         &self,
         clock: Arc<dyn Clock>,
         cache: Arc<dyn LinkCache>,
-        watches: Arc<dyn WatchStore>,
+        tables: Arc<dyn ProviderTables>,
     ) -> Result<Option<Arc<dyn Reload<LinkService>>>, ConfigError> {
         let service_clock = clock.clone();
         let build: Build<LinkService> =
-            Box::new(move |env| link_service(env, cache.clone(), watches.clone(), service_clock.clone()));
+            Box::new(move |env| link_service(env, cache.clone(), tables.clone(), service_clock.clone()));
         Ok(self.reload(clock, "links' secrets", build)?.map(|r| Arc::new(r) as _))
     }
 

@@ -186,11 +186,7 @@ async fn the_worker_re_reads_its_api_keys_on_the_period() {
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-24 12:00:00 UTC)));
     let store = Store::with(&[("KATALO_API_KEY", "kat_old_key")]);
     let secrets = SecretEnv::load_from(base(), api_secret_names(), store.clone()).await.unwrap();
-    let deps = Deps {
-        clock: clock.clone(),
-        watches: Arc::new(MemoryStore::default()),
-        http_timeout: std::time::Duration::from_secs(10),
-    };
+    let deps = crate::config::deps(clock.clone(), Arc::new(MemoryStore::default()), std::time::Duration::from_secs(10));
     let reload = secrets.worker_reload(clock.clone(), deps).unwrap().unwrap();
     store.set(&[("KATALO_API_KEY", "kat_new_key")]);
     assert!(!reload.due(clock.now_ms()));
@@ -230,11 +226,7 @@ async fn the_worker_re_reads_its_links_key() {
     let store = Store::with(&[("KATALO_API_KEY", "kat_key"), ("GENHOOK_LINK_SECRET", "links_key_1")]);
     let env = base().overlaid([("GENHOOK_PUBLIC_URL", "https://hooks.example.com")]);
     let secrets = SecretEnv::load_from(env, api_secret_names(), store.clone()).await.unwrap();
-    let deps = Deps {
-        clock: clock.clone(),
-        watches: Arc::new(MemoryStore::default()),
-        http_timeout: std::time::Duration::from_secs(10),
-    };
+    let deps = crate::config::deps(clock.clone(), Arc::new(MemoryStore::default()), std::time::Duration::from_secs(10));
     let reload = secrets.worker_reload(clock.clone(), deps).unwrap().unwrap();
     store.set(&[("KATALO_API_KEY", "kat_key"), ("GENHOOK_LINK_SECRET", "links_key_2")]);
     clock.advance(time::Duration::seconds(61));

@@ -19,6 +19,7 @@ use crate::ports::JobApi;
 use crate::ports::env::{ConfigError, Env};
 use crate::ports::provider::{Deps, Provider, Reconciler, RouteMatch, WebhookSource};
 use crate::toolkit::auth::hmac::HmacSecrets;
+use crate::toolkit::http::budget::within_budget;
 
 pub mod api;
 pub mod callback;
@@ -103,7 +104,9 @@ impl Provider for Apimp {
         let client = api::ApimpApi::new(&base, key, deps.http_timeout)
             .map_err(|e| ConfigError::Invalid { name: "APIMP_API_BASE_URL", reason: e.to_string() })?
             .with_rate_limit(env.small_number("APIMP_API_MAX_RPS", 8)?);
-        Ok(Some(Arc::new(client)))
+        // APIMP documents no read limit: none is shared unless one is set.
+        let per_minute = env.whole_small_number("APIMP_API_READS_PER_MIN", 0)?;
+        Ok(Some(within_budget(Arc::new(client), deps, PROVIDER, per_minute)))
     }
 
     fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError> {

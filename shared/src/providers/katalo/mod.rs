@@ -16,6 +16,7 @@ use crate::ports::JobApi;
 use crate::ports::env::{ConfigError, Env};
 use crate::ports::provider::{Deps, Provider, Reconciler, RouteMatch, WebhookSource};
 use crate::toolkit::auth::hmac::HmacSecrets;
+use crate::toolkit::http::budget::within_budget;
 
 pub mod api;
 pub mod job;
@@ -91,7 +92,10 @@ impl Provider for Katalo {
         let client = api::KataloApi::new(&base, key, deps.http_timeout, deps.clock.clone())
             .map_err(|e| ConfigError::Invalid { name: "KATALO_API_BASE_URL", reason: e.to_string() })?
             .with_rate_limit(env.small_number("KATALO_API_MAX_RPS", 8)?);
-        Ok(Some(Arc::new(client)))
+        // Katalo allows 1,200 reads a minute per organization: the worker and the links
+        // share it.
+        let per_minute = env.whole_small_number("KATALO_API_READS_PER_MIN", 1_200)?;
+        Ok(Some(within_budget(Arc::new(client), deps, PROVIDER, per_minute)))
     }
 
     fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError> {

@@ -24,6 +24,7 @@ use crate::ports::JobApi;
 use crate::ports::env::{ConfigError, Env};
 use crate::ports::provider::{Deps, Provider, Reconciler, RouteMatch, WebhookSource};
 use crate::toolkit::auth::standard_webhooks::Secrets;
+use crate::toolkit::http::budget::within_budget;
 
 pub mod api;
 pub mod message;
@@ -97,7 +98,9 @@ impl Provider for Replicate {
         let client = api::ReplicateApi::new(&base, token, deps.http_timeout, deps.clock.clone())
             .map_err(|e| ConfigError::Invalid { name: "REPLICATE_API_BASE_URL", reason: e.to_string() })?
             .with_rate_limit(env.small_number("REPLICATE_API_MAX_RPS", 10)?);
-        Ok(Some(Arc::new(client)))
+        // Replicate allows 3,000 reads a minute per account.
+        let per_minute = env.whole_small_number("REPLICATE_API_READS_PER_MIN", 3_000)?;
+        Ok(Some(within_budget(Arc::new(client), deps, PROVIDER, per_minute)))
     }
 
     fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError> {

@@ -3,6 +3,7 @@
 //! classification of API errors and `Retry-After`; and what signed output URLs need:
 //! their expiry ([`url_expiry`]) and their redaction in logs ([`redact`]).
 
+pub mod budget;
 pub mod output_hosts;
 pub mod rate_limit;
 pub mod redact;
