@@ -44,7 +44,7 @@ mod tests {
     async fn cached(store: &MemoryStore) {
         let expires = SystemClock.now().unix_timestamp() + 3600;
         let outputs = CachedOutputs {
-            outputs: vec![CachedUrl { url: "https://cdn.example/0.png?sig=abc".into(), expires_at: Some(expires) }],
+            outputs: vec![CachedUrl { url: "https://files.katalo.ai/0.png?sig=abc".into(), expires_at: Some(expires) }],
             fetched_at: SystemClock.now().unix_timestamp(),
         };
         store.put_outputs("katalo", "job_fixture_1", &outputs, expires).await.unwrap();
@@ -57,7 +57,7 @@ mod tests {
         let response =
             function_handler(&service(store), lambda_http::request::from_str(FIXTURE).unwrap()).await.unwrap();
         assert_eq!(response.status(), 302);
-        assert_eq!(response.headers()["location"], "https://cdn.example/0.png?sig=abc");
+        assert_eq!(response.headers()["location"], "https://files.katalo.ai/0.png?sig=abc");
     }
 
     #[tokio::test]
@@ -68,7 +68,7 @@ mod tests {
         assert_eq!(request.uri().path(), "/Prod/outputs/katalo/job_fixture_1/0");
         let response = function_handler(&service(store), request).await.unwrap();
         assert_eq!(response.status(), 302);
-        assert_eq!(response.headers()["location"], "https://cdn.example/0.png?sig=abc");
+        assert_eq!(response.headers()["location"], "https://files.katalo.ai/0.png?sig=abc");
     }
 
     #[tokio::test]
