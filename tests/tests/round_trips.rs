@@ -14,7 +14,7 @@ use genhook_tests::lambda::{apigw_event, deliver, pump};
 use genhook_tests::{WEBHOOK_SECRET, env, webhook};
 
 #[tokio::test]
-async fn a_delivery_costs_three_calls_a_duplicate_one_and_a_publish_three() {
+async fn a_delivery_costs_three_calls_a_duplicate_one_and_a_publish_four() {
     let aws = genhook_tests::aws::aws().await;
     let stack = aws.stack().await;
     let katalo = fake_katalo::start().await;
@@ -58,10 +58,11 @@ async fn a_delivery_costs_three_calls_a_duplicate_one_and_a_publish_three() {
     assert_eq!(calls.take(), ["PutItem"]);
 
     // The worker on one record (the event source's receive and delete are not its calls):
-    // lease, one batch to the outbox, PUBLISHED mark.
+    // lease, the provider read's slot of the shared read budget, one batch to the outbox,
+    // PUBLISHED mark.
     let pumped = pump(&aws, &worker, &stack.inbox).await;
     assert_eq!((pumped.received, pumped.failed.len()), (1, 0));
-    assert_eq!(calls.take(), ["UpdateItem", "SendMessageBatch", "UpdateItem"]);
+    assert_eq!(calls.take(), ["UpdateItem", "UpdateItem", "SendMessageBatch", "UpdateItem"]);
     let events = aws.receive_all(&stack.outbox).await;
     assert_eq!(events.len(), 1);
     genhook_tests::schema::parse_event(events[0].body().unwrap());
