@@ -229,7 +229,9 @@ def deploy(args):
     started = time.time()
     body = translate(template, s3, iam)
     parameters = dict(SECRETS)
-    parameters.update({"KataloApiBaseUrl": sim_url, "ApimpApiBaseUrl": sim_url, "KataloApiMaxRps": "20"})
+    parameters.update({"KataloApiBaseUrl": sim_url, "ApimpApiBaseUrl": sim_url, "KataloApiMaxRps": "20",
+                       # The simulator serves the output files itself, over plain http on loopback.
+                       "KataloOutputHosts": sim_url, "ApimpOutputHosts": sim_url})
     stack = create_stack(cfn, body, parameters)
     generated = []
     secret_arns = stand_in_for_secrets(body, parameters, client("secretsmanager", moto_url), generated)
