@@ -22,6 +22,9 @@ pub enum JobsError {
     /// An APIMP registration was refused.
     #[error("{0}")]
     Apimp(#[from] genhook::providers::apimp::watch::WatchError),
+    /// A Replicate registration was refused.
+    #[error("{0}")]
+    Replicate(#[from] genhook::providers::replicate::watch::WatchError),
     /// The refresh request was refused.
     #[error("{0}")]
     Refresh(#[from] genhook::providers::common::refresh::RequestError),
@@ -40,6 +43,9 @@ pub enum WatchProvider {
     Katalo,
     /// APIMP: the task id from the submit response, with the callback URL's reference.
     Apimp,
+    /// Replicate: the prediction id from `POST /v1/predictions` (its `starting` webhook
+    /// registers the watch by itself; this covers a prediction whose webhooks never come).
+    Replicate,
 }
 
 /// `genhook watch` arguments.
@@ -48,6 +54,7 @@ pub enum WatchProvider {
   genhook watch --provider katalo --job-id job_01JX                     # a Katalo job, in case its webhook never comes
   genhook watch --ref order-42 --task-id task_01HF8Z --upstream kling   # an APIMP task that calls back
   genhook watch --ref render-9 --task-id task_01HF90                    # an APIMP polling-only task (Sora, Veo, ...)
+  genhook watch --provider replicate --job-id gm3qorzdhgbfurvjtvhg6dckhu # a Replicate prediction
   genhook watch --aws --provider katalo --job-id job_01JX               # on the deployed stack's inbox")]
 pub struct WatchArgs {
     /// Whose job it is.
@@ -62,8 +69,8 @@ pub struct WatchArgs {
     /// APIMP: the upstream, when the task calls back.
     #[arg(long, value_parser = parse_upstream)]
     pub upstream: Option<Upstream>,
-    /// Stop polling after this many seconds [default: KATALO_WATCH_HORIZON_SECS or
-    /// APIMP_WATCH_HORIZON_SECS, else 86400].
+    /// Stop polling after this many seconds [default: KATALO_WATCH_HORIZON_SECS,
+    /// APIMP_WATCH_HORIZON_SECS or REPLICATE_POLL_HORIZON_SECS, else 86400].
     #[arg(long)]
     pub horizon_secs: Option<u64>,
     #[command(flatten)]
@@ -75,6 +82,7 @@ pub async fn watch_command(args: WatchArgs) -> Result<ExitCode, JobsError> {
     let variable = match args.provider {
         WatchProvider::Katalo => "KATALO_WATCH_HORIZON_SECS",
         WatchProvider::Apimp => "APIMP_WATCH_HORIZON_SECS",
+        WatchProvider::Replicate => "REPLICATE_POLL_HORIZON_SECS",
     };
     let horizon = match (args.horizon_secs, std::env::var(variable).ok()) {
         (Some(secs), _) => secs,
@@ -98,6 +106,18 @@ pub async fn watch_command(args: WatchArgs) -> Result<ExitCode, JobsError> {
             let sent = backend.inbox.send(registration.outgoing(None)).await;
             let id = sent.map_err(genhook::providers::katalo::watch::WatchError::from)?;
             println!("watching Katalo job {} (registration {id})", args.job_id.trim());
+        }
+        WatchProvider::Replicate => {
+            if args.reference.is_some() || args.upstream.is_some() {
+                return Err(JobsError::Usage(
+                    "--ref and --upstream are APIMP's; a Replicate prediction needs only --job-id".into(),
+                ));
+            }
+            let registration = genhook::providers::replicate::watch::registration(&args.job_id, horizon, now)?;
+            let backend = args.backend.open().await?;
+            let sent = backend.inbox.send(registration.outgoing(None)).await;
+            let id = sent.map_err(genhook::providers::replicate::watch::WatchError::from)?;
+            println!("watching Replicate prediction {} (registration {id})", args.job_id.trim());
         }
         WatchProvider::Apimp => {
             let Some(reference) = args.reference else {

@@ -300,7 +300,7 @@ fn dead_letters_are_redriven_with_a_count_and_a_dry_run() {
 }
 
 #[test]
-fn the_demo_runs_end_to_end_on_a_fresh_state_dir() {
+fn the_demo_runs_end_to_end_on_a_fresh_state_dir_and_again() {
     let state = tempfile::tempdir().unwrap();
     let out = genhook()
         .args(["dev", "--demo", "--demo-jobs", "6", "--listen", "127.0.0.1:0", "--state-dir"])
@@ -323,6 +323,13 @@ fn the_demo_runs_end_to_end_on_a_fresh_state_dir() {
         let link = output["link"].as_str().unwrap();
         assert!(link.starts_with("http://127.0.0.1:") && link.contains("/outputs/"), "{link}");
     }
+    // The README's first command, run a second time in the same place, works again.
+    let again = genhook()
+        .args(["dev", "--demo", "--demo-jobs", "2", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "a second demo failed: {}", String::from_utf8_lossy(&again.stderr));
 }
 
 #[test]
@@ -487,6 +494,28 @@ fn without_an_apimp_key_dev_reads_apimp_tasks_from_the_simulator() {
         (Some("apimp"), Some("task_sim_cli"), Some("succeeded"), Some("finished"))
     );
     assert!(e["outputs"][0]["url"].as_str().unwrap().contains("X-Amz-Signature="), "a simulator-signed URL");
+    dev.stop();
+}
+
+/// Issue 21: a Replicate prediction registered with `genhook watch --provider replicate`
+/// is polled by dev (the built-in simulator's jobs are Replicate predictions too) and
+/// published once, as its final webhook would have been.
+#[test]
+fn a_replicate_watch_through_dev_publishes_the_prediction() {
+    let state = tempfile::tempdir().unwrap();
+    let dev = Dev::start(state.path(), None, &[]);
+    let watch = genhook()
+        .args(["watch", "--provider", "replicate", "--job-id", "pred_watch_cli", "--state-dir"])
+        .arg(state.path())
+        .output()
+        .unwrap();
+    assert!(watch.status.success(), "{}", String::from_utf8_lossy(&watch.stderr));
+    assert!(String::from_utf8_lossy(&watch.stdout).contains("watching Replicate prediction pred_watch_cli"));
+    let e = &dev.events(1)[0];
+    assert_eq!(
+        (e["provider"].as_str(), e["job_id"].as_str(), e["type"].as_str()),
+        (Some("replicate"), Some("pred_watch_cli"), Some("generation.completed"))
+    );
     dev.stop();
 }
 

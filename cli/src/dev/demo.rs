@@ -139,17 +139,20 @@ async fn apimp_tasks(running: &Running, sim: &KataloSimulator) -> Result<(), Dev
     let (called_back, polled) = (sim.create_job(spec()), sim.create_job(spec()));
     let now = SystemClock.now();
     let inbox = running.inbox_queue.as_ref();
-    watch(inbox, "demo-kling-1", &called_back, Some(Upstream::Kling), DEFAULT_HORIZON, now)
+    // A reference names one task for good: each run of the demo (same state directory or
+    // not) uses its own, named after its tasks.
+    let (kling_ref, sora_ref) = (format!("demo-kling-{called_back}"), format!("demo-sora-{polled}"));
+    watch(inbox, &kling_ref, &called_back, Some(Upstream::Kling), DEFAULT_HORIZON, now)
         .await
         .map_err(|e| demo(e.to_string()))?;
-    watch(inbox, "demo-sora-1", &polled, None, DEFAULT_HORIZON, now).await.map_err(|e| demo(e.to_string()))?;
+    watch(inbox, &sora_ref, &polled, None, DEFAULT_HORIZON, now).await.map_err(|e| demo(e.to_string()))?;
     eprintln!(
         "genhook dev --demo: APIMP tasks {called_back} (Kling, calls back) and {polled} (polling-only) registered"
     );
 
     let secrets = HmacSecrets::new(running.apimp_callback_secret.clone(), None);
-    let url = mint_callback_url(&running.base_url, Upstream::Kling, "demo-kling-1", &secrets)
-        .map_err(|e| demo(e.to_string()))?;
+    let url =
+        mint_callback_url(&running.base_url, Upstream::Kling, &kling_ref, &secrets).map_err(|e| demo(e.to_string()))?;
     sim.wait_for_webhook_body(&called_back).await;
     let body = serde_json::json!({"task_id": "kling_demo_1", "task_status": "succeed",
         "task_result": {"videos": [{"url": "https://upstream.example/unsigned.mp4", "duration": "5"}]}});

@@ -149,10 +149,11 @@ impl Running {
 /// point there as well as to its default hosts (see the output hosts in
 /// docs/configuration.md).
 fn local_output_hosts(env: Env) -> Env {
-    use genhook::providers::{apimp, katalo};
+    use genhook::providers::{apimp, katalo, replicate};
     let providers = [
         ("KATALO_API_BASE_URL", "KATALO_OUTPUT_HOSTS", katalo::OUTPUT_HOSTS),
         ("APIMP_API_BASE_URL", "APIMP_OUTPUT_HOSTS", apimp::OUTPUT_HOSTS),
+        ("REPLICATE_API_BASE_URL", "REPLICATE_OUTPUT_HOSTS", replicate::OUTPUT_HOSTS),
     ];
     let local: Vec<(&str, String)> = providers
         .into_iter()
@@ -196,6 +197,14 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
                 ("APIMP_API_KEY", SIM_API_KEY.to_string()),
                 ("APIMP_API_BASE_URL", sim.base_url()),
                 ("APIMP_API_MAX_RPS", "1000".to_string()),
+            ]);
+        }
+        // The simulator's jobs are also Replicate predictions (`GET /v1/predictions/{id}`).
+        if env.optional("REPLICATE_API_TOKEN").is_none() {
+            over.extend([
+                ("REPLICATE_API_TOKEN", SIM_API_KEY.to_string()),
+                ("REPLICATE_API_BASE_URL", sim.base_url()),
+                ("REPLICATE_API_MAX_RPS", "1000".to_string()),
             ]);
         }
         env = env.overlaid(over);

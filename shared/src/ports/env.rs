@@ -113,6 +113,17 @@ impl Env {
             .map_err(|_| ConfigError::Invalid { name, reason: format!("expected at most {}, got {n}", u32::MAX) })
     }
 
+    /// A switch: `true`/`1`/`on`/`yes` or `false`/`0`/`off`/`no` (any case), `default`
+    /// when unset.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        let Some(v) = self.optional(name) else { return Ok(default) };
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "on" | "yes" => Ok(true),
+            "false" | "0" | "off" | "no" => Ok(false),
+            _ => Err(ConfigError::Invalid { name, reason: format!("expected true or false, got {v:?}") }),
+        }
+    }
+
     /// An http(s) URL, `default` when unset.
     pub fn http_url(&self, name: &'static str, default: Option<&str>) -> Result<String, ConfigError> {
         let value = match (self.optional(name), default) {

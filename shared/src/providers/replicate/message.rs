@@ -1,11 +1,15 @@
-//! Replicate's inbox message: `replicate.webhook`, a verified prediction webhook as the
-//! receiver enqueued it.
+//! Replicate's inbox messages: `replicate.webhook` (a verified prediction webhook as the
+//! receiver enqueued it), `replicate.watch` (a prediction polled until it ends) and
+//! `replicate.refresh`.
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::dedupe::dedupe_key;
-use crate::domain::inbox::to_json;
+use crate::domain::dedupe::{body_sha256, dedupe_key};
+use crate::domain::inbox::{bounded_polls, to_json};
+use crate::ports::OutgoingMessage;
 
 use super::PROVIDER;
 
@@ -20,6 +24,40 @@ pub enum ReplicateMessage {
     /// API predictions' files for an hour; after that the refresh is dead-lettered).
     #[serde(rename = "replicate.refresh")]
     Refresh(crate::domain::refresh::RefreshRequest),
+    /// A prediction polled until it ends: registered by `genhook watch --provider
+    /// replicate`, or by the prediction's first delivery that was not final.
+    #[serde(rename = "replicate.watch")]
+    Watch(ReplicateWatchMessage),
+}
+
+/// `replicate.watch`: polls prediction `prediction_id` until it ends or `horizon_at`
+/// passes, and publishes it as its final webhook would have been, under the same key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicateWatchMessage {
+    /// [`publish_key`] of the prediction.
+    pub dedupe_key: String,
+    /// The prediction id.
+    pub prediction_id: String,
+    /// When it was registered (RFC 3339): the event's `received_at`.
+    pub registered_at: String,
+    /// Polling stops after this instant (epoch s).
+    pub horizon_at: i64,
+    /// Polls made so far (0 for the registration itself).
+    #[serde(default, deserialize_with = "bounded_polls")]
+    pub polls: u32,
+}
+
+impl ReplicateWatchMessage {
+    /// The queue message for the registration (`delay` None) or a later poll.
+    pub fn outgoing(&self, delay: Option<Duration>) -> OutgoingMessage {
+        OutgoingMessage {
+            body: to_json(&ReplicateMessage::Watch(self.clone())),
+            attributes: vec![("provider".into(), PROVIDER.into()), ("message_type".into(), "replicate.watch".into())],
+            group_id: Some(self.dedupe_key.clone()),
+            dedup_id: Some(body_sha256(format!("{}#watch{}", self.dedupe_key, self.polls).as_bytes())),
+            delay,
+        }
+    }
 }
 
 /// A verified Replicate webhook.

@@ -19,6 +19,7 @@
 //! the reconciler.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::ports::JobApi;
 use crate::ports::env::{ConfigError, Env};
@@ -31,6 +32,7 @@ pub mod message;
 pub mod prediction;
 pub mod reconcile;
 pub mod source;
+pub mod watch;
 pub mod webhook;
 
 /// The provider name used in dedupe keys and events.
@@ -104,8 +106,11 @@ impl Provider for Replicate {
     }
 
     fn reconciler(&self, env: &Env, deps: &Deps) -> Result<Option<Arc<dyn Reconciler>>, ConfigError> {
+        let horizon = env.number("REPLICATE_POLL_HORIZON_SECS", watch::DEFAULT_HORIZON.as_secs())?;
+        let auto_watch = env.flag("REPLICATE_AUTO_WATCH", true)?;
         let Some(api) = self.jobs(env, deps)? else { return Ok(None) };
-        Ok(Some(Arc::new(reconcile::ReplicateReconciler::new(api))))
+        let watching = reconcile::Watching { horizon: Duration::from_secs(horizon), auto_watch };
+        Ok(Some(Arc::new(reconcile::ReplicateReconciler::new(api).watching(watching))))
     }
 }
 

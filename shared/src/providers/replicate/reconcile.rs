@@ -1,32 +1,68 @@
-//! Replicate's reconciling side: a terminal webhook (`succeeded`, `failed`, `canceled`,
-//! `aborted`) is confirmed with `GET /v1/predictions/{id}` and published once per
-//! prediction, with its outputs (which Replicate removes an hour after an API-created
-//! prediction ends). Earlier deliveries (`starting`, `processing`) are deduped by the
-//! receiver and dropped here: genhook publishes terminal events only.
+//! Replicate's reconciling side: every path that can publish a prediction works under
+//! its key ([`publish_key`]) and confirms it with `GET /v1/predictions/{id}`, so a
+//! prediction is published once (its outputs, which Replicate removes an hour after an
+//! API-created prediction ends, with it).
+//!
+//! - A final webhook (`succeeded`, `failed`, `canceled`, `aborted`) publishes once the
+//!   API agrees.
+//! - A watch (`replicate.watch`) polls the prediction, re-sent with a delay and its poll
+//!   number, until it ends or its horizon passes.
+//! - A delivery that is not final (`starting`, which Replicate always sends, or
+//!   `processing`) registers the prediction's watch by itself ([`Watching::auto_watch`]):
+//!   its first poll reads the prediction at once, and the polls go on until it ends, so
+//!   a final webhook that never comes is recovered. With the watch off such a delivery is
+//!   dropped (genhook publishes final events only).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::domain::clock::secs;
 use crate::domain::event::{NormalizedEvent, terminal_type};
 use crate::domain::job::Job;
+use crate::domain::limits::MAX_ID_BYTES;
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
-use crate::ports::{JobApi, JobApiError};
+use crate::ports::{JobApi, JobApiError, MAX_DELAY};
+use crate::providers::common::refresh::Refresh;
 
 use super::PROVIDER;
-use super::message::{ReplicateMessage, ReplicateWebhookMessage, publish_key};
+use super::message::{ReplicateMessage, ReplicateWatchMessage, publish_key};
 use super::prediction::state_of;
+use super::watch::DEFAULT_HORIZON;
 
-/// Reconciles `replicate.webhook` messages with Replicate's prediction API.
+/// How predictions are watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watching {
+    /// How long a prediction is polled from its registration (`REPLICATE_POLL_HORIZON_SECS`).
+    pub horizon: Duration,
+    /// Whether a delivery that is not final registers the watch (`REPLICATE_AUTO_WATCH`).
+    pub auto_watch: bool,
+}
+
+impl Default for Watching {
+    /// A day's horizon, and the watch registered by the first delivery.
+    fn default() -> Self {
+        Self { horizon: DEFAULT_HORIZON, auto_watch: true }
+    }
+}
+
+/// Reconciles `replicate.*` messages with Replicate's prediction API.
 pub struct ReplicateReconciler {
     api: Arc<dyn JobApi>,
+    watching: Watching,
 }
 
 impl ReplicateReconciler {
-    /// Reads predictions through `api`.
+    /// Reads predictions through `api`, watching them by default ([`Watching::default`]).
     pub fn new(api: Arc<dyn JobApi>) -> Self {
-        Self { api }
+        Self { api, watching: Watching::default() }
+    }
+
+    /// The same reconciler watching predictions as `watching` says.
+    pub fn watching(self, watching: Watching) -> Self {
+        Self { watching, ..self }
     }
 }
 
@@ -36,27 +72,75 @@ impl Reconciler for ReplicateReconciler {
         PROVIDER
     }
 
-    async fn prepare(&self, body: &str, _cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
-        let msg = match Step::parse_message(body)? {
-            ReplicateMessage::Webhook(msg) => msg,
-            ReplicateMessage::Refresh(req) => {
-                return crate::providers::common::refresh::Refresh::prepare(self.api.clone(), PROVIDER, req, None);
+    async fn prepare(&self, body: &str, cx: &WorkContext) -> Result<Box<dyn Reconciliation>, Step> {
+        let (id, path) = match Step::parse_message(body)? {
+            ReplicateMessage::Webhook(msg) if state_of(&msg.status).is_terminal() => {
+                (msg.prediction_id.clone(), Path::Final { received_at: msg.received_at, status: msg.status })
             }
+            ReplicateMessage::Webhook(msg) if self.watching.auto_watch => {
+                // The watch this delivery registers: from when it was received.
+                let horizon_at = cx.now.unix_timestamp().saturating_add(secs(self.watching.horizon));
+                let watch = ReplicateWatchMessage {
+                    dedupe_key: publish_key(&msg.prediction_id),
+                    prediction_id: msg.prediction_id.clone(),
+                    registered_at: msg.received_at,
+                    horizon_at,
+                    polls: 0,
+                };
+                (msg.prediction_id, Path::Watch(watch))
+            }
+            ReplicateMessage::Webhook(msg) => {
+                return Err(Step::Skip {
+                    reason: format!("prediction {} is {}: progress only", msg.prediction_id, msg.status),
+                });
+            }
+            ReplicateMessage::Watch(msg) => {
+                // The message may be hand-written: its id is checked like a webhook's.
+                if msg.prediction_id.trim().is_empty() || msg.prediction_id.len() > MAX_ID_BYTES {
+                    return Err(Step::Dead {
+                        reason: format!("malformed replicate.watch: the prediction id must be 1-{MAX_ID_BYTES} bytes"),
+                    });
+                }
+                (msg.prediction_id.clone(), Path::Watch(msg))
+            }
+            ReplicateMessage::Refresh(req) => return Refresh::prepare(self.api.clone(), PROVIDER, req, None),
         };
-        if !state_of(&msg.status).is_terminal() {
-            return Err(Step::Skip {
-                reason: format!("prediction {} is {}: progress only", msg.prediction_id, msg.status),
-            });
-        }
-        Ok(Box::new(Prediction { api: self.api.clone(), key: publish_key(&msg.prediction_id), msg }))
+        Ok(Box::new(Prediction { api: self.api.clone(), key: publish_key(&id), id, path }))
     }
+}
+
+/// How the prediction came to be read.
+enum Path {
+    /// A final webhook (the API must agree before it publishes).
+    Final { received_at: String, status: String },
+    /// A watch, registered by hand or by a delivery that was not final, or a poll of one.
+    Watch(ReplicateWatchMessage),
 }
 
 /// One prediction's reconciliation, under the prediction's key.
 struct Prediction {
     api: Arc<dyn JobApi>,
     key: String,
-    msg: ReplicateWebhookMessage,
+    id: String,
+    path: Path,
+}
+
+impl Prediction {
+    /// The next poll of a prediction still running, or the dead letter past the horizon.
+    fn next_poll(&self, watch: &ReplicateWatchMessage, status: &str, cx: &WorkContext) -> Step {
+        if cx.now.unix_timestamp() >= watch.horizon_at {
+            return Step::Dead { reason: format!("polling horizon passed; prediction {} is still {status}", self.id) };
+        }
+        let from = cx.chain_from(watch.polls);
+        let next = from.saturating_add(1);
+        let delay = cx.backoff.delay(next).min(MAX_DELAY);
+        let message = ReplicateWatchMessage { polls: next, ..watch.clone() }.outgoing(Some(delay));
+        Step::Reschedule {
+            message: Box::new(message),
+            from,
+            reason: format!("prediction is still {status}; poll {} in {} s", next.saturating_add(1), delay.as_secs()),
+        }
+    }
 }
 
 #[async_trait]
@@ -66,19 +150,29 @@ impl Reconciliation for Prediction {
     }
 
     async fn read(&self) -> Result<Job, JobApiError> {
-        self.api.get_job(&self.msg.prediction_id).await
+        self.api.get_job(&self.id).await
     }
 
     fn assess(&self, job: &Job, cx: &WorkContext) -> Option<Step> {
-        (!job.state.is_terminal()).then(|| Step::Retry {
-            delay: cx.retry_delay(),
-            reason: format!("the webhook says {} but the prediction API still reports {}", self.msg.status, job.status),
+        if job.state.is_terminal() {
+            return None;
+        }
+        Some(match &self.path {
+            Path::Final { status, .. } => Step::Retry {
+                delay: cx.retry_delay(),
+                reason: format!("the webhook says {status} but the prediction API still reports {}", job.status),
+            },
+            Path::Watch(watch) => self.next_poll(watch, &job.status, cx),
         })
     }
 
     fn event(&self, job: Job, now: OffsetDateTime) -> NormalizedEvent {
-        // Keyed by prediction and type: every delivery of one prediction gives one id.
+        // Keyed by prediction and type: every path to one prediction gives one id.
         let event_type = terminal_type(job.state);
-        NormalizedEvent::for_job(PROVIDER, &self.msg.prediction_id, event_type, job, self.msg.received_at.clone(), now)
+        let received_at = match &self.path {
+            Path::Final { received_at, .. } => received_at.clone(),
+            Path::Watch(watch) => watch.registered_at.clone(),
+        };
+        NormalizedEvent::for_job(PROVIDER, &self.id, event_type, job, received_at, now)
     }
 }

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use time::macros::datetime;
 
 use super::prediction::parse_prediction;
-use super::reconcile::ReplicateReconciler;
+use super::reconcile::{ReplicateReconciler, Watching};
 use crate::adapters::memory::{MemoryQueue, MemoryStore};
 use crate::config::receiver;
 use crate::domain::clock::ManualClock;
@@ -90,10 +90,13 @@ async fn one_event_per_prediction_confirmed_with_the_api() {
     assert_eq!(answers, [200, 200, 200, 401]);
     assert_eq!(inbox.messages().len(), 2, "progress + final; the retry was a duplicate");
 
-    // The API lags the webhook once, then agrees.
+    // The API lags the webhook once, then agrees. (Without the watch: the progress
+    // delivery is dropped; the watch has its own test.)
     let api = Predictions(Mutex::new([prediction("processing"), prediction("succeeded")].into()));
     let ports = WorkerPorts { store, inbox: inbox.clone(), inbox_dlq: None, outbox: outbox.clone(), clock };
-    let worker = Worker::new(ports, vec![Arc::new(ReplicateReconciler::new(Arc::new(api)))], WorkerSettings::default());
+    let unwatched = Watching { auto_watch: false, ..Watching::default() };
+    let reconciler = ReplicateReconciler::new(Arc::new(api)).watching(unwatched);
+    let worker = Worker::new(ports, vec![Arc::new(reconciler)], WorkerSettings::default());
     let report = worker.process_batch(records(&inbox)).await;
     assert_eq!((report.skipped, report.retried, report.published), (1, 1, 0), "{report:?}");
     let report = worker.process_batch(records(&inbox)).await;
@@ -167,4 +170,52 @@ async fn a_refresh_of_a_prediction_whose_files_were_removed_is_dead_lettered() {
     assert_eq!((report.published, report.dead_lettered), (0, 1), "{report:?}");
     assert!(outbox.messages().is_empty());
     assert!(dlq.messages()[0].attributes[0].1.contains("the provider has removed its outputs"));
+}
+
+/// Issue 21: a prediction whose `starting` delivery came but whose final webhook never
+/// does is published by the watch that delivery registered: the first poll reads it at
+/// once, the next ones on the backoff, until it ends; the event is the one a final
+/// webhook would have given, and a late final webhook finds it published.
+#[tokio::test]
+async fn a_prediction_whose_final_webhook_never_comes_is_published_by_its_watch() {
+    use crate::adapters::memory::MemoryQueueSettings;
+    use crate::ports::QueueConsumer;
+    let clock = Arc::new(ManualClock::new(NOW));
+    let inbox = Arc::new(MemoryQueue::new(MemoryQueueSettings { clock: clock.clone(), ..Default::default() }));
+    let (store, outbox) = (Arc::new(MemoryStore::default()), Arc::new(MemoryQueue::default()));
+    let env = Env::from_pairs([("REPLICATE_WEBHOOK_SECRET", SECRET)]);
+    let receiver = receiver(&env, store.clone(), inbox.clone(), clock.clone()).unwrap();
+    assert_eq!(receiver.handle(delivery(&prediction("starting"), "msg_1", SECRET), None).await.status(), 200);
+
+    let api = Predictions(Mutex::new(
+        [prediction("starting"), prediction("processing"), prediction("processing"), prediction("succeeded")].into(),
+    ));
+    let ports =
+        WorkerPorts { store, inbox: inbox.clone(), inbox_dlq: None, outbox: outbox.clone(), clock: clock.clone() };
+    let worker = Worker::new(ports, vec![Arc::new(ReplicateReconciler::new(Arc::new(api)))], WorkerSettings::default());
+    // The event source: every message as it becomes due, the clock moved on to the next.
+    let mut rescheduled = 0;
+    for _ in 0..20 {
+        let batch = inbox.receive(10, std::time::Duration::ZERO).await.unwrap();
+        if batch.is_empty() {
+            if inbox.held_ids().is_empty() {
+                break;
+            }
+            clock.advance(time::Duration::minutes(1));
+            continue;
+        }
+        let receipts: Vec<String> = batch.iter().map(|m| m.receipt_handle.clone()).collect();
+        let report = worker.process_batch(batch.into_iter().map(InboxRecord::from).collect()).await;
+        rescheduled += report.rescheduled;
+        inbox.delete(receipts).await.unwrap();
+    }
+    assert_eq!(rescheduled, 3, "polled while starting, processing, processing");
+    let events: Vec<Value> = outbox.messages().iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["type"], "generation.completed");
+    // The id a final webhook's event has: keyed by prediction and type.
+    let id =
+        crate::domain::dedupe::event_id(&crate::domain::dedupe::dedupe_key("replicate", "p1", "generation.completed"));
+    assert_eq!(events[0]["event_id"], id);
+    assert_eq!(events[0]["received_at"], "2026-11-23T12:00:00Z", "when the starting delivery was received");
 }
