@@ -2,7 +2,9 @@
 //! TigerBeetle's: the real [`Receiver`] and [`Worker`] over the in-memory adapters, a
 //! manual clock, and a seeded fault injector ([`chaos`]) around every port call. One
 //! seed is one schedule: Katalo jobs finish, Katalo delivers their signed webhooks (late,
-//! early, twice, forged, retried on every non-2xx or missing answer), SQS delivers inbox
+//! early, twice, forged, retried on every non-2xx or missing answer), Replicate
+//! predictions start and end with Standard Webhooks deliveries (the final one sometimes
+//! lost: the watch the `starting` delivery registered recovers it), SQS delivers inbox
 //! messages in any order and sometimes twice, and receiver and worker invocations run
 //! concurrently, failing, timing out after their effects, stalling and crashing between
 //! any two steps. Then the faults stop (the heal phase) and the pipeline runs until it is
@@ -25,10 +27,13 @@ use genhook::engine::receiver::{self, Receiver, ReceiverSettings};
 use genhook::engine::worker::{self, FAILURE_REASON_ATTRIBUTE, InboxRecord, Worker, WorkerPorts, WorkerSettings};
 use genhook::ports::{Queue, QueueConsumer};
 use genhook::providers::apimp::Apimp;
-use genhook::providers::katalo::message::publish_key;
+
 use genhook::providers::katalo::reconcile::KataloReconciler;
 use genhook::providers::katalo::source::KataloSource;
+use genhook::providers::replicate::reconcile::{ReplicateReconciler, Watching};
+use genhook::providers::replicate::source::ReplicateSource;
 use genhook::toolkit::auth::hmac::{HmacSecrets, sign_hex};
+use genhook::toolkit::auth::standard_webhooks::{Secret, Secrets};
 use genhook::toolkit::http::output_hosts::{OutputHosts, OutputRule};
 use http::Request;
 use rand::Rng;
@@ -36,9 +41,16 @@ use rand::seq::SliceRandom;
 use time::macros::datetime;
 
 use chaos::{Actor, Chaos};
-use ports::{FaultyQueue, FaultyStore, Publication, SimJob, SimKatalo, Spell, SpellAnswer};
+use ports::{FaultyQueue, FaultyStore, Publication, SimJob, SimKatalo, Spell, SpellAnswer, publish_key_of};
 
 const SECRET: &str = "whsec_sim";
+/// Replicate's Standard Webhooks secret, and one an attacker signs with.
+const REPLICATE_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const FORGED_REPLICATE_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+
+fn replicate_secrets() -> Secrets {
+    Secrets::parse([REPLICATE_SECRET]).unwrap_or_else(|e| panic!("{e}"))
+}
 const RECEIVER_TIMEOUT_MS: i64 = 10_000;
 const WORKER_TIMEOUT_MS: i64 = 60_000;
 /// Katalo's retries of a delivery that got no 2xx: then it gives up.
@@ -65,6 +77,11 @@ pub struct Stats {
     pub crashes: u64,
     /// Jobs with a foreign output URL, never published.
     pub refused_jobs: u64,
+    /// Replicate predictions published.
+    pub predictions: u64,
+    /// Of those, predictions whose final webhook was lost (published by the watch their
+    /// `starting` delivery registered).
+    pub recovered_predictions: u64,
 }
 
 impl Stats {
@@ -79,6 +96,8 @@ impl Stats {
         self.failures += s.failures;
         self.crashes += s.crashes;
         self.refused_jobs += s.refused_jobs;
+        self.predictions += s.predictions;
+        self.recovered_predictions += s.recovered_predictions;
     }
 }
 
@@ -109,7 +128,10 @@ impl std::fmt::Display for Failure {
 struct Delivery {
     job: usize,
     body: Vec<u8>,
+    /// Katalo's `x-katalo-signature`.
     signature: String,
+    /// A Replicate delivery: its `webhook-id` (signed when it is sent).
+    replicate: Option<String>,
     forged: bool,
     attempts: u32,
     due_ms: i64,
@@ -128,6 +150,8 @@ struct World {
     acked: BTreeSet<usize>,
     /// Jobs registered with a watch (`katalo.watch`) when they were created.
     watched: BTreeSet<usize>,
+    /// Replicate predictions whose final webhook never comes.
+    lost_finals: BTreeSet<usize>,
     /// Their registrations, queued when the schedule starts.
     registrations: Vec<genhook::ports::OutgoingMessage>,
     pending: Vec<Delivery>,
@@ -158,12 +182,61 @@ impl World {
             .map(|i| {
                 let (done, succeeds, foreign) =
                     chaos.with_rng(|r| (r.random_range(0..600_000i64), r.random_bool(0.75), r.random_bool(0.1)));
-                SimJob { job_id: format!("job_{i}"), done_at_ms: start + done, succeeds, foreign: succeeds && foreign }
+                SimJob {
+                    job_id: format!("job_{i}"),
+                    done_at_ms: start + done,
+                    succeeds,
+                    foreign: succeeds && foreign,
+                    replicate: false,
+                }
             })
             .collect();
+        // Replicate predictions: their `starting` delivery comes at once, their final one
+        // when they end, unless it is lost (the watch `starting` registered recovers it).
+        let n_predictions = chaos.with_rng(|r| r.random_range(0..=2usize));
+        let predictions: Vec<SimJob> = (0..n_predictions)
+            .map(|k| {
+                let (done, succeeds) = chaos.with_rng(|r| (r.random_range(0..600_000i64), r.random_bool(0.75)));
+                SimJob {
+                    job_id: format!("pred_{k}"),
+                    done_at_ms: start + done,
+                    succeeds,
+                    foreign: false,
+                    replicate: true,
+                }
+            })
+            .collect();
+        let katalo_jobs = jobs.len();
+        let mut lost_finals = BTreeSet::new();
+        let jobs: Vec<SimJob> = jobs.into_iter().chain(predictions).collect();
         let mut pending = Vec::new();
         let (mut watched, mut registrations) = (BTreeSet::new(), Vec::new());
-        for (i, job) in jobs.iter().enumerate() {
+        for (i, job) in jobs.iter().enumerate().skip(katalo_jobs) {
+            let status = if job.succeeds { "succeeded" } else { "failed" };
+            let (lost, forged) = chaos.with_rng(|r| (r.random_bool(0.3), r.random_bool(0.2)));
+            let prediction = |status: &str, model: &str| {
+                serde_json::json!({"id": job.job_id, "status": status, "model": model}).to_string().into_bytes()
+            };
+            let replicate = |body, id: String, forged, due_ms| Delivery {
+                job: i,
+                body,
+                signature: String::new(),
+                replicate: Some(id),
+                forged,
+                attempts: 0,
+                due_ms,
+            };
+            pending.push(replicate(prediction("starting", "m"), format!("msg_{i}_start"), false, start));
+            if lost {
+                lost_finals.insert(i);
+            } else {
+                pending.push(replicate(prediction(status, "m"), format!("msg_{i}_end"), false, job.done_at_ms));
+            }
+            if forged {
+                pending.push(replicate(prediction("succeeded", "forged"), format!("msg_{i}_x"), true, job.done_at_ms));
+            }
+        }
+        for (i, job) in jobs.iter().enumerate().take(katalo_jobs) {
             // Some jobs are watched from creation; some of those never get their webhook
             // (the endpoint was down past Katalo's retries): the poller alone publishes them.
             let (watch, lost) = chaos.with_rng(|r| (r.random_bool(0.4), r.random_bool(0.3)));
@@ -187,6 +260,7 @@ impl World {
                     job: i,
                     body: body.clone(),
                     signature,
+                    replicate: None,
                     forged: false,
                     attempts: 0,
                     due_ms: job.done_at_ms - early,
@@ -200,6 +274,7 @@ impl World {
                     job: i,
                     body: forged,
                     signature,
+                    replicate: None,
                     forged: true,
                     attempts: 0,
                     due_ms: job.done_at_ms,
@@ -239,6 +314,7 @@ impl World {
             vec![
                 Arc::new(KataloSource::new(HmacSecrets::new(SECRET, None))),
                 Arc::new(receiver::UnconfiguredSource(&Apimp)),
+                Arc::new(ReplicateSource::new(replicate_secrets())),
             ],
             ReceiverSettings::default(),
             clock.clone(),
@@ -268,6 +344,14 @@ impl World {
                     Duration::from_secs(6 * 3600),
                 )),
                 Arc::new(worker::UnconfiguredReconciler(&Apimp)),
+                Arc::new(
+                    ReplicateReconciler::new(Arc::new(SimKatalo {
+                        jobs: jobs.clone(),
+                        chaos: chaos.clone(),
+                        spells: Vec::new(),
+                    }))
+                    .watching(Watching { horizon: Duration::from_secs(6 * 3600), auto_watch: true }),
+                ),
             ],
             settings,
         )
@@ -288,6 +372,7 @@ impl World {
             jobs,
             acked: BTreeSet::new(),
             watched,
+            lost_finals,
             registrations,
             pending,
             stats: Stats::default(),
@@ -296,12 +381,24 @@ impl World {
 
     /// One receiver invocation for a delivery; the provider's view of the answer.
     async fn deliver(&self, d: &Delivery) -> Option<u16> {
-        let req = Request::builder()
-            .method("POST")
-            .uri("/webhooks/katalo")
-            .header("x-katalo-signature", &d.signature)
-            .body(d.body.clone())
-            .ok()?;
+        let req = match &d.replicate {
+            None => Request::builder()
+                .method("POST")
+                .uri("/webhooks/katalo")
+                .header("x-katalo-signature", &d.signature)
+                .body(d.body.clone())
+                .ok()?,
+            Some(id) => {
+                // Signed at each attempt, with its own timestamp, as Replicate does.
+                let secret = if d.forged { FORGED_REPLICATE_SECRET } else { REPLICATE_SECRET };
+                let secret = Secret::parse(secret).ok()?;
+                let mut b = Request::builder().method("POST").uri("/webhooks/replicate");
+                for (name, value) in secret.headers(id, self.clock.now().unix_timestamp(), &d.body) {
+                    b = b.header(name, value);
+                }
+                b.body(d.body.clone()).ok()?
+            }
+        };
         let deadline = self.clock.now_ms() + RECEIVER_TIMEOUT_MS;
         let actor = Actor::new(deadline);
         let resp = actor.run(self.receiver.handle(req, Some(deadline))).await?;
@@ -424,7 +521,7 @@ impl World {
         let mut stats = self.stats.clone();
         for (i, job) in self.jobs.iter().enumerate() {
             let event_type = if job.succeeds { "generation.completed" } else { "generation.failed" };
-            let key = dedupe_key("katalo", &job.job_id, event_type);
+            let key = dedupe_key(job.provider(), &job.job_id, event_type);
             let copies = by_job.get(&job.job_id).map(Vec::as_slice).unwrap_or_default();
             // 0. A job whose output is on a foreign host is never published, and when it
             //    was acknowledged or watched, it is in the DLQ with the reason.
@@ -449,7 +546,7 @@ impl World {
                 return Err(format!(
                     "{} was acknowledged or watched but never published (record: {:?})",
                     job.job_id,
-                    self.store.record(&publish_key(&job.job_id))
+                    self.store.record(&publish_key_of(job.provider(), &job.job_id))
                 ));
             }
             // 2. Once, unless a copy left before the PUBLISHED mark was written (the
@@ -465,12 +562,14 @@ impl World {
             if !copies.is_empty() {
                 stats.acked_jobs += u64::from(self.acked.contains(&i));
                 stats.watched_jobs += u64::from(self.watched.contains(&i));
+                stats.predictions += u64::from(job.replicate);
+                stats.recovered_predictions += u64::from(self.lost_finals.contains(&i));
                 stats.events += 1;
                 stats.republished += copies.len() as u64 - 1;
                 // Weakened on purpose: when every try of the PUBLISHED mark failed, the
                 // record stays ENQUEUED, which still answers later deliveries as
                 // duplicates until it expires.
-                match self.store.record(&publish_key(&job.job_id)) {
+                match self.store.record(&publish_key_of(job.provider(), &job.job_id)) {
                     Some(r) if matches!(r.status, RecordStatus::Published | RecordStatus::Enqueued) => {}
                     other => return Err(format!("{} published but its record is {other:?}", job.job_id)),
                 }

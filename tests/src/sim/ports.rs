@@ -125,7 +125,7 @@ impl FaultyQueue {
             let job_id = e["job_id"].as_str().unwrap_or_default().to_string();
             let event_type = e["type"].as_str().unwrap_or_default().to_string();
             // Recorded under the job's key (its webhooks and watch alike).
-            let key = genhook::providers::katalo::message::publish_key(&job_id);
+            let key = publish_key_of(e["provider"].as_str().unwrap_or_default(), &job_id);
             let after_published = store.record(&key).is_some_and(|r| r.status == RecordStatus::Published);
             self.chaos.note(format!("outbox <- {key}{}", if after_published { " (ALREADY PUBLISHED)" } else { "" }));
             log.lock().unwrap_or_else(|p| p.into_inner()).push(Publication {
@@ -169,7 +169,15 @@ impl Queue for FaultyQueue {
     }
 }
 
-/// One simulated Katalo job.
+/// The key a job of `provider` is published under.
+pub fn publish_key_of(provider: &str, job_id: &str) -> String {
+    match provider {
+        "replicate" => genhook::providers::replicate::message::publish_key(job_id),
+        _ => genhook::providers::katalo::message::publish_key(job_id),
+    }
+}
+
+/// One simulated job (a Katalo job, or a Replicate prediction: the same API answers both).
 #[derive(Debug, Clone)]
 pub struct SimJob {
     /// Its id.
@@ -181,6 +189,15 @@ pub struct SimJob {
     /// Whether its output URL is on a host Katalo does not serve files from (a
     /// compromised or confused provider): it must never be published.
     pub foreign: bool,
+    /// A Replicate prediction (else a Katalo job).
+    pub replicate: bool,
+}
+
+impl SimJob {
+    /// The provider's name.
+    pub fn provider(&self) -> &'static str {
+        if self.replicate { "replicate" } else { "katalo" }
+    }
 }
 
 /// A spell during which Katalo answers every read the same way.
