@@ -28,6 +28,9 @@ pub enum JobsError {
     /// The refresh request was refused.
     #[error("{0}")]
     Refresh(#[from] genhook::providers::common::refresh::RequestError),
+    /// The inbox did not take the registration.
+    #[error("could not queue the registration: {0}")]
+    Queue(#[from] genhook::ports::QueueError),
     /// The arguments do not fit the provider.
     #[error("{0}")]
     Usage(String),
@@ -94,30 +97,23 @@ pub async fn watch_command(args: WatchArgs) -> Result<ExitCode, JobsError> {
     let horizon = Duration::from_secs(horizon);
     let now = SystemClock.now();
     match args.provider {
-        WatchProvider::Katalo => {
+        WatchProvider::Katalo | WatchProvider::Replicate => {
+            let what = if args.provider == WatchProvider::Katalo { "Katalo job" } else { "Replicate prediction" };
             if args.reference.is_some() || args.upstream.is_some() {
-                return Err(JobsError::Usage(
-                    "--ref and --upstream are APIMP's; a Katalo job needs only --job-id".into(),
-                ));
+                return Err(JobsError::Usage(format!(
+                    "--ref and --upstream are APIMP's; a {what} needs only --job-id"
+                )));
             }
             // Checked before the backend is opened, so a bad id never touches a queue.
-            let registration = genhook::providers::katalo::watch::registration(&args.job_id, horizon, now)?;
+            let registration = match args.provider {
+                WatchProvider::Katalo => {
+                    genhook::providers::katalo::watch::registration(&args.job_id, horizon, now)?.outgoing(None)
+                }
+                _ => genhook::providers::replicate::watch::registration(&args.job_id, horizon, now)?.outgoing(None),
+            };
             let backend = args.backend.open().await?;
-            let sent = backend.inbox.send(registration.outgoing(None)).await;
-            let id = sent.map_err(genhook::providers::katalo::watch::WatchError::from)?;
-            println!("watching Katalo job {} (registration {id})", args.job_id.trim());
-        }
-        WatchProvider::Replicate => {
-            if args.reference.is_some() || args.upstream.is_some() {
-                return Err(JobsError::Usage(
-                    "--ref and --upstream are APIMP's; a Replicate prediction needs only --job-id".into(),
-                ));
-            }
-            let registration = genhook::providers::replicate::watch::registration(&args.job_id, horizon, now)?;
-            let backend = args.backend.open().await?;
-            let sent = backend.inbox.send(registration.outgoing(None)).await;
-            let id = sent.map_err(genhook::providers::replicate::watch::WatchError::from)?;
-            println!("watching Replicate prediction {} (registration {id})", args.job_id.trim());
+            let id = backend.inbox.send(registration).await?;
+            println!("watching {what} {} (registration {id})", args.job_id.trim());
         }
         WatchProvider::Apimp => {
             let Some(reference) = args.reference else {

@@ -17,6 +17,13 @@ pub const MAX_JSON_DEPTH: usize = 64;
 /// filtering; the body carries the exact value).
 pub const MAX_ATTRIBUTE_BYTES: usize = 256;
 
+/// `id` trimmed, when that is 1 to `max` bytes: a job, task or prediction id a hand-made
+/// message (a registration) may carry.
+pub fn checked_id(id: &str, max: usize) -> Option<&str> {
+    let id = id.trim();
+    (!id.is_empty() && id.len() <= max).then_some(id)
+}
+
 /// The first field longer than a later step allows, as the reason to refuse the delivery
 /// (a retry cannot change it): `(name, value, max bytes)` each.
 pub fn check_lengths(fields: &[(&str, &str, usize)]) -> Result<(), String> {

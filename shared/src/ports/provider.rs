@@ -22,7 +22,7 @@ use time::OffsetDateTime;
 
 use super::budget::ReadBudget;
 use super::env::{ConfigError, Env};
-use super::{JobApi, JobApiError, OutgoingMessage, WatchStore};
+use super::{JobApi, JobApiError, MAX_DELAY, OutgoingMessage, WatchStore};
 use crate::domain::backoff::Backoff;
 use crate::domain::clock::Clock;
 use crate::domain::event::NormalizedEvent;
@@ -211,6 +211,31 @@ impl WorkContext {
     /// at its next poll and exactly one chain lives on.
     pub fn chain_from(&self, polls: u32) -> u32 {
         if polls == 0 { self.poll_seq } else { polls }
+    }
+
+    /// The next poll of `what` (`job J`, `task T`…), still `status`, from a message that
+    /// has made `polls` polls: the dead letter once `horizon_at` (epoch s) has passed,
+    /// else the message `next` builds for the next poll number and its delay (the
+    /// backoff's, at most SQS's 15 minutes), continuing the key's chain.
+    pub fn next_poll(
+        &self,
+        what: &str,
+        status: &str,
+        polls: u32,
+        horizon_at: i64,
+        next: impl FnOnce(u32, Duration) -> OutgoingMessage,
+    ) -> Step {
+        if self.now.unix_timestamp() >= horizon_at {
+            return Step::Dead { reason: format!("polling horizon passed; {what} is still {status}") };
+        }
+        let from = self.chain_from(polls);
+        let polls = from.saturating_add(1);
+        let delay = self.backoff.delay(polls).min(MAX_DELAY);
+        Step::Reschedule {
+            message: Box::new(next(polls, delay)),
+            from,
+            reason: format!("{what} is still {status}; poll {} in {} s", polls.saturating_add(1), delay.as_secs()),
+        }
     }
 }
 

@@ -235,7 +235,7 @@ async fn a_running_job_is_rescheduled_not_retried() {
     let rec = rig.store.record(JOB_KEY).unwrap();
     assert_eq!(rec.work_token, None, "the lease is released for the next poll");
     assert_eq!(rec.poll_seq, 1, "the chain moved on");
-    assert!(rec.last_error.as_deref().unwrap().starts_with("job is still processing"));
+    assert!(rec.last_error.as_deref().unwrap().starts_with("job job_1 is still processing"));
     assert!(rig.outbox.messages().is_empty());
 
     // The same message again (its deletion was lost, or a second webhook or a watch of

@@ -19,7 +19,7 @@ use crate::domain::event::{NormalizedEvent, terminal_type};
 use crate::domain::job::Job;
 use crate::domain::watch::Watch;
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
-use crate::ports::{JobApi, JobApiError, MAX_DELAY, WatchStore};
+use crate::ports::{JobApi, JobApiError, WatchStore};
 use crate::providers::apimp::upstream::Upstream;
 use crate::providers::common::refresh::Refresh;
 
@@ -140,25 +140,10 @@ impl Reconciliation for ApimpTask {
                 reason: format!("the upstream says {} but APIMP still reports {}", m.status, task.status),
             },
             Path::Poll(m) => {
-                if cx.now.unix_timestamp() >= m.watch.horizon_at {
-                    return Some(Step::Dead {
-                        reason: format!("polling horizon passed; task {} is still {}", m.watch.task_id, task.status),
-                    });
-                }
-                let from = cx.chain_from(m.polls);
-                let polls = from.saturating_add(1);
-                let delay = cx.backoff.delay(polls).min(MAX_DELAY);
-                let next = ApimpWatchMessage { polls, ..m.clone() };
-                Step::Reschedule {
-                    message: Box::new(watch_message(&next, Some(delay))),
-                    from,
-                    reason: format!(
-                        "task is still {}; poll {} in {} s",
-                        task.status,
-                        polls.saturating_add(1),
-                        delay.as_secs()
-                    ),
-                }
+                let what = format!("task {}", m.watch.task_id);
+                cx.next_poll(&what, &task.status, m.polls, m.watch.horizon_at, |polls, delay| {
+                    watch_message(&ApimpWatchMessage { polls, ..m.clone() }, Some(delay))
+                })
             }
         })
     }

@@ -22,9 +22,9 @@ use crate::domain::clock::secs;
 use crate::domain::dedupe::delivery_key;
 use crate::domain::event::{COMPLETED, FAILED, NormalizedEvent, terminal_type};
 use crate::domain::job::Job;
-use crate::domain::limits::MAX_ID_BYTES;
+use crate::domain::limits::{MAX_ID_BYTES, checked_id};
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
-use crate::ports::{JobApi, JobApiError, MAX_DELAY, OutgoingMessage};
+use crate::ports::{JobApi, JobApiError};
 use crate::providers::common::refresh::Refresh;
 
 use super::PROVIDER;
@@ -66,7 +66,7 @@ impl Reconciler for KataloReconciler {
             }
             KataloMessage::Watch(msg) => {
                 // The message may be hand-written: its job id is checked like a webhook's.
-                if msg.job_id.trim().is_empty() || msg.job_id.len() > MAX_ID_BYTES {
+                if checked_id(&msg.job_id, MAX_ID_BYTES).is_none() {
                     return Err(Step::Dead {
                         reason: format!("malformed katalo.watch: the job id must be 1-{MAX_ID_BYTES} bytes"),
                     });
@@ -113,23 +113,12 @@ impl KataloJob {
             }
             Path::Watch(msg) => (msg.polls, msg.horizon_at),
         };
-        if now >= horizon_at {
-            return Step::Dead { reason: format!("polling horizon passed; job {} is still {status}", self.job_id()) };
-        }
-        let from = cx.chain_from(polls);
-        let next = from.saturating_add(1);
-        let delay = cx.backoff.delay(next).min(MAX_DELAY);
-        let message: OutgoingMessage = match &self.path {
+        cx.next_poll(&format!("job {}", self.job_id()), status, polls, horizon_at, |polls, delay| match &self.path {
             Path::Webhook { msg, .. } => {
-                KataloWebhookMessage { polls: next, horizon_at: Some(horizon_at), ..msg.clone() }.poll_message(delay)
+                KataloWebhookMessage { polls, horizon_at: Some(horizon_at), ..msg.clone() }.poll_message(delay)
             }
-            Path::Watch(msg) => KataloWatchMessage { polls: next, ..msg.clone() }.outgoing(Some(delay)),
-        };
-        Step::Reschedule {
-            message: Box::new(message),
-            from,
-            reason: format!("job is still {status}; poll {} in {} s", next.saturating_add(1), delay.as_secs()),
-        }
+            Path::Watch(msg) => KataloWatchMessage { polls, ..msg.clone() }.outgoing(Some(delay)),
+        })
     }
 }
 

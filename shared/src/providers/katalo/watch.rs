@@ -10,7 +10,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::domain::clock::{rfc3339, secs};
-use crate::domain::limits::MAX_ID_BYTES;
+use crate::domain::limits::{MAX_ID_BYTES, checked_id};
 use crate::ports::{Queue, QueueError};
 
 use super::message::{KataloWatchMessage, publish_key};
@@ -31,10 +31,7 @@ pub enum WatchError {
 
 /// The registration message for `job_id`, polled until `now + horizon`.
 pub fn registration(job_id: &str, horizon: Duration, now: OffsetDateTime) -> Result<KataloWatchMessage, WatchError> {
-    let job_id = job_id.trim();
-    if job_id.is_empty() || job_id.len() > MAX_ID_BYTES {
-        return Err(WatchError::BadJobId);
-    }
+    let job_id = checked_id(job_id, MAX_ID_BYTES).ok_or(WatchError::BadJobId)?;
     Ok(KataloWatchMessage {
         dedupe_key: publish_key(job_id),
         job_id: job_id.to_string(),

@@ -22,15 +22,16 @@ use time::OffsetDateTime;
 use crate::domain::clock::secs;
 use crate::domain::event::{NormalizedEvent, terminal_type};
 use crate::domain::job::Job;
-use crate::domain::limits::MAX_ID_BYTES;
+use crate::domain::limits::checked_id;
 use crate::ports::provider::{Reconciler, Reconciliation, Step, WorkContext};
-use crate::ports::{JobApi, JobApiError, MAX_DELAY};
+use crate::ports::{JobApi, JobApiError};
 use crate::providers::common::refresh::Refresh;
 
 use super::PROVIDER;
 use super::message::{ReplicateMessage, ReplicateWatchMessage, publish_key};
 use super::prediction::state_of;
 use super::watch::DEFAULT_HORIZON;
+use super::webhook::MAX_ID_BYTES;
 
 /// How predictions are watched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +97,7 @@ impl Reconciler for ReplicateReconciler {
             }
             ReplicateMessage::Watch(msg) => {
                 // The message may be hand-written: its id is checked like a webhook's.
-                if msg.prediction_id.trim().is_empty() || msg.prediction_id.len() > MAX_ID_BYTES {
+                if checked_id(&msg.prediction_id, MAX_ID_BYTES).is_none() {
                     return Err(Step::Dead {
                         reason: format!("malformed replicate.watch: the prediction id must be 1-{MAX_ID_BYTES} bytes"),
                     });
@@ -125,24 +126,6 @@ struct Prediction {
     path: Path,
 }
 
-impl Prediction {
-    /// The next poll of a prediction still running, or the dead letter past the horizon.
-    fn next_poll(&self, watch: &ReplicateWatchMessage, status: &str, cx: &WorkContext) -> Step {
-        if cx.now.unix_timestamp() >= watch.horizon_at {
-            return Step::Dead { reason: format!("polling horizon passed; prediction {} is still {status}", self.id) };
-        }
-        let from = cx.chain_from(watch.polls);
-        let next = from.saturating_add(1);
-        let delay = cx.backoff.delay(next).min(MAX_DELAY);
-        let message = ReplicateWatchMessage { polls: next, ..watch.clone() }.outgoing(Some(delay));
-        Step::Reschedule {
-            message: Box::new(message),
-            from,
-            reason: format!("prediction is still {status}; poll {} in {} s", next.saturating_add(1), delay.as_secs()),
-        }
-    }
-}
-
 #[async_trait]
 impl Reconciliation for Prediction {
     fn key(&self) -> &str {
@@ -162,7 +145,12 @@ impl Reconciliation for Prediction {
                 delay: cx.retry_delay(),
                 reason: format!("the webhook says {status} but the prediction API still reports {}", job.status),
             },
-            Path::Watch(watch) => self.next_poll(watch, &job.status, cx),
+            Path::Watch(watch) => {
+                let what = format!("prediction {}", self.id);
+                cx.next_poll(&what, &job.status, watch.polls, watch.horizon_at, |polls, delay| {
+                    ReplicateWatchMessage { polls, ..watch.clone() }.outgoing(Some(delay))
+                })
+            }
         })
     }
 

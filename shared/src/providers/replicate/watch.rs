@@ -12,10 +12,11 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::domain::clock::{rfc3339, secs};
-use crate::domain::limits::MAX_ID_BYTES;
+use crate::domain::limits::checked_id;
 use crate::ports::{Queue, QueueError};
 
 use super::message::{ReplicateWatchMessage, publish_key};
+use super::webhook::MAX_ID_BYTES;
 
 /// How long a watched prediction is polled by default (`REPLICATE_POLL_HORIZON_SECS`,
 /// `genhook watch --horizon-secs`).
@@ -38,10 +39,7 @@ pub fn registration(
     horizon: Duration,
     now: OffsetDateTime,
 ) -> Result<ReplicateWatchMessage, WatchError> {
-    let id = prediction_id.trim();
-    if id.is_empty() || id.len() > MAX_ID_BYTES {
-        return Err(WatchError::BadPredictionId);
-    }
+    let id = checked_id(prediction_id, MAX_ID_BYTES).ok_or(WatchError::BadPredictionId)?;
     Ok(ReplicateWatchMessage {
         dedupe_key: publish_key(id),
         prediction_id: id.to_string(),
