@@ -12,9 +12,9 @@ use serde_json::json;
 
 use crate::aws::Aws;
 
-/// An API Gateway HTTP API (payload 2.0) event as API Gateway sends it; the body is
-/// base64-encoded when `base64` is set (as for non-text content types). `path` may
-/// carry a query string.
+/// An API Gateway HTTP API (payload 2.0) event as API Gateway sends it, from Katalo: the
+/// body is base64-encoded when `base64` is set (as for non-text content types). `path`
+/// may carry a query string.
 pub fn apigw_event(
     method: &str,
     path: &str,
@@ -22,10 +22,27 @@ pub fn apigw_event(
     signature: Option<&str>,
     base64: bool,
 ) -> lambda_http::Request {
-    let mut headers = json!({"content-type": "application/json", "user-agent": "Katalo-Webhooks/1.0"});
+    let mut headers = vec![
+        ("content-type".to_string(), "application/json".into()),
+        ("user-agent".into(), "Katalo-Webhooks/1.0".into()),
+    ];
     if let Some(sig) = signature {
-        headers["x-katalo-signature"] = json!(sig);
+        headers.push(("x-katalo-signature".into(), sig.into()));
     }
+    apigw_event_with(method, path, body, &headers, base64)
+}
+
+/// [`apigw_event`] with these headers.
+pub fn apigw_event_with(
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(String, String)],
+    base64: bool,
+) -> lambda_http::Request {
+    let headers: serde_json::Map<String, serde_json::Value> =
+        headers.iter().map(|(n, v)| (n.clone(), json!(v))).collect();
+    let agent = headers.get("user-agent").and_then(|v| v.as_str()).unwrap_or("").to_string();
     let body_text = if base64 {
         base64::engine::general_purpose::STANDARD.encode(body)
     } else {
@@ -42,7 +59,7 @@ pub fn apigw_event(
             "accountId": "123456789012", "apiId": "api1234", "domainName": "api1234.execute-api.us-east-1.amazonaws.com",
             "domainPrefix": "api1234", "requestId": "req-1", "routeKey": format!("{method} {path}"), "stage": "$default",
             "time": "23/Nov/2026:12:00:00 +0000", "timeEpoch": 1795435200000u64,
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": "Katalo-Webhooks/1.0"}
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.10", "userAgent": agent}
         },
         "body": body_text,
         "isBase64Encoded": base64

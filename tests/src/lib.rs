@@ -35,6 +35,10 @@ use genhook_cli::simulate::KataloSimulator;
 pub const WEBHOOK_SECRET: &str = "whsec_integration_current_0001";
 /// The APIMP callback URLs' key.
 pub const APIMP_CALLBACK_SECRET: &str = "apimp_integration_callback_key";
+/// Replicate's webhook signing secret in the tests (a Standard Webhooks `whsec_` key).
+pub const REPLICATE_WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// Replicate's API token in the tests (the fake API takes one key for every provider).
+pub const REPLICATE_API_TOKEN: &str = fake_katalo::API_KEY;
 /// The secret being rotated out.
 pub const WEBHOOK_SECRET_PREVIOUS: &str = "whsec_integration_previous_0001";
 
@@ -78,6 +82,9 @@ impl Harness {
             ("APIMP_API_BASE_URL", apimp.base_url.clone()),
             ("APIMP_API_KEY", fake_apimp::API_KEY.into()),
             ("APIMP_API_MAX_RPS", "1000".into()),
+            ("REPLICATE_API_BASE_URL", katalo.base_url()),
+            ("REPLICATE_API_TOKEN", REPLICATE_API_TOKEN.into()),
+            ("REPLICATE_API_MAX_RPS", "1000".into()),
         ]))
         .expect("worker config")
         .build()
@@ -99,6 +106,7 @@ impl Harness {
             ("KATALO_WEBHOOK_SECRET", WEBHOOK_SECRET.into()),
             ("KATALO_WEBHOOK_SECRET_PREVIOUS", WEBHOOK_SECRET_PREVIOUS.into()),
             ("APIMP_CALLBACK_SECRET", APIMP_CALLBACK_SECRET.into()),
+            ("REPLICATE_WEBHOOK_SECRET", REPLICATE_WEBHOOK_SECRET.into()),
         ];
         vars.extend(extra.iter().cloned());
         ReceiverConfig::from_env(&env(&vars)).expect("receiver config").build().await
@@ -119,6 +127,18 @@ impl Harness {
     pub async fn post_full(receiver: &Receiver, body: &[u8]) -> (u16, http::HeaderMap, serde_json::Value) {
         let sig = genhook::toolkit::auth::hmac::sign_hex(WEBHOOK_SECRET.as_bytes(), body);
         lambda::deliver_full(receiver, lambda::apigw_event("POST", "/webhooks/katalo", body, Some(&sig), true)).await
+    }
+
+    /// Posts a Replicate webhook signed per Standard Webhooks with
+    /// [`REPLICATE_WEBHOOK_SECRET`] now, under `webhook_id`.
+    pub async fn post_replicate(&self, webhook_id: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        let secret = genhook::toolkit::auth::standard_webhooks::Secret::parse(REPLICATE_WEBHOOK_SECRET)
+            .expect("a whsec_ secret");
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        headers.extend(secret.headers(webhook_id, now, body).into_iter().map(|(n, v)| (n.to_string(), v)));
+        lambda::deliver(&self.receiver, lambda::apigw_event_with("POST", "/webhooks/replicate", body, &headers, false))
+            .await
     }
 
     /// Pumps the inbox through the worker until it is empty.

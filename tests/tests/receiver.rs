@@ -62,7 +62,7 @@ async fn forged_and_malformed_requests_write_nothing() {
     let (status, _) = deliver(&h.receiver, apigw_event("POST", "/webhooks/katalo", bad, Some(&sig), true)).await;
     assert_eq!(status, 400);
     // Too large, wrong method, wrong path.
-    let huge = vec![b'x'; 256 * 1024 + 1];
+    let huge = vec![b'x'; genhook::engine::receiver::LAMBDA_MAX_BODY_BYTES + 1];
     let sig = sign_hex(WEBHOOK_SECRET.as_bytes(), &huge);
     assert_eq!(deliver(&h.receiver, apigw_event("POST", "/webhooks/katalo", &huge, Some(&sig), true)).await.0, 413);
     assert_eq!(deliver(&h.receiver, apigw_event("GET", "/webhooks/katalo", b"", None, false)).await.0, 405);

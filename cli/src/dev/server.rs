@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::any;
 use genhook::domain::clock::{Clock, SystemClock, millis};
 use genhook::engine::links::LinkService;
@@ -68,7 +68,11 @@ async fn handle(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let bytes: Bytes = match axum::body::to_bytes(body, MAX_READ_BYTES).await {
         Ok(b) => b,
-        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "body too large").into_response(),
+        Err(_) => {
+            let message = format!("the body exceeds the {MAX_READ_BYTES} bytes a front end passes on");
+            return genhook::engine::answer::error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &message)
+                .map(Body::from);
+        }
     };
     let deadline_ms = SystemClock.now_ms().saturating_add(millis(REQUEST_BUDGET));
     let resp = app.receiver.handle(http::Request::from_parts(parts, bytes), Some(deadline_ms)).await;

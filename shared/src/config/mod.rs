@@ -17,7 +17,7 @@ use crate::adapters::sqs::SqsQueue;
 use crate::domain::clock::{Clock, SystemClock};
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
 use crate::engine::links::{LinkService, LinkSettings, Links};
-use crate::engine::receiver::{self, Receiver, ReceiverSettings};
+use crate::engine::receiver::{self, MAX_INBOX_MESSAGE_BYTES, Receiver, ReceiverSettings};
 use crate::engine::worker::{self, DEFAULT_MAX_RECEIVES, Worker, WorkerKeys, WorkerPorts, WorkerSettings};
 use crate::ports::link_cache::LinkCache;
 use crate::ports::provider::{Deps, Provider, Reconciler, WebhookSource};
@@ -53,12 +53,20 @@ pub fn warm_up(env: &Env, queue: Option<&str>) -> Result<WarmUp, ConfigError> {
     })
 }
 
-/// The receiver's tunables: `GENHOOK_MAX_BODY_BYTES` (default 262144) and
+/// The receiver's tunables: `GENHOOK_MAX_BODY_BYTES` (default 6 MiB),
+/// `GENHOOK_THIN_OVER_BYTES` (default 262144, at most the inbox's 1 MiB) and
 /// `GENHOOK_DEDUPE_TTL_SECS`.
 pub fn receiver_settings(env: &Env) -> Result<ReceiverSettings, ConfigError> {
     let mut settings = ReceiverSettings::default();
     settings.max_body_bytes =
         usize::try_from(env.number("GENHOOK_MAX_BODY_BYTES", settings.max_body_bytes as u64)?).unwrap_or(usize::MAX);
+    const THIN: &str = "GENHOOK_THIN_OVER_BYTES";
+    let thin = env.number(THIN, settings.thin_over_bytes as u64)?;
+    settings.thin_over_bytes =
+        usize::try_from(thin).ok().filter(|n| *n <= MAX_INBOX_MESSAGE_BYTES).ok_or_else(|| ConfigError::Invalid {
+            name: THIN,
+            reason: format!("expected at most {MAX_INBOX_MESSAGE_BYTES} (the inbox's largest message), got {thin}"),
+        })?;
     settings.dedupe_ttl = dedupe_ttl(env)?;
     Ok(settings)
 }
@@ -304,7 +312,7 @@ pub struct ReceiverConfig {
     pub inbox_queue_url: String,
     /// The providers' receiving sides.
     pub sources: Vec<Arc<dyn WebhookSource>>,
-    /// `GENHOOK_MAX_BODY_BYTES`, `GENHOOK_DEDUPE_TTL_SECS`.
+    /// `GENHOOK_MAX_BODY_BYTES`, `GENHOOK_THIN_OVER_BYTES`, `GENHOOK_DEDUPE_TTL_SECS`.
     pub settings: ReceiverSettings,
 }
 
@@ -529,7 +537,7 @@ mod tests {
         let base =
             [("KATALO_WEBHOOK_SECRET", "s3cr3t"), ("GENHOOK_TABLE", "t"), ("GENHOOK_INBOX_QUEUE_URL", "http://q")];
         let c = ReceiverConfig::from_env(&env(&base)).unwrap();
-        assert_eq!(c.settings.max_body_bytes, 262_144);
+        assert_eq!((c.settings.max_body_bytes, c.settings.thin_over_bytes), (6_291_456, 262_144));
         assert_eq!(c.settings.dedupe_ttl, Duration::from_secs(1_296_000));
         assert_eq!(configured(&c.sources), ["katalo"]);
         let mut short = base.to_vec();
@@ -542,6 +550,10 @@ mod tests {
         bad.push(("GENHOOK_MAX_BODY_BYTES", "lots"));
         let err = ReceiverConfig::from_env(&env(&bad)).unwrap_err().to_string();
         assert!(err.contains("GENHOOK_MAX_BODY_BYTES"), "{err}");
+        let mut bad = base.to_vec();
+        bad.push(("GENHOOK_THIN_OVER_BYTES", "1048577"));
+        let err = ReceiverConfig::from_env(&env(&bad)).unwrap_err().to_string();
+        assert!(err.contains("GENHOOK_THIN_OVER_BYTES") && err.contains("1048576"), "{err}");
         assert!(!format!("{c:?}").contains("s3cr3t"), "secrets never show in Debug");
     }
 

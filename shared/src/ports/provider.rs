@@ -141,6 +141,16 @@ pub struct Enqueue {
     pub body_mac: Option<[u8; 32]>,
 }
 
+impl Enqueue {
+    /// The size SQS counts against its limit: the body, and each attribute's name, data
+    /// type (`String`) and value.
+    pub fn queued_bytes(&self) -> usize {
+        let attributes: usize =
+            self.attributes.iter().map(|(n, v)| n.len().saturating_add(v.len()).saturating_add("String".len())).sum();
+        self.message.len().saturating_add(attributes)
+    }
+}
+
 /// Why a source refused a delivery; the receiver answers with the status and logs the
 /// detail (the caller learns nothing about a failed check beyond its kind).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,6 +187,14 @@ pub trait WebhookSource: Send + Sync {
     /// dimension of the receiver's metrics); `None` by default.
     fn upstream(&self, _path: &str) -> Option<&'static str> {
         None
+    }
+
+    /// The top-level fields of its deliveries' bodies the event may need and the
+    /// provider's API may not give back: a delivery too large for its inbox message is
+    /// queued thin ([`crate::domain::inbox::thin_message`]) with these, bounded, as its
+    /// payload. None by default (the API gives back everything).
+    fn hints(&self) -> &'static [&'static str] {
+        &[]
     }
 
     /// Authenticates a delivery to one of its routes and parses it (POST only; the body is

@@ -59,6 +59,7 @@ fn message() -> impl Strategy<Value = InboxMessage> {
                     event_type: e,
                     received_at: "2026-11-23T12:00:00Z".into(),
                     payload,
+                    thin: None,
                     polls,
                     horizon_at,
                 }))

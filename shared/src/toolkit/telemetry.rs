@@ -24,6 +24,8 @@ pub mod name {
     pub const DELIVERIES_REJECTED: &str = "deliveries_rejected";
     /// Receiver: deliveries answered 5xx (the provider retries), by `reason`.
     pub const DELIVERIES_5XX: &str = "deliveries_5xx";
+    /// Receiver: deliveries accepted with a thin message (the body too large to carry).
+    pub const DELIVERIES_THINNED: &str = "deliveries_thinned";
     /// Worker: events sent to the outbox (every type).
     pub const EVENTS_PUBLISHED: &str = "events_published";
     /// Worker: `generation.urls_refreshed` events sent to the outbox.

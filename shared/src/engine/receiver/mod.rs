@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::domain::clock::{Clock, rfc3339};
 use crate::domain::dedupe::MIN_DEDUPE_TTL;
+use crate::domain::inbox::thin_message;
 use crate::domain::limits::{self, MAX_JSON_DEPTH};
 use crate::domain::trace::Trace;
 use crate::engine::answer;
@@ -42,11 +43,23 @@ use claim::{Accepted, Failed};
 /// timeout (else the gateway answers 5xx while the delivery is still being accepted).
 pub const MAX_SDK_CALLS: u32 = 3;
 
+/// The most a Lambda function can be handed in one synchronous invocation (6 MiB, the
+/// whole event: the body and the request around it). Nothing larger reaches the receiver
+/// behind API Gateway or a Function URL; the front ends' own limits are in
+/// docs/operations.md.
+pub const LAMBDA_MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+/// The largest inbox message (SQS's `MaximumMessageSize` at most, and the template's).
+pub const MAX_INBOX_MESSAGE_BYTES: usize = 1024 * 1024;
+
 /// Receiver settings (the providers' own are in their sources).
 #[derive(Debug, Clone)]
 pub struct ReceiverSettings {
     /// Bodies larger than this are refused with 413.
     pub max_body_bytes: usize,
+    /// A delivery whose inbox message would be larger than this is queued thin
+    /// ([`crate::domain::inbox::Thin`]); at most the inbox's largest message.
+    pub thin_over_bytes: usize,
     /// How long a dedupe record lives (the TTL attribute and the logical expiry).
     pub dedupe_ttl: Duration,
     /// Claim lease when the invocation deadline is unknown (outside Lambda). Like the
@@ -55,9 +68,15 @@ pub struct ReceiverSettings {
 }
 
 impl Default for ReceiverSettings {
-    /// 256 KiB bodies, 15-day dedupe records ([`MIN_DEDUPE_TTL`]), 30 s lease fallback.
+    /// Bodies up to [`LAMBDA_MAX_BODY_BYTES`], thin messages over 256 KiB, 15-day dedupe
+    /// records ([`MIN_DEDUPE_TTL`]), 30 s lease fallback.
     fn default() -> Self {
-        Self { max_body_bytes: 256 * 1024, dedupe_ttl: MIN_DEDUPE_TTL, default_lease: Duration::from_secs(30) }
+        Self {
+            max_body_bytes: LAMBDA_MAX_BODY_BYTES,
+            thin_over_bytes: 256 * 1024,
+            dedupe_ttl: MIN_DEDUPE_TTL,
+            default_lease: Duration::from_secs(30),
+        }
     }
 }
 
@@ -167,6 +186,19 @@ impl Receiver {
         if limits::nests_deeper_than(body, MAX_JSON_DEPTH) {
             return refused(origin, Refusal::Invalid(format!("JSON nested deeper than {MAX_JSON_DEPTH} levels")));
         }
+        if enqueue.queued_bytes() > self.settings.thin_over_bytes {
+            match thin_message(&enqueue.message, source.hints(), body) {
+                Ok(thin) => {
+                    info!(provider, key = enqueue.key, bytes = body.len(), "queued thin: the body is not carried");
+                    origin.count(name::DELIVERIES_THINNED, &[]);
+                    enqueue.message = thin;
+                }
+                Err(e) => {
+                    warn!(provider, key = enqueue.key, error = %e, "could not write the thin message");
+                    return rejected(origin, "too_large", too_large(self.settings.thin_over_bytes));
+                }
+            }
+        }
         match self.accept(enqueue, body, deadline_ms, now, received_at, provider).await {
             Ok(accepted) => {
                 let duplicate = accepted == Accepted::Duplicate;
@@ -235,7 +267,11 @@ fn not_found(message: &str) -> Response<String> {
 }
 
 fn too_large(limit: usize) -> Response<String> {
-    answer::error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", &format!("body exceeds {limit} bytes"))
+    answer::error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        &format!("the body exceeds this receiver's limit of {limit} bytes"),
+    )
 }
 
 fn unavailable(message: &str) -> Response<String> {

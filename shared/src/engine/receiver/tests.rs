@@ -159,8 +159,10 @@ async fn bad_payloads_sizes_methods_and_paths() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{what}");
         assert_eq!(json["error"], "invalid_payload");
     }
-    let huge = vec![b' '; 256 * 1024 + 1];
-    assert_eq!(send(&rig, signed(&huge, SECRET)).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+    let huge = vec![b' '; LAMBDA_MAX_BODY_BYTES + 1];
+    let (status, json) = send(&rig, signed(&huge, SECRET)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json["message"], "the body exceeds this receiver's limit of 6291456 bytes");
 
     let get = Request::builder().method(Method::GET).uri("/webhooks/katalo").body(Vec::new()).unwrap();
     let resp = rig.receiver.handle(get, None).await;
@@ -172,6 +174,46 @@ async fn bad_payloads_sizes_methods_and_paths() {
     *slash.uri_mut() = "/webhooks/katalo/".parse().unwrap();
     assert_eq!(send(&rig, slash).await.0, StatusCode::OK);
     assert_eq!(rig.inbox.messages().len(), 1);
+}
+
+/// A body too large for its inbox message is verified whole, claimed under its own key
+/// with its own digest, and queued thin: the ids, the hints that fit, and its digest.
+#[tokio::test]
+async fn a_body_too_large_to_carry_is_queued_thin() {
+    let rig = rig();
+    let input = "data:image/png;base64,".to_string() + &"A".repeat(2 * 1024 * 1024);
+    let raw = json!({"event_type": "generation.completed", "job_id": "job_1", "reference": "ref-1",
+        "metadata": {"user": "u1"}, "input": input})
+    .to_string()
+    .into_bytes();
+    let (status, json) = send(&rig, signed(&raw, SECRET)).await;
+    assert_eq!((status, json), (StatusCode::OK, json!({"ok": true, "duplicate": false})));
+    let msgs = rig.inbox.messages();
+    assert_eq!(msgs.len(), 1);
+    assert!(msgs[0].body.len() < 1024, "{} bytes", msgs[0].body.len());
+    let msg: Value = serde_json::from_str(&msgs[0].body).unwrap();
+    assert_eq!((msg["type"].as_str(), msg["dedupe_key"].as_str()), (Some("katalo.webhook"), Some(KEY)));
+    assert_eq!(msg["payload"], json!({"reference": "ref-1", "metadata": {"user": "u1"}}));
+    assert_eq!(msg["thin"]["body_bytes"], raw.len());
+    assert_eq!(msg["thin"]["body_sha256"], body_sha256(&raw));
+    // The record is the one a carried body gets: a retry is a duplicate, another body a
+    // conflict.
+    let rec = rig.store.record(KEY).unwrap();
+    assert_eq!(rec.status, RecordStatus::Enqueued);
+    assert_eq!(rec.body_digest, crate::domain::dedupe::body_digest(Some(&hmac_of(&raw)), &raw));
+    assert_eq!(send(&rig, signed(&raw, SECRET)).await.1["duplicate"], true);
+    // Just under the threshold, the body is carried.
+    let fits = body("job_2", "generation.completed");
+    send(&rig, signed(&fits, SECRET)).await;
+    let msg: Value = serde_json::from_str(&rig.inbox.messages()[1].body).unwrap();
+    assert!(msg.get("thin").is_none() && msg["payload"]["outputs"].is_array());
+}
+
+fn hmac_of(raw: &[u8]) -> [u8; 32] {
+    let hex = sign_hex(SECRET.as_bytes(), raw);
+    let mut mac = [0u8; 32];
+    hex::decode_to_slice(hex, &mut mac).unwrap();
+    mac
 }
 
 #[tokio::test]

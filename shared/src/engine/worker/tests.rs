@@ -111,6 +111,7 @@ fn record(id: &str, event_type: &str, receive_count: u32) -> InboxRecord {
         event_type: event_type.into(),
         received_at: "2026-11-23T11:59:00Z".into(),
         payload: json!({"job_id": "job_1", "event_type": event_type, "reference": "ref-1", "failure": {"code": "hint"}}),
+        thin: None,
         polls: 0,
         horizon_at: None,
     };
@@ -275,6 +276,7 @@ async fn a_job_running_past_the_horizon_is_dead_lettered_with_the_reason() {
         event_type: "generation.completed".into(),
         received_at: "2026-11-22T11:59:00Z".into(),
         payload: json!({}),
+        thin: None,
         polls: 30,
         horizon_at: Some(NOW.unix_timestamp()),
     };
@@ -830,6 +832,7 @@ fn job_record(job: usize, receive_count: u32) -> InboxRecord {
         event_type: "generation.completed".into(),
         received_at: "2026-11-23T11:59:00Z".into(),
         payload: json!({}),
+        thin: None,
         polls: 0,
         horizon_at: None,
     };

@@ -58,6 +58,10 @@ pub struct ApimpCallbackMessage {
     pub received_at: String,
     /// The callback body.
     pub payload: Value,
+    /// Present when the body was too large to carry: `payload` holds the bounded hints
+    /// only ([`crate::domain::inbox::Thin`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thin: Option<crate::domain::inbox::Thin>,
 }
 
 /// `apimp.watch`: registers `reference` → `task_id` and polls the task until it is

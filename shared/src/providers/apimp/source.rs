@@ -103,6 +103,7 @@ impl WebhookSource for ApimpSource {
             state: update.state,
             received_at: d.received_at.to_string(),
             payload: update.body,
+            thin: None,
         });
         Ok(Intake::Enqueue(Enqueue {
             key,

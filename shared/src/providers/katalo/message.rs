@@ -88,6 +88,10 @@ pub struct KataloWebhookMessage {
     pub received_at: String,
     /// The verified webhook body.
     pub payload: Value,
+    /// Present when the body was too large to carry: `payload` holds the bounded hints
+    /// only ([`crate::domain::inbox::Thin`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thin: Option<crate::domain::inbox::Thin>,
     /// Polls made so far while the job was still running (0 as the receiver sends it):
     /// the worker re-sends the message, delayed, for each later poll.
     #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "bounded_polls")]

@@ -37,6 +37,12 @@ impl WebhookSource for KataloSource {
         route(path)
     }
 
+    /// What the event takes from the webhook when the job API lacks it
+    /// (`reconcile::katalo_event`).
+    fn hints(&self) -> &'static [&'static str] {
+        &["failure", "reference", "source_asset_id", "metadata"]
+    }
+
     fn intake(&self, d: &Delivery<'_>) -> Result<Intake, Refusal> {
         // Verify over the exact raw bytes before parsing anything (lambda_http has already
         // undone API Gateway's base64 encoding).

@@ -75,6 +75,10 @@ pub struct ReplicateWebhookMessage {
     pub received_at: String,
     /// The verified body (the prediction object).
     pub payload: Value,
+    /// Present when the body was too large to carry: `payload` holds the bounded hints
+    /// only ([`crate::domain::inbox::Thin`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thin: Option<crate::domain::inbox::Thin>,
 }
 
 impl ReplicateWebhookMessage {
@@ -103,6 +107,7 @@ mod tests {
             webhook_id: "msg_1".into(),
             received_at: "2026-11-23T12:00:00Z".into(),
             payload: serde_json::json!({"id": "p1"}),
+            thin: None,
         };
         let back: ReplicateMessage = serde_json::from_str(&m.to_json()).unwrap();
         assert_eq!(back, ReplicateMessage::Webhook(m));

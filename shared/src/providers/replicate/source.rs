@@ -56,6 +56,7 @@ impl WebhookSource for ReplicateSource {
             webhook_id: verified.id,
             received_at: d.received_at.to_string(),
             payload: hook.body,
+            thin: None,
         };
         Ok(Intake::Enqueue(Enqueue {
             key,

@@ -118,6 +118,7 @@ fn callback_record(id: &str, status: &str, state: JobState) -> InboxRecord {
             state,
             received_at: "2026-11-23T11:59:00Z".into(),
             payload: json!({"task_id": "kt_1", "task_status": status}),
+            thin: None,
         }),
     )
 }
