@@ -255,11 +255,13 @@ async fn the_worker_and_the_links_count_their_outcomes_and_provider_calls() {
     let worker = config::worker(&env, ports, store.clone(), settings).unwrap();
     let response = genhook_worker::function_handler(&worker, sqs_event(&bodies)).await.unwrap();
     assert_eq!(response.batch_item_failures.len(), 0, "the busy job waits as a copy, no failure");
-    assert_eq!((outbox.messages().len(), dlq.messages().len()), (2, 2));
+    // The job the provider does not know is abandoned: an event besides its dead letter.
+    assert_eq!((outbox.messages().len(), dlq.messages().len()), (3, 2));
 
     let docs = flushed(*metrics);
     let k = [("provider", "katalo")];
-    assert_eq!(count(&docs, "events_published", &k), 2.0);
+    assert_eq!(count(&docs, "events_published", &k), 3.0);
+    assert_eq!(count(&docs, "jobs_abandoned", &[("provider", "katalo"), ("reason", "not_found")]), 1.0);
     assert_eq!(count(&docs, "urls_refreshed", &k), 1.0);
     assert_eq!(count(&docs, "records_retried", &k), 1.0);
     assert_eq!(count(&docs, "records_dead_lettered", &k), 1.0);

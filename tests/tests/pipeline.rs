@@ -191,11 +191,18 @@ async fn an_unknown_job_goes_to_the_dlq_with_the_reason() {
     let pumps = h.drain().await;
     assert!(pumps.iter().all(|p| p.failed.is_empty()), "dead-lettered at once, not retried");
     assert_eq!(h.aws.depth(&h.stack.inbox).await, 0);
-    assert!(h.events().await.is_empty());
     let dead = h.aws.receive_all(&h.stack.inbox_dlq).await;
     assert_eq!(dead.len(), 1);
     let reason = dead[0].message_attributes().unwrap()[FAILURE_REASON_ATTRIBUTE].string_value().unwrap();
     assert!(reason.contains("404") && reason.contains("not_found"), "{reason}");
+    // The app hears of it once, with the same reason.
+    let events = h.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0]["type"].as_str(), events[0]["abandon_reason"].as_str()),
+        (Some("generation.abandoned"), Some("not_found"))
+    );
+    assert_eq!(events[0]["abandon_detail"].as_str(), Some(reason));
     let body: serde_json::Value = serde_json::from_str(dead[0].body().unwrap()).unwrap();
     assert_eq!(body["job_id"], "job_ghost", "the original message, ready for redrive");
 }

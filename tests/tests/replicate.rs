@@ -66,3 +66,67 @@ async fn a_two_megabyte_signed_final_webhook_is_published_once() {
     assert_eq!(e["outputs"][0]["url"], format!("https://replicate.delivery/xezq/{id}/out-0.png"));
     assert_eq!(h.katalo.calls(&id), 1);
 }
+
+/// A prediction whose final webhook never comes is published by the watch its
+/// `starting` delivery registered.
+#[tokio::test]
+async fn a_prediction_whose_final_webhook_never_comes_is_published_by_the_poller() {
+    let h = Harness::new().await;
+    let id = unique("pstart");
+    h.katalo.script(&id, vec![Answer::Job(prediction(&id, "processing")), Answer::Job(prediction(&id, "succeeded"))]);
+    let starting = serde_json::to_vec(&prediction(&id, "starting")).unwrap();
+    assert_eq!(h.post_replicate("msg_start", &starting).await.0, 200);
+    h.drain().await;
+
+    let events = h.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0]["type"].as_str(), events[0]["job_id"].as_str()),
+        (Some("generation.completed"), Some(id.as_str()))
+    );
+    assert_eq!(h.katalo.calls(&id), 2, "one read at once, one poll");
+}
+
+/// A watched prediction still running when its horizon passes gives one
+/// `generation.abandoned` event and one DLQ entry, with the same reason.
+#[tokio::test]
+async fn a_prediction_past_its_horizon_is_abandoned_with_the_dlq_reason() {
+    let h = Harness::new().await;
+    let id = unique("phorizon");
+    h.katalo.script(&id, vec![Answer::Job(prediction(&id, "processing"))]);
+    let now = time::OffsetDateTime::now_utc();
+    let watch = genhook::providers::replicate::message::ReplicateWatchMessage {
+        dedupe_key: genhook::providers::replicate::message::publish_key(&id),
+        prediction_id: id.clone(),
+        registered_at: genhook::domain::clock::rfc3339(now - time::Duration::days(1)),
+        horizon_at: now.unix_timestamp() - 1,
+        polls: 40,
+    };
+    let out = watch.outgoing(None);
+    h.aws
+        .sqs
+        .send_message()
+        .queue_url(&h.stack.inbox)
+        .message_body(out.body)
+        .message_group_id(out.group_id.unwrap())
+        .message_deduplication_id(out.dedup_id.unwrap())
+        .send()
+        .await
+        .unwrap();
+    h.drain().await;
+
+    let events = h.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = &events[0];
+    assert_eq!(
+        (e["type"].as_str(), e["abandon_reason"].as_str()),
+        (Some("generation.abandoned"), Some("horizon_passed"))
+    );
+    assert_eq!((e["status"].as_str(), e["provider_status"].as_str()), (Some("running"), Some("processing")));
+    let dead = h.aws.receive_all(&h.stack.inbox_dlq).await;
+    assert_eq!(dead.len(), 1);
+    let reason =
+        dead[0].message_attributes().and_then(|a| a.get("genhook_failure_reason")).and_then(|v| v.string_value());
+    assert_eq!(reason, e["abandon_detail"].as_str());
+    assert!(reason.is_some_and(|r| r.contains("horizon")), "{reason:?}");
+}

@@ -18,6 +18,7 @@ fn the_pipeline_keeps_its_promise_under_random_faults() {
             if count > 100 {
                 assert!(stats.watched_jobs > 0, "some jobs were published through their watch: {stats:?}");
                 assert!(stats.refused_jobs > 0, "some jobs had a foreign output URL: {stats:?}");
+                assert!(stats.abandoned > 0, "and some of them were abandoned: {stats:?}");
                 assert!(stats.recovered_predictions > 0, "some predictions were recovered by their watch: {stats:?}");
             }
         }

@@ -247,6 +247,14 @@ pub fn delivery_key(provider: &str, id: &str, word: &str) -> String {
     dedupe_key(provider, id, &kind)
 }
 
+/// The key a job's `generation.abandoned` event is published under
+/// (`<provider>#<id>#abandoned`): apart from the job's own, so a final webhook that comes
+/// after genhook gave up is still published. Deliveries' keys are `on:`-prefixed and
+/// never meet it.
+pub fn abandon_key(provider: &str, id: &str) -> String {
+    dedupe_key(provider, id, "abandoned")
+}
+
 /// `part` with `%` and `#` percent-escaped.
 fn push_escaped(key: &mut String, part: &str) {
     for c in part.chars() {

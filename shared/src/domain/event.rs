@@ -4,8 +4,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::domain::abandon::{Abandonment, GiveUp};
 use crate::domain::clock::rfc3339;
 use crate::domain::dedupe::{dedupe_key, event_id};
+use crate::domain::failure::classify;
 use crate::domain::job::{Job, JobState};
 use crate::domain::trace::Trace;
 
@@ -15,10 +17,20 @@ pub const COMPLETED: &str = "generation.completed";
 pub const FAILED: &str = "generation.failed";
 /// The event type of a refresh: a finished job's outputs with freshly signed URLs.
 pub const URLS_REFRESHED: &str = "generation.urls_refreshed";
+/// The event type of a job genhook gave up on ([`crate::domain::abandon`]).
+pub const ABANDONED: &str = "generation.abandoned";
 
 /// Version of the outbox event schema. 2: `status` is genhook's word
 /// ([`JobState::word`]), the provider's own is `provider_status`; `progress` added.
-pub const SCHEMA_VERSION: &str = "2";
+/// 3: `failure_code` and `retryable` on every event; `generation.abandoned` with
+/// `abandon_reason` and `abandon_detail`, and the status `unknown`.
+pub const SCHEMA_VERSION: &str = "3";
+
+/// The longest `abandon_detail`, in characters (the DLQ's reason attribute keeps as many).
+const MAX_DETAIL_CHARS: usize = 1024;
+
+/// The status of an abandoned job whose state genhook does not know.
+pub const UNKNOWN_STATUS: &str = "unknown";
 
 /// The event type a finished job is published under.
 pub fn terminal_type(state: JobState) -> &'static str {
@@ -49,8 +61,14 @@ pub struct NormalizedEvent {
     pub progress: Option<u8>,
     /// Output files with URLs that were checked to live at least the configured minimum.
     pub outputs: Vec<EventOutput>,
-    /// Failure details, when the job failed.
+    /// Failure details, when the job failed, as the provider sent them.
     pub failure: Option<Value>,
+    /// A job that did not succeed: what went wrong, from a documented set
+    /// ([`crate::domain::failure::FailureCode`]); null otherwise.
+    pub failure_code: Option<String>,
+    /// A job that did not succeed: whether submitting it again may succeed (the
+    /// provider's word when it says, else the code's); null otherwise.
+    pub retryable: Option<bool>,
     /// The caller's reference.
     pub reference: Option<Value>,
     /// The caller's metadata.
@@ -72,6 +90,12 @@ pub struct NormalizedEvent {
     /// `generation.completed` event, whose outputs these are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_event_id: Option<String>,
+    /// `generation.abandoned` only: why genhook gave up ([`GiveUp::code`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandon_reason: Option<String>,
+    /// `generation.abandoned` only: why, in words (the DLQ entry's reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandon_detail: Option<String>,
     /// The delivery (or message) this event was published for: the front end's request
     /// id and the X-Ray trace header, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +131,12 @@ impl NormalizedEvent {
         received_at: String,
         now: OffsetDateTime,
     ) -> Self {
+        let (failure_code, retryable) = if job.state.is_unsuccessful() {
+            let (code, retryable) = classify(job.state, job.failure.as_ref());
+            (Some(code.code().to_string()), Some(retryable))
+        } else {
+            (None, None)
+        };
         Self {
             schema_version: SCHEMA_VERSION.into(),
             event_id: event_id(&dedupe_key(provider, job_id, event_type)),
@@ -122,6 +152,8 @@ impl NormalizedEvent {
                 .map(|o| EventOutput { url: o.url, expires_at: o.expires_at.map(rfc3339), media: None, link: None })
                 .collect(),
             failure: job.failure,
+            failure_code,
+            retryable,
             reference: job.reference,
             metadata: job.metadata,
             source_asset_id: job.source_asset_id,
@@ -130,6 +162,59 @@ impl NormalizedEvent {
             upstream: None,
             upstream_task_id: None,
             original_event_id: None,
+            abandon_reason: None,
+            abandon_detail: None,
+            trace: None,
+        }
+    }
+
+    /// Sets the failure of a job that ended in `state` (a provider's fallback, such as the
+    /// webhook's when the API has none), and the `failure_code` and `retryable` read from it.
+    pub fn set_failure(&mut self, failure: Option<Value>, state: JobState) {
+        if state.is_unsuccessful() {
+            let (code, retryable) = classify(state, failure.as_ref());
+            (self.failure_code, self.retryable) = (Some(code.code().to_string()), Some(retryable));
+        }
+        self.failure = failure;
+    }
+
+    /// The `generation.abandoned` event of `provider`'s job `job_id`: no outputs, the
+    /// status `running` when the provider last said the job was still going (else
+    /// `unknown`), and why. Its id is keyed by provider, job and type, like every event.
+    pub fn abandoned(
+        provider: &str,
+        job_id: &str,
+        abandonment: &Abandonment,
+        received_at: String,
+        now: OffsetDateTime,
+    ) -> Self {
+        let status = match (&abandonment.provider_status, abandonment.why) {
+            (Some(_), GiveUp::HorizonPassed) => JobState::Pending.word(),
+            _ => UNKNOWN_STATUS,
+        };
+        Self {
+            schema_version: SCHEMA_VERSION.into(),
+            event_id: event_id(&dedupe_key(provider, job_id, ABANDONED)),
+            event_type: ABANDONED.into(),
+            provider: provider.into(),
+            job_id: job_id.into(),
+            status: status.into(),
+            provider_status: abandonment.provider_status.clone().unwrap_or_else(|| UNKNOWN_STATUS.into()),
+            progress: None,
+            outputs: Vec::new(),
+            failure: None,
+            failure_code: None,
+            retryable: None,
+            reference: None,
+            metadata: None,
+            source_asset_id: None,
+            received_at,
+            reconciled_at: rfc3339(now),
+            upstream: None,
+            upstream_task_id: None,
+            original_event_id: None,
+            abandon_reason: Some(abandonment.why.code().into()),
+            abandon_detail: Some(crate::domain::text::clip(&abandonment.detail, MAX_DETAIL_CHARS)),
             trace: None,
         }
     }
@@ -195,7 +280,10 @@ mod tests {
         assert_eq!(keys, names(&schema["required"]), "every field is required (nullable ones are null)");
         let mut declared = names(&schema["properties"]);
         // Declared beyond the required ones: the optional fields, absent here.
-        declared.retain(|k| !["upstream", "upstream_task_id", "original_event_id", "trace"].contains(k));
+        declared.retain(|k| {
+            !["upstream", "upstream_task_id", "original_event_id", "abandon_reason", "abandon_detail", "trace"]
+                .contains(k)
+        });
         assert_eq!(keys, declared);
         assert_eq!(schema["properties"]["schema_version"]["const"], SCHEMA_VERSION);
         let items = &schema["properties"]["outputs"]["items"];
@@ -203,8 +291,15 @@ mod tests {
         let mut output = event.outputs[0].clone();
         (output.media, output.link) = (Some("image".into()), Some("https://l/outputs/katalo/j/0?token=t".into()));
         assert_eq!(names(&serde_json::to_value(&output).unwrap()), names(&items["properties"]));
-        let words: Vec<&str> = JobState::ALL.iter().map(|s| s.word()).collect();
+        let mut words: Vec<&str> = JobState::ALL.iter().map(|s| s.word()).collect();
+        words.push(UNKNOWN_STATUS);
         assert_eq!(schema["properties"]["status"]["enum"], serde_json::json!(words));
+        let reasons: Vec<&str> = GiveUp::ALL.iter().map(|g| g.code()).collect();
+        assert_eq!(schema["properties"]["abandon_reason"]["enum"], serde_json::json!(reasons));
+        let mut codes: Vec<Value> =
+            crate::domain::failure::FailureCode::ALL.iter().map(|c| Value::from(c.code())).collect();
+        codes.push(Value::Null);
+        assert_eq!(schema["properties"]["failure_code"]["enum"], Value::Array(codes));
     }
 
     #[test]

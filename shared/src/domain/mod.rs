@@ -1,11 +1,13 @@
 //! Provider-neutral domain types: dedupe records, inbox messages, reconciled jobs, the
 //! normalized event consumers read from the outbox, and the output links' cache.
 
+pub mod abandon;
 pub mod backoff;
 pub mod budget;
 pub mod clock;
 pub mod dedupe;
 pub mod event;
+pub mod failure;
 pub mod inbox;
 pub mod job;
 pub mod limits;

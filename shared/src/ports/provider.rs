@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 use super::budget::ReadBudget;
 use super::env::{ConfigError, Env};
 use super::{JobApi, JobApiError, MAX_DELAY, OutgoingMessage, WatchStore};
+use crate::domain::abandon::{Abandonment, GiveUp};
 use crate::domain::backoff::Backoff;
 use crate::domain::clock::Clock;
 use crate::domain::event::NormalizedEvent;
@@ -232,8 +233,8 @@ impl WorkContext {
     }
 
     /// The next poll of `what` (`job J`, `task T`…), still `status`, from a message that
-    /// has made `polls` polls: the dead letter once `horizon_at` (epoch s) has passed,
-    /// else the message `next` builds for the next poll number and its delay (the
+    /// has made `polls` polls: giving up on the job once `horizon_at` (epoch s) has
+    /// passed, else the message `next` builds for the next poll number and its delay (the
     /// backoff's, at most SQS's 15 minutes), continuing the key's chain.
     pub fn next_poll(
         &self,
@@ -244,7 +245,11 @@ impl WorkContext {
         next: impl FnOnce(u32, Duration) -> OutgoingMessage,
     ) -> Step {
         if self.now.unix_timestamp() >= horizon_at {
-            return Step::Dead { reason: format!("polling horizon passed; {what} is still {status}") };
+            return Step::GiveUp(Abandonment {
+                why: GiveUp::HorizonPassed,
+                detail: format!("polling horizon passed; {what} is still {status}"),
+                provider_status: Some(status.to_string()),
+            });
         }
         let from = self.chain_from(polls);
         let polls = from.saturating_add(1);
@@ -277,6 +282,9 @@ pub enum Step {
         /// Why.
         reason: String,
     },
+    /// Give up on the job: dead-letter the message with the detail, and publish the
+    /// job's `generation.abandoned` event ([`Reconciliation::abandoned`]).
+    GiveUp(Abandonment),
     /// Done with this message; send `message` (delayed: the next poll) to the inbox if
     /// this message, poll number `from`, is where the record's poll chain stands.
     Reschedule {
@@ -334,4 +342,12 @@ pub trait Reconciliation: Send + Sync {
 
     /// The normalized event for a publishable job.
     fn event(&self, job: Job, now: OffsetDateTime) -> NormalizedEvent;
+
+    /// The `generation.abandoned` event when the worker gives up on the job
+    /// ([`NormalizedEvent::abandoned`], with what the provider adds); `None` (the
+    /// default) for a message that is not about one job's outcome (a refresh), which is
+    /// only dead-lettered.
+    fn abandoned(&self, _abandonment: &Abandonment, _now: OffsetDateTime) -> Option<NormalizedEvent> {
+        None
+    }
 }

@@ -26,6 +26,8 @@ pub mod name {
     pub const DELIVERIES_5XX: &str = "deliveries_5xx";
     /// Receiver: deliveries accepted with a thin message (the body too large to carry).
     pub const DELIVERIES_THINNED: &str = "deliveries_thinned";
+    /// Worker: jobs given up on (a `generation.abandoned` published), by `reason`.
+    pub const JOBS_ABANDONED: &str = "jobs_abandoned";
     /// Worker: events sent to the outbox (every type).
     pub const EVENTS_PUBLISHED: &str = "events_published";
     /// Worker: `generation.urls_refreshed` events sent to the outbox.
@@ -71,7 +73,9 @@ pub fn describe() {
         DELIVERIES_DUPLICATE,
         DELIVERIES_REJECTED,
         DELIVERIES_5XX,
+        DELIVERIES_THINNED,
         EVENTS_PUBLISHED,
+        JOBS_ABANDONED,
         URLS_REFRESHED,
         RECORDS_RETRIED,
         RECORDS_DEAD_LETTERED,

@@ -77,6 +77,8 @@ pub struct Stats {
     pub crashes: u64,
     /// Jobs with a foreign output URL, never published.
     pub refused_jobs: u64,
+    /// Of them, those whose generation.abandoned was published.
+    pub abandoned: u64,
     /// Replicate predictions published.
     pub predictions: u64,
     /// Of those, predictions whose final webhook was lost (published by the watch their
@@ -96,6 +98,7 @@ impl Stats {
         self.failures += s.failures;
         self.crashes += s.crashes;
         self.refused_jobs += s.refused_jobs;
+        self.abandoned += s.abandoned;
         self.predictions += s.predictions;
         self.recovered_predictions += s.recovered_predictions;
     }
@@ -515,20 +518,38 @@ impl World {
         }
         let pubs = self.publications.lock().map_err(|_| "poisoned".to_string())?.clone();
         let mut by_job: BTreeMap<String, Vec<&Publication>> = BTreeMap::new();
+        let mut abandoned: BTreeMap<String, Vec<&Publication>> = BTreeMap::new();
         for p in &pubs {
-            by_job.entry(p.job_id.clone()).or_default().push(p);
+            let into = if p.event_type == "generation.abandoned" { &mut abandoned } else { &mut by_job };
+            into.entry(p.job_id.clone()).or_default().push(p);
         }
         let mut stats = self.stats.clone();
         for (i, job) in self.jobs.iter().enumerate() {
             let event_type = if job.succeeds { "generation.completed" } else { "generation.failed" };
             let key = dedupe_key(job.provider(), &job.job_id, event_type);
             let copies = by_job.get(&job.job_id).map(Vec::as_slice).unwrap_or_default();
+            let given_up = abandoned.get(&job.job_id).map(Vec::as_slice).unwrap_or_default();
             // 0. A job whose output is on a foreign host is never published, and when it
-            //    was acknowledged or watched, it is in the DLQ with the reason.
+            //    was acknowledged or watched, it is in the DLQ with the reason and the app
+            //    got one generation.abandoned (once, unless a copy left before its
+            //    PUBLISHED mark was written).
             if job.foreign {
                 if !copies.is_empty() {
                     return Err(format!("{} was published with a foreign output URL", job.job_id));
                 }
+                let abandon_id = event_id(&dedupe_key(job.provider(), &job.job_id, "generation.abandoned"));
+                for p in given_up {
+                    if p.event_id != abandon_id || p.after_published {
+                        return Err(format!(
+                            "{} abandoned as {} (again after PUBLISHED: {})",
+                            job.job_id, p.event_id, p.after_published
+                        ));
+                    }
+                }
+                if (self.acked.contains(&i) || self.watched.contains(&i)) && given_up.is_empty() {
+                    return Err(format!("{} was given up on but no generation.abandoned was published", job.job_id));
+                }
+                stats.abandoned += u64::from(!given_up.is_empty());
                 let dead = self.inbox_dlq.messages().iter().any(|m| {
                     m.body.contains(&format!("\"{}\"", job.job_id))
                         && m.attributes
@@ -540,6 +561,10 @@ impl World {
                 }
                 stats.refused_jobs += 1;
                 continue;
+            }
+            // Every fault passes: nothing else is given up on.
+            if !given_up.is_empty() {
+                return Err(format!("{} was abandoned although every fault was passing", job.job_id));
             }
             // 1. Every acknowledged delivery, and every watched job, is published.
             if (self.acked.contains(&i) || self.watched.contains(&i)) && copies.is_empty() {

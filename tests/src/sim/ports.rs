@@ -124,8 +124,14 @@ impl FaultyQueue {
             let e = crate::schema::parse_event(&m.body);
             let job_id = e["job_id"].as_str().unwrap_or_default().to_string();
             let event_type = e["type"].as_str().unwrap_or_default().to_string();
-            // Recorded under the job's key (its webhooks and watch alike).
-            let key = publish_key_of(e["provider"].as_str().unwrap_or_default(), &job_id);
+            // Recorded under the job's key (its webhooks and watch alike), or the job's
+            // abandon key for a generation.abandoned.
+            let provider = e["provider"].as_str().unwrap_or_default();
+            let key = if event_type == "generation.abandoned" {
+                genhook::domain::dedupe::abandon_key(provider, &job_id)
+            } else {
+                publish_key_of(provider, &job_id)
+            };
             let after_published = store.record(&key).is_some_and(|r| r.status == RecordStatus::Published);
             self.chaos.note(format!("outbox <- {key}{}", if after_published { " (ALREADY PUBLISHED)" } else { "" }));
             log.lock().unwrap_or_else(|p| p.into_inner()).push(Publication {

@@ -11,7 +11,9 @@ use time::format_description::well_known::Rfc3339;
 use tracing::{info, warn};
 
 use super::{BatchReport, MARK_ATTEMPTS, Retry, Work, WorkerPorts, WorkerSettings};
-use crate::domain::clock::rfc3339;
+use crate::domain::abandon::GiveUp;
+use crate::domain::clock::{millis, rfc3339, secs};
+use crate::domain::dedupe::{LeaseOutcome, WorkLease, abandon_key, random_id};
 use crate::domain::event::{NormalizedEvent, URLS_REFRESHED};
 use crate::domain::limits::{attribute_value, clean_text};
 use crate::domain::text::clip;
@@ -230,6 +232,83 @@ impl Finish<'_> {
                     }
                 }
                 Err(e) => self.after_send_failure(work, "inbox", "the next poll", e, retry, dead),
+            }
+        }
+    }
+
+    /// Publishes each abandoned job's `generation.abandoned` event once, then hands its
+    /// record to the dead letter with the same reason. The event is published under the
+    /// job's own abandon key ([`abandon_key`]), leased and marked PUBLISHED like any
+    /// event's, so a redelivered or redriven record does not tell the app twice; the
+    /// job's key is left as it is, so a final webhook that still comes is published.
+    pub(super) async fn abandon(
+        &self,
+        abandon: Vec<(Work, Box<NormalizedEvent>, String)>,
+        retry: &mut Vec<Retry>,
+        dead: &mut Vec<(Work, String)>,
+        report: &mut BatchReport,
+    ) {
+        let now = self.ports.clock.now();
+        let now_ms = self.ports.clock.now_ms();
+        let mut due = Vec::new();
+        for (work, event, reason) in abandon {
+            let lease = WorkLease {
+                key: abandon_key(&event.provider, &event.job_id),
+                token: random_id(),
+                until_ms: now_ms.saturating_add(millis(self.settings.lease)),
+                expires_at: now.unix_timestamp().saturating_add(secs(self.settings.dedupe_ttl)),
+                received_at: rfc3339(now),
+            };
+            match self.bounded(self.ports.store.acquire_work(&lease, now_ms)).await {
+                Some(Ok(LeaseOutcome::Acquired { .. })) => due.push((work, event, reason, lease)),
+                Some(Ok(LeaseOutcome::AlreadyPublished)) => {
+                    info!(key = %lease.key, "the job's generation.abandoned was published before");
+                    dead.push((work, reason));
+                }
+                Some(Ok(LeaseOutcome::Busy { .. })) => {
+                    retry.push(self.retry_after_send_failure(work, "abandon", "another worker is publishing it"));
+                }
+                Some(Err(e)) => retry.push(self.retry_after_send_failure(work, "dedupe store", e)),
+                None => retry.push(self.retry_after_send_failure(work, "dedupe store", DEADLINE_CUT)),
+            }
+        }
+        if due.is_empty() {
+            return;
+        }
+        let messages = due.iter().map(|(_, e, _, _)| event_message(e)).collect();
+        let (results, missing) = Self::sent(self.bounded(self.ports.outbox.send_batch(messages)).await);
+        let mut results = results.into_iter();
+        let published_at = rfc3339(self.ports.clock.now());
+        for (work, event, reason, lease) in due {
+            match results.next().unwrap_or_else(|| Err(QueueError::Unavailable(missing.into()))) {
+                Ok(_) => {
+                    warn!(key = %lease.key, event_id = %event.event_id, reason = %reason, "gave up on the job: generation.abandoned published");
+                    report.abandoned += 1;
+                    Origin::provider(work.provider).count(name::EVENTS_PUBLISHED, &[]);
+                    let why =
+                        event.abandon_reason.as_deref().and_then(|r| GiveUp::ALL.into_iter().find(|g| g.code() == r));
+                    Origin::provider(work.provider)
+                        .count(name::JOBS_ABANDONED, &[("reason", why.map_or("unknown", GiveUp::code))]);
+                    let marked = self
+                        .bounded(self.ports.store.mark_published(
+                            &lease.key,
+                            &lease.token,
+                            &event.event_id,
+                            &published_at,
+                        ))
+                        .await;
+                    if !matches!(marked, Some(Ok(true))) {
+                        warn!(key = %lease.key, "could not mark the abandoned event PUBLISHED; its lease expires");
+                    }
+                    dead.push((work, reason));
+                }
+                Err(e) => {
+                    let _ = self
+                        .bounded(self.ports.store.release_work(&lease.key, &lease.token, "outbox send failed"))
+                        .await;
+                    warn!(key = %lease.key, error = %e, "outbox send failed");
+                    self.after_send_failure(work, "outbox", "the abandoned event", e, retry, dead);
+                }
             }
         }
     }

@@ -34,6 +34,7 @@ use async_trait::async_trait;
 use futures_util::{StreamExt, stream};
 use tracing::info;
 
+use crate::domain::abandon::{Abandonment, GiveUp};
 use crate::domain::clock::{millis, rfc3339, secs};
 use crate::domain::dedupe::{LeaseOutcome, WorkLease, random_id};
 use crate::domain::event::NormalizedEvent;
@@ -98,6 +99,12 @@ enum Outcome {
         delay: Duration,
         reason: String,
     },
+    /// Given up on the job: publish its `generation.abandoned` event, then dead-letter
+    /// the record with the reason.
+    Abandon {
+        event: Box<NormalizedEvent>,
+        reason: String,
+    },
 }
 
 impl From<Step> for Outcome {
@@ -112,6 +119,10 @@ fn retry(delay: Duration, reason: impl Into<String>) -> Outcome {
 
 fn dead(reason: impl Into<String>) -> Outcome {
     Outcome::Step(Step::Dead { reason: reason.into() })
+}
+
+fn give_up(why: GiveUp, detail: impl Into<String>) -> Outcome {
+    Outcome::Step(Step::GiveUp(Abandonment::new(why, detail)))
 }
 
 /// One record's attempt: the record and its lease, and the outcome.
@@ -217,6 +228,7 @@ impl Worker {
 
         let mut report = BatchReport::default();
         let (mut publish, mut retry, mut dead, mut later) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut abandon = Vec::new();
         let mut key_refused = false;
         let now_ms = self.ports.clock.now_ms();
         for Attempt { work, outcome } in attempts {
@@ -235,6 +247,9 @@ impl Worker {
                     retry.push(Retry { work, delay, reason, key_refused: false });
                 }
                 Outcome::Step(Step::Dead { reason }) => dead.push((work, reason)),
+                // Given up on before the job was known (no lease): the dead letter only.
+                Outcome::Step(Step::GiveUp(a)) => dead.push((work, a.detail)),
+                Outcome::Abandon { event, reason } => abandon.push((work, event, reason)),
                 Outcome::Step(Step::Reschedule { message, from, reason }) => later.push((work, *message, from, reason)),
                 Outcome::Deferred => {
                     report.deferred += 1;
@@ -258,6 +273,7 @@ impl Worker {
         };
         finish.reschedule(later, &mut retry, &mut dead, &mut report).await;
         finish.publish(publish, &mut retry, &mut dead, &mut report).await;
+        finish.abandon(abandon, &mut retry, &mut dead, &mut report).await;
         finish.dead_letter(dead, &mut retry, &mut report).await;
         finish.schedule_retries(retry, &mut report).await;
         report
@@ -267,7 +283,7 @@ impl Worker {
         WorkContext { attempt, now: self.ports.clock.now(), backoff: self.settings.backoff, poll_seq }
     }
 
-    /// A wait that has lasted past the horizon is dead-lettered with its last reason.
+    /// A wait that has lasted past the horizon is given up on with its last reason.
     fn within_horizon(&self, record: &InboxRecord, outcome: Outcome, now_ms: i64) -> Outcome {
         let reason = match &outcome {
             Outcome::Step(Step::Retry { reason, .. }) | Outcome::KeyRefused { reason, .. } => reason,
@@ -277,12 +293,15 @@ impl Worker {
         if now_ms.saturating_sub(since) < millis(self.settings.wait_horizon) {
             return outcome;
         }
-        dead(format!(
-            "still waiting after {} s and {} attempts (GENHOOK_RETRY_HORIZON_SECS is {}): {reason}",
-            now_ms.saturating_sub(since) / 1000,
-            record.attempt(),
-            self.settings.wait_horizon.as_secs()
-        ))
+        give_up(
+            GiveUp::RetriesExhausted,
+            format!(
+                "still waiting after {} s and {} attempts (GENHOOK_RETRY_HORIZON_SECS is {}): {reason}",
+                now_ms.saturating_sub(since) / 1000,
+                record.attempt(),
+                self.settings.wait_horizon.as_secs()
+            ),
+        )
     }
 
     /// Why a record is dead-lettered before it is worked: SQS has received it as often
@@ -365,7 +384,15 @@ impl Worker {
                 retry(wait, "another worker holds this record")
             }
             Ok(LeaseOutcome::Acquired { poll_seq }) => {
-                let mut outcome = self.reconcile(task.as_ref(), provider, &record, poll_seq, budget).await;
+                let outcome = self.reconcile(task.as_ref(), provider, &record, poll_seq, budget).await;
+                // Giving up on the job tells the app, with the reason the DLQ gets.
+                let mut outcome = match self.within_horizon(&record, outcome, self.ports.clock.now_ms()) {
+                    Outcome::Step(Step::GiveUp(a)) => match task.abandoned(&a, self.ports.clock.now()) {
+                        Some(event) => Outcome::Abandon { event: Box::new(event), reason: a.detail },
+                        None => dead(a.detail),
+                    },
+                    other => other,
+                };
                 // The event says which delivery (or message) it was published for.
                 if let Outcome::Publish(event) = &mut outcome
                     && !record.trace.is_empty()
@@ -421,15 +448,21 @@ impl Worker {
                 let refused = job.outputs.iter().enumerate().find_map(|(i, o)| Some((i, rule.refusal(&o.url)?)));
                 if let Some((index, why)) = refused {
                     Origin::provider(provider).count(name::OUTPUTS_REFUSED, &[]);
-                    return dead(format!("output {index} is not published: {why}; then redrive"));
+                    return give_up(
+                        GiveUp::OutputsRefused,
+                        format!("output {index} is not published: {why}; then redrive"),
+                    );
                 }
             }
             // Every output's link must be served from the links' cache: a job the cache
             // cannot hold is not published.
             if let Err(e) = CachedOutputs::of_job(&job, now.unix_timestamp()).encode_outputs() {
-                return dead(format!(
-                    "the job's outputs are not published: {e}; genhook publishes at most {MAX_CACHED_OUTPUTS} outputs and {MAX_CACHED_BYTES} bytes of URLs per job, so that every output's link is served from its cache"
-                ));
+                return give_up(
+                    GiveUp::OutputsRefused,
+                    format!(
+                        "the job's outputs are not published: {e}; genhook publishes at most {MAX_CACHED_OUTPUTS} outputs and {MAX_CACHED_BYTES} bytes of URLs per job, so that every output's link is served from its cache"
+                    ),
+                );
             }
             let mut event = task.event(job, now);
             if let Some(links) = &self.keys().links {
@@ -491,10 +524,14 @@ impl Worker {
                     ),
                 }
             }
-            JobApiError::Permanent { status: status @ (401 | 403), reason } => dead(format!(
-                "the provider refused the API key (HTTP {status}: {reason}) on every attempt for {} minutes: set a valid key, then redrive",
-                refused_for.as_secs() / 60
-            )),
+            JobApiError::Permanent { status: status @ (401 | 403), reason } => give_up(
+                GiveUp::KeyRefused,
+                format!(
+                    "the provider refused the API key (HTTP {status}: {reason}) on every attempt for {} minutes: set a valid key, then redrive",
+                    refused_for.as_secs() / 60
+                ),
+            ),
+            e @ JobApiError::Permanent { status: 404 | 410, .. } => give_up(GiveUp::NotFound, e.to_string()),
             e @ JobApiError::Permanent { .. } => dead(e.to_string()),
         }
     }

@@ -146,7 +146,7 @@ async fn publishes_the_reconciled_event_once() {
     assert_eq!((report.published, report.failed.len()), (1, 0));
     let events = published(&rig);
     let e = &events[0];
-    assert_eq!(e["schema_version"], "2");
+    assert_eq!(e["schema_version"], "3");
     assert_eq!(e["type"], "generation.completed");
     assert_eq!(e["provider"], "katalo");
     assert_eq!(e["job_id"], "job_1");
@@ -267,15 +267,23 @@ async fn a_running_job_is_rescheduled_not_retried() {
     assert_eq!(rig.store.record(JOB_KEY).unwrap().poll_seq, 3);
 }
 
+/// Issue 21: a job genhook gives up on is dead-lettered with the reason and the app
+/// hears of it in one `generation.abandoned` event with the same reason; a redelivery of
+/// the record tells it nothing more, and a final webhook that still comes is published.
 #[tokio::test]
-async fn a_job_running_past_the_horizon_is_dead_lettered_with_the_reason() {
-    let rig = rig(ScriptedApi::new(vec![Ok(job("processing", JobState::Pending, &[]))]));
+async fn a_job_running_past_the_horizon_is_abandoned_once_with_the_reason() {
+    let api = ScriptedApi::new(vec![
+        Ok(job("processing", JobState::Pending, &[])),
+        Ok(job("processing", JobState::Pending, &[])),
+        Ok(succeeded()),
+    ]);
+    let rig = rig(api);
     let msg = KataloWebhookMessage {
         dedupe_key: KEY.into(),
         job_id: "job_1".into(),
         event_type: "generation.completed".into(),
         received_at: "2026-11-22T11:59:00Z".into(),
-        payload: json!({}),
+        payload: json!({"reference": "ref-1"}),
         thin: None,
         polls: 30,
         horizon_at: Some(NOW.unix_timestamp()),
@@ -287,11 +295,50 @@ async fn a_job_running_past_the_horizon_is_dead_lettered_with_the_reason() {
         receive_count: 1,
         ..Default::default()
     };
-    let report = rig.worker.process_batch(vec![rec]).await;
-    assert_eq!(report.dead_lettered, 1, "{report:?}");
+    let report = rig.worker.process_batch(vec![rec.clone()]).await;
+    assert_eq!((report.dead_lettered, report.abandoned), (1, 1), "{report:?}");
     let dead = rig.dlq.messages();
     let reason = &dead[0].attributes.iter().find(|(k, _)| k == FAILURE_REASON_ATTRIBUTE).unwrap().1;
     assert!(reason.contains("horizon") && reason.contains("processing"), "{reason}");
+    let events = rig.outbox.messages();
+    assert_eq!(events.len(), 1);
+    let e: serde_json::Value = serde_json::from_str(&events[0].body).unwrap();
+    assert_eq!(e["type"], "generation.abandoned");
+    assert_eq!(
+        (e["abandon_reason"].as_str(), e["abandon_detail"].as_str()),
+        (Some("horizon_passed"), Some(reason.as_str()))
+    );
+    assert_eq!((e["status"].as_str(), e["provider_status"].as_str()), (Some("running"), Some("processing")));
+    assert_eq!((e["reference"].as_str(), e["received_at"].as_str()), (Some("ref-1"), Some("2026-11-22T11:59:00Z")));
+    assert_eq!(e["event_id"], crate::domain::dedupe::event_id("katalo#job_1#generation.abandoned"));
+
+    // Redelivered (a crash before the DLQ took it): dead-lettered again, no second event.
+    let again = rig.worker.process_batch(vec![rec]).await;
+    assert_eq!((again.dead_lettered, again.abandoned), (1, 0), "{again:?}");
+    assert_eq!(rig.outbox.messages().len(), 1);
+    // The job finishes after all and its webhook comes: published.
+    let late = rig.worker.process_batch(vec![record("m9", "generation.completed", 1)]).await;
+    assert_eq!(late.published, 1, "{late:?}");
+    let types: Vec<String> = rig
+        .outbox
+        .messages()
+        .iter()
+        .map(|m| serde_json::from_str::<serde_json::Value>(&m.body).unwrap()["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(types, ["generation.abandoned", "generation.completed"]);
+}
+
+/// Issue 21: a job the provider says does not exist is abandoned as `not_found`.
+#[tokio::test]
+async fn a_job_the_provider_does_not_know_is_abandoned_as_not_found() {
+    let api =
+        ScriptedApi::new(vec![Err(JobApiError::Permanent { status: 404, reason: "not_found: no such job".into() })]);
+    let rig = rig(api);
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.dead_lettered, report.abandoned), (1, 1), "{report:?}");
+    let e: serde_json::Value = serde_json::from_str(&rig.outbox.messages()[0].body).unwrap();
+    assert_eq!((e["abandon_reason"].as_str(), e["status"].as_str()), (Some("not_found"), Some("unknown")));
+    assert_eq!(e["provider_status"], "unknown");
 }
 
 #[tokio::test]
@@ -612,6 +659,33 @@ async fn a_webhook_and_a_watch_of_one_job_publish_one_event() {
     let again = rig.worker.process_batch(vec![record("m1", "generation.failed", 1)]).await;
     assert_eq!((report.published, again.published, again.skipped), (1, 0, 1));
     assert_eq!(published(&rig)[0]["event_id"], event_id("katalo#job_1#generation.failed"));
+}
+
+/// Issue 21: a failed job's event keeps the failure as sent and adds `failure_code` and
+/// `retryable`, from the API's failure or, when it has none, the webhook's.
+#[tokio::test]
+async fn failed_events_carry_a_normalized_failure_code() {
+    let mut from_api = job("failed", JobState::Failed, &[]);
+    from_api.failure = Some(json!({"code": "nsfw", "message": "blocked by the safety filter"}));
+    let r = rig(ScriptedApi::new(vec![Ok(from_api)]));
+    r.worker.process_batch(vec![record("m1", "generation.failed", 1)]).await;
+    let e = &published(&r)[0];
+    assert_eq!(e["failure"], json!({"code": "nsfw", "message": "blocked by the safety filter"}));
+    assert_eq!((e["failure_code"].as_str(), e["retryable"].as_bool()), (Some("content_policy"), Some(false)));
+
+    let r = rig_failed();
+    let mut rec = record("m1", "generation.failed", 1);
+    rec.body = rec.body.replace(r#"{"code":"hint"}"#, r#"{"code":"server_error","message":"CUDA out of memory"}"#);
+    r.worker.process_batch(vec![rec]).await;
+    let e = &published(&r)[0];
+    assert_eq!(e["failure"]["code"], "server_error");
+    assert_eq!((e["failure_code"].as_str(), e["retryable"].as_bool()), (Some("provider_error"), Some(true)));
+
+    // A job that succeeded has neither.
+    let r = rig(ScriptedApi::new(vec![Ok(succeeded())]));
+    r.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    let e = &published(&r)[0];
+    assert!(e["failure_code"].is_null() && e["retryable"].is_null(), "{e}");
 }
 
 fn rig_failed() -> Rig {
@@ -938,10 +1012,21 @@ async fn outputs_on_hosts_the_provider_does_not_serve_are_never_published() {
         let mut rig = rig(ScriptedApi::new(vec![Ok(job("succeeded", JobState::Succeeded, &outputs))]));
         rig.worker = rig.worker.with_output_hosts(vec![rule.clone()]);
         let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
-        assert_eq!((report.published, report.dead_lettered), (0, 1), "{report:?}");
-        assert!(rig.outbox.messages().is_empty());
+        assert_eq!((report.published, report.dead_lettered, report.abandoned), (0, 1, 1), "{report:?}");
         let reason = rig.dlq.messages()[0].attributes[0].1.clone();
         assert!(reason.starts_with(&format!("output 1 is not published: {why}")), "{reason}");
+        // The app hears of it: no outputs, the same reason.
+        let events = rig.outbox.messages();
+        assert_eq!(events.len(), 1);
+        let e: serde_json::Value = serde_json::from_str(&events[0].body).unwrap();
+        assert_eq!(
+            (e["type"].as_str(), e["abandon_reason"].as_str()),
+            (Some("generation.abandoned"), Some("outputs_refused"))
+        );
+        assert_eq!(
+            (e["abandon_detail"].as_str(), e["outputs"].as_array().map(Vec::len)),
+            (Some(reason.as_str()), Some(0))
+        );
         assert!(reason.contains("KATALO_OUTPUT_HOSTS is \"*.cdn.example\""), "{reason}");
     }
     // Every output on a listed host: published.

@@ -99,6 +99,8 @@ pub struct BatchReport {
     pub retried: usize,
     /// Records moved to the dead-letter queue.
     pub dead_lettered: usize,
+    /// `generation.abandoned` events published (their records dead-lettered too).
+    pub abandoned: usize,
     /// Jobs and watched tasks still running, whose next poll was scheduled.
     pub rescheduled: usize,
     /// Records left for a later invocation because the deadline was near.

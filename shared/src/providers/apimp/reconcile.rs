@@ -15,6 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::domain::abandon::Abandonment;
 use crate::domain::event::{NormalizedEvent, terminal_type};
 use crate::domain::job::Job;
 use crate::domain::watch::Watch;
@@ -157,6 +158,20 @@ impl Reconciliation for ApimpTask {
             Path::Callback(m) => (m.received_at.as_str(), Some(m.upstream_task_id.clone()), Some(m.upstream)),
         };
         apimp_event(&self.watch, task, received_at, upstream_task_id, upstream, now)
+    }
+
+    fn abandoned(&self, abandonment: &Abandonment, now: OffsetDateTime) -> Option<NormalizedEvent> {
+        let (received_at, upstream_task_id, upstream) = match &self.path {
+            Path::Poll(_) => (self.watch.registered_at.clone(), None, self.watch.upstream.clone()),
+            Path::Callback(m) => {
+                (m.received_at.clone(), Some(m.upstream_task_id.clone()), Some(m.upstream.as_str().to_string()))
+            }
+        };
+        let mut e = NormalizedEvent::abandoned(PROVIDER, &self.watch.task_id, abandonment, received_at, now);
+        e.reference = Some(serde_json::Value::String(self.watch.reference.clone()));
+        e.upstream = upstream;
+        e.upstream_task_id = upstream_task_id;
+        Some(e)
     }
 }
 

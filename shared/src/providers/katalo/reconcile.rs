@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use time::OffsetDateTime;
 
+use crate::domain::abandon::Abandonment;
 use crate::domain::clock::secs;
 use crate::domain::dedupe::delivery_key;
 use crate::domain::event::{COMPLETED, FAILED, NormalizedEvent, terminal_type};
@@ -148,16 +149,36 @@ impl Reconciliation for KataloJob {
             }
         }
     }
+
+    fn abandoned(&self, abandonment: &Abandonment, now: OffsetDateTime) -> Option<NormalizedEvent> {
+        Some(match &self.path {
+            Path::Webhook { msg, .. } => {
+                // What the webhook said of the job, for the app to match it.
+                let hint = |k: &str| msg.payload.get(k).filter(|v| !v.is_null()).cloned();
+                let mut e =
+                    NormalizedEvent::abandoned(PROVIDER, &msg.job_id, abandonment, msg.received_at.clone(), now);
+                e.reference = hint("reference");
+                e.metadata = hint("metadata");
+                e.source_asset_id = msg.payload.get("source_asset_id").and_then(Value::as_str).map(str::to_string);
+                e
+            }
+            Path::Watch(msg) => {
+                NormalizedEvent::abandoned(PROVIDER, &msg.job_id, abandonment, msg.registered_at.clone(), now)
+            }
+        })
+    }
 }
 
 /// Builds the normalized event from the job (truth) and the webhook (fallbacks).
 fn katalo_event(msg: &KataloWebhookMessage, job: Job, known: bool, now: OffsetDateTime) -> NormalizedEvent {
     // Keyed by what is published, so contradicting hints for one job converge on one id.
     let event_type = if known && job.state.is_terminal() { terminal_type(job.state) } else { &msg.event_type };
-    let finished_without = job.state.is_unsuccessful();
+    let state = job.state;
     let hint = |k: &str| msg.payload.get(k).filter(|v| !v.is_null()).cloned();
     let mut e = NormalizedEvent::for_job(PROVIDER, &msg.job_id, event_type, job, msg.received_at.clone(), now);
-    e.failure = e.failure.or_else(|| if finished_without { hint("failure") } else { None });
+    if e.failure.is_none() && state.is_unsuccessful() {
+        e.set_failure(hint("failure"), state);
+    }
     e.reference = e.reference.or_else(|| hint("reference"));
     e.metadata = e.metadata.or_else(|| hint("metadata"));
     e.source_asset_id =

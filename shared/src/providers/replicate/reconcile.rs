@@ -19,6 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use crate::domain::abandon::Abandonment;
 use crate::domain::clock::secs;
 use crate::domain::event::{NormalizedEvent, terminal_type};
 use crate::domain::job::Job;
@@ -157,10 +158,20 @@ impl Reconciliation for Prediction {
     fn event(&self, job: Job, now: OffsetDateTime) -> NormalizedEvent {
         // Keyed by prediction and type: every path to one prediction gives one id.
         let event_type = terminal_type(job.state);
-        let received_at = match &self.path {
+        NormalizedEvent::for_job(PROVIDER, &self.id, event_type, job, self.received_at(), now)
+    }
+
+    fn abandoned(&self, abandonment: &Abandonment, now: OffsetDateTime) -> Option<NormalizedEvent> {
+        Some(NormalizedEvent::abandoned(PROVIDER, &self.id, abandonment, self.received_at(), now))
+    }
+}
+
+impl Prediction {
+    /// When genhook first heard of the prediction: the event's `received_at`.
+    fn received_at(&self) -> String {
+        match &self.path {
             Path::Final { received_at, .. } => received_at.clone(),
             Path::Watch(watch) => watch.registered_at.clone(),
-        };
-        NormalizedEvent::for_job(PROVIDER, &self.id, event_type, job, received_at, now)
+        }
     }
 }
