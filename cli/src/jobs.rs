@@ -130,6 +130,42 @@ pub async fn watch_command(args: WatchArgs) -> Result<ExitCode, JobsError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `genhook sweep` arguments.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  genhook sweep                          # the predictions of the last hour, through genhook dev
+  genhook sweep --aws --lookback-secs 1800")]
+pub struct SweepArgs {
+    /// Whose jobs to sweep: replicate (Katalo and APIMP document no list of jobs).
+    #[arg(long, default_value = "replicate")]
+    pub provider: String,
+    /// How far back to look, in seconds (at most a week).
+    #[arg(long, default_value_t = genhook::providers::replicate::sweep::DEFAULT_LOOKBACK.as_secs())]
+    pub lookback_secs: u64,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+/// Runs `genhook sweep`: queues a sweep's first page on the inbox (one message); the
+/// worker reads the pages and registers every prediction that ended.
+pub async fn sweep_command(args: SweepArgs) -> Result<ExitCode, JobsError> {
+    use genhook::providers::replicate::sweep::{MAX_LOOKBACK, ReplicateSweepMessage};
+    if args.provider.trim() != "replicate" {
+        return Err(JobsError::Usage(format!(
+            "only Replicate lists its jobs (GET /v1/predictions); {:?} has no list to sweep: register its jobs with genhook watch",
+            args.provider
+        )));
+    }
+    if args.lookback_secs == 0 || args.lookback_secs > MAX_LOOKBACK.as_secs() {
+        return Err(JobsError::Usage(format!("--lookback-secs must be 1 to {}", MAX_LOOKBACK.as_secs())));
+    }
+    let message = ReplicateSweepMessage::start(Duration::from_secs(args.lookback_secs)).outgoing();
+    let backend = args.backend.open().await?;
+    let id = backend.inbox.send(message).await?;
+    println!("sweeping Replicate's predictions of the last {} s (message {id})", args.lookback_secs);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `genhook refresh` arguments.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:

@@ -43,6 +43,9 @@ enum Command {
     /// Register a job right after creating it: it is polled until terminal and published
     /// even if its webhook never comes (Katalo), or its callbacks are confirmed (APIMP).
     Watch(genhook_cli::jobs::WatchArgs),
+    /// Sweep Replicate's recent predictions now: every ended one never published is
+    /// (the stack runs this on its schedule).
+    Sweep(genhook_cli::jobs::SweepArgs),
     /// Ask for fresh output URLs of a finished job: a generation.urls_refreshed event
     /// follows (or a dead letter saying why not).
     Refresh(genhook_cli::jobs::RefreshArgs),
@@ -316,6 +319,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Init(args) => Ok(genhook_cli::ops::init(args).await?),
         Command::CallbackUrl(args) => Ok(genhook_cli::apimp::callback_url(args)?),
         Command::Watch(args) => Ok(genhook_cli::jobs::watch_command(args).await?),
+        Command::Sweep(args) => Ok(genhook_cli::jobs::sweep_command(args).await?),
         Command::Refresh(args) => Ok(genhook_cli::jobs::refresh_command(args).await?),
     }
 }

@@ -97,6 +97,8 @@ async fn job(State(mode): State<Arc<AtomicU8>>, Path(job_id): Path<String>) -> R
 struct Dev {
     child: Child,
     url: String,
+    /// The built-in simulator's base URL, when dev started one.
+    simulator: Option<String>,
     events: mpsc::Receiver<String>,
     log: mpsc::Receiver<String>,
 }
@@ -141,14 +143,18 @@ impl Dev {
         let events = lines(child.stdout.take().unwrap());
         let log = lines(child.stderr.take().unwrap());
         let mut seen = Vec::new();
+        let mut simulator = None;
         let url = loop {
             let line = log.recv_timeout(PATIENCE).unwrap_or_else(|_| panic!("genhook dev did not start: {seen:?}"));
             if let Some(url) = line.split("receiving Katalo webhooks at ").nth(1) {
                 break url.trim().to_string();
             }
+            if let Some(sim) = line.split("read from the built-in simulator at ").nth(1) {
+                simulator = Some(sim.trim().to_string());
+            }
             seen.push(line);
         };
-        Self { child, url, events, log }
+        Self { child, url, simulator, events, log }
     }
 
     /// Waits for `n` event lines.
@@ -384,7 +390,7 @@ fn init_then_dev_and_tail_on_dynamodb_local_and_the_sqs_emulator() {
                 break;
             }
         }
-        Dev { child, url: url.unwrap(), events, log }
+        Dev { child, url: url.unwrap(), simulator: None, events, log }
     };
     assert!(trigger(&dev.url, "job_aws_1", &["--repeat", "3"]).status.success());
     assert_eq!(job_ids(&dev.events(1)), ["job_aws_1"]);
@@ -442,7 +448,7 @@ fn callback_urls_and_watches_drive_apimp_tasks_through_dev() {
             break u.trim().to_string();
         }
     };
-    let dev = Dev { child, url, events, log };
+    let dev = Dev { child, url, simulator: None, events, log };
     let first: Value = event(&dev.events.recv_timeout(PATIENCE).unwrap());
     assert_eq!((first["provider"].as_str(), first["job_id"].as_str()), (Some("apimp"), Some("task_cli_1")));
 
@@ -516,6 +522,42 @@ fn a_replicate_watch_through_dev_publishes_the_prediction() {
         (e["provider"].as_str(), e["job_id"].as_str(), e["type"].as_str()),
         (Some("replicate"), Some("pred_watch_cli"), Some("generation.completed"))
     );
+    dev.stop();
+}
+
+/// Issue 21: a prediction that ended with no delivery at all is published by
+/// `genhook sweep` through dev (which reads the built-in simulator's prediction list).
+#[test]
+fn a_sweep_through_dev_publishes_a_prediction_nobody_delivered() {
+    let state = tempfile::tempdir().unwrap();
+    let dev = Dev::start(state.path(), None, &[]);
+    let sim = dev.simulator.clone().expect("dev runs the built-in simulator");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let job: Value = runtime.block_on(async {
+        let client = genhook::toolkit::http::client_builder(Duration::from_secs(5)).build().unwrap();
+        let resp = client
+            .post(format!("{sim}/api/v1/generations"))
+            .bearer_auth(genhook_cli::simulate::SIM_API_KEY)
+            .json(&json!({"runs_for_ms": 10}))
+            .send()
+            .await
+            .unwrap();
+        resp.json().await.unwrap()
+    });
+    let id = job["job_id"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_millis(50));
+    let sweep = genhook().args(["sweep", "--state-dir"]).arg(state.path()).output().unwrap();
+    assert!(sweep.status.success(), "{}", String::from_utf8_lossy(&sweep.stderr));
+    assert!(String::from_utf8_lossy(&sweep.stdout).contains("sweeping Replicate's predictions of the last 3600 s"));
+    let e = &dev.events(1)[0];
+    assert_eq!(
+        (e["provider"].as_str(), e["job_id"].as_str(), e["type"].as_str()),
+        (Some("replicate"), Some(id.as_str()), Some("generation.completed"))
+    );
+    // Providers without a list say so.
+    let katalo = genhook().args(["sweep", "--provider", "katalo", "--state-dir"]).arg(state.path()).output().unwrap();
+    assert!(!katalo.status.success());
+    assert!(String::from_utf8_lossy(&katalo.stderr).contains("only Replicate lists its jobs"), "{katalo:?}");
     dev.stop();
 }
 

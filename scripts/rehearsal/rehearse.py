@@ -43,6 +43,8 @@ SECRETS = {
     "KataloApiKey": "sim_katalo_local_key",
     "ApimpCallbackSecret": "apimp_rehearsal_callback_0001",
     "ApimpApiKey": "sim_katalo_local_key",
+    "ReplicateWebhookSecret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    "ReplicateApiToken": "sim_katalo_local_key",
 }
 
 
@@ -105,6 +107,34 @@ def translate(template_path, s3, iam):
             resource.setdefault("Properties", {})["CodeUri"] = f"s3://genhook-rehearsal-code/{key}"
     template.get("Globals", {}).get("Function", {}).pop("CodeUri", None)
     return transform(template, {}, ManagedPolicyLoader(iam))
+
+
+def check_sweep_schedule(events, sqs, resources, body):
+    """The Replicate sweep's rule puts its first message on the inbox, which lets only it in."""
+    rule = resources["ReplicateSweepRule"]["PhysicalResourceId"]
+    described = events.describe_rule(Name=rule)
+    if described.get("ScheduleExpression") != "rate(10 minutes)":
+        fail(f"the sweep rule's schedule is {described.get('ScheduleExpression')!r}")
+    inbox_url = resources["InboxQueue"]["PhysicalResourceId"]
+    inbox_arn = sqs.get_queue_attributes(QueueUrl=inbox_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    targets = events.list_targets_by_rule(Rule=rule)["Targets"]
+    if [t["Arn"] for t in targets] != [inbox_arn]:
+        fail(f"the sweep rule targets {targets}, not the inbox")
+    message = json.loads(targets[0]["Input"])
+    if message != {"type": "replicate.sweep", "dedupe_key": "replicate#sweep", "lookback_secs": 3600}:
+        fail(f"the sweep rule sends {message}")
+    if "InboxQueuePolicy" not in body["Resources"]:
+        fail("the template has no InboxQueuePolicy for the sweep rule")
+    # moto's CloudFormation creates no AWS::SQS::QueuePolicy, so without one on the queue
+    # the statement is read from the template as deployed.
+    attributes = sqs.get_queue_attributes(QueueUrl=inbox_url, AttributeNames=["Policy"]).get("Attributes", {})
+    policy = json.loads(attributes["Policy"]) if "Policy" in attributes else body["Resources"]["InboxQueuePolicy"]["Properties"]["PolicyDocument"]
+    statements = policy.get("Statement", [])
+    if [(s.get("Principal", {}).get("Service"), s.get("Action")) for s in statements] != [("events.amazonaws.com", "sqs:SendMessage")]:
+        fail(f"the inbox's policy lets in {statements}, not the sweep rule alone")
+    if "aws:SourceArn" not in json.dumps(statements):
+        fail("the inbox's policy does not name the sweep rule")
+    log(f"the Replicate sweep starts every 10 minutes on the inbox ({rule})")
 
 
 def create_stack(cfn, body, parameters):
@@ -229,9 +259,10 @@ def deploy(args):
     started = time.time()
     body = translate(template, s3, iam)
     parameters = dict(SECRETS)
-    parameters.update({"KataloApiBaseUrl": sim_url, "ApimpApiBaseUrl": sim_url, "KataloApiMaxRps": "20",
+    parameters.update({"KataloApiBaseUrl": sim_url, "ApimpApiBaseUrl": sim_url, "ReplicateApiBaseUrl": sim_url,
+                       "KataloApiMaxRps": "20",
                        # The simulator serves the output files itself, over plain http on loopback.
-                       "KataloOutputHosts": sim_url, "ApimpOutputHosts": sim_url})
+                       "KataloOutputHosts": sim_url, "ApimpOutputHosts": sim_url, "ReplicateOutputHosts": sim_url})
     stack = create_stack(cfn, body, parameters)
     generated = []
     secret_arns = stand_in_for_secrets(body, parameters, client("secretsmanager", moto_url), generated)
@@ -281,6 +312,7 @@ def deploy(args):
             "secret": key["SecretAccessKey"],
         }
         log(f"{binary}: {len(env)} variables, timeout {config.get('Timeout')} s, {len(docs)} policies")
+    check_sweep_schedule(client("events", moto_url), client("sqs", moto_url), resources, body)
     mappings = lam.list_event_source_mappings(FunctionName=functions["worker"]["name"])["EventSourceMappings"]
     if len(mappings) != 1:
         fail(f"expected one event source mapping on the worker, found {len(mappings)}")

@@ -85,6 +85,8 @@ impl Harness {
             ("REPLICATE_API_BASE_URL", katalo.base_url()),
             ("REPLICATE_API_TOKEN", REPLICATE_API_TOKEN.into()),
             ("REPLICATE_API_MAX_RPS", "1000".into()),
+            // The simulator serves the files of the predictions it runs itself.
+            ("REPLICATE_OUTPUT_HOSTS", format!("replicate.delivery,{}", katalo.base_url())),
         ]))
         .expect("worker config")
         .build()

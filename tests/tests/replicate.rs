@@ -1,7 +1,11 @@
 //! Replicate predictions through the whole pipeline: receiver → DynamoDB Local → SQS
 //! inbox → worker (against the simulator's prediction API) → SQS outbox.
 
+use std::time::Duration;
+
+use genhook::providers::replicate::sweep::ReplicateSweepMessage;
 use genhook_cli::simulate::script::Answer;
+use genhook_cli::simulate::{JobSpec, Provider};
 use genhook_tests::{Harness, unique};
 use serde_json::{Value, json};
 
@@ -129,4 +133,68 @@ async fn a_prediction_past_its_horizon_is_abandoned_with_the_dlq_reason() {
         dead[0].message_attributes().and_then(|a| a.get("genhook_failure_reason")).and_then(|v| v.string_value());
     assert_eq!(reason, e["abandon_detail"].as_str());
     assert!(reason.is_some_and(|r| r.contains("horizon")), "{reason:?}");
+}
+
+/// Sends `message` to the harness's inbox.
+async fn enqueue(h: &Harness, message: genhook::ports::OutgoingMessage) {
+    let mut send = h.aws.sqs.send_message().queue_url(&h.stack.inbox).message_body(message.body);
+    if let (Some(group), Some(dedup)) = (message.group_id, message.dedup_id) {
+        send = send.message_group_id(group).message_deduplication_id(dedup);
+    }
+    send.send().await.unwrap();
+}
+
+/// A prediction that ended with no delivery at all (nobody registered it, its webhooks
+/// were lost) is published by the sweep; the next sweep publishes nothing more.
+#[tokio::test]
+async fn a_prediction_with_no_delivery_at_all_is_published_by_the_sweep() {
+    let h = Harness::new().await;
+    let spec = JobSpec { runs_for: Duration::from_millis(50), ..JobSpec::default() };
+    let (done, running) = (
+        h.katalo.create_job(spec.clone()),
+        h.katalo.create_job(JobSpec { runs_for: Duration::from_secs(3600), ..spec }),
+    );
+    h.katalo.wait_for_webhook_body_for(Provider::Replicate, &done).await.unwrap();
+    let reads = h.katalo.reads();
+
+    enqueue(&h, ReplicateSweepMessage::start(Duration::from_secs(3600)).outgoing()).await;
+    h.drain().await;
+    let events = h.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        (events[0]["job_id"].as_str(), events[0]["type"].as_str()),
+        (Some(done.as_str()), Some("generation.completed"))
+    );
+    assert_eq!(h.katalo.reads() - reads, 2, "one page, one read of the ended prediction; none of the running one");
+
+    // The next sweep finds it published: nothing more, and no read of it.
+    enqueue(&h, ReplicateSweepMessage::start(Duration::from_secs(3600)).outgoing()).await;
+    h.drain().await;
+    assert!(h.events().await.is_empty());
+    assert_eq!(h.katalo.reads() - reads, 3, "one more page only");
+    assert!(h.aws.receive_all(&h.stack.inbox_dlq).await.is_empty());
+    let _ = running;
+}
+
+/// A prediction's final webhook, its watch and a sweep, all at once, give one event.
+#[tokio::test]
+async fn a_webhook_a_watch_and_a_sweep_race_to_one_event() {
+    let h = Harness::new().await;
+    let id = h.katalo.create_job(JobSpec { runs_for: Duration::from_millis(50), ..JobSpec::default() });
+    let body = h.katalo.wait_for_webhook_body_for(Provider::Replicate, &id).await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let watch = genhook::providers::replicate::watch::registration(&id, Duration::from_secs(3600), now).unwrap();
+    let (posted, (), ()) = tokio::join!(
+        h.post_replicate("msg_race", &body),
+        enqueue(&h, watch.outgoing(None)),
+        enqueue(&h, ReplicateSweepMessage::start(Duration::from_secs(3600)).outgoing()),
+    );
+    assert_eq!(posted.0, 200);
+    h.drain().await;
+    let events = h.events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0]["event_id"],
+        genhook::domain::dedupe::event_id(&format!("replicate#{id}#generation.completed"))
+    );
 }

@@ -343,6 +343,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { axum::Json(json!({"ok": true})) }))
         .route("/api/v1/generations", axum::routing::post(create))
         .route("/api/v1/generations/{job_id}", get(read))
+        .route("/v1/predictions", get(list_predictions))
         .route("/v1/predictions/{prediction_id}", get(read_prediction))
         .route("/files/{job_id}/{file}", get(file))
         .route("/api/generate/status/{task_id}", get(apimp_status))
@@ -414,6 +415,54 @@ async fn read(State(s): State<Arc<Shared>>, Path(job_id): Path<String>, headers:
 /// `GET /v1/predictions/{prediction_id}`: the job as a Replicate prediction.
 async fn read_prediction(State(s): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     s.read(Provider::Replicate, &id, &headers).await
+}
+
+/// How many predictions a page of `GET /v1/predictions` holds (Replicate's 100).
+pub const PREDICTIONS_PER_PAGE: usize = 100;
+
+/// `GET /v1/predictions`: the job book as Replicate's prediction list, newest first,
+/// [`PREDICTIONS_PER_PAGE`] a page, filtered by `created_after` (inclusive) and
+/// `created_before` (exclusive), `next` the following page's absolute URL (an offset
+/// `cursor`).
+async fn list_predictions(State(s): State<Arc<Shared>>, uri: Uri, headers: HeaderMap) -> Response {
+    s.reads.fetch_add(1, Ordering::Relaxed);
+    if !s.authorized(&headers) {
+        return unauthorized(Provider::Replicate);
+    }
+    if let Some(wait) = s.over_limit() {
+        return s.rate_limited(Provider::Replicate, wait);
+    }
+    let query: HashMap<String, String> =
+        uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let time = |k: &str| {
+        query.get(k).map(|v| OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)).transpose()
+    };
+    let (Ok(from), Ok(until)) = (time("created_after"), time("created_before")) else {
+        let body = json!({"title": "Invalid query", "detail": "created_after and created_before must be ISO 8601 date-times", "status": 400});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    };
+    let offset: usize = query.get("cursor").and_then(|c| c.parse().ok()).unwrap_or(0);
+    let jobs = s.book.created_between(
+        from.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        until.unwrap_or_else(|| OffsetDateTime::now_utc() + time::Duration::days(1)),
+    );
+    let page: Vec<Value> =
+        jobs.iter().skip(offset).take(PREDICTIONS_PER_PAGE).map(|job| s.prediction_json(job, job.phase())).collect();
+    let end = offset.saturating_add(PREDICTIONS_PER_PAGE);
+    let list_url = url::Url::parse(&format!("{}/v1/predictions", s.base_url.trim_end_matches('/'))).ok();
+    let next = list_url.filter(|_| end < jobs.len()).map(|mut next| {
+        {
+            let mut pairs = next.query_pairs_mut();
+            for k in ["created_after", "created_before"] {
+                if let Some(v) = query.get(k) {
+                    pairs.append_pair(k, v);
+                }
+            }
+            pairs.append_pair("cursor", &end.to_string());
+        }
+        next.to_string()
+    });
+    job_response(StatusCode::OK, json!({"next": next, "previous": null, "results": page}))
 }
 
 /// `GET /api/generate/status/{task_id}`: the same jobs seen through APIMP's status API

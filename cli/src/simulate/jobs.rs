@@ -234,6 +234,15 @@ impl JobBook {
         self.lock().entry(id).or_insert(record).clone()
     }
 
+    /// The jobs created in `[from, until)`, newest first (then by id), as Replicate lists
+    /// predictions.
+    pub(crate) fn created_between(&self, from: OffsetDateTime, until: OffsetDateTime) -> Vec<JobRecord> {
+        let mut jobs: Vec<JobRecord> =
+            self.lock().values().filter(|j| j.created_at >= from && j.created_at < until).cloned().collect();
+        jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        jobs
+    }
+
     /// A copy of the job, if it exists.
     pub(crate) fn get(&self, id: &str) -> Option<JobRecord> {
         self.lock().get(id).cloned()

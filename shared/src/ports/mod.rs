@@ -180,6 +180,36 @@ pub enum JobApiError {
 pub trait JobApi: Send + Sync {
     /// Reads the job's current state, with freshly signed output URLs.
     async fn get_job(&self, job_id: &str) -> Result<Job, JobApiError>;
+
+    /// One page of the jobs created in `[from, until)`, newest first: the first page, or
+    /// the one `cursor` (a previous page's `next`) names. A provider without a list API
+    /// answers with a permanent error (the default).
+    async fn list_jobs(
+        &self,
+        _from: time::OffsetDateTime,
+        _until: time::OffsetDateTime,
+        _cursor: Option<&str>,
+    ) -> Result<JobPage, JobApiError> {
+        Err(JobApiError::Permanent { status: 501, reason: "this provider cannot list its jobs".into() })
+    }
+}
+
+/// A page of a provider's job list.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobPage {
+    /// The jobs on it.
+    pub jobs: Vec<ListedJob>,
+    /// The next page's cursor, if there is one.
+    pub next: Option<String>,
+}
+
+/// A job as a list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedJob {
+    /// The job's id.
+    pub id: String,
+    /// What its status word means.
+    pub state: crate::domain::job::JobState,
 }
 
 /// What the providers' halves keep in the shared table: task watches and the providers'

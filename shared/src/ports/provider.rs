@@ -285,6 +285,14 @@ pub enum Step {
     /// Give up on the job: dead-letter the message with the detail, and publish the
     /// job's `generation.abandoned` event ([`Reconciliation::abandoned`]).
     GiveUp(Abandonment),
+    /// Done with this message once these go to the inbox (a sweep's watches and its next
+    /// page); sent again, whole, if any is not taken (each is idempotent).
+    Fanout {
+        /// The messages to send.
+        messages: Vec<OutgoingMessage>,
+        /// What was done, for the log.
+        reason: String,
+    },
     /// Done with this message; send `message` (delayed: the next poll) to the inbox if
     /// this message, poll number `from`, is where the record's poll chain stands.
     Reschedule {

@@ -236,6 +236,34 @@ impl Finish<'_> {
         }
     }
 
+    /// Sends each record's follow-up messages (in batches) and lets the record go; a
+    /// record any of whose messages the inbox did not take is sent again whole later
+    /// (each follow-up is idempotent: a watch registration, a sweep's next page).
+    pub(super) async fn fan_out(
+        &self,
+        fanout: Vec<(Work, Vec<OutgoingMessage>, String)>,
+        retry: &mut Vec<Retry>,
+        dead: &mut Vec<(Work, String)>,
+        report: &mut BatchReport,
+    ) {
+        for (work, messages, reason) in fanout {
+            let count = messages.len();
+            let (results, missing) = Self::sent(self.bounded(self.ports.inbox.send_batch(messages)).await);
+            let failure = if results.len() < count {
+                Some(QueueError::Unavailable(missing.into()))
+            } else {
+                results.into_iter().find_map(Result::err)
+            };
+            match failure {
+                None => {
+                    info!(key = work.key.as_deref().unwrap_or("-"), messages = count, reason = %reason, "follow-ups sent");
+                    report.fanned_out += 1;
+                }
+                Some(e) => self.after_send_failure(work, "inbox", "a follow-up", e, retry, dead),
+            }
+        }
+    }
+
     /// Publishes each abandoned job's `generation.abandoned` event once, then hands its
     /// record to the dead letter with the same reason. The event is published under the
     /// job's own abandon key ([`abandon_key`]), leased and marked PUBLISHED like any

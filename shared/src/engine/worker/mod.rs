@@ -228,7 +228,7 @@ impl Worker {
 
         let mut report = BatchReport::default();
         let (mut publish, mut retry, mut dead, mut later) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut abandon = Vec::new();
+        let (mut abandon, mut fanout) = (Vec::new(), Vec::new());
         let mut key_refused = false;
         let now_ms = self.ports.clock.now_ms();
         for Attempt { work, outcome } in attempts {
@@ -250,6 +250,7 @@ impl Worker {
                 // Given up on before the job was known (no lease): the dead letter only.
                 Outcome::Step(Step::GiveUp(a)) => dead.push((work, a.detail)),
                 Outcome::Abandon { event, reason } => abandon.push((work, event, reason)),
+                Outcome::Step(Step::Fanout { messages, reason }) => fanout.push((work, messages, reason)),
                 Outcome::Step(Step::Reschedule { message, from, reason }) => later.push((work, *message, from, reason)),
                 Outcome::Deferred => {
                     report.deferred += 1;
@@ -272,6 +273,7 @@ impl Worker {
             deadline_ms: budget.deadline_ms,
         };
         finish.reschedule(later, &mut retry, &mut dead, &mut report).await;
+        finish.fan_out(fanout, &mut retry, &mut dead, &mut report).await;
         finish.publish(publish, &mut retry, &mut dead, &mut report).await;
         finish.abandon(abandon, &mut retry, &mut dead, &mut report).await;
         finish.dead_letter(dead, &mut retry, &mut report).await;

@@ -101,6 +101,8 @@ pub struct BatchReport {
     pub dead_lettered: usize,
     /// `generation.abandoned` events published (their records dead-lettered too).
     pub abandoned: usize,
+    /// Records done once their follow-ups were sent (a sweep's pages).
+    pub fanned_out: usize,
     /// Jobs and watched tasks still running, whose next poll was scheduled.
     pub rescheduled: usize,
     /// Records left for a later invocation because the deadline was near.

@@ -14,15 +14,16 @@ use async_trait::async_trait;
 use url::Url;
 
 use crate::domain::clock::Clock;
+use crate::domain::clock::rfc3339;
 use crate::domain::job::Job;
 use crate::domain::text::clip;
-use crate::ports::{JobApi, JobApiError};
+use crate::ports::{JobApi, JobApiError, JobPage, ListedJob};
 use crate::toolkit::http::rate_limit::RateLimiter;
 use crate::toolkit::http::{
     ApiErrorBody, MAX_CODE_CHARS, MAX_MESSAGE_CHARS, api_base, api_url, get_json_with, http_client, retry_after_secs,
 };
 
-use super::prediction::parse_prediction;
+use super::prediction::{parse_prediction, state_of};
 use super::webhook::MAX_ID_BYTES;
 
 /// Reads predictions from `GET {base}/v1/predictions/{id}` with a Bearer token.
@@ -83,6 +84,56 @@ impl JobApi for ReplicateApi {
         parse_prediction(&value, job_id, self.clock.now())
             .map_err(|e| JobApiError::Transient { reason: e.to_string(), retry_after: None })
     }
+
+    /// `GET /v1/predictions?created_after=…&created_before=…`, or the page `cursor` (a
+    /// previous page's `next`) names, which must be on this API's origin and path: a
+    /// cursor is never a URL anywhere else, nor a reason to send the token elsewhere.
+    async fn list_jobs(
+        &self,
+        from: time::OffsetDateTime,
+        until: time::OffsetDateTime,
+        cursor: Option<&str>,
+    ) -> Result<JobPage, JobApiError> {
+        let list = api_url(&self.base, &["v1", "predictions"]).ok_or_else(crate::toolkit::http::unbuildable_url)?;
+        let url = match cursor {
+            None => {
+                let mut url = list;
+                url.query_pairs_mut()
+                    .append_pair("created_after", &rfc3339(from))
+                    .append_pair("created_before", &rfc3339(until));
+                url
+            }
+            Some(cursor) => Url::parse(cursor)
+                .ok()
+                .filter(|u| u.origin() == list.origin() && u.path() == list.path())
+                .ok_or_else(|| JobApiError::Permanent {
+                    status: 400,
+                    reason: "the page cursor is not a page of this API's prediction list (no request was made)".into(),
+                })?,
+        };
+        if let Some(limiter) = &self.limiter {
+            limiter.acquire().await;
+        }
+        let value = get_json_with(&self.http, super::PROVIDER, url, &self.token, problem_details).await?;
+        parse_page(&value).map_err(|reason| JobApiError::Transient { reason, retry_after: None })
+    }
+}
+
+/// A page of Replicate's prediction list, read leniently: `results` (each with an `id`
+/// and a `status`; an entry without either is skipped) and `next`.
+fn parse_page(value: &serde_json::Value) -> Result<JobPage, String> {
+    let results =
+        value.get("results").and_then(serde_json::Value::as_array).ok_or("the prediction list has no results array")?;
+    let jobs = results
+        .iter()
+        .filter_map(|p| {
+            let id = p.get("id")?.as_str()?;
+            let status = p.get("status")?.as_str()?;
+            Some(ListedJob { id: id.to_string(), state: state_of(status) })
+        })
+        .collect();
+    let next = value.get("next").and_then(serde_json::Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    Ok(JobPage { jobs, next })
 }
 
 /// Reads Replicate's error body: problem details (`title`, `detail`), or just `detail`.
@@ -155,6 +206,31 @@ mod tests {
     fn api(base: &str) -> ReplicateApi {
         let clock = Arc::new(ManualClock::new(datetime!(2026-11-23 12:00:00 UTC)));
         ReplicateApi::new(base, "r8_test_token", Duration::from_secs(5), clock).unwrap()
+    }
+
+    #[tokio::test]
+    async fn lists_a_window_and_follows_only_its_own_pages() {
+        let body = r#"{"next":"https://api.replicate.com/v1/predictions?cursor=2","previous":null,
+            "results":[{"id":"p1","status":"succeeded"},{"id":"p2","status":"processing"},{"status":"failed"}]}"#;
+        let (base, requests) = serve(vec![(200, "", body.into()), (200, "", r#"{"next":null,"results":[]}"#.into())]);
+        let api = api(&base);
+        let (from, until) = (datetime!(2026-11-23 11:00:00 UTC), datetime!(2026-11-23 12:00:00 UTC));
+        let page = api.list_jobs(from, until, None).await.unwrap();
+        let listed = |id: &str, state| ListedJob { id: id.into(), state };
+        assert_eq!(page.jobs, [listed("p1", JobState::Succeeded), listed("p2", JobState::Pending)]);
+        assert_eq!(page.next.as_deref(), Some("https://api.replicate.com/v1/predictions?cursor=2"));
+        let head = requests.recv().unwrap();
+        let query = "created_after=2026-11-23t11%3a00%3a00z&created_before=2026-11-23t12%3a00%3a00z";
+        assert!(head.starts_with(&format!("get /v1/predictions?{query} http/1.1")), "{head}");
+        // A page of this API's list is followed as given.
+        let last = api.list_jobs(from, until, Some(&format!("{base}/v1/predictions?cursor=2"))).await.unwrap();
+        assert_eq!(last, JobPage::default());
+        assert!(requests.recv().unwrap().starts_with("get /v1/predictions?cursor=2 http/1.1"));
+        // A cursor anywhere else is refused before any request.
+        for foreign in [page.next.unwrap(), format!("{base}/v1/files"), "not a url".into()] {
+            let err = api.list_jobs(from, until, Some(&foreign)).await.unwrap_err();
+            assert!(matches!(err, JobApiError::Permanent { status: 400, .. }), "{foreign}: {err:?}");
+        }
     }
 
     #[tokio::test]

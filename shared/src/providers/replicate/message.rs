@@ -28,6 +28,9 @@ pub enum ReplicateMessage {
     /// replicate`, or by the prediction's first delivery that was not final.
     #[serde(rename = "replicate.watch")]
     Watch(ReplicateWatchMessage),
+    /// One page of a sweep of recent predictions ([`super::sweep`]).
+    #[serde(rename = "replicate.sweep")]
+    Sweep(super::sweep::ReplicateSweepMessage),
 }
 
 /// `replicate.watch`: polls prediction `prediction_id` until it ends or `horizon_at`

@@ -32,6 +32,7 @@ pub mod message;
 pub mod prediction;
 pub mod reconcile;
 pub mod source;
+pub mod sweep;
 pub mod watch;
 pub mod webhook;
 
@@ -109,8 +110,11 @@ impl Provider for Replicate {
         let horizon = env.number("REPLICATE_POLL_HORIZON_SECS", watch::DEFAULT_HORIZON.as_secs())?;
         let auto_watch = env.flag("REPLICATE_AUTO_WATCH", true)?;
         let Some(api) = self.jobs(env, deps)? else { return Ok(None) };
-        let watching = reconcile::Watching { horizon: Duration::from_secs(horizon), auto_watch };
-        Ok(Some(Arc::new(reconcile::ReplicateReconciler::new(api).watching(watching))))
+        let max_pages = env.whole_small_number("REPLICATE_SWEEP_MAX_PAGES", sweep::DEFAULT_MAX_PAGES)?;
+        let horizon = Duration::from_secs(horizon);
+        let watching = reconcile::Watching { horizon, auto_watch };
+        let sweeping = sweep::Sweeping { max_pages, horizon };
+        Ok(Some(Arc::new(reconcile::ReplicateReconciler::new(api).watching(watching).sweeping(sweeping))))
     }
 }
 

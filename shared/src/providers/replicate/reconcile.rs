@@ -31,6 +31,7 @@ use crate::providers::common::refresh::Refresh;
 use super::PROVIDER;
 use super::message::{ReplicateMessage, ReplicateWatchMessage, publish_key};
 use super::prediction::state_of;
+use super::sweep::{Sweeping, sweep_page};
 use super::watch::DEFAULT_HORIZON;
 use super::webhook::MAX_ID_BYTES;
 
@@ -54,12 +55,18 @@ impl Default for Watching {
 pub struct ReplicateReconciler {
     api: Arc<dyn JobApi>,
     watching: Watching,
+    sweeping: Sweeping,
 }
 
 impl ReplicateReconciler {
     /// Reads predictions through `api`, watching them by default ([`Watching::default`]).
     pub fn new(api: Arc<dyn JobApi>) -> Self {
-        Self { api, watching: Watching::default() }
+        Self { api, watching: Watching::default(), sweeping: Sweeping::default() }
+    }
+
+    /// The same reconciler sweeping as `sweeping` says.
+    pub fn sweeping(self, sweeping: Sweeping) -> Self {
+        Self { sweeping, ..self }
     }
 
     /// The same reconciler watching predictions as `watching` says.
@@ -106,6 +113,7 @@ impl Reconciler for ReplicateReconciler {
                 (msg.prediction_id.clone(), Path::Watch(msg))
             }
             ReplicateMessage::Refresh(req) => return Refresh::prepare(self.api.clone(), PROVIDER, req, None),
+            ReplicateMessage::Sweep(msg) => return Err(sweep_page(self.api.as_ref(), msg, self.sweeping, cx).await),
         };
         Ok(Box::new(Prediction { api: self.api.clone(), key: publish_key(&id), id, path }))
     }

@@ -82,6 +82,16 @@ impl JobApi for BudgetedApi {
         self.slot().await?;
         self.inner.get_job(job_id).await
     }
+
+    async fn list_jobs(
+        &self,
+        from: time::OffsetDateTime,
+        until: time::OffsetDateTime,
+        cursor: Option<&str>,
+    ) -> Result<crate::ports::JobPage, JobApiError> {
+        self.slot().await?;
+        self.inner.list_jobs(from, until, cursor).await
+    }
 }
 
 #[cfg(test)]
