@@ -20,6 +20,8 @@ fn the_pipeline_keeps_its_promise_under_random_faults() {
                 assert!(stats.refused_jobs > 0, "some jobs had a foreign output URL: {stats:?}");
                 assert!(stats.abandoned > 0, "and some of them were abandoned: {stats:?}");
                 assert!(stats.recovered_predictions > 0, "some predictions were recovered by their watch: {stats:?}");
+                assert!(stats.swept_predictions > 0, "some predictions were found by a sweep alone: {stats:?}");
+                assert!(stats.endless_jobs > 0, "some jobs never ended and were given up on: {stats:?}");
             }
         }
         Err(failure) => panic!("{failure}"),

@@ -4,7 +4,9 @@
 //! seed is one schedule: Katalo jobs finish, Katalo delivers their signed webhooks (late,
 //! early, twice, forged, retried on every non-2xx or missing answer), Replicate
 //! predictions start and end with Standard Webhooks deliveries (the final one sometimes
-//! lost: the watch the `starting` delivery registered recovers it), SQS delivers inbox
+//! lost: the watch the `starting` delivery registered recovers it; or every delivery lost:
+//! a sweep of the prediction list recovers it), some Katalo jobs never end (the worker
+//! gives up at their horizon with one `generation.abandoned`), SQS delivers inbox
 //! messages in any order and sometimes twice, and receiver and worker invocations run
 //! concurrently, failing, timing out after their effects, stalling and crashing between
 //! any two steps. Then the faults stop (the heal phase) and the pipeline runs until it is
@@ -32,6 +34,7 @@ use genhook::providers::katalo::reconcile::KataloReconciler;
 use genhook::providers::katalo::source::KataloSource;
 use genhook::providers::replicate::reconcile::{ReplicateReconciler, Watching};
 use genhook::providers::replicate::source::ReplicateSource;
+use genhook::providers::replicate::sweep::{ReplicateSweepMessage, Sweeping};
 use genhook::toolkit::auth::hmac::{HmacSecrets, sign_hex};
 use genhook::toolkit::auth::standard_webhooks::{Secret, Secrets};
 use genhook::toolkit::http::output_hosts::{OutputHosts, OutputRule};
@@ -77,8 +80,15 @@ pub struct Stats {
     pub crashes: u64,
     /// Jobs with a foreign output URL, never published.
     pub refused_jobs: u64,
-    /// Of them, those whose generation.abandoned was published.
+    /// Jobs given up on with their `generation.abandoned` (foreign outputs, and jobs that
+    /// never end, at their horizon).
     pub abandoned: u64,
+    /// Of them, jobs that never end.
+    pub endless_jobs: u64,
+    /// Sweeps started.
+    pub sweeps: u64,
+    /// Predictions with no delivery at all, published by a sweep.
+    pub swept_predictions: u64,
     /// Replicate predictions published.
     pub predictions: u64,
     /// Of those, predictions whose final webhook was lost (published by the watch their
@@ -99,6 +109,9 @@ impl Stats {
         self.crashes += s.crashes;
         self.refused_jobs += s.refused_jobs;
         self.abandoned += s.abandoned;
+        self.endless_jobs += s.endless_jobs;
+        self.sweeps += s.sweeps;
+        self.swept_predictions += s.swept_predictions;
         self.predictions += s.predictions;
         self.recovered_predictions += s.recovered_predictions;
     }
@@ -155,6 +168,12 @@ struct World {
     watched: BTreeSet<usize>,
     /// Replicate predictions whose final webhook never comes.
     lost_finals: BTreeSet<usize>,
+    /// Replicate predictions none of whose webhooks come (a sweep publishes them).
+    silent: BTreeSet<usize>,
+    /// Katalo jobs that never end (watched: given up on at their horizon).
+    endless: BTreeSet<usize>,
+    /// When the stack's schedule starts a sweep (epoch ms).
+    sweeps_due: Vec<i64>,
     /// Their registrations, queued when the schedule starts.
     registrations: Vec<genhook::ports::OutgoingMessage>,
     pending: Vec<Delivery>,
@@ -183,13 +202,14 @@ impl World {
         let n_jobs = chaos.with_rng(|r| r.random_range(1..=4usize));
         let jobs: Vec<SimJob> = (0..n_jobs)
             .map(|i| {
-                let (done, succeeds, foreign) =
-                    chaos.with_rng(|r| (r.random_range(0..600_000i64), r.random_bool(0.75), r.random_bool(0.1)));
+                let (done, succeeds, foreign, endless) = chaos.with_rng(|r| {
+                    (r.random_range(0..600_000i64), r.random_bool(0.75), r.random_bool(0.1), r.random_bool(0.08))
+                });
                 SimJob {
                     job_id: format!("job_{i}"),
-                    done_at_ms: start + done,
+                    done_at_ms: if endless { i64::MAX / 2 } else { start + done },
                     succeeds,
-                    foreign: succeeds && foreign,
+                    foreign: succeeds && foreign && !endless,
                     replicate: false,
                 }
             })
@@ -210,13 +230,16 @@ impl World {
             })
             .collect();
         let katalo_jobs = jobs.len();
-        let mut lost_finals = BTreeSet::new();
+        let (mut lost_finals, mut silent) = (BTreeSet::new(), BTreeSet::new());
+        let endless: BTreeSet<usize> =
+            jobs.iter().enumerate().filter(|(_, j)| j.done_at_ms == i64::MAX / 2).map(|(i, _)| i).collect();
         let jobs: Vec<SimJob> = jobs.into_iter().chain(predictions).collect();
         let mut pending = Vec::new();
         let (mut watched, mut registrations) = (BTreeSet::new(), Vec::new());
         for (i, job) in jobs.iter().enumerate().skip(katalo_jobs) {
             let status = if job.succeeds { "succeeded" } else { "failed" };
-            let (lost, forged) = chaos.with_rng(|r| (r.random_bool(0.3), r.random_bool(0.2)));
+            let (lost, forged, quiet) =
+                chaos.with_rng(|r| (r.random_bool(0.3), r.random_bool(0.2), r.random_bool(0.2)));
             let prediction = |status: &str, model: &str| {
                 serde_json::json!({"id": job.job_id, "status": status, "model": model}).to_string().into_bytes()
             };
@@ -229,6 +252,11 @@ impl World {
                 attempts: 0,
                 due_ms,
             };
+            if quiet {
+                // Nobody registered it and none of its webhooks comes: only a sweep finds it.
+                silent.insert(i);
+                continue;
+            }
             pending.push(replicate(prediction("starting", "m"), format!("msg_{i}_start"), false, start));
             if lost {
                 lost_finals.insert(i);
@@ -243,6 +271,10 @@ impl World {
             // Some jobs are watched from creation; some of those never get their webhook
             // (the endpoint was down past Katalo's retries): the poller alone publishes them.
             let (watch, lost) = chaos.with_rng(|r| (r.random_bool(0.4), r.random_bool(0.3)));
+            // A job that never ends is watched and gets no webhook: the worker gives up on
+            // it at its horizon.
+            let endless_job = endless.contains(&i);
+            let (watch, lost) = (watch || endless_job, lost || endless_job);
             if watch {
                 let horizon = Duration::from_secs(6 * 3600);
                 if let Ok(m) = genhook::providers::katalo::watch::registration(&job.job_id, horizon, clock.now()) {
@@ -280,7 +312,8 @@ impl World {
                     replicate: None,
                     forged: true,
                     attempts: 0,
-                    due_ms: job.done_at_ms,
+                    // (A job that never ends is forged within the schedule too.)
+                    due_ms: job.done_at_ms.min(start + 600_000),
                 });
             }
         }
@@ -302,6 +335,11 @@ impl World {
             let (from, len) = chaos.with_rng(|r| (r.random_range(0..3_600_000i64), r.random_range(60_000..600_000i64)));
             spells.push(Spell { from_ms: start + from, until_ms: start + from + len, answer: SpellAnswer::KeyRefused });
         }
+        // The stack's schedule starts sweeps during the faults, and one after them.
+        let mut sweeps_due: Vec<i64> = (0..chaos.with_rng(|r| r.random_range(0..=2u32)))
+            .map(|_| start + chaos.with_rng(|r| r.random_range(0..7_200_000i64)))
+            .collect();
+        sweeps_due.push(start + 9_000_000);
         for s in &spells {
             chaos.note(format!(
                 "spell {:?} from +{} s for {} s",
@@ -343,7 +381,7 @@ impl World {
             },
             vec![
                 Arc::new(KataloReconciler::new(
-                    Arc::new(SimKatalo { jobs: jobs.clone(), chaos: chaos.clone(), spells }),
+                    Arc::new(SimKatalo { jobs: jobs.clone(), chaos: chaos.clone(), spells, created_ms: start }),
                     Duration::from_secs(6 * 3600),
                 )),
                 Arc::new(worker::UnconfiguredReconciler(&Apimp)),
@@ -352,8 +390,10 @@ impl World {
                         jobs: jobs.clone(),
                         chaos: chaos.clone(),
                         spells: Vec::new(),
+                        created_ms: start,
                     }))
-                    .watching(Watching { horizon: Duration::from_secs(6 * 3600), auto_watch: true }),
+                    .watching(Watching { horizon: Duration::from_secs(6 * 3600), auto_watch: true })
+                    .sweeping(Sweeping { max_pages: 5, horizon: Duration::from_secs(6 * 3600) }),
                 ),
             ],
             settings,
@@ -376,6 +416,9 @@ impl World {
             acked: BTreeSet::new(),
             watched,
             lost_finals,
+            silent,
+            endless,
+            sweeps_due,
             registrations,
             pending,
             stats: Stats::default(),
@@ -450,10 +493,19 @@ impl World {
             let (due, later): (Vec<Delivery>, Vec<Delivery>) =
                 std::mem::take(&mut self.pending).into_iter().partition(|d| d.due_ms <= now);
             self.pending = later;
+            // The schedule's sweeps put their first message on the inbox (EventBridge).
+            let (sweeps, later): (Vec<i64>, Vec<i64>) = self.sweeps_due.iter().partition(|t| **t <= now);
+            self.sweeps_due = later;
+            for _ in sweeps {
+                self.chaos.note("sweep started");
+                self.stats.sweeps += 1;
+                let lookback = Duration::from_secs(24 * 3600);
+                self.inbox.send(ReplicateSweepMessage::start(lookback).outgoing()).await.map_err(|e| e.to_string())?;
+            }
             let visible = self.inbox.next_visible_at_ms().is_some_and(|t| t <= now);
             if due.is_empty() && !visible {
                 // Nothing due: jump to the next thing that will be.
-                let next_delivery = self.pending.iter().map(|d| d.due_ms).min();
+                let next_delivery = self.pending.iter().map(|d| d.due_ms).chain(self.sweeps_due.iter().copied()).min();
                 let next_message = self.inbox.next_visible_at_ms();
                 match next_delivery.into_iter().chain(next_message).min() {
                     Some(t) if t > now => self.clock.advance(time::Duration::milliseconds(t - now)),
@@ -562,12 +614,31 @@ impl World {
                 stats.refused_jobs += 1;
                 continue;
             }
+            // 0b. A job that never ends is never published, and the worker gives up on it at
+            //     its horizon: one generation.abandoned, and its messages in the DLQ with why.
+            if self.endless.contains(&i) {
+                if !copies.is_empty() {
+                    return Err(format!("{} never ended but was published as {}", job.job_id, copies[0].event_type));
+                }
+                let abandon_id = event_id(&dedupe_key(job.provider(), &job.job_id, "generation.abandoned"));
+                if given_up.is_empty() || given_up.iter().any(|p| p.event_id != abandon_id || p.after_published) {
+                    return Err(format!(
+                        "{} never ended: abandoned {:?}",
+                        job.job_id,
+                        given_up.iter().map(|p| (&p.event_id, p.after_published)).collect::<Vec<_>>()
+                    ));
+                }
+                stats.abandoned += 1;
+                stats.endless_jobs += 1;
+                continue;
+            }
             // Every fault passes: nothing else is given up on.
             if !given_up.is_empty() {
                 return Err(format!("{} was abandoned although every fault was passing", job.job_id));
             }
-            // 1. Every acknowledged delivery, and every watched job, is published.
-            if (self.acked.contains(&i) || self.watched.contains(&i)) && copies.is_empty() {
+            // 1. Every acknowledged delivery, every watched job, and every prediction only a
+            //    sweep could find, is published.
+            if (self.acked.contains(&i) || self.watched.contains(&i) || self.silent.contains(&i)) && copies.is_empty() {
                 return Err(format!(
                     "{} was acknowledged or watched but never published (record: {:?})",
                     job.job_id,
@@ -589,6 +660,7 @@ impl World {
                 stats.watched_jobs += u64::from(self.watched.contains(&i));
                 stats.predictions += u64::from(job.replicate);
                 stats.recovered_predictions += u64::from(self.lost_finals.contains(&i));
+                stats.swept_predictions += u64::from(self.silent.contains(&i));
                 stats.events += 1;
                 stats.republished += copies.len() as u64 - 1;
                 // Weakened on purpose: when every try of the PUBLISHED mark failed, the
@@ -617,16 +689,21 @@ impl World {
                 return Err(format!("record blocked too long: {r:?}"));
             }
         }
-        // Only the foreign jobs' messages are dead-lettered, each with its reason.
-        let foreign: Vec<String> =
-            self.jobs.iter().filter(|j| j.foreign).map(|j| format!("\"{}\"", j.job_id)).collect();
+        // Only the foreign jobs' messages are dead-lettered, and the endless jobs' at their
+        // horizon, each with its reason.
+        let quoted = |j: &SimJob| format!("\"{}\"", j.job_id);
+        let foreign: Vec<String> = self.jobs.iter().filter(|j| j.foreign).map(quoted).collect();
+        let endless: Vec<String> = self.endless.iter().filter_map(|i| self.jobs.get(*i)).map(quoted).collect();
         let dlq: Vec<_> = self
             .inbox_dlq
             .messages()
             .into_iter()
             .filter(|m| {
-                let reason = m.attributes.iter().any(|(k, v)| k == FAILURE_REASON_ATTRIBUTE && !v.is_empty());
-                !(reason && foreign.iter().any(|id| m.body.contains(id.as_str())))
+                let reason = |what: &str| {
+                    m.attributes.iter().any(|(k, v)| k == FAILURE_REASON_ATTRIBUTE && !v.is_empty() && v.contains(what))
+                };
+                let of = |ids: &[String]| ids.iter().any(|id| m.body.contains(id.as_str()));
+                !((reason("") && of(&foreign)) || (reason("horizon") && of(&endless)))
             })
             .collect();
         if !dlq.is_empty() {

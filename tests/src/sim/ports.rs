@@ -228,7 +228,8 @@ pub enum SpellAnswer {
 
 /// Katalo's job API over the simulated jobs: running until `done_at_ms`, then terminal
 /// with freshly signed URLs; with injected 5xx, 429s, slowness and near-expiry URLs, and
-/// spells of 429 storms and refused keys.
+/// spells of 429 storms and refused keys. As Replicate's, it also lists the predictions
+/// (all created when the schedule starts), [`LIST_PAGE`] a page.
 pub struct SimKatalo {
     /// The jobs.
     pub jobs: Vec<SimJob>,
@@ -236,7 +237,12 @@ pub struct SimKatalo {
     pub chaos: Arc<Chaos>,
     /// Spells of uniform answers.
     pub spells: Vec<Spell>,
+    /// When every job was created (epoch ms).
+    pub created_ms: i64,
 }
+
+/// Predictions on one page of the simulated list (small, so sweeps page).
+pub const LIST_PAGE: usize = 2;
 
 #[async_trait]
 impl JobApi for SimKatalo {
@@ -291,5 +297,44 @@ impl JobApi for SimKatalo {
             })
         };
         self.chaos.call("katalo.get_job", read, transient).await
+    }
+
+    async fn list_jobs(
+        &self,
+        from: time::OffsetDateTime,
+        until: time::OffsetDateTime,
+        cursor: Option<&str>,
+    ) -> Result<genhook::ports::JobPage, JobApiError> {
+        let transient = |reason: String| JobApiError::Transient { reason, retry_after: None };
+        let list = async {
+            let created = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.created_ms) * 1_000_000)
+                .map_err(|e| JobApiError::Permanent { status: 500, reason: e.to_string() })?;
+            let offset = match cursor {
+                None => 0,
+                Some(c) => c
+                    .strip_prefix("sim:")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .ok_or_else(|| JobApiError::Permanent { status: 400, reason: format!("not a cursor: {c}") })?,
+            };
+            let now_ms = self.chaos.clock.now_ms();
+            let listed: Vec<&SimJob> =
+                self.jobs.iter().filter(|j| j.replicate && (from..until).contains(&created)).collect();
+            let jobs = listed
+                .iter()
+                .skip(offset)
+                .take(LIST_PAGE)
+                .map(|j| genhook::ports::ListedJob {
+                    id: j.job_id.clone(),
+                    state: match (now_ms >= j.done_at_ms, j.succeeds) {
+                        (false, _) => JobState::Pending,
+                        (true, true) => JobState::Succeeded,
+                        (true, false) => JobState::Failed,
+                    },
+                })
+                .collect();
+            let end = offset + LIST_PAGE;
+            Ok(genhook::ports::JobPage { jobs, next: (end < listed.len()).then(|| format!("sim:{end}")) })
+        };
+        self.chaos.call("replicate.list_jobs", list, transient).await
     }
 }
