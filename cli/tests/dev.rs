@@ -316,10 +316,20 @@ fn the_demo_runs_end_to_end_on_a_fresh_state_dir_and_again() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed: {log}");
     let events: Vec<Value> = stdout(&out).lines().map(event).collect();
-    assert_eq!(events.len(), 9, "one event per Katalo job (6 + 1 watched) and per APIMP task: {}", stdout(&out));
+    assert_eq!(
+        events.len(),
+        11,
+        "one event per Katalo job (6 + 1 watched), per APIMP task and per Replicate prediction: {}",
+        stdout(&out)
+    );
     let apimp: Vec<&Value> = events.iter().filter(|e| e["provider"] == "apimp").collect();
     assert_eq!(apimp.len(), 2, "a called-back task and a polling-only one");
     assert_eq!(apimp.iter().filter(|e| e["upstream"] == "kling").count(), 1);
+    // Two Replicate predictions without their final webhook: one found by its watch, the
+    // other (which sent nothing) by a sweep.
+    let replicate: Vec<&Value> = events.iter().filter(|e| e["provider"] == "replicate").collect();
+    assert_eq!(replicate.len(), 2, "{replicate:?}");
+    assert!(log.contains("the watch it registered publishes it") && log.contains("a sweep of the last hour"), "{log}");
     assert!(log.contains("exactly once"), "{log}");
     assert!(log.contains("2 rejected"), "the forged deliveries were refused: {log}");
     assert!(log.contains("watched only"), "{log}");
@@ -536,15 +546,16 @@ fn a_sweep_through_dev_publishes_a_prediction_nobody_delivered() {
     let job: Value = runtime.block_on(async {
         let client = genhook::toolkit::http::client_builder(Duration::from_secs(5)).build().unwrap();
         let resp = client
-            .post(format!("{sim}/api/v1/generations"))
+            .post(format!("{sim}/v1/predictions"))
             .bearer_auth(genhook_cli::simulate::SIM_API_KEY)
-            .json(&json!({"runs_for_ms": 10}))
+            .json(&json!({"version": "v1", "input": {"runs_for_ms": 10}}))
             .send()
             .await
             .unwrap();
         resp.json().await.unwrap()
     });
-    let id = job["job_id"].as_str().unwrap().to_string();
+    let id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(job["status"], "starting");
     std::thread::sleep(Duration::from_millis(50));
     let sweep = genhook().args(["sweep", "--state-dir"]).arg(state.path()).output().unwrap();
     assert!(sweep.status.success(), "{}", String::from_utf8_lossy(&sweep.stderr));

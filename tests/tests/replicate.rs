@@ -151,8 +151,8 @@ async fn a_prediction_with_no_delivery_at_all_is_published_by_the_sweep() {
     let h = Harness::new().await;
     let spec = JobSpec { runs_for: Duration::from_millis(50), ..JobSpec::default() };
     let (done, running) = (
-        h.katalo.create_job(spec.clone()),
-        h.katalo.create_job(JobSpec { runs_for: Duration::from_secs(3600), ..spec }),
+        h.katalo.create_prediction(spec.clone()),
+        h.katalo.create_prediction(JobSpec { runs_for: Duration::from_secs(3600), ..spec }),
     );
     h.katalo.wait_for_webhook_body_for(Provider::Replicate, &done).await.unwrap();
     let reads = h.katalo.reads();
@@ -180,7 +180,7 @@ async fn a_prediction_with_no_delivery_at_all_is_published_by_the_sweep() {
 #[tokio::test]
 async fn a_webhook_a_watch_and_a_sweep_race_to_one_event() {
     let h = Harness::new().await;
-    let id = h.katalo.create_job(JobSpec { runs_for: Duration::from_millis(50), ..JobSpec::default() });
+    let id = h.katalo.create_prediction(JobSpec { runs_for: Duration::from_millis(50), ..JobSpec::default() });
     let body = h.katalo.wait_for_webhook_body_for(Provider::Replicate, &id).await.unwrap();
     let now = time::OffsetDateTime::now_utc();
     let watch = genhook::providers::replicate::watch::registration(&id, Duration::from_secs(3600), now).unwrap();

@@ -3,7 +3,9 @@
 //! inbox is drained and every job's event is out. One more Katalo job is watched only:
 //! its webhook never comes, and the poller publishes it. Then two APIMP tasks run on the
 //! same simulator: one calls back through a minted Kling callback URL (twice), the other
-//! is polling-only; each is registered with a watch and published once.
+//! is polling-only; each is registered with a watch and published once. Last, two
+//! Replicate predictions lose their final webhook: one is published by the watch its
+//! `starting` delivery registered, the other, which sent nothing at all, by a sweep.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,10 +14,12 @@ use genhook::domain::clock::{Clock, SystemClock};
 use genhook::providers::apimp::capability::mint_callback_url;
 use genhook::providers::apimp::upstream::Upstream;
 use genhook::providers::apimp::watch::{DEFAULT_HORIZON, watch};
+use genhook::providers::replicate::sweep::ReplicateSweepMessage;
 use genhook::toolkit::auth::hmac::HmacSecrets;
+use genhook::toolkit::auth::standard_webhooks::Secret;
 
 use super::{DevError, Running, summary};
-use crate::simulate::{DeliveryOptions, JobOutcome, JobSpec, KataloSimulator, deliver};
+use crate::simulate::{DeliveryOptions, JobOutcome, JobSpec, KataloSimulator, Provider, deliver};
 
 /// How long the pipeline may take to drain after the last delivery.
 const DRAIN_BUDGET: Duration = Duration::from_secs(90);
@@ -46,6 +50,7 @@ pub async fn run(running: &Running, jobs: u32) -> Result<ExitCode, DevError> {
     eprintln!("\nDeliveries (simulated provider's view)\n{delivered}");
     watched_katalo_job(running, sim).await?;
     apimp_tasks(running, sim).await?;
+    replicate_predictions(running, sim).await?;
 
     let deadline = tokio::time::Instant::now() + DRAIN_BUDGET;
     loop {
@@ -61,7 +66,7 @@ pub async fn run(running: &Running, jobs: u32) -> Result<ExitCode, DevError> {
     follow_link(running).await?;
     let totals = running.worker.lock().expect("totals lock").clone();
     eprintln!("{}", summary(&running.receiver, &totals));
-    let expected = jobs as usize + WATCHED_JOBS + APIMP_TASKS;
+    let expected = jobs as usize + WATCHED_JOBS + APIMP_TASKS + REPLICATE_PREDICTIONS;
     let ok = delivered.gave_up == 0 && totals.published == expected && totals.dead_lettered == 0;
     if ok {
         eprintln!("genhook dev --demo: every job was reconciled and published exactly once");
@@ -164,5 +169,40 @@ async fn apimp_tasks(running: &Running, sim: &KataloSimulator) -> Result<(), Dev
         }
     }
     eprintln!("genhook dev --demo: Kling callback delivered twice to {}", genhook::toolkit::http::redact::redact(&url));
+    Ok(())
+}
+
+/// Replicate predictions the demo publishes without their final webhook.
+const REPLICATE_PREDICTIONS: usize = 2;
+
+/// Two predictions whose final webhook is lost: the first sends its `starting` webhook
+/// (which registers its watch: the poller publishes it); the second sends nothing at all,
+/// and a sweep of the last hour's predictions, started once it ended, publishes it.
+async fn replicate_predictions(running: &Running, sim: &KataloSimulator) -> Result<(), DevError> {
+    let demo = |e: String| DevError::Demo(e);
+    let spec = |ms| JobSpec { runs_for: Duration::from_millis(ms), ..JobSpec::default() };
+    let (watched, swept) = (sim.create_prediction(spec(1500)), sim.create_prediction(spec(300)));
+    let body = sim.start_body(&watched).ok_or_else(|| demo("the simulator lost a prediction".into()))?;
+    let secret = Secret::parse(&running.replicate_secret).map_err(|e| demo(e.to_string()))?;
+    let client = genhook::toolkit::http::http_client(Duration::from_secs(10));
+    let mut request = client
+        .post(format!("{}/webhooks/replicate", running.base_url))
+        .header(reqwest::header::CONTENT_TYPE, "application/json");
+    for (name, value) in secret.headers(&format!("msg_demo_{watched}"), SystemClock.now().unix_timestamp(), &body) {
+        request = request.header(name, value);
+    }
+    let resp = request.body(body).send().await.map_err(|e| demo(e.without_url().to_string()))?;
+    if !resp.status().is_success() {
+        return Err(demo(format!("the Replicate starting webhook got HTTP {}", resp.status())));
+    }
+    eprintln!(
+        "genhook dev --demo: Replicate prediction {watched} sent its starting webhook and will never send its final one (the watch it registered publishes it)"
+    );
+    sim.wait_for_webhook_body_for(Provider::Replicate, &swept).await;
+    let sweep = ReplicateSweepMessage::start(Duration::from_secs(3600)).outgoing();
+    running.inbox_queue.send(sweep).await.map_err(|e| demo(e.to_string()))?;
+    eprintln!(
+        "genhook dev --demo: Replicate prediction {swept} ended without a single webhook; a sweep of the last hour's predictions (genhook sweep) publishes it"
+    );
     Ok(())
 }

@@ -31,6 +31,9 @@ pub use server::ReceiverStats;
 pub const DEV_WEBHOOK_SECRET: &str = "whsec_genhook_dev_local";
 /// The APIMP callback key `genhook dev` uses when APIMP_CALLBACK_SECRET is unset (local only).
 pub const DEV_APIMP_CALLBACK_SECRET: &str = "apimp_genhook_dev_local";
+/// The Replicate webhook secret `genhook dev` uses when REPLICATE_WEBHOOK_SECRET is unset
+/// (local only; a Standard Webhooks `whsec_` key).
+pub const DEV_REPLICATE_WEBHOOK_SECRET: &str = "whsec_Z2VuaG9va19kZXZfcmVwbGljYXRlX2xvY2Fs";
 /// The output links' key `genhook dev` uses when GENHOOK_LINK_SECRET is unset (local only).
 pub const DEV_LINK_SECRET: &str = "links_genhook_dev_local";
 
@@ -128,6 +131,8 @@ pub struct Running {
     pub base_url: String,
     /// The APIMP callback URLs' key in use.
     pub apimp_callback_secret: String,
+    /// The Replicate webhook secret in use.
+    pub replicate_secret: String,
     /// The outbox as the worker sees it (it remembers the first output link).
     pub outbox: Arc<PrintingOutbox>,
     stop: watch::Sender<bool>,
@@ -219,8 +224,10 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     let env = env.or_defaults([
         ("KATALO_WEBHOOK_SECRET", DEV_WEBHOOK_SECRET),
         ("APIMP_CALLBACK_SECRET", DEV_APIMP_CALLBACK_SECRET),
+        ("REPLICATE_WEBHOOK_SECRET", DEV_REPLICATE_WEBHOOK_SECRET),
     ]);
     let secret = env.required("KATALO_WEBHOOK_SECRET")?;
+    let replicate_secret = env.required("REPLICATE_WEBHOOK_SECRET")?;
     let apimp_callback_secret = env.required("APIMP_CALLBACK_SECRET")?;
     let receiver =
         Arc::new(genhook::config::receiver(&env, backend.store.clone(), backend.inbox.clone(), clock.clone())?);
@@ -262,6 +269,12 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
     eprintln!(
         "genhook dev: receiving APIMP callbacks at http://{addr}/webhooks/apimp/{{kling|doubao|minimax|vidu}} (genhook callback-url --base-url http://{addr})"
     );
+    eprintln!("genhook dev: receiving Replicate webhooks at http://{addr}/webhooks/replicate");
+    if replicate_secret == DEV_REPLICATE_WEBHOOK_SECRET {
+        eprintln!(
+            "genhook dev: REPLICATE_WEBHOOK_SECRET is unset; deliveries must be signed with {DEV_REPLICATE_WEBHOOK_SECRET}"
+        );
+    }
     if apimp_callback_secret == DEV_APIMP_CALLBACK_SECRET {
         eprintln!(
             "genhook dev: APIMP_CALLBACK_SECRET is unset; callback URLs are minted with {DEV_APIMP_CALLBACK_SECRET}"
@@ -302,6 +315,7 @@ pub async fn start(args: &DevArgs) -> Result<Running, DevError> {
         inbox_queue: backend.inbox,
         base_url: format!("http://{addr}"),
         apimp_callback_secret,
+        replicate_secret,
         outbox,
         stop,
         tasks: vec![server_task, worker_task],

@@ -190,6 +190,12 @@ impl KataloSimulator {
         self.shared.book.create(spec, None)
     }
 
+    /// Creates a Replicate prediction that starts now (listed by `GET /v1/predictions`);
+    /// returns its id (`p_sim_<random>`).
+    pub fn create_prediction(&self, spec: JobSpec) -> String {
+        self.shared.book.create_prediction(spec)
+    }
+
     /// The job's final webhook body as `provider` sends it (Katalo's
     /// `generation.completed` / `generation.failed` event, or the Replicate prediction),
     /// with output URLs minted now; `None` while the job runs or when there is no such job.
@@ -343,7 +349,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { axum::Json(json!({"ok": true})) }))
         .route("/api/v1/generations", axum::routing::post(create))
         .route("/api/v1/generations/{job_id}", get(read))
-        .route("/v1/predictions", get(list_predictions))
+        .route("/v1/predictions", get(list_predictions).post(create_prediction))
         .route("/v1/predictions/{prediction_id}", get(read_prediction))
         .route("/files/{job_id}/{file}", get(file))
         .route("/api/generate/status/{task_id}", get(apimp_status))
@@ -415,6 +421,22 @@ async fn read(State(s): State<Arc<Shared>>, Path(job_id): Path<String>, headers:
 /// `GET /v1/predictions/{prediction_id}`: the job as a Replicate prediction.
 async fn read_prediction(State(s): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     s.read(Provider::Replicate, &id, &headers).await
+}
+
+/// `POST /v1/predictions`: creates a prediction (its input's `runs_for_ms`, default
+/// 1000, says how long it runs) and answers it as Replicate does, `starting`.
+async fn create_prediction(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !s.authorized(&headers) {
+        return unauthorized(Provider::Replicate);
+    }
+    let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let runs_for = input.pointer("/input/runs_for_ms").and_then(Value::as_u64).unwrap_or(1000);
+    let runs_for = Duration::from_millis(runs_for).min(MAX_RUNS_FOR);
+    let id = s.book.create_prediction(JobSpec { runs_for, ..JobSpec::default() });
+    match s.book.get(&id) {
+        Some(job) => job_response(StatusCode::CREATED, s.prediction_json(&job, job.phase())),
+        None => api_error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the prediction was not kept", None),
+    }
 }
 
 /// How many predictions a page of `GET /v1/predictions` holds (Replicate's 100).

@@ -260,7 +260,13 @@ pub async fn deliver_with(
     opts.validate()?;
     pacing.validate()?;
     let Plan { specs, deliveries } = plan(opts, pacing, &mut rand::rng());
-    let job_ids: Vec<String> = specs.into_iter().map(|spec| sim.create_job(spec)).collect();
+    let job_ids: Vec<String> = specs
+        .into_iter()
+        .map(|spec| match opts.provider {
+            Provider::Replicate => sim.create_prediction(spec),
+            Provider::Katalo => sim.create_job(spec),
+        })
+        .collect();
     let bodies: Vec<tokio::sync::OnceCell<Bytes>> = job_ids.iter().map(|_| tokio::sync::OnceCell::new()).collect();
     let (right, wrong) = Key::pair(opts)?;
     let ctx = Ctx {

@@ -107,6 +107,8 @@ pub(crate) struct JobRecord {
     /// 1 (primary only) or 2 (primary and alternate) when it succeeds.
     pub(crate) outputs: u8,
     failure: (&'static str, &'static str),
+    /// Created as a Replicate prediction: Replicate's list shows it.
+    pub(crate) prediction: bool,
 }
 
 impl JobRecord {
@@ -205,7 +207,15 @@ impl JobBook {
     /// Adds a job starting now and returns its id (`job_sim_<random>`).
     pub(crate) fn create(&self, spec: JobSpec, metadata: Option<Value>) -> String {
         let id = format!("job_sim_{}", random_hex(8));
-        self.insert(id.clone(), spec, metadata);
+        self.insert(id.clone(), spec, metadata, false);
+        id
+    }
+
+    /// Adds a Replicate prediction starting now and returns its id (`p_sim_<random>`):
+    /// a job like any other, which Replicate's list also shows.
+    pub(crate) fn create_prediction(&self, spec: JobSpec) -> String {
+        let id = format!("p_sim_{}", random_hex(8));
+        self.insert(id.clone(), spec, None, true);
         id
     }
 
@@ -216,10 +226,10 @@ impl JobBook {
             return job;
         }
         let spec = JobSpec { runs_for: Duration::ZERO, ..JobSpec::default() };
-        self.insert(id.to_string(), spec, None)
+        self.insert(id.to_string(), spec, None, false)
     }
 
-    fn insert(&self, id: String, spec: JobSpec, metadata: Option<Value>) -> JobRecord {
+    fn insert(&self, id: String, spec: JobSpec, metadata: Option<Value>, prediction: bool) -> JobRecord {
         let record = JobRecord {
             id: id.clone(),
             started: Instant::now(),
@@ -229,16 +239,21 @@ impl JobBook {
             outputs: if rand::random::<bool>() { 2 } else { 1 },
             failure: FAILURES[rand::random_range(0..FAILURES.len())],
             spec,
+            prediction,
         };
         // A concurrent adoption of the same id keeps the first record.
         self.lock().entry(id).or_insert(record).clone()
     }
 
-    /// The jobs created in `[from, until)`, newest first (then by id), as Replicate lists
-    /// predictions.
+    /// The predictions created in `[from, until)`, newest first (then by id), as
+    /// Replicate lists them.
     pub(crate) fn created_between(&self, from: OffsetDateTime, until: OffsetDateTime) -> Vec<JobRecord> {
-        let mut jobs: Vec<JobRecord> =
-            self.lock().values().filter(|j| j.created_at >= from && j.created_at < until).cloned().collect();
+        let mut jobs: Vec<JobRecord> = self
+            .lock()
+            .values()
+            .filter(|j| j.prediction && j.created_at >= from && j.created_at < until)
+            .cloned()
+            .collect();
         jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
         jobs
     }
