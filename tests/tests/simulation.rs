@@ -22,6 +22,7 @@ fn the_pipeline_keeps_its_promise_under_random_faults() {
                 assert!(stats.recovered_predictions > 0, "some predictions were recovered by their watch: {stats:?}");
                 assert!(stats.swept_predictions > 0, "some predictions were found by a sweep alone: {stats:?}");
                 assert!(stats.endless_jobs > 0, "some jobs never ended and were given up on: {stats:?}");
+                assert!(stats.apimp_tasks > 0, "some APIMP tasks were published: {stats:?}");
             }
         }
         Err(failure) => panic!("{failure}"),

@@ -5,7 +5,9 @@
 //! early, twice, forged, retried on every non-2xx or missing answer), Replicate
 //! predictions start and end with Standard Webhooks deliveries (the final one sometimes
 //! lost: the watch the `starting` delivery registered recovers it; or every delivery lost:
-//! a sweep of the prediction list recovers it), some Katalo jobs never end (the worker
+//! a sweep of the prediction list recovers it), APIMP tasks are registered and called
+//! back through their minted Kling URLs (progress, then the final callback, sometimes
+//! lost: the watch's polls publish them), some Katalo jobs never end (the worker
 //! gives up at their horizon with one `generation.abandoned`), SQS delivers inbox
 //! messages in any order and sometimes twice, and receiver and worker invocations run
 //! concurrently, failing, timing out after their effects, stalling and crashing between
@@ -25,10 +27,13 @@ use genhook::adapters::memory::{MemoryQueue, MemoryQueueSettings, MemoryStore};
 use genhook::domain::backoff::Backoff;
 use genhook::domain::clock::{Clock, ManualClock};
 use genhook::domain::dedupe::{RecordStatus, dedupe_key, event_id};
-use genhook::engine::receiver::{self, Receiver, ReceiverSettings};
-use genhook::engine::worker::{self, FAILURE_REASON_ATTRIBUTE, InboxRecord, Worker, WorkerPorts, WorkerSettings};
+use genhook::engine::receiver::{Receiver, ReceiverSettings};
+use genhook::engine::worker::{FAILURE_REASON_ATTRIBUTE, InboxRecord, Worker, WorkerPorts, WorkerSettings};
 use genhook::ports::{Queue, QueueConsumer};
-use genhook::providers::apimp::Apimp;
+use genhook::providers::apimp::capability::mint_callback_url;
+use genhook::providers::apimp::reconcile::ApimpReconciler;
+use genhook::providers::apimp::source::ApimpSource;
+use genhook::providers::apimp::upstream::Upstream;
 
 use genhook::providers::katalo::reconcile::KataloReconciler;
 use genhook::providers::katalo::source::KataloSource;
@@ -47,6 +52,8 @@ use chaos::{Actor, Chaos};
 use ports::{FaultyQueue, FaultyStore, Publication, SimJob, SimKatalo, Spell, SpellAnswer, publish_key_of};
 
 const SECRET: &str = "whsec_sim";
+/// The APIMP callback URLs' key.
+const APIMP_SECRET: &str = "apimp_sim_callback_key";
 /// Replicate's Standard Webhooks secret, and one an attacker signs with.
 const REPLICATE_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const FORGED_REPLICATE_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
@@ -89,6 +96,8 @@ pub struct Stats {
     pub sweeps: u64,
     /// Predictions with no delivery at all, published by a sweep.
     pub swept_predictions: u64,
+    /// APIMP tasks published (registered, called back or not).
+    pub apimp_tasks: u64,
     /// Replicate predictions published.
     pub predictions: u64,
     /// Of those, predictions whose final webhook was lost (published by the watch their
@@ -112,6 +121,7 @@ impl Stats {
         self.endless_jobs += s.endless_jobs;
         self.sweeps += s.sweeps;
         self.swept_predictions += s.swept_predictions;
+        self.apimp_tasks += s.apimp_tasks;
         self.predictions += s.predictions;
         self.recovered_predictions += s.recovered_predictions;
     }
@@ -148,6 +158,8 @@ struct Delivery {
     signature: String,
     /// A Replicate delivery: its `webhook-id` (signed when it is sent).
     replicate: Option<String>,
+    /// An APIMP upstream's callback: the minted callback URL's path and query.
+    apimp: Option<String>,
     forged: bool,
     attempts: u32,
     due_ms: i64,
@@ -211,6 +223,7 @@ impl World {
                     succeeds,
                     foreign: succeeds && foreign && !endless,
                     replicate: false,
+                    apimp: false,
                 }
             })
             .collect();
@@ -226,6 +239,24 @@ impl World {
                     succeeds,
                     foreign: false,
                     replicate: true,
+                    apimp: false,
+                }
+            })
+            .collect();
+        // APIMP tasks: registered with a watch when submitted (reference → task id); Kling
+        // calls back through the minted URL (a progress callback, then the final one,
+        // which may be lost: the watch's polls publish the task).
+        let n_tasks = chaos.with_rng(|r| r.random_range(0..=2usize));
+        let tasks: Vec<SimJob> = (0..n_tasks)
+            .map(|k| {
+                let (done, succeeds) = chaos.with_rng(|r| (r.random_range(0..600_000i64), r.random_bool(0.75)));
+                SimJob {
+                    job_id: format!("task_{k}"),
+                    done_at_ms: start + done,
+                    succeeds,
+                    foreign: false,
+                    replicate: false,
+                    apimp: true,
                 }
             })
             .collect();
@@ -233,10 +264,11 @@ impl World {
         let (mut lost_finals, mut silent) = (BTreeSet::new(), BTreeSet::new());
         let endless: BTreeSet<usize> =
             jobs.iter().enumerate().filter(|(_, j)| j.done_at_ms == i64::MAX / 2).map(|(i, _)| i).collect();
-        let jobs: Vec<SimJob> = jobs.into_iter().chain(predictions).collect();
+        let first_task = katalo_jobs + predictions.len();
+        let jobs: Vec<SimJob> = jobs.into_iter().chain(predictions).chain(tasks).collect();
         let mut pending = Vec::new();
         let (mut watched, mut registrations) = (BTreeSet::new(), Vec::new());
-        for (i, job) in jobs.iter().enumerate().skip(katalo_jobs) {
+        for (i, job) in jobs.iter().enumerate().take(first_task).skip(katalo_jobs) {
             let status = if job.succeeds { "succeeded" } else { "failed" };
             let (lost, forged, quiet) =
                 chaos.with_rng(|r| (r.random_bool(0.3), r.random_bool(0.2), r.random_bool(0.2)));
@@ -248,6 +280,7 @@ impl World {
                 body,
                 signature: String::new(),
                 replicate: Some(id),
+                apimp: None,
                 forged,
                 attempts: 0,
                 due_ms,
@@ -296,6 +329,7 @@ impl World {
                     body: body.clone(),
                     signature,
                     replicate: None,
+                    apimp: None,
                     forged: false,
                     attempts: 0,
                     due_ms: job.done_at_ms - early,
@@ -310,11 +344,49 @@ impl World {
                     body: forged,
                     signature,
                     replicate: None,
+                    apimp: None,
                     forged: true,
                     attempts: 0,
                     // (A job that never ends is forged within the schedule too.)
                     due_ms: job.done_at_ms.min(start + 600_000),
                 });
+            }
+        }
+
+        let apimp_secrets = HmacSecrets::new(APIMP_SECRET, None);
+        for (i, job) in jobs.iter().enumerate().skip(first_task) {
+            let reference = format!("ref-{}", job.job_id);
+            let horizon = Duration::from_secs(6 * 3600);
+            let registration = genhook::providers::apimp::watch::registration(
+                &reference,
+                &job.job_id,
+                Some(Upstream::Kling),
+                horizon,
+                clock.now(),
+            );
+            let minted = mint_callback_url("http://sim.invalid", Upstream::Kling, &reference, &apimp_secrets);
+            let (Ok(m), Ok(url)) = (registration, minted) else { continue };
+            watched.insert(i);
+            registrations.push(genhook::providers::apimp::message::watch_message(&m, None));
+            let path = url.strip_prefix("http://sim.invalid").unwrap_or(&url).to_string();
+            let callback = |status: &str, due_ms| Delivery {
+                job: i,
+                body: serde_json::json!({"task_id": format!("kling_{}", job.job_id), "task_status": status})
+                    .to_string()
+                    .into_bytes(),
+                signature: String::new(),
+                replicate: None,
+                apimp: Some(path.clone()),
+                forged: false,
+                attempts: 0,
+                due_ms,
+            };
+            let (progress, lost) = chaos.with_rng(|r| (r.random_bool(0.5), r.random_bool(0.3)));
+            if progress {
+                pending.push(callback("processing", start));
+            }
+            if !lost {
+                pending.push(callback(if job.succeeds { "succeed" } else { "failed" }, job.done_at_ms));
             }
         }
 
@@ -354,7 +426,7 @@ impl World {
             faulty(&inbox, "inbox"),
             vec![
                 Arc::new(KataloSource::new(HmacSecrets::new(SECRET, None))),
-                Arc::new(receiver::UnconfiguredSource(&Apimp)),
+                Arc::new(ApimpSource { callback_secrets: HmacSecrets::new(APIMP_SECRET, None), vidu_secrets: None }),
                 Arc::new(ReplicateSource::new(replicate_secrets())),
             ],
             ReceiverSettings::default(),
@@ -384,7 +456,15 @@ impl World {
                     Arc::new(SimKatalo { jobs: jobs.clone(), chaos: chaos.clone(), spells, created_ms: start }),
                     Duration::from_secs(6 * 3600),
                 )),
-                Arc::new(worker::UnconfiguredReconciler(&Apimp)),
+                Arc::new(ApimpReconciler::new(
+                    Arc::new(SimKatalo {
+                        jobs: jobs.clone(),
+                        chaos: chaos.clone(),
+                        spells: Vec::new(),
+                        created_ms: start,
+                    }),
+                    faulty_store.clone(),
+                )),
                 Arc::new(
                     ReplicateReconciler::new(Arc::new(SimKatalo {
                         jobs: jobs.clone(),
@@ -427,14 +507,20 @@ impl World {
 
     /// One receiver invocation for a delivery; the provider's view of the answer.
     async fn deliver(&self, d: &Delivery) -> Option<u16> {
-        let req = match &d.replicate {
-            None => Request::builder()
+        let req = match (&d.replicate, &d.apimp) {
+            (None, Some(path)) => Request::builder()
+                .method("POST")
+                .uri(path.as_str())
+                .header("content-type", "application/json")
+                .body(d.body.clone())
+                .ok()?,
+            (None, None) => Request::builder()
                 .method("POST")
                 .uri("/webhooks/katalo")
                 .header("x-katalo-signature", &d.signature)
                 .body(d.body.clone())
                 .ok()?,
-            Some(id) => {
+            (Some(id), _) => {
                 // Signed at each attempt, with its own timestamp, as Replicate does.
                 let secret = if d.forged { FORGED_REPLICATE_SECRET } else { REPLICATE_SECRET };
                 let secret = Secret::parse(secret).ok()?;
@@ -661,6 +747,7 @@ impl World {
                 stats.predictions += u64::from(job.replicate);
                 stats.recovered_predictions += u64::from(self.lost_finals.contains(&i));
                 stats.swept_predictions += u64::from(self.silent.contains(&i));
+                stats.apimp_tasks += u64::from(job.apimp);
                 stats.events += 1;
                 stats.republished += copies.len() as u64 - 1;
                 // Weakened on purpose: when every try of the PUBLISHED mark failed, the

@@ -179,6 +179,7 @@ impl Queue for FaultyQueue {
 pub fn publish_key_of(provider: &str, job_id: &str) -> String {
     match provider {
         "replicate" => genhook::providers::replicate::message::publish_key(job_id),
+        "apimp" => genhook::providers::apimp::message::publish_key(job_id),
         _ => genhook::providers::katalo::message::publish_key(job_id),
     }
 }
@@ -195,14 +196,20 @@ pub struct SimJob {
     /// Whether its output URL is on a host Katalo does not serve files from (a
     /// compromised or confused provider): it must never be published.
     pub foreign: bool,
-    /// A Replicate prediction (else a Katalo job).
+    /// A Replicate prediction.
     pub replicate: bool,
+    /// An APIMP task (else, and unless a prediction, a Katalo job).
+    pub apimp: bool,
 }
 
 impl SimJob {
     /// The provider's name.
     pub fn provider(&self) -> &'static str {
-        if self.replicate { "replicate" } else { "katalo" }
+        match (self.replicate, self.apimp) {
+            (true, _) => "replicate",
+            (_, true) => "apimp",
+            _ => "katalo",
+        }
     }
 }
 
