@@ -97,8 +97,10 @@ pub struct WorkerTotals {
     pub retried: usize,
     /// Records sent to the dead-letter queue.
     pub dead_lettered: usize,
-    /// Polls of watched APIMP tasks scheduled.
+    /// Polls of watched jobs and tasks scheduled.
     pub polls_scheduled: usize,
+    /// Jobs given up on (a `generation.abandoned` published, the message dead-lettered).
+    pub abandoned: usize,
 }
 
 impl WorkerTotals {
@@ -108,6 +110,7 @@ impl WorkerTotals {
         self.retried += r.retried;
         self.dead_lettered += r.dead_lettered;
         self.polls_scheduled += r.rescheduled;
+        self.abandoned += r.abandoned;
     }
 }
 
@@ -358,7 +361,7 @@ pub async fn run(args: DevArgs) -> Result<ExitCode, DevError> {
 pub fn summary(r: &ReceiverStats, w: &WorkerTotals) -> String {
     let get = ReceiverStats::get;
     format!(
-        "genhook dev summary\n  receiver: {} accepted, {} duplicates acknowledged, {} rejected, {} answered 5xx\n  worker:   {} events published, {} retries scheduled, {} polls scheduled, {} dead-lettered, {} already done or dropped",
+        "genhook dev summary\n  receiver: {} accepted, {} duplicates acknowledged, {} rejected, {} answered 5xx\n  worker:   {} events published, {} retries scheduled, {} polls scheduled, {} dead-lettered ({} jobs abandoned), {} already done or dropped",
         get(&r.accepted),
         get(&r.duplicates),
         get(&r.rejected),
@@ -367,6 +370,7 @@ pub fn summary(r: &ReceiverStats, w: &WorkerTotals) -> String {
         w.retried,
         w.polls_scheduled,
         w.dead_lettered,
+        w.abandoned,
         w.skipped
     )
 }
