@@ -19,12 +19,21 @@ pub enum GiveUp {
     /// The job finished, but its outputs cannot be published (a host not allowed, more
     /// outputs than a job may have).
     OutputsRefused,
+    /// The job succeeded, but the provider had already removed its output files (Replicate
+    /// removes an API prediction's an hour after it ends).
+    OutputsRemoved,
 }
 
 impl GiveUp {
     /// Every reason, for tests and docs.
-    pub const ALL: [Self; 5] =
-        [Self::HorizonPassed, Self::NotFound, Self::KeyRefused, Self::RetriesExhausted, Self::OutputsRefused];
+    pub const ALL: [Self; 6] = [
+        Self::HorizonPassed,
+        Self::NotFound,
+        Self::KeyRefused,
+        Self::RetriesExhausted,
+        Self::OutputsRefused,
+        Self::OutputsRemoved,
+    ];
 
     /// The word the event carries.
     pub fn code(self) -> &'static str {
@@ -34,6 +43,7 @@ impl GiveUp {
             Self::KeyRefused => "key_refused",
             Self::RetriesExhausted => "retries_exhausted",
             Self::OutputsRefused => "outputs_refused",
+            Self::OutputsRemoved => "outputs_removed",
         }
     }
 }

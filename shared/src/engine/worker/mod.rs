@@ -39,7 +39,7 @@ use crate::domain::clock::{millis, rfc3339, secs};
 use crate::domain::dedupe::{LeaseOutcome, WorkLease, random_id};
 use crate::domain::event::NormalizedEvent;
 use crate::domain::inbox::Envelope;
-use crate::domain::job::JobOutput;
+use crate::domain::job::{JobOutput, JobState};
 use crate::domain::link_cache::{CachedOutputs, MAX_CACHED_BYTES, MAX_CACHED_OUTPUTS};
 use crate::engine::reload::{Reload, Reloading};
 use crate::ports::provider::{Provider, Reconciler, Reconciliation, Step, WorkContext};
@@ -433,6 +433,16 @@ impl Worker {
             };
             if let Some(step) = task.assess(&job, &self.context(attempt, poll_seq)) {
                 return step.into();
+            }
+            // Succeeded, but too late: no read will bring its files back.
+            if job.state == JobState::Succeeded && job.outputs_removed {
+                return give_up(
+                    GiveUp::OutputsRemoved,
+                    format!(
+                        "job {} succeeded, but the provider had already removed its output files: nothing to publish",
+                        job.job_id
+                    ),
+                );
             }
             let now = self.ports.clock.now();
             if !self.urls_live_long_enough(&job.outputs, now) {

@@ -328,6 +328,23 @@ async fn a_job_running_past_the_horizon_is_abandoned_once_with_the_reason() {
     assert_eq!(types, ["generation.abandoned", "generation.completed"]);
 }
 
+/// Issue 21: a job that succeeded after its files were removed (a Replicate prediction
+/// found late) is abandoned as `outputs_removed`, not published as completed with none.
+#[tokio::test]
+async fn a_job_whose_files_are_gone_is_abandoned_as_outputs_removed() {
+    let mut gone = job("succeeded", JobState::Succeeded, &[]);
+    gone.outputs_removed = true;
+    let rig = rig(ScriptedApi::new(vec![Ok(gone)]));
+    let report = rig.worker.process_batch(vec![record("m1", "generation.completed", 1)]).await;
+    assert_eq!((report.published, report.dead_lettered, report.abandoned), (0, 1, 1), "{report:?}");
+    let e: serde_json::Value = serde_json::from_str(&rig.outbox.messages()[0].body).unwrap();
+    assert_eq!(
+        (e["type"].as_str(), e["abandon_reason"].as_str()),
+        (Some("generation.abandoned"), Some("outputs_removed"))
+    );
+    assert!(e["abandon_detail"].as_str().is_some_and(|d| d.contains("removed its output files")), "{e}");
+}
+
 /// Issue 21: a job the provider says does not exist is abandoned as `not_found`.
 #[tokio::test]
 async fn a_job_the_provider_does_not_know_is_abandoned_as_not_found() {
