@@ -39,4 +39,16 @@ fn main() {
         "deliveries {}, events {}, at-least-once republications {}, port calls {}, injected failures {}, crashes {}",
         total.deliveries, total.events, total.republished, total.calls, total.failures, total.crashes
     );
+    println!(
+        "watched jobs published {}, Replicate predictions {} (recovered by their watch {}, found by a sweep alone {}), APIMP tasks {}, sweeps {}, jobs abandoned once {} (never ending {}, foreign outputs {})",
+        total.watched_jobs,
+        total.predictions,
+        total.recovered_predictions,
+        total.swept_predictions,
+        total.apimp_tasks,
+        total.sweeps,
+        total.abandoned,
+        total.endless_jobs,
+        total.refused_jobs
+    );
 }
