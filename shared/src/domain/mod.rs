@@ -2,6 +2,7 @@
 //! normalized event consumers read from the outbox, and the output links' cache.
 
 pub mod abandon;
+pub mod archive;
 pub mod backoff;
 pub mod budget;
 pub mod clock;
