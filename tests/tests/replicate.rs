@@ -150,7 +150,7 @@ async fn enqueue(h: &Harness, message: genhook::ports::OutgoingMessage) {
 async fn a_prediction_with_no_delivery_at_all_is_published_by_the_sweep() {
     let h = Harness::new().await;
     let spec = JobSpec { runs_for: Duration::from_millis(50), ..JobSpec::default() };
-    let (done, running) = (
+    let (done, _running) = (
         h.katalo.create_prediction(spec.clone()),
         h.katalo.create_prediction(JobSpec { runs_for: Duration::from_secs(3600), ..spec }),
     );
@@ -173,7 +173,6 @@ async fn a_prediction_with_no_delivery_at_all_is_published_by_the_sweep() {
     assert!(h.events().await.is_empty());
     assert_eq!(h.katalo.reads() - reads, 3, "one more page only");
     assert!(h.aws.receive_all(&h.stack.inbox_dlq).await.is_empty());
-    let _ = running;
 }
 
 /// A prediction's final webhook, its watch and a sweep, all at once, give one event.

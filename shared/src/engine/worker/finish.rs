@@ -10,8 +10,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::{info, warn};
 
-use super::{BatchReport, MARK_ATTEMPTS, Retry, Work, WorkerPorts, WorkerSettings};
-use crate::domain::abandon::GiveUp;
+use super::{Abandoned, BatchReport, MARK_ATTEMPTS, Retry, Work, WorkerPorts, WorkerSettings};
 use crate::domain::clock::{millis, rfc3339, secs};
 use crate::domain::dedupe::{LeaseOutcome, WorkLease, abandon_key, random_id};
 use crate::domain::event::{NormalizedEvent, URLS_REFRESHED};
@@ -271,7 +270,7 @@ impl Finish<'_> {
     /// job's key is left as it is, so a final webhook that still comes is published.
     pub(super) async fn abandon(
         &self,
-        abandon: Vec<(Work, Box<NormalizedEvent>, String)>,
+        abandon: Vec<(Work, Abandoned)>,
         retry: &mut Vec<Retry>,
         dead: &mut Vec<(Work, String)>,
         report: &mut BatchReport,
@@ -279,7 +278,8 @@ impl Finish<'_> {
         let now = self.ports.clock.now();
         let now_ms = self.ports.clock.now_ms();
         let mut due = Vec::new();
-        for (work, event, reason) in abandon {
+        for (work, abandoned) in abandon {
+            let event = &abandoned.event;
             let lease = WorkLease {
                 key: abandon_key(&event.provider, &event.job_id),
                 token: random_id(),
@@ -288,10 +288,10 @@ impl Finish<'_> {
                 received_at: rfc3339(now),
             };
             match self.bounded(self.ports.store.acquire_work(&lease, now_ms)).await {
-                Some(Ok(LeaseOutcome::Acquired { .. })) => due.push((work, event, reason, lease)),
+                Some(Ok(LeaseOutcome::Acquired { .. })) => due.push((work, abandoned, lease)),
                 Some(Ok(LeaseOutcome::AlreadyPublished)) => {
                     info!(key = %lease.key, "the job's generation.abandoned was published before");
-                    dead.push((work, reason));
+                    dead.push((work, abandoned.reason));
                 }
                 Some(Ok(LeaseOutcome::Busy { .. })) => {
                     retry.push(self.retry_after_send_failure(work, "abandon", "another worker is publishing it"));
@@ -303,20 +303,17 @@ impl Finish<'_> {
         if due.is_empty() {
             return;
         }
-        let messages = due.iter().map(|(_, e, _, _)| event_message(e)).collect();
+        let messages = due.iter().map(|(_, a, _)| event_message(&a.event)).collect();
         let (results, missing) = Self::sent(self.bounded(self.ports.outbox.send_batch(messages)).await);
         let mut results = results.into_iter();
         let published_at = rfc3339(self.ports.clock.now());
-        for (work, event, reason, lease) in due {
+        for (work, Abandoned { event, why, reason }, lease) in due {
             match results.next().unwrap_or_else(|| Err(QueueError::Unavailable(missing.into()))) {
                 Ok(_) => {
                     warn!(key = %lease.key, event_id = %event.event_id, reason = %reason, "gave up on the job: generation.abandoned published");
                     report.abandoned += 1;
                     Origin::provider(work.provider).count(name::EVENTS_PUBLISHED, &[]);
-                    let why =
-                        event.abandon_reason.as_deref().and_then(|r| GiveUp::ALL.into_iter().find(|g| g.code() == r));
-                    Origin::provider(work.provider)
-                        .count(name::JOBS_ABANDONED, &[("reason", why.map_or("unknown", GiveUp::code))]);
+                    Origin::provider(work.provider).count(name::JOBS_ABANDONED, &[("reason", why.code())]);
                     let marked = self
                         .bounded(self.ports.store.mark_published(
                             &lease.key,

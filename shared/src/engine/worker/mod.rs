@@ -101,10 +101,15 @@ enum Outcome {
     },
     /// Given up on the job: publish its `generation.abandoned` event, then dead-letter
     /// the record with the reason.
-    Abandon {
-        event: Box<NormalizedEvent>,
-        reason: String,
-    },
+    Abandon(Abandoned),
+}
+
+/// A job given up on: its `generation.abandoned` event, why, and the dead letter's reason.
+#[derive(Debug)]
+struct Abandoned {
+    event: Box<NormalizedEvent>,
+    why: GiveUp,
+    reason: String,
 }
 
 impl From<Step> for Outcome {
@@ -249,7 +254,7 @@ impl Worker {
                 Outcome::Step(Step::Dead { reason }) => dead.push((work, reason)),
                 // Given up on before the job was known (no lease): the dead letter only.
                 Outcome::Step(Step::GiveUp(a)) => dead.push((work, a.detail)),
-                Outcome::Abandon { event, reason } => abandon.push((work, event, reason)),
+                Outcome::Abandon(abandoned) => abandon.push((work, abandoned)),
                 Outcome::Step(Step::Fanout { messages, reason }) => fanout.push((work, messages, reason)),
                 Outcome::Step(Step::Reschedule { message, from, reason }) => later.push((work, *message, from, reason)),
                 Outcome::Deferred => {
@@ -390,7 +395,9 @@ impl Worker {
                 // Giving up on the job tells the app, with the reason the DLQ gets.
                 let mut outcome = match self.within_horizon(&record, outcome, self.ports.clock.now_ms()) {
                     Outcome::Step(Step::GiveUp(a)) => match task.abandoned(&a, self.ports.clock.now()) {
-                        Some(event) => Outcome::Abandon { event: Box::new(event), reason: a.detail },
+                        Some(event) => {
+                            Outcome::Abandon(Abandoned { event: Box::new(event), why: a.why, reason: a.detail })
+                        }
                         None => dead(a.detail),
                     },
                     other => other,

@@ -154,12 +154,11 @@ impl Reconciliation for KataloJob {
         Some(match &self.path {
             Path::Webhook { msg, .. } => {
                 // What the webhook said of the job, for the app to match it.
-                let hint = |k: &str| msg.payload.get(k).filter(|v| !v.is_null()).cloned();
                 let mut e =
                     NormalizedEvent::abandoned(PROVIDER, &msg.job_id, abandonment, msg.received_at.clone(), now);
-                e.reference = hint("reference");
-                e.metadata = hint("metadata");
-                e.source_asset_id = msg.payload.get("source_asset_id").and_then(Value::as_str).map(str::to_string);
+                e.reference = hint(msg, "reference");
+                e.metadata = hint(msg, "metadata");
+                e.source_asset_id = source_asset_hint(msg);
                 e
             }
             Path::Watch(msg) => {
@@ -174,14 +173,22 @@ fn katalo_event(msg: &KataloWebhookMessage, job: Job, known: bool, now: OffsetDa
     // Keyed by what is published, so contradicting hints for one job converge on one id.
     let event_type = if known && job.state.is_terminal() { terminal_type(job.state) } else { &msg.event_type };
     let state = job.state;
-    let hint = |k: &str| msg.payload.get(k).filter(|v| !v.is_null()).cloned();
     let mut e = NormalizedEvent::for_job(PROVIDER, &msg.job_id, event_type, job, msg.received_at.clone(), now);
     if e.failure.is_none() && state.is_unsuccessful() {
-        e.set_failure(hint("failure"), state);
+        e.set_failure(hint(msg, "failure"), state);
     }
-    e.reference = e.reference.or_else(|| hint("reference"));
-    e.metadata = e.metadata.or_else(|| hint("metadata"));
-    e.source_asset_id =
-        e.source_asset_id.or_else(|| msg.payload.get("source_asset_id").and_then(Value::as_str).map(str::to_string));
+    e.reference = e.reference.or_else(|| hint(msg, "reference"));
+    e.metadata = e.metadata.or_else(|| hint(msg, "metadata"));
+    e.source_asset_id = e.source_asset_id.or_else(|| source_asset_hint(msg));
     e
+}
+
+/// The webhook's field `key`, unless absent or null.
+fn hint(msg: &KataloWebhookMessage, key: &str) -> Option<Value> {
+    msg.payload.get(key).filter(|v| !v.is_null()).cloned()
+}
+
+/// The webhook's `source_asset_id`, when it is text.
+fn source_asset_hint(msg: &KataloWebhookMessage) -> Option<String> {
+    msg.payload.get("source_asset_id").and_then(Value::as_str).map(str::to_string)
 }

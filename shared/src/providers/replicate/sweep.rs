@@ -18,16 +18,15 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::warn;
 
-use crate::domain::clock::{rfc3339, secs};
+use crate::domain::clock::rfc3339;
 use crate::domain::dedupe::body_sha256;
 use crate::domain::inbox::to_json;
-use crate::domain::limits::checked_id;
 use crate::ports::provider::{Step, WorkContext};
 use crate::ports::{JobApi, JobApiError, JobPage, OutgoingMessage};
 
 use super::PROVIDER;
-use super::message::{ReplicateMessage, ReplicateWatchMessage, publish_key};
-use super::webhook::MAX_ID_BYTES;
+use super::message::ReplicateMessage;
+use super::watch::registration;
 
 /// The dedupe key every sweep message carries (a sweep publishes nothing itself).
 pub const SWEEP_KEY: &str = "replicate#sweep";
@@ -162,23 +161,14 @@ pub async fn sweep_page(api: &dyn JobApi, msg: ReplicateSweepMessage, sweeping: 
         Err(e @ JobApiError::Permanent { .. }) => return Step::Dead { reason: format!("listing predictions: {e}") },
     };
     let listed = jobs.len();
-    let horizon_at = cx.now.unix_timestamp().saturating_add(secs(sweeping.horizon));
+    // Each ended prediction is registered as `genhook watch` would register it.
     let mut messages: Vec<OutgoingMessage> = jobs
         .into_iter()
         .filter(|j| j.state.is_terminal())
-        .filter_map(|j| match checked_id(&j.id, MAX_ID_BYTES) {
-            Some(id) => Some(
-                ReplicateWatchMessage {
-                    dedupe_key: publish_key(id),
-                    prediction_id: id.to_string(),
-                    registered_at: rfc3339(cx.now),
-                    horizon_at,
-                    polls: 0,
-                }
-                .outgoing(None),
-            ),
-            None => {
-                warn!(provider = PROVIDER, "the prediction list has an id genhook cannot take: skipped");
+        .filter_map(|j| match registration(&j.id, sweeping.horizon, cx.now) {
+            Ok(watch) => Some(watch.outgoing(None)),
+            Err(e) => {
+                warn!(provider = PROVIDER, error = %e, "the prediction list has an id genhook cannot take: skipped");
                 None
             }
         })
